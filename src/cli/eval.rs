@@ -1,0 +1,189 @@
+//! `madoguchi eval`: cross-validation on the catalog and the public benchmarks; prints a summary
+//! table and writes JSON + Markdown reports.
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Paths;
+use crate::eval::datasets::{Benchmark, Dataset, DatasetError, Example};
+use crate::eval::metrics::to_markdown;
+use crate::eval::runner::{evaluate_catalog, evaluate_dataset, Evaluation};
+use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::fit::FitOptions;
+
+/// Precision targets the coverage curve is read at.
+const TARGETS: [f32; 3] = [0.90, 0.95, 0.98];
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Benchmarks to run (comma-separated): massive-ja, massive-en, banking77, clinc150, hwu64.
+    #[arg(long, value_delimiter = ',', default_values_t = Benchmark::all().map(|b| b.name().to_string()))]
+    pub benchmarks: Vec<String>,
+    /// Skip the catalog cross-validation.
+    #[arg(long)]
+    pub no_catalog: bool,
+    /// Where the public datasets are.
+    #[arg(long, env = "MADOGUCHI_DATASETS", default_value = "../shared/datasets")]
+    pub datasets: PathBuf,
+    /// A quick run on small stratified subsets (CI smoke test); numbers are not meaningful.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Folds for the catalog cross-validation.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Precision the answer threshold is tuned for.
+    #[arg(long, default_value_t = 0.95)]
+    pub target_precision: f32,
+    /// Hidden layer width of the head (0 = linear).
+    #[arg(long, default_value_t = 0)]
+    pub hidden: usize,
+    /// Write eval.json and eval.md here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
+    let benchmarks: Vec<Benchmark> = args
+        .benchmarks
+        .iter()
+        .map(|b| b.parse::<Benchmark>())
+        .collect::<Result<_, _>>()?;
+    let (encoder, _) = paths.load_encoder()?;
+    let mut cache = EmbeddingCache::open(&paths.cache_dir(), &encoder)?;
+    let mut options = FitOptions {
+        target_precision: args.target_precision,
+        ..Default::default()
+    };
+    options.head.hidden = (args.hidden > 0).then_some(args.hidden);
+
+    let mut results: Vec<Evaluation> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    if !args.no_catalog {
+        let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
+        let folds = if args.smoke { 3 } else { args.folds };
+        eprintln!("evaluating the catalog ({folds}-fold cross-validation)…");
+        results.push(evaluate_catalog(
+            &encoder, &mut cache, &catalog, &data, folds, &options, &TARGETS,
+        )?);
+    }
+    for b in benchmarks {
+        let data = match b.load(&args.datasets) {
+            Ok(d) => d,
+            Err(e @ DatasetError::Missing { .. }) => {
+                eprintln!("skipped {}: {e}", b.name());
+                skipped.push(format!("{}: {e}", b.name()));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let data = if args.smoke { subsample(data) } else { data };
+        eprintln!(
+            "evaluating {} ({} train / {} dev / {} test)…",
+            data.name,
+            data.train.len(),
+            data.dev.len(),
+            data.test.len()
+        );
+        results.push(evaluate_dataset(
+            &encoder, &mut cache, &data, &options, &TARGETS,
+        )?);
+    }
+
+    let summary = summary_table(&results);
+    println!("{summary}");
+    for s in &skipped {
+        println!("skipped {s}");
+    }
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(
+            out.join("eval.json"),
+            serde_json::to_string_pretty(&results)?,
+        )?;
+        let mut md = format!(
+            "# madoguchi evaluation\n\nencoder: {} ({})\n\n{summary}\n",
+            encoder_name(paths),
+            crate::nlu::Encoder::fingerprint(&encoder)
+        );
+        for r in &results {
+            md.push('\n');
+            md.push_str(&to_markdown(&r.name, &r.report));
+        }
+        std::fs::write(out.join("eval.md"), md)?;
+        eprintln!(
+            "wrote {} and {}",
+            out.join("eval.json").display(),
+            out.join("eval.md").display()
+        );
+    }
+    Ok(())
+}
+
+fn encoder_name(paths: &Paths) -> &str {
+    &paths.encoder
+}
+
+fn pct(x: Option<f32>) -> String {
+    x.map_or("–".into(), |v| format!("{:.1}", v * 100.0))
+}
+
+/// The README table: one row per evaluation.
+pub fn summary_table(results: &[Evaluation]) -> String {
+    let mut s = String::from(
+        "| data | lang | intents | train | test | accuracy % | macro-F1 % | in-scope acc % | OOS recall % | OOS precision % | answered @ chosen threshold (precision %) | coverage @95% / @98% precision | fit s | embed texts/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let rep = &r.report;
+        let at = |target: f32| {
+            rep.coverage_at_precision
+                .iter()
+                .find(|(t, _)| (*t - target).abs() < 1e-6)
+                .and_then(|(_, p)| p.map(|p| p.coverage))
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} ({:.1}) | {} / {} | {:.1} | {} |\n",
+            r.name,
+            r.locale,
+            r.intents,
+            r.train_examples,
+            r.test_examples,
+            pct(Some(rep.accuracy)),
+            pct(Some(rep.macro_f1)),
+            pct(rep.in_scope_accuracy),
+            pct(rep.oos_recall),
+            pct(rep.oos_precision),
+            r.chosen_threshold.coverage * 100.0,
+            r.chosen_threshold.precision * 100.0,
+            pct(at(0.95)),
+            pct(at(0.98)),
+            r.train_seconds,
+            r.embed_texts_per_second.map_or("cached".into(), |v| format!("{v:.0}")),
+        ));
+    }
+    s
+}
+
+/// Small stratified subsets for the smoke run: a few examples per intent and split.
+fn subsample(mut d: Dataset) -> Dataset {
+    fn take(examples: &[Example], per_label: usize) -> Vec<Example> {
+        let mut seen: HashMap<Option<String>, usize> = HashMap::new();
+        examples
+            .iter()
+            .filter(|e| {
+                let n = seen.entry(e.label.clone()).or_default();
+                *n += 1;
+                *n <= if e.label.is_none() {
+                    per_label * 3
+                } else {
+                    per_label
+                }
+            })
+            .cloned()
+            .collect()
+    }
+    d.train = take(&d.train, 6);
+    d.dev = take(&d.dev, 2);
+    d.test = take(&d.test, 2);
+    d
+}

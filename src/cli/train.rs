@@ -1,0 +1,105 @@
+//! `madoguchi train`
+use std::time::Instant;
+
+use clap::Args;
+
+use super::Paths;
+use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::fit::FitOptions;
+use crate::nlu::train::{train_catalog, TrainRequest};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Held-out precision the answer threshold is chosen for.
+    #[arg(long, default_value_t = 0.95)]
+    pub target_precision: f32,
+    /// Ambiguity margin between the top two intents.
+    #[arg(long, default_value_t = 0.1)]
+    pub margin: f32,
+    /// Cross-validation folds for calibration.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Hidden layer width of the head (0 = linear head).
+    #[arg(long, default_value_t = 0)]
+    pub hidden: usize,
+    /// Training epochs of the head.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Do not print a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (catalog, data, warnings) = crate::catalog::load(&paths.intents, &paths.training_data)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let (encoder, encoder_dir) = paths.load_encoder()?;
+    let mut cache = EmbeddingCache::open(&paths.cache_dir(), &encoder)?;
+    let mut options = FitOptions {
+        target_precision: args.target_precision,
+        margin: args.margin,
+        folds: args.folds,
+        ..Default::default()
+    };
+    options.head.hidden = (args.hidden > 0).then_some(args.hidden);
+    options.head.epochs = args.epochs;
+    let mut sources: Vec<std::path::PathBuf> =
+        catalog.intents.iter().map(|i| i.source.clone()).collect();
+    let mut data_files: Vec<_> = data
+        .examples
+        .iter()
+        .map(|u| u.path.as_ref().clone())
+        .collect();
+    data_files.dedup();
+    sources.extend(data_files);
+    let weights = encoder_dir.join("model.safetensors");
+    let model = train_catalog(
+        &catalog,
+        &data,
+        TrainRequest {
+            encoder: &encoder,
+            encoder_weights: Some(&weights),
+            cache: &mut cache,
+            options,
+            source_files: sources,
+            progress: !args.quiet,
+        },
+    )?;
+    let dir = model.save(&paths.models)?;
+    let m = &model.manifest.metrics;
+    let c = &m.calibration;
+    println!(
+        "trained {} on {} utterances ({} out of scope), {} intents",
+        model.manifest.version,
+        m.examples,
+        m.out_of_scope_examples,
+        model.manifest.intents.len()
+    );
+    println!(
+        "cross-validated: top-1 accuracy {:.1}%, answers {:.1}% of messages at {:.1}% precision (target {:.0}%{})",
+        c.accuracy * 100.0,
+        c.coverage * 100.0,
+        c.precision * 100.0,
+        args.target_precision * 100.0,
+        if c.target_met { "" } else { ", NOT met" }
+    );
+    println!(
+        "thresholds: answer ≥ {:.2}, similarity ≥ {:.3}, margin {:.2}; temperature {:.3}",
+        model.manifest.thresholds.answer,
+        model.manifest.thresholds.similarity,
+        model.manifest.thresholds.margin,
+        model.manifest.temperature
+    );
+    println!(
+        "time: {:.1}s total (embedding {:.1}s for {} new texts, fitting {:.1}s) → {}",
+        started.elapsed().as_secs_f64(),
+        m.embed_seconds,
+        m.new_texts_embedded,
+        m.fit_seconds,
+        dir.display()
+    );
+    Ok(())
+}

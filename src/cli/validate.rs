@@ -1,0 +1,30 @@
+//! `madoguchi validate`
+use clap::Args;
+
+use super::Paths;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {}
+
+pub fn run(paths: &Paths, _args: ValidateArgs) -> anyhow::Result<()> {
+    let (catalog, data, warnings) = crate::catalog::load(&paths.intents, &paths.training_data)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let oos = data.examples.iter().filter(|u| u.intent.is_none()).count();
+    println!(
+        "ok: {} intents, {} locales ({}), {} utterances ({} out of scope), {} warning(s)",
+        catalog.intents.len(),
+        catalog.locales.len(),
+        catalog
+            .locales
+            .iter()
+            .map(|l| l.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        data.examples.len(),
+        oos,
+        warnings.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Runs evaluations: k-fold cross-validation of the catalog, and train-on-train / tune-on-dev /
+//! report-on-test for the public benchmarks. Embeddings go through the cache, so a second run only
+//! fits heads.
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::datasets::{Dataset, Example};
+use super::metrics::{evaluate, Prediction, Report};
+use crate::catalog::{Catalog, TrainingSet};
+use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::decision::Scores;
+use crate::nlu::fit::{fit, folds, Calibration, FitOptions, Fitted};
+use crate::nlu::{Embeddings, Encoder, NluError};
+
+/// The result of one evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub name: String,
+    pub locale: String,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub intents: usize,
+    pub report: Report,
+    /// Precision and coverage on the test set at the threshold the trainer chose on held-out data.
+    pub chosen_threshold: ThresholdOutcome,
+    /// Seconds to fit (and calibrate) the classifier, embeddings excluded.
+    pub train_seconds: f64,
+    /// Texts embedded in this run (not cached before) and their rate.
+    pub embedded_texts: usize,
+    pub embed_texts_per_second: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdOutcome {
+    pub answer_threshold: f32,
+    pub similarity_threshold: f32,
+    pub precision: f32,
+    pub coverage: f32,
+}
+
+/// Embeds through the cache, timing what had to be computed.
+fn embed(
+    encoder: &dyn Encoder,
+    cache: &mut EmbeddingCache,
+    texts: &[&str],
+    stats: &mut (usize, f64),
+) -> Result<Embeddings, NluError> {
+    let before = cache.len();
+    let t = Instant::now();
+    let e = cache.embed(encoder, texts, true)?;
+    let new = cache.len() - before;
+    if new > 0 {
+        stats.0 += new;
+        stats.1 += t.elapsed().as_secs_f64();
+    }
+    Ok(e)
+}
+
+/// Predictions of a fitted classifier on `x`, as the bot decides: out of scope → `None`.
+fn predict(
+    fitted: &Fitted,
+    n_intents: usize,
+    names: &[String],
+    x: &Embeddings,
+    gold: &[Option<usize>],
+) -> (Vec<Prediction>, ThresholdOutcome) {
+    let t = &fitted.thresholds;
+    let (mut answered, mut correct) = (0usize, 0usize);
+    let preds = (0..x.len())
+        .map(|i| {
+            let s = Scores::compute(
+                &fitted.head,
+                &fitted.index,
+                fitted.temperature,
+                n_intents,
+                x.row(i),
+            );
+            let (top, p) = s.top();
+            if s.answers(t, t.answer) {
+                answered += 1;
+                correct += usize::from(gold[i] == Some(top));
+            }
+            Prediction {
+                gold: gold[i].map(|g| names[g].clone()),
+                predicted: (!s.out_of_scope(t)).then(|| names[top].clone()),
+                top_intent: names[top].clone(),
+                confidence: p,
+            }
+        })
+        .collect();
+    let outcome = ThresholdOutcome {
+        answer_threshold: t.answer,
+        similarity_threshold: t.similarity,
+        precision: if answered == 0 {
+            0.0
+        } else {
+            correct as f32 / answered as f32
+        },
+        coverage: if x.is_empty() {
+            0.0
+        } else {
+            answered as f32 / x.len() as f32
+        },
+    };
+    (preds, outcome)
+}
+
+fn label_ids(examples: &[Example], names: &[String]) -> Vec<Option<usize>> {
+    examples
+        .iter()
+        .map(|e| {
+            e.label
+                .as_ref()
+                .and_then(|l| names.iter().position(|n| n == l))
+        })
+        .collect()
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Train on `train`, calibrate on `dev`, report on `test`.
+pub fn evaluate_dataset(
+    encoder: &dyn Encoder,
+    cache: &mut EmbeddingCache,
+    data: &Dataset,
+    options: &FitOptions,
+    targets: &[f32],
+) -> Result<Evaluation, NluError> {
+    let names: Vec<String> = data.intents().into_iter().map(String::from).collect();
+    let mut stats = (0usize, 0.0f64);
+    let texts = |ex: &[Example]| ex.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+    let (tr, dv, te) = (texts(&data.train), texts(&data.dev), texts(&data.test));
+    let xtr = embed(encoder, cache, &refs(&tr), &mut stats)?;
+    let xdv = embed(encoder, cache, &refs(&dv), &mut stats)?;
+    let xte = embed(encoder, cache, &refs(&te), &mut stats)?;
+    let (ytr, ydv, yte) = (
+        label_ids(&data.train, &names),
+        label_ids(&data.dev, &names),
+        label_ids(&data.test, &names),
+    );
+
+    let t = Instant::now();
+    let fitted = fit(
+        &xtr,
+        &ytr,
+        names.len(),
+        Calibration::HeldOut {
+            x: &xdv,
+            labels: &ydv,
+        },
+        options,
+    )?;
+    let train_seconds = t.elapsed().as_secs_f64();
+    let (preds, chosen) = predict(&fitted, names.len(), &names, &xte, &yte);
+    Ok(Evaluation {
+        name: data.name.clone(),
+        locale: data.locale.clone(),
+        train_examples: data.train.len(),
+        test_examples: data.test.len(),
+        intents: names.len(),
+        report: evaluate(&preds, targets),
+        chosen_threshold: chosen,
+        train_seconds,
+        embedded_texts: stats.0,
+        embed_texts_per_second: (stats.1 > 0.0).then(|| stats.0 as f64 / stats.1),
+    })
+}
+
+/// k-fold cross-validation of the catalog: each fold's model is trained (and calibrated by an inner
+/// cross-validation, as `madoguchi train` does) on the other folds, then judged on the fold.
+pub fn evaluate_catalog(
+    encoder: &dyn Encoder,
+    cache: &mut EmbeddingCache,
+    catalog: &Catalog,
+    data: &TrainingSet,
+    k: usize,
+    options: &FitOptions,
+    targets: &[f32],
+) -> Result<Evaluation, NluError> {
+    let names = catalog.names();
+    let texts: Vec<&str> = data.examples.iter().map(|u| u.text.as_str()).collect();
+    let labels: Vec<Option<usize>> = data
+        .examples
+        .iter()
+        .map(|u| {
+            u.intent
+                .as_ref()
+                .and_then(|n| names.iter().position(|x| x == n.as_str()))
+        })
+        .collect();
+    let mut stats = (0usize, 0.0f64);
+    let x = embed(encoder, cache, &texts, &mut stats)?;
+
+    let t = Instant::now();
+    let mut preds = Vec::with_capacity(x.len());
+    let (mut answered, mut correct) = (0.0f32, 0.0f32);
+    let mut thresholds = Vec::new();
+    for fold in folds(&labels, k, options.seed) {
+        let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
+        let (mut xt, mut yt) = (Embeddings::new(x.dim), Vec::new());
+        let (mut xh, mut yh) = (Embeddings::new(x.dim), Vec::new());
+        for i in 0..x.len() {
+            if in_fold.contains(&i) {
+                xh.push(x.row(i));
+                yh.push(labels[i]);
+            } else {
+                xt.push(x.row(i));
+                yt.push(labels[i]);
+            }
+        }
+        let fitted = fit(&xt, &yt, names.len(), Calibration::CrossValidation, options)?;
+        let (p, outcome) = predict(&fitted, names.len(), &names, &xh, &yh);
+        answered += outcome.coverage * xh.len() as f32;
+        correct += outcome.precision * outcome.coverage * xh.len() as f32;
+        thresholds.push((outcome.answer_threshold, outcome.similarity_threshold));
+        preds.extend(p);
+    }
+    let n = thresholds.len().max(1) as f32;
+    let chosen = ThresholdOutcome {
+        answer_threshold: thresholds.iter().map(|t| t.0).sum::<f32>() / n,
+        similarity_threshold: thresholds.iter().map(|t| t.1).sum::<f32>() / n,
+        precision: if answered > 0.0 {
+            correct / answered
+        } else {
+            0.0
+        },
+        coverage: answered / x.len().max(1) as f32,
+    };
+    let mut locales: BTreeMap<&str, usize> = BTreeMap::new();
+    for u in &data.examples {
+        *locales.entry(u.locale.0.as_str()).or_default() += 1;
+    }
+    Ok(Evaluation {
+        name: "catalog".into(),
+        locale: locales.keys().copied().collect::<Vec<_>>().join("+"),
+        train_examples: x.len() - x.len() / k.max(2),
+        test_examples: x.len(),
+        intents: names.len(),
+        report: evaluate(&preds, targets),
+        chosen_threshold: chosen,
+        train_seconds: t.elapsed().as_secs_f64(),
+        embedded_texts: stats.0,
+        embed_texts_per_second: (stats.1 > 0.0).then(|| stats.0 as f64 / stats.1),
+    })
+}

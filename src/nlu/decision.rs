@@ -1,0 +1,202 @@
+//! From head logits to a decision: calibrated probabilities, out-of-scope signals, and the action
+//! (answer, clarify, hand off) under the chosen thresholds.
+use serde::{Deserialize, Serialize};
+
+use super::head::{softmax, Head};
+use super::knn::NeighbourIndex;
+use crate::catalog::HandoffMode;
+
+/// What the bot should do with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Confident: answer from the intent's templates.
+    Answer,
+    /// Two intents are too close: ask which one the customer means.
+    Clarify,
+    /// Not sure, out of scope, or an intent that always goes to a person.
+    Handoff,
+}
+
+/// Why that action was chosen (stable strings, part of the JSON contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Confident,
+    Ambiguous,
+    LowConfidence,
+    OutOfScope,
+    AlwaysHandoff,
+}
+
+/// Thresholds chosen from data by the trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Minimum calibrated probability of the top intent to answer.
+    pub answer: f32,
+    /// Minimum cosine similarity to the nearest training example; below it the message is out of scope.
+    pub similarity: f32,
+    /// Top two intents closer than this (in probability) are ambiguous.
+    pub margin: f32,
+}
+
+/// Scores of one message: in-scope intents ranked by calibrated probability, plus OOS signals.
+#[derive(Debug, Clone)]
+pub struct Scores {
+    /// (intent index, probability), best first.
+    pub ranked: Vec<(usize, f32)>,
+    /// Probability of the explicit out-of-scope class (0 when the model has none).
+    pub p_out_of_scope: f32,
+    /// Cosine similarity to the nearest in-scope training example.
+    pub similarity: f32,
+}
+
+impl Scores {
+    pub fn compute(
+        head: &Head,
+        index: &NeighbourIndex,
+        temperature: f32,
+        n_intents: usize,
+        embedding: &[f32],
+    ) -> Self {
+        Self::from_logits(
+            &head.logits(embedding),
+            temperature,
+            n_intents,
+            index.max_similarity(embedding),
+        )
+    }
+
+    pub fn from_logits(
+        logits: &[f32],
+        temperature: f32,
+        n_intents: usize,
+        similarity: f32,
+    ) -> Self {
+        let probs = softmax(logits, temperature);
+        let mut ranked: Vec<(usize, f32)> =
+            probs.iter().copied().enumerate().take(n_intents).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let p_out_of_scope = probs.get(n_intents).copied().unwrap_or(0.0);
+        Self {
+            ranked,
+            p_out_of_scope,
+            similarity,
+        }
+    }
+
+    pub fn top(&self) -> (usize, f32) {
+        self.ranked.first().copied().unwrap_or((0, 0.0))
+    }
+
+    fn second(&self) -> f32 {
+        self.ranked.get(1).map_or(0.0, |r| r.1)
+    }
+
+    /// Out of scope: the OOS class beats every intent, or nothing in training looks like it.
+    pub fn out_of_scope(&self, t: &Thresholds) -> bool {
+        self.p_out_of_scope > self.top().1 || self.similarity < t.similarity
+    }
+
+    /// Would the bot answer with the top intent under `answer_threshold`?
+    pub fn answers(&self, t: &Thresholds, answer_threshold: f32) -> bool {
+        !self.out_of_scope(t) && self.top().1 >= answer_threshold
+    }
+
+    /// The decision for this message.
+    pub fn decide(
+        &self,
+        t: &Thresholds,
+        answer_threshold: f32,
+        handoff: HandoffMode,
+    ) -> (Option<usize>, Action, Reason) {
+        if self.out_of_scope(t) {
+            return (None, Action::Handoff, Reason::OutOfScope);
+        }
+        let (top, p) = self.top();
+        let ambiguous = p - self.second() < t.margin && p + self.second() >= answer_threshold;
+        if handoff == HandoffMode::Always && p >= answer_threshold {
+            return (Some(top), Action::Handoff, Reason::AlwaysHandoff);
+        }
+        if ambiguous {
+            return (Some(top), Action::Clarify, Reason::Ambiguous);
+        }
+        if p >= answer_threshold {
+            return (Some(top), Action::Answer, Reason::Confident);
+        }
+        if handoff == HandoffMode::Never {
+            // Intents that never go to a person: ask again instead.
+            return (Some(top), Action::Clarify, Reason::LowConfidence);
+        }
+        (Some(top), Action::Handoff, Reason::LowConfidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Thresholds = Thresholds {
+        answer: 0.6,
+        similarity: 0.5,
+        margin: 0.15,
+    };
+
+    fn scores(probs: &[f32], oos: f32, sim: f32) -> Scores {
+        let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Scores {
+            ranked,
+            p_out_of_scope: oos,
+            similarity: sim,
+        }
+    }
+
+    #[test]
+    fn confident_answers() {
+        let s = scores(&[0.9, 0.05], 0.05, 0.9);
+        assert_eq!(
+            s.decide(&T, 0.6, HandoffMode::Auto),
+            (Some(0), Action::Answer, Reason::Confident)
+        );
+    }
+
+    #[test]
+    fn close_pair_clarifies() {
+        let s = scores(&[0.45, 0.40, 0.1], 0.05, 0.9);
+        assert_eq!(s.decide(&T, 0.6, HandoffMode::Auto).1, Action::Clarify);
+    }
+
+    #[test]
+    fn low_confidence_hands_off_unless_never() {
+        let s = scores(&[0.4, 0.1, 0.1, 0.1], 0.3, 0.9);
+        assert_eq!(
+            s.decide(&T, 0.6, HandoffMode::Auto),
+            (Some(0), Action::Handoff, Reason::LowConfidence)
+        );
+        assert_eq!(s.decide(&T, 0.6, HandoffMode::Never).1, Action::Clarify);
+    }
+
+    #[test]
+    fn out_of_scope_by_class_or_distance() {
+        let by_class = scores(&[0.3, 0.1], 0.6, 0.9);
+        assert_eq!(
+            by_class.decide(&T, 0.6, HandoffMode::Auto),
+            (None, Action::Handoff, Reason::OutOfScope)
+        );
+        let by_distance = scores(&[0.95, 0.05], 0.0, 0.2);
+        assert_eq!(
+            by_distance.decide(&T, 0.6, HandoffMode::Auto).2,
+            Reason::OutOfScope
+        );
+    }
+
+    #[test]
+    fn always_handoff_intents_go_to_a_person() {
+        let s = scores(&[0.9, 0.05], 0.05, 0.9);
+        assert_eq!(
+            s.decide(&T, 0.6, HandoffMode::Always),
+            (Some(0), Action::Handoff, Reason::AlwaysHandoff)
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Sentence encoders: text in, one L2-normalised vector per text out.
+//!
+//! [`Encoder`] is the seam between the classifier and the model (as `Backend` is in
+//! text-embeddings-inference): [`BertEncoder`] runs a BERT-family model with candle; unit tests build a
+//! tiny random BERT through the same type.
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::error::NluError;
+use super::fingerprint::file_sha256;
+
+/// Row-major matrix of embeddings: `len()` rows of `dim` floats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Embeddings {
+    pub dim: usize,
+    pub data: Vec<f32>,
+}
+
+impl Embeddings {
+    pub fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            data: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        if self.dim == 0 {
+            0
+        } else {
+            self.data.len() / self.dim
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    pub fn push(&mut self, row: &[f32]) {
+        debug_assert_eq!(
+            row.len(),
+            self.dim,
+            "this is a bug: embedding width mismatch"
+        );
+        self.data.extend_from_slice(row);
+    }
+}
+
+/// Anything that turns texts into sentence vectors.
+pub trait Encoder: Send + Sync {
+    /// Identifies weights, tokenizer and options: equal fingerprints give equal vectors.
+    fn fingerprint(&self) -> &str;
+    /// Human-readable name (directory or hub id).
+    fn name(&self) -> &str;
+    fn dim(&self) -> usize;
+    /// Embeds `texts` (the encoder adds its own prefix), one L2-normalised row per text, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Embeddings, NluError>;
+    /// Number of tokens the model sees for `text` (prefix and special tokens included).
+    fn token_count(&self, text: &str) -> Result<usize, NluError>;
+}
+
+/// Options for a [`BertEncoder`].
+#[derive(Debug, Clone)]
+pub struct EncoderOptions {
+    /// Prepended to every text; e5 models expect "query: ".
+    pub prefix: String,
+    /// Longer inputs are truncated (the model's position table bounds it).
+    pub max_tokens: usize,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "query: ".into(),
+            max_tokens: 512,
+            batch_size: 32,
+        }
+    }
+}
+
+/// A BERT encoder run by candle, with attention-masked mean pooling and L2 normalisation.
+pub struct BertEncoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    options: EncoderOptions,
+    dim: usize,
+    pad_id: u32,
+    name: String,
+    fingerprint: String,
+}
+
+impl BertEncoder {
+    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from `dir`.
+    pub fn from_dir(dir: &Path, options: EncoderOptions) -> Result<Self, NluError> {
+        let config_path = require(dir, "config.json")?;
+        let weights = require(dir, "model.safetensors")?;
+        let tokenizer_path = require(dir, "tokenizer.json")?;
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|e| NluError::io(&config_path, e))?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| NluError::bad_file(&config_path, e))?;
+        let tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| NluError::bad_file(&tokenizer_path, e))?;
+        let device = Device::Cpu;
+        // SAFETY: the weights file is memory-mapped read-only; madoguchi never writes it while loaded.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
+        let model = BertModel::load(vb, &config)?;
+        let fingerprint = format!(
+            "{}-{}",
+            &file_sha256(&weights)?[..16],
+            &file_sha256(&tokenizer_path)?[..8]
+        );
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Self::new(
+            model,
+            &config,
+            tokenizer,
+            device,
+            options,
+            name,
+            fingerprint,
+        )
+    }
+
+    /// Builds an encoder from parts (used by tests with a tiny random model).
+    pub fn new(
+        model: BertModel,
+        config: &Config,
+        mut tokenizer: Tokenizer,
+        device: Device,
+        options: EncoderOptions,
+        name: String,
+        fingerprint: String,
+    ) -> Result<Self, NluError> {
+        let max_tokens = options.max_tokens.min(config.max_position_embeddings);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| NluError::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+        let fingerprint = format!(
+            "{fingerprint}-p{}-t{max_tokens}",
+            short_hash(&options.prefix)
+        );
+        Ok(Self {
+            model,
+            tokenizer,
+            device,
+            options: EncoderOptions {
+                max_tokens,
+                ..options
+            },
+            dim: config.hidden_size,
+            pad_id: config.pad_token_id as u32,
+            name,
+            fingerprint,
+        })
+    }
+
+    fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, NluError> {
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{}{}", self.options.prefix, t))
+            .collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| NluError::Tokenizer(e.to_string()))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    /// One forward pass over texts of similar length: pad, run, mean-pool over real tokens, normalise.
+    fn forward(&self, batch: &[&Vec<u32>]) -> Result<Vec<Vec<f32>>, NluError> {
+        let max_len = batch.iter().map(|ids| ids.len()).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(batch.len() * max_len);
+        let mut mask = Vec::with_capacity(batch.len() * max_len);
+        for seq in batch {
+            ids.extend_from_slice(seq);
+            ids.extend(std::iter::repeat_n(self.pad_id, max_len - seq.len()));
+            mask.extend(std::iter::repeat_n(1u32, seq.len()));
+            mask.extend(std::iter::repeat_n(0u32, max_len - seq.len()));
+        }
+        let shape = (batch.len(), max_len);
+        let ids = Tensor::from_vec(ids, shape, &self.device)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let type_ids = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let pooled = masked_mean_l2(&hidden, &mask)?;
+        Ok(pooled.to_vec2::<f32>()?)
+    }
+}
+
+/// Mean over the tokens the mask marks real (padding never counts), then L2 normalisation.
+pub fn masked_mean_l2(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norm = mean
+        .sqr()?
+        .sum_keepdim(1)?
+        .sqrt()?
+        .clamp(1e-12f32, f32::MAX)?;
+    mean.broadcast_div(&norm)
+}
+
+impl Encoder for BertEncoder {
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Embeddings, NluError> {
+        let ids = self.token_ids(texts)?;
+        // Batch texts of similar length together so little compute is spent on padding.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut rows = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(self.options.batch_size.max(1)) {
+            let batch: Vec<&Vec<u32>> = chunk.iter().map(|&i| &ids[i]).collect();
+            for (&i, row) in chunk.iter().zip(self.forward(&batch)?) {
+                rows[i] = row;
+            }
+        }
+        let mut out = Embeddings::new(self.dim);
+        for row in &rows {
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    fn token_count(&self, text: &str) -> Result<usize, NluError> {
+        Ok(self.token_ids(&[text])?.first().map_or(0, Vec::len))
+    }
+}
+
+fn require(dir: &Path, file: &'static str) -> Result<std::path::PathBuf, NluError> {
+    let path = dir.join(file);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(NluError::MissingEncoderFile {
+            dir: dir.to_path_buf(),
+            file,
+        })
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(s.as_bytes())[..4])
+}

@@ -1,0 +1,378 @@
+//! Fitting a complete classifier from embeddings: the head, temperature calibration on held-out
+//! predictions, and answer / out-of-scope thresholds chosen for a target precision.
+//!
+//! Held-out predictions come either from k-fold cross-validation over the training data (the
+//! catalog) or from a separate dev split (benchmarks). Labels are `Some(intent index)` or `None`
+//! for out-of-scope examples; when there are any, the head gets an extra out-of-scope class.
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::decision::{Scores, Thresholds};
+use super::encoder::Embeddings;
+use super::error::NluError;
+use super::head::{Head, HeadConfig};
+use super::knn::NeighbourIndex;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitOptions {
+    pub head: HeadConfig,
+    /// Folds for cross-validated calibration (when no dev split is given).
+    pub folds: usize,
+    /// The answer threshold is the lowest that keeps held-out precision at or above this.
+    pub target_precision: f32,
+    /// Ambiguity margin between the top two intents.
+    pub margin: f32,
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            head: HeadConfig::default(),
+            folds: 5,
+            target_precision: 0.95,
+            margin: 0.1,
+            seed: 7,
+        }
+    }
+}
+
+/// Held-out data for calibration.
+pub enum Calibration<'a> {
+    CrossValidation,
+    HeldOut {
+        x: &'a Embeddings,
+        labels: &'a [Option<usize>],
+    },
+}
+
+/// Calibration results measured on held-out predictions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationStats {
+    pub examples: usize,
+    /// Top-1 accuracy on in-scope held-out examples (before any threshold).
+    pub accuracy: f32,
+    /// Among answered held-out messages, the fraction answered with the right intent.
+    pub precision: f32,
+    /// Fraction of all held-out messages answered.
+    pub coverage: f32,
+    /// Whether `precision` reached the target.
+    pub target_met: bool,
+}
+
+pub struct Fitted {
+    pub head: Head,
+    pub index: NeighbourIndex,
+    pub temperature: f32,
+    pub thresholds: Thresholds,
+    pub stats: CalibrationStats,
+    pub has_out_of_scope_class: bool,
+}
+
+/// Fits the final model on all of `x` and calibrates it on held-out predictions.
+pub fn fit(
+    x: &Embeddings,
+    labels: &[Option<usize>],
+    n_intents: usize,
+    calibration: Calibration<'_>,
+    options: &FitOptions,
+) -> Result<Fitted, NluError> {
+    if x.len() != labels.len() {
+        return Err(NluError::Training(
+            "embeddings and labels differ in length".into(),
+        ));
+    }
+    let has_oos = labels.iter().any(Option::is_none);
+    let n_classes = n_intents + usize::from(has_oos);
+    let class_of = |l: &Option<usize>| l.unwrap_or(n_intents);
+
+    // Held-out logits + similarities for calibration.
+    let mut held_logits: Vec<Vec<f32>> = Vec::new();
+    let mut held_sims: Vec<f32> = Vec::new();
+    let mut held_labels: Vec<Option<usize>> = Vec::new();
+    match calibration {
+        Calibration::CrossValidation => {
+            for fold in folds(labels, options.folds, options.seed) {
+                let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
+                let train_idx: Vec<usize> = (0..x.len()).filter(|i| !in_fold.contains(i)).collect();
+                let (xt, yt) = subset(x, labels, &train_idx);
+                let head = Head::fit(
+                    &xt,
+                    &yt.iter().map(class_of).collect::<Vec<_>>(),
+                    n_classes,
+                    &options.head,
+                )?;
+                let index = in_scope_index(&xt, &yt);
+                for &i in &fold {
+                    held_logits.push(head.logits(x.row(i)));
+                    held_sims.push(index.max_similarity(x.row(i)));
+                    held_labels.push(labels[i]);
+                }
+            }
+        }
+        Calibration::HeldOut { .. } => {}
+    }
+    let head = Head::fit(
+        x,
+        &labels.iter().map(class_of).collect::<Vec<_>>(),
+        n_classes,
+        &options.head,
+    )?;
+    let index = in_scope_index(x, labels);
+    if let Calibration::HeldOut { x: dx, labels: dl } = calibration {
+        for (i, l) in dl.iter().enumerate() {
+            held_logits.push(head.logits(dx.row(i)));
+            held_sims.push(index.max_similarity(dx.row(i)));
+            held_labels.push(*l);
+        }
+    }
+    if held_logits.is_empty() {
+        return Err(NluError::Training(
+            "no held-out examples to calibrate on".into(),
+        ));
+    }
+
+    let temperature = fit_temperature(
+        &held_logits,
+        &held_labels.iter().map(class_of).collect::<Vec<_>>(),
+    );
+    let scores: Vec<Scores> = held_logits
+        .iter()
+        .zip(&held_sims)
+        .map(|(l, &s)| Scores::from_logits(l, temperature, n_intents, s))
+        .collect();
+    let (thresholds, stats) = choose_thresholds(&scores, &held_labels, options);
+    Ok(Fitted {
+        head,
+        index,
+        temperature,
+        thresholds,
+        stats,
+        has_out_of_scope_class: has_oos,
+    })
+}
+
+fn subset(
+    x: &Embeddings,
+    labels: &[Option<usize>],
+    idx: &[usize],
+) -> (Embeddings, Vec<Option<usize>>) {
+    let mut e = Embeddings::new(x.dim);
+    let mut l = Vec::with_capacity(idx.len());
+    for &i in idx {
+        e.push(x.row(i));
+        l.push(labels[i]);
+    }
+    (e, l)
+}
+
+/// The neighbour index holds in-scope examples only: being close to an out-of-scope example must not
+/// make a message look answerable.
+fn in_scope_index(x: &Embeddings, labels: &[Option<usize>]) -> NeighbourIndex {
+    let mut e = Embeddings::new(x.dim);
+    for (i, l) in labels.iter().enumerate() {
+        if l.is_some() {
+            e.push(x.row(i));
+        }
+    }
+    NeighbourIndex::new(e)
+}
+
+/// Stratified k-fold split: each label's examples are dealt round-robin over the folds after a
+/// seeded shuffle, so every fold sees every intent.
+pub fn folds(labels: &[Option<usize>], k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let k = k.max(2);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut by_label: std::collections::BTreeMap<Option<usize>, Vec<usize>> = Default::default();
+    for (i, l) in labels.iter().enumerate() {
+        by_label.entry(*l).or_default().push(i);
+    }
+    let mut out = vec![Vec::new(); k];
+    let mut next = 0;
+    for (_, mut idx) in by_label {
+        idx.shuffle(&mut rng);
+        for i in idx {
+            out[next % k].push(i);
+            next += 1;
+        }
+    }
+    out.retain(|f| !f.is_empty());
+    out
+}
+
+/// Temperature minimising held-out negative log-likelihood (golden-section search on log T).
+pub fn fit_temperature(logits: &[Vec<f32>], classes: &[usize]) -> f32 {
+    let nll = |log_t: f64| -> f64 {
+        let t = log_t.exp() as f32;
+        logits
+            .iter()
+            .zip(classes)
+            .map(|(l, &c)| {
+                let p = super::head::softmax(l, t);
+                -(p.get(c).copied().unwrap_or(1e-12).max(1e-12) as f64).ln()
+            })
+            .sum()
+    };
+    let (mut a, mut b) = ((0.05f64).ln(), (20.0f64).ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+    let (mut fc, mut fd) = (nll(c), nll(d));
+    for _ in 0..40 {
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - g * (b - a);
+            fc = nll(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + g * (b - a);
+            fd = nll(d);
+        }
+    }
+    (((a + b) / 2.0).exp()) as f32
+}
+
+/// Chooses the similarity and answer thresholds that answer the most held-out messages while keeping
+/// precision ≥ target. When the target is out of reach, the most precise setting is taken.
+fn choose_thresholds(
+    scores: &[Scores],
+    labels: &[Option<usize>],
+    options: &FitOptions,
+) -> (Thresholds, CalibrationStats) {
+    let n = scores.len().max(1) as f32;
+    let in_scope = labels.iter().filter(|l| l.is_some()).count().max(1) as f32;
+    let top1 = scores
+        .iter()
+        .zip(labels)
+        .filter(|(s, l)| l.is_some() && Some(s.top().0) == **l)
+        .count() as f32
+        / in_scope;
+
+    let mut sims: Vec<f32> = scores.iter().map(|s| s.similarity).collect();
+    sims.sort_by(f32::total_cmp);
+    let mut sim_candidates = vec![-1.0f32];
+    for q in 1..=40 {
+        let i = (sims.len() * q / 100).min(sims.len().saturating_sub(1));
+        if let Some(&v) = sims.get(i) {
+            sim_candidates.push(v);
+        }
+    }
+    let answer_candidates: Vec<f32> = (0..=100).map(|i| i as f32 / 100.0).collect();
+
+    let mut best: Option<(f32, f32, Thresholds)> = None; // (coverage, precision, thresholds)
+    let mut most_precise: Option<(f32, f32, Thresholds)> = None;
+    for &sim in &sim_candidates {
+        for &ans in &answer_candidates {
+            let t = Thresholds {
+                answer: ans,
+                similarity: sim,
+                margin: options.margin,
+            };
+            let (mut answered, mut correct) = (0usize, 0usize);
+            for (s, l) in scores.iter().zip(labels) {
+                if s.answers(&t, ans) {
+                    answered += 1;
+                    if Some(s.top().0) == *l {
+                        correct += 1;
+                    }
+                }
+            }
+            if answered == 0 {
+                continue;
+            }
+            let precision = correct as f32 / answered as f32;
+            let coverage = answered as f32 / n;
+            if precision >= options.target_precision
+                && best
+                    .as_ref()
+                    .is_none_or(|b| coverage > b.0 || (coverage == b.0 && precision > b.1))
+            {
+                best = Some((coverage, precision, t));
+            }
+            if most_precise
+                .as_ref()
+                .is_none_or(|b| precision > b.1 || (precision == b.1 && coverage > b.0))
+            {
+                most_precise = Some((coverage, precision, t));
+            }
+        }
+    }
+    let target_met = best.is_some();
+    let (coverage, precision, thresholds) = best.or(most_precise).unwrap_or((
+        0.0,
+        0.0,
+        Thresholds {
+            answer: 1.0,
+            similarity: 1.0,
+            margin: options.margin,
+        },
+    ));
+    (
+        thresholds,
+        CalibrationStats {
+            examples: scores.len(),
+            accuracy: top1,
+            precision,
+            coverage,
+            target_met,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_cover_everything_once_and_stratify() {
+        let labels: Vec<Option<usize>> = (0..50)
+            .map(|i| if i % 10 == 0 { None } else { Some(i % 3) })
+            .collect();
+        let f = folds(&labels, 5, 1);
+        assert_eq!(f.len(), 5);
+        let mut all: Vec<usize> = f.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (0..50).collect::<Vec<_>>());
+        for fold in &f {
+            assert!(fold.iter().any(|&i| labels[i] == Some(0)));
+        }
+    }
+
+    #[test]
+    fn temperature_softens_overconfident_logits() {
+        // Logits that are right only 60% of the time but very peaked: T must grow above 1.
+        let logits: Vec<Vec<f32>> = (0..100).map(|_| vec![10.0, 0.0]).collect();
+        let classes: Vec<usize> = (0..100).map(|i| usize::from(i % 5 >= 3)).collect();
+        assert!(fit_temperature(&logits, &classes) > 2.0);
+    }
+
+    #[test]
+    fn fits_separable_data_with_oos() {
+        let mut x = Embeddings::new(4);
+        let mut labels = Vec::new();
+        for i in 0..120 {
+            let c = i % 4;
+            let mut row = vec![0.05f32; 4];
+            row[c] = 1.0 + (i as f32 % 7.0) * 0.01;
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            x.push(&row.iter().map(|v| v / norm).collect::<Vec<_>>());
+            labels.push(if c == 3 { None } else { Some(c) });
+        }
+        let fitted = fit(
+            &x,
+            &labels,
+            3,
+            Calibration::CrossValidation,
+            &FitOptions::default(),
+        )
+        .expect("fit");
+        assert!(fitted.has_out_of_scope_class);
+        assert!(fitted.stats.accuracy > 0.99, "{:?}", fitted.stats);
+        assert!(fitted.stats.target_met);
+    }
+}

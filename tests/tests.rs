@@ -1,0 +1,10 @@
+//! Integration tests, one module per area (run with `cargo test`).
+//!
+//! Tests that need the real encoder (`make model`) skip with a message when it is absent; tests that
+//! need the public benchmarks skip when `../shared/datasets` is absent.
+mod util;
+
+mod catalog;
+mod cli;
+mod encoder;
+mod real_model;

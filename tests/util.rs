@@ -1,0 +1,79 @@
+//! Shared helpers: paths, the real binary, skipping.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real encoder directory, or None (with a printed reason) when it has not been provisioned.
+pub fn real_encoder() -> Option<PathBuf> {
+    let dir = std::env::var_os("MADOGUCHI_ENCODER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models/encoder/multilingual-e5-small"));
+    if dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: the real encoder is not at {} (run `make model`)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Runs the madoguchi binary with `args` in `cwd`, feeding `stdin`.
+pub fn madoguchi(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MADOGUCHI_INTENTS")
+        .env_remove("MADOGUCHI_TRAINING_DATA")
+        .env_remove("MADOGUCHI_MODELS")
+        .env_remove("MADOGUCHI_ENCODER")
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn madoguchi");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Formats an Output for assertion messages.
+pub fn show(cmd: &str, out: &Output) -> String {
+    format!(
+        "command: {cmd}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Copies the default catalog into `dir` (intents/ and training-data/).
+pub fn copy_catalog(dir: &Path) {
+    for sub in ["intents", "training-data"] {
+        copy_dir(&repo().join(sub), &dir.join(sub));
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
