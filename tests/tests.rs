@@ -8,3 +8,4 @@ mod catalog;
 mod cli;
 mod encoder;
 mod real_model;
+mod tokenizer_parity;

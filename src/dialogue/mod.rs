@@ -1,0 +1,1 @@
+//! Dialogue policy (see issue 3).

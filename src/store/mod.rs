@@ -1,0 +1,1 @@
+//! Persistence (see issue 3).
