@@ -180,3 +180,35 @@ fn embeddings_survive_the_cache() {
     assert_eq!(reopened.len(), 2, "both texts persisted");
     assert_eq!(reopened.embed(&enc, &texts, false).expect("embed"), first);
 }
+
+#[test]
+fn fast_bert_matches_the_reference_implementation() {
+    use candle_core::Tensor;
+    use madoguchi::nlu::bert::FastBert;
+
+    let config = tiny_config();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let reference = BertModel::load(vb.clone(), &config).expect("reference bert");
+    let fast = FastBert::load(vb, &config).expect("fast bert");
+    let ids = Tensor::new(&[[0u32, 4, 5, 6, 7, 2], [0, 4, 9, 2, 1, 1]], &Device::Cpu).expect("ids");
+    let mask =
+        Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &Device::Cpu).expect("mask");
+    let expected = reference
+        .forward(&ids, &ids.zeros_like().expect("zeros"), Some(&mask))
+        .expect("forward");
+    let actual = fast.forward(&ids, &mask).expect("forward");
+    let diff: f32 = (expected - actual)
+        .expect("sub")
+        .abs()
+        .expect("abs")
+        .max_keepdim(2)
+        .expect("max")
+        .flatten_all()
+        .expect("flat")
+        .to_vec1::<f32>()
+        .expect("vec")
+        .into_iter()
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-4, "max difference {diff}");
+}

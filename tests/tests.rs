@@ -6,6 +6,7 @@ mod util;
 
 mod catalog;
 mod cli;
+mod dialogue;
 mod encoder;
 mod real_model;
 mod tokenizer_parity;

@@ -30,7 +30,8 @@ pub enum ModelCommand {
 pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
         ModelCommand::Fetch { id, out_dir } => {
-            let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+            let offline = std::env::var("HF_HUB_OFFLINE")
+                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
             let snapshot = crate::nlu::source::resolve_encoder(&id, offline)?;
             let tmp = out_dir.with_extension("fetching");
             std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
@@ -40,9 +41,11 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
                     .with_context(|| format!("copying {file} from {}", snapshot.display()))?;
             }
             if out_dir.exists() {
-                std::fs::remove_dir_all(&out_dir).with_context(|| format!("replacing {}", out_dir.display()))?;
+                std::fs::remove_dir_all(&out_dir)
+                    .with_context(|| format!("replacing {}", out_dir.display()))?;
             }
-            std::fs::rename(&tmp, &out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+            std::fs::rename(&tmp, &out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
             println!("fetched {id} into {}", out_dir.display());
             Ok(())
         }

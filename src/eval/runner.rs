@@ -203,13 +203,13 @@ pub fn evaluate_catalog(
         let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
         let (mut xt, mut yt) = (Embeddings::new(x.dim), Vec::new());
         let (mut xh, mut yh) = (Embeddings::new(x.dim), Vec::new());
-        for i in 0..x.len() {
+        for (i, label) in labels.iter().enumerate() {
             if in_fold.contains(&i) {
                 xh.push(x.row(i));
-                yh.push(labels[i]);
+                yh.push(*label);
             } else {
                 xt.push(x.row(i));
-                yt.push(labels[i]);
+                yt.push(*label);
             }
         }
         let fitted = fit(&xt, &yt, names.len(), Calibration::CrossValidation, options)?;

@@ -75,10 +75,7 @@ impl EmbeddingCache {
             return Ok(());
         }
         let mut pos = 12usize;
-        loop {
-            let Some(len_bytes) = bytes.get(pos..pos + 4) else {
-                break;
-            };
+        while let Some(len_bytes) = bytes.get(pos..pos + 4) {
             let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]])
                 as usize;
             let text_end = pos + 4 + len;

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::bert::FastBert;
 use super::error::NluError;
 use super::fingerprint::file_sha256;
 
@@ -29,11 +30,7 @@ impl Embeddings {
     }
 
     pub fn len(&self) -> usize {
-        if self.dim == 0 {
-            0
-        } else {
-            self.data.len() / self.dim
-        }
+        self.data.len().checked_div(self.dim).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -67,6 +64,10 @@ pub trait Encoder: Send + Sync {
     fn token_count(&self, text: &str) -> Result<usize, NluError>;
 }
 
+/// Version of the forward-pass implementation, part of the fingerprint: a change that alters the
+/// numbers (e.g. another GELU approximation) must bump it so cached embeddings are not reused.
+const ENGINE: &str = "fb1";
+
 /// Options for a [`BertEncoder`].
 #[derive(Debug, Clone)]
 pub struct EncoderOptions {
@@ -90,7 +91,7 @@ impl Default for EncoderOptions {
 
 /// A BERT encoder run by candle, with attention-masked mean pooling and L2 normalisation.
 pub struct BertEncoder {
-    model: BertModel,
+    model: FastBert,
     tokenizer: Tokenizer,
     device: Device,
     options: EncoderOptions,
@@ -115,7 +116,7 @@ impl BertEncoder {
         let device = Device::Cpu;
         // SAFETY: the weights file is memory-mapped read-only; madoguchi never writes it while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
-        let model = BertModel::load(vb, &config)?;
+        let model = FastBert::load(vb, &config)?;
         let fingerprint = format!(
             "{}-{}",
             &file_sha256(&weights)?[..16],
@@ -136,9 +137,9 @@ impl BertEncoder {
         )
     }
 
-    /// Builds an encoder from parts (used by tests with a tiny random model).
+    /// Builds an encoder from a loaded model and its tokenizer.
     pub fn new(
-        model: BertModel,
+        model: FastBert,
         config: &Config,
         mut tokenizer: Tokenizer,
         device: Device,
@@ -157,7 +158,7 @@ impl BertEncoder {
         // A customer typing "</s>" gets the characters tokenised, not a special token.
         tokenizer.set_encode_special_tokens(true);
         let fingerprint = format!(
-            "{fingerprint}-p{}-t{max_tokens}",
+            "{fingerprint}-p{}-t{max_tokens}-{ENGINE}",
             short_hash(&options.prefix)
         );
         Ok(Self {
@@ -204,8 +205,7 @@ impl BertEncoder {
         let shape = (batch.len(), max_len);
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &mask)?;
         let pooled = masked_mean_l2(&hidden, &mask)?;
         Ok(pooled.to_vec2::<f32>()?)
     }

@@ -357,7 +357,7 @@ mod tests {
         let mut labels = Vec::new();
         for i in 0..120 {
             let c = i % 4;
-            let mut row = vec![0.05f32; 4];
+            let mut row = [0.05f32; 4];
             row[c] = 1.0 + (i as f32 % 7.0) * 0.01;
             let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
             x.push(&row.iter().map(|v| v / norm).collect::<Vec<_>>());

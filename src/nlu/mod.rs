@@ -7,6 +7,7 @@
 //!   the answer / clarify / hand-off decision.
 //! - [`cache`], [`train`], [`model`]: training with an embedding cache and the on-disk model.
 //! - [`classifier`]: encoder + model, what the service calls.
+pub mod bert;
 pub mod cache;
 pub mod classifier;
 pub mod decision;
@@ -18,6 +19,7 @@ pub mod head;
 pub mod import;
 pub mod knn;
 pub mod model;
+pub mod packed;
 pub mod source;
 pub mod train;
 

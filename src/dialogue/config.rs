@@ -1,0 +1,494 @@
+//! `intents/_dialogue.yaml` and `intents/_entities.yaml`: everything the bot says outside an intent's
+//! own templates (per locale), the policy knobs, business hours, and the entities picked out of
+//! customer messages. They sit beside the intents because they are catalog data a support lead edits:
+//! adding a locale means adding a block of text here, never code.
+//!
+//! Loading collects every problem (YAML errors with their line, unknown intents, missing locales,
+//! variables nothing can fill) so one startup lists them all.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::entities::EntitySpec;
+use super::error::DialogueError;
+use super::hours::BusinessHours;
+use super::summary::HandoffReason;
+use crate::catalog::{Catalog, Locale, Problem};
+
+/// The dialogue file inside `intents/`.
+pub const DIALOGUE_FILE: &str = "_dialogue.yaml";
+/// The entities file inside `intents/`.
+pub const ENTITIES_FILE: &str = "_entities.yaml";
+
+/// Template variables filled from customer metadata rather than from entities (`order_id` comes from
+/// metadata only when the customer has exactly one order, and an order number said in the chat wins).
+pub const METADATA_VARIABLES: [&str; 4] =
+    ["customer_name", "customer_email", "customer_id", "order_id"];
+
+/// All of `_dialogue.yaml`, plus the entities of `_entities.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialogueConfig {
+    /// Language of the handoff summary text written for agents (the service may override it).
+    #[serde(default = "default_agent_locale")]
+    pub agent_locale: Locale,
+    pub language: LanguageConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub frustration: FrustrationConfig,
+    /// When people answer; `None` means always.
+    #[serde(default)]
+    pub business_hours: Option<BusinessHours>,
+    /// Intent → locale → how the intent is named to customers (quick replies) and agents (summary).
+    pub intent_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Locale code → the bot's own wording and word lists in that language.
+    pub locales: BTreeMap<String, LocaleText>,
+    /// The entities of `_entities.yaml`, in file order (earlier entities claim text first).
+    #[serde(skip)]
+    pub entities: Vec<EntitySpec>,
+    /// Where `_dialogue.yaml` was read from.
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// Where `_entities.yaml` was read from.
+    #[serde(skip)]
+    pub entities_source: PathBuf,
+}
+
+fn default_agent_locale() -> Locale {
+    Locale("ja".into())
+}
+
+/// A writing system, for telling the customer's language from the characters of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Script {
+    Hiragana,
+    Katakana,
+    /// Kanji / hanzi.
+    Han,
+    Hangul,
+}
+
+impl Script {
+    /// The script of `c`, when it is one of ours.
+    pub fn of(c: char) -> Option<Self> {
+        match u32::from(c) {
+            0x3041..=0x309F => Some(Self::Hiragana),
+            0x30A0..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Some(Self::Katakana),
+            0x3005 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF => {
+                Some(Self::Han)
+            }
+            0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => Some(Self::Hangul),
+            _ => None,
+        }
+    }
+}
+
+/// How the customer's language is told when the conversation has no locale.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageConfig {
+    /// A message with a character of one of these scripts is in that locale.
+    pub scripts: BTreeMap<Script, Locale>,
+    /// The locale of messages written in none of those scripts.
+    pub fallback: Locale,
+    /// A conversation already in a script locale switches to `fallback` only on a message of at least
+    /// this many words (so "MD12345678" or "OK" alone never switches it).
+    #[serde(default = "default_switch_min_words")]
+    pub switch_min_words: usize,
+}
+
+fn default_switch_min_words() -> usize {
+    3
+}
+
+/// Knobs of the per-turn decision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Misses in a row (low confidence, out of scope, a detail not given) before handing off.
+    pub max_misses: u32,
+    /// While waiting for a detail, a message carrying it with at most this many other letters is the
+    /// answer to the question, whatever it classifies as.
+    pub slot_reply_max_extra_chars: usize,
+    /// At most this many customer messages quoted in a handoff summary.
+    pub key_messages: usize,
+    /// Intents that mean "let me talk to a person" (reason `explicit_request`).
+    pub explicit_request_intents: Vec<String>,
+    /// Intents that are complaints (reason `complaint`).
+    pub complaint_intents: Vec<String>,
+    /// Quick replies offered with the out-of-scope line.
+    pub out_of_scope_suggestions: Vec<String>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            max_misses: 2,
+            slot_reply_max_extra_chars: 16,
+            key_messages: 5,
+            explicit_request_intents: Vec::new(),
+            complaint_intents: Vec::new(),
+            out_of_scope_suggestions: Vec::new(),
+        }
+    }
+}
+
+/// When a message counts as frustrated: the weights of the signals it shows add up to `threshold`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrustrationConfig {
+    pub threshold: u32,
+    pub weights: FrustrationWeights,
+    /// ALL CAPS: at least this many upper-case English words (of two letters or more) …
+    pub all_caps_min_words: usize,
+    /// … making up at least this share of the message's English words.
+    pub all_caps_min_share: f32,
+    /// "!!", "？？", "?!": a run of at least this many of them.
+    pub punctuation_run: usize,
+    /// A sentiment score (-1..1) at or below this is a signal.
+    pub negative_score: f32,
+}
+
+impl Default for FrustrationConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 2,
+            weights: FrustrationWeights::default(),
+            all_caps_min_words: 3,
+            all_caps_min_share: 0.6,
+            punctuation_run: 2,
+            negative_score: -0.75,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrustrationWeights {
+    pub angry_words: u32,
+    pub all_caps: u32,
+    pub punctuation: u32,
+    pub negative_sentiment: u32,
+    /// The previous message was already a miss.
+    pub previous_miss: u32,
+}
+
+impl Default for FrustrationWeights {
+    fn default() -> Self {
+        Self {
+            angry_words: 2,
+            all_caps: 2,
+            punctuation: 1,
+            negative_sentiment: 1,
+            previous_miss: 1,
+        }
+    }
+}
+
+/// The bot's wording and word lists in one language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocaleText {
+    pub lines: Lines,
+    /// Template formatting the next opening time (`month`, `day`, `weekday`, `time`, `hour`,
+    /// `minute`, `date`, `days_from_now`).
+    pub next_open: String,
+    /// Weekday names, Monday first (seven of them).
+    pub weekdays: Vec<String>,
+    /// Phrases that ask for a person.
+    #[serde(default)]
+    pub explicit_request: Vec<String>,
+    /// Angry wording.
+    #[serde(default)]
+    pub angry_words: Vec<String>,
+    #[serde(default)]
+    pub sentiment: SentimentWords,
+    /// The handoff summary, when this is the agents' language.
+    pub summary: SummaryText,
+}
+
+/// The bot's own lines (minijinja templates).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lines {
+    /// Low confidence, first time: ask to rephrase.
+    pub rephrase: String,
+    /// Two intents too close: `a` or `b`?
+    pub clarify: String,
+    /// Out of scope, first time: say honestly what the bot can help with (`topics`).
+    pub out_of_scope: String,
+    /// Appended to a handoff outside business hours (`next_open`).
+    pub outside_hours: String,
+    pub handoff: HandoffLines,
+}
+
+/// What the bot says when it hands off for a reason that is not an intent of its own (intents such as
+/// `complaint` answer with their templates).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffLines {
+    pub explicit_request: String,
+    pub low_confidence: String,
+    pub out_of_scope: String,
+    /// The empathetic line.
+    pub frustration: String,
+}
+
+/// A simple sentiment lexicon.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentWords {
+    #[serde(default)]
+    pub positive: Vec<String>,
+    #[serde(default)]
+    pub negative: Vec<String>,
+}
+
+/// The agents' summary in one language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryText {
+    /// The readable summary (a minijinja template; see `respond::SUMMARY_VARIABLES`).
+    pub text: String,
+    pub reasons: ReasonLabels,
+    pub sentiments: SentimentLabels,
+}
+
+/// How each handoff reason reads in the summary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonLabels {
+    pub explicit_request: String,
+    pub always_handoff_intent: String,
+    pub low_confidence: String,
+    pub out_of_scope: String,
+    pub frustration: String,
+    pub complaint: String,
+}
+
+impl ReasonLabels {
+    pub fn get(&self, reason: HandoffReason) -> &str {
+        match reason {
+            HandoffReason::ExplicitRequest => &self.explicit_request,
+            HandoffReason::AlwaysHandoffIntent => &self.always_handoff_intent,
+            HandoffReason::LowConfidence => &self.low_confidence,
+            HandoffReason::OutOfScope => &self.out_of_scope,
+            HandoffReason::Frustration => &self.frustration,
+            HandoffReason::Complaint => &self.complaint,
+        }
+    }
+}
+
+/// How each sentiment label reads in the summary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentLabels {
+    pub positive: String,
+    pub neutral: String,
+    pub negative: String,
+    pub frustrated: String,
+}
+
+impl DialogueConfig {
+    /// Reads `intents_dir/_dialogue.yaml` and `intents_dir/_entities.yaml`. Both YAML files are
+    /// parsed before failing, so a mistake in each is reported at once.
+    pub fn load(intents_dir: &Path) -> Result<Self, DialogueError> {
+        let path = intents_dir.join(DIALOGUE_FILE);
+        let entities_path = intents_dir.join(ENTITIES_FILE);
+        let mut problems = Vec::new();
+        let config = match serde_norway::from_str::<Self>(&read(&path)?) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(yaml_problem(&path, &e));
+                None
+            }
+        };
+        let entities = match serde_norway::from_str::<Ordered<EntitySpec>>(&read(&entities_path)?) {
+            Ok(m) => {
+                m.0.into_iter()
+                    .map(|(name, mut spec)| {
+                        spec.name = name;
+                        spec
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                problems.push(yaml_problem(&entities_path, &e));
+                Vec::new()
+            }
+        };
+        match config {
+            Some(mut config) if problems.is_empty() => {
+                config.source = path;
+                config.entities_source = entities_path;
+                config.entities = entities;
+                Ok(config)
+            }
+            _ => Err(DialogueError::Invalid(problems)),
+        }
+    }
+
+    /// The wording of `locale`.
+    pub fn text(&self, locale: &Locale) -> Option<&LocaleText> {
+        self.locales.get(&locale.0)
+    }
+
+    /// How `intent` is named in `locale` (its name when the label is missing, which `check` forbids).
+    pub fn label<'a>(&'a self, intent: &'a str, locale: &Locale) -> &'a str {
+        self.intent_labels
+            .get(intent)
+            .and_then(|l| l.get(&locale.0))
+            .map_or(intent, String::as_str)
+    }
+
+    /// The reason an always-handoff intent gives.
+    pub fn reason_for_intent(&self, intent: &str) -> HandoffReason {
+        let p = &self.policy;
+        if p.explicit_request_intents.iter().any(|i| i == intent) {
+            HandoffReason::ExplicitRequest
+        } else if p.complaint_intents.iter().any(|i| i == intent) {
+            HandoffReason::Complaint
+        } else {
+            HandoffReason::AlwaysHandoffIntent
+        }
+    }
+
+    /// Cross-checks this configuration against the catalog (templates are checked by the responder).
+    pub(crate) fn check(&self, catalog: &Catalog) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let here = |message: String| Problem::new(&self.source, None, message);
+        for locale in &catalog.locales {
+            if !self.locales.contains_key(&locale.0) {
+                problems.push(here(format!(
+                    "locales: no block for the catalog locale {locale}"
+                )));
+            }
+        }
+        for (code, text) in &self.locales {
+            if !catalog.has_locale(code) {
+                problems.push(here(format!("locales.{code}: not a locale of the catalog")));
+            }
+            if text.weekdays.len() != 7 {
+                problems.push(here(format!(
+                    "locales.{code}.weekdays: expected 7 names (Monday first), found {}",
+                    text.weekdays.len()
+                )));
+            }
+        }
+        let mut known_locale = |what: &str, locale: &Locale| {
+            if !catalog.has_locale(&locale.0) {
+                problems.push(here(format!(
+                    "{what}: {locale} is not a locale of the catalog"
+                )));
+            }
+        };
+        known_locale("agent_locale", &self.agent_locale);
+        known_locale("language.fallback", &self.language.fallback);
+        for locale in self.language.scripts.values() {
+            known_locale("language.scripts", locale);
+        }
+        for intent in &catalog.intents {
+            let labels = self.intent_labels.get(intent.name.as_str());
+            for locale in &catalog.locales {
+                if labels
+                    .and_then(|l| l.get(&locale.0))
+                    .is_none_or(|l| l.trim().is_empty())
+                {
+                    problems.push(here(format!(
+                        "intent_labels.{}: no label for locale {locale}",
+                        intent.name
+                    )));
+                }
+            }
+        }
+        for name in self.intent_labels.keys() {
+            if catalog.get(name).is_none() {
+                problems.push(here(format!(
+                    "intent_labels.{name}: no such intent in the catalog"
+                )));
+            }
+        }
+        let p = &self.policy;
+        for (field, list) in [
+            ("explicit_request_intents", &p.explicit_request_intents),
+            ("complaint_intents", &p.complaint_intents),
+            ("out_of_scope_suggestions", &p.out_of_scope_suggestions),
+        ] {
+            for name in list {
+                if catalog.get(name).is_none() {
+                    problems.push(here(format!(
+                        "policy.{field}: no intent {name:?} in the catalog"
+                    )));
+                }
+            }
+        }
+        if p.max_misses == 0 {
+            problems.push(here("policy.max_misses must be at least 1".into()));
+        }
+        // Every variable an intent uses must be fillable, or it would never be there.
+        for intent in &catalog.intents {
+            for var in intent.variables.keys() {
+                let from_metadata = METADATA_VARIABLES.contains(&var.as_str());
+                let from_entity = self.entities.iter().any(|e| &e.name == var);
+                if !from_metadata && !from_entity {
+                    problems.push(Problem::new(
+                        &intent.source,
+                        None,
+                        format!(
+                            "variable {var:?} is neither customer metadata ({}) nor an entity of {}",
+                            METADATA_VARIABLES.join(", "),
+                            self.entities_source.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}
+
+fn read(path: &Path) -> Result<String, DialogueError> {
+    std::fs::read_to_string(path).map_err(|e| DialogueError::io(path, e))
+}
+
+fn yaml_problem(path: &Path, e: &serde_norway::Error) -> Problem {
+    Problem::new(
+        path,
+        e.location().map(|l| l.line()),
+        format!("invalid YAML: {e}"),
+    )
+}
+
+/// A YAML mapping read in file order (serde maps lose it), for "earlier entities win".
+struct Ordered<T>(Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Ordered<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of entity name to its definition")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(String, T)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, T>()? {
+                    if out.iter().any(|(name, _)| *name == k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "entity {k:?} is defined twice"
+                        )));
+                    }
+                    out.push((k, v));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}

@@ -1,0 +1,379 @@
+//! Entities (order numbers, e-mail addresses, phone numbers, dates, tracking numbers) picked out of
+//! every customer message with the patterns of `intents/_entities.yaml`.
+//!
+//! Matching runs on the NFKC form of the message (full-width "ＭＤ１２３４" is "MD1234"), then through
+//! each entity's own `normalize` steps (upper-case, strip spaces or hyphens …). Spans are mapped back
+//! to the NFKC text, so a stretch of text claimed by an earlier entity is never read again by a later
+//! one, and what is left over tells whether a message is "just the detail" the bot asked for.
+use std::ops::Range;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::catalog::Problem;
+
+/// A character-wise text transformation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextStep {
+    Upper,
+    Lower,
+    StripSpaces,
+    StripHyphens,
+    /// Spaces, hyphens, dots and parentheses (phone numbers).
+    StripSeparators,
+}
+
+fn is_hyphen(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2212}'
+    )
+}
+
+impl TextStep {
+    fn apply(self, c: char, out: &mut String) {
+        match self {
+            Self::Upper => out.extend(c.to_uppercase()),
+            Self::Lower => out.extend(c.to_lowercase()),
+            Self::StripSpaces if c.is_whitespace() => {}
+            Self::StripHyphens if is_hyphen(c) => {}
+            Self::StripSeparators if c.is_whitespace() || is_hyphen(c) || ".()".contains(c) => {}
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Applies `steps` to `text`, in order.
+pub fn apply_steps(text: &str, steps: &[TextStep]) -> String {
+    let mut current = text.to_string();
+    for step in steps {
+        let mut next = String::with_capacity(current.len());
+        for c in current.chars() {
+            step.apply(c, &mut next);
+        }
+        current = next;
+    }
+    current
+}
+
+/// One entity as written in `_entities.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySpec {
+    /// The key in `_entities.yaml`; also the template variable it fills.
+    #[serde(skip)]
+    pub name: String,
+    /// Steps applied to the (NFKC) message before matching.
+    #[serde(default)]
+    pub normalize: Vec<TextStep>,
+    /// Tried in order; the first to claim a stretch of text keeps it.
+    pub patterns: Vec<PatternSpec>,
+    /// Steps applied to the value found.
+    #[serde(default)]
+    pub clean: Vec<TextStep>,
+}
+
+/// A regex, optionally with how to build the value from its groups.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PatternSpec {
+    /// The value is the group named `value` when there is one, else the whole match.
+    Regex(String),
+    WithValue(PatternWithValue),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternWithValue {
+    pub pattern: String,
+    /// Built from the groups with `$name` / `${name}` (regex replacement syntax), e.g. `MD${n}`.
+    pub value: Option<String>,
+}
+
+impl PatternSpec {
+    fn parts(&self) -> (&str, Option<&str>) {
+        match self {
+            Self::Regex(p) => (p, None),
+            Self::WithValue(p) => (&p.pattern, p.value.as_deref()),
+        }
+    }
+}
+
+struct Compiled {
+    name: String,
+    normalize: Vec<TextStep>,
+    clean: Vec<TextStep>,
+    patterns: Vec<(Regex, Option<String>)>,
+}
+
+/// The compiled entities, in precedence order.
+pub struct EntityExtractor {
+    entities: Vec<Compiled>,
+}
+
+/// One value found in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub name: String,
+    pub value: String,
+    /// Where it was found, in [`Extraction::text`].
+    pub span: Range<usize>,
+}
+
+/// What one message held.
+#[derive(Debug, Clone)]
+pub struct Extraction {
+    /// The NFKC form of the message.
+    pub text: String,
+    pub found: Vec<Found>,
+    /// Every stretch of `text` some entity matched (repeated values included).
+    pub claimed: Vec<Range<usize>>,
+}
+
+impl Extraction {
+    /// The first value of entity `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.found
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value.as_str())
+    }
+
+    /// The message with every entity blanked out.
+    pub fn residual(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        for (i, c) in self.text.char_indices() {
+            if self.claimed.iter().any(|r| r.contains(&i)) {
+                out.push(' ');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Letters and digits outside the entities ("MD12345678です" has 2).
+    pub fn extra_chars(&self) -> usize {
+        self.residual()
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .count()
+    }
+}
+
+impl EntityExtractor {
+    /// Compiles every pattern; every bad regex is reported against `source` (`_entities.yaml`).
+    pub fn new(specs: &[EntitySpec], source: &Path) -> Result<Self, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut entities = Vec::new();
+        for spec in specs {
+            if spec.patterns.is_empty() {
+                problems.push(Problem::new(
+                    source,
+                    None,
+                    format!("entity {}: no patterns", spec.name),
+                ));
+            }
+            let mut patterns = Vec::new();
+            for (i, p) in spec.patterns.iter().enumerate() {
+                let (pattern, value) = p.parts();
+                match Regex::new(pattern) {
+                    Ok(re) => patterns.push((re, value.map(str::to_string))),
+                    Err(e) => problems.push(Problem::new(
+                        source,
+                        None,
+                        format!(
+                            "entity {}: pattern {} is not a valid regex: {e}",
+                            spec.name,
+                            i + 1
+                        ),
+                    )),
+                }
+            }
+            entities.push(Compiled {
+                name: spec.name.clone(),
+                normalize: spec.normalize.clone(),
+                clean: spec.clean.clone(),
+                patterns,
+            });
+        }
+        if problems.is_empty() {
+            Ok(Self { entities })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The entity names, in precedence order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entities.iter().map(|e| e.name.as_str())
+    }
+
+    /// Every entity value in `text` (each distinct value of an entity once, in order of precedence).
+    pub fn extract(&self, text: &str) -> Extraction {
+        let base: String = text.nfkc().collect();
+        let mut found: Vec<Found> = Vec::new();
+        let mut claimed: Vec<Range<usize>> = Vec::new();
+        for entity in &self.entities {
+            let normalized = Normalized::new(&base, &entity.normalize);
+            for (re, value_template) in &entity.patterns {
+                for caps in re.captures_iter(&normalized.text) {
+                    let whole = caps.get(0).expect("group 0 always exists");
+                    let value_group = caps.name("value");
+                    let claim = normalized.to_base(value_group.unwrap_or(whole).range());
+                    if claim.is_empty()
+                        || claimed
+                            .iter()
+                            .any(|c| c.start < claim.end && claim.start < c.end)
+                    {
+                        continue;
+                    }
+                    let raw = match value_template {
+                        Some(t) => {
+                            let mut s = String::new();
+                            caps.expand(t, &mut s);
+                            s
+                        }
+                        None => value_group.unwrap_or(whole).as_str().to_string(),
+                    };
+                    let value = apply_steps(raw.trim(), &entity.clean);
+                    if value.is_empty() {
+                        continue;
+                    }
+                    claimed.push(claim.clone());
+                    // The same value twice claims its text but is listed once.
+                    if !found
+                        .iter()
+                        .any(|f| f.name == entity.name && f.value == value)
+                    {
+                        found.push(Found {
+                            name: entity.name.clone(),
+                            value,
+                            span: claim,
+                        });
+                    }
+                }
+            }
+        }
+        Extraction {
+            text: base,
+            found,
+            claimed,
+        }
+    }
+}
+
+/// A normalised copy of the base text with, for each of its bytes, the base range it came from.
+struct Normalized {
+    text: String,
+    /// `None` when no step ran (the identity).
+    origin: Option<Vec<Range<usize>>>,
+}
+
+impl Normalized {
+    fn new(base: &str, steps: &[TextStep]) -> Self {
+        if steps.is_empty() {
+            return Self {
+                text: base.to_string(),
+                origin: None,
+            };
+        }
+        let mut text = String::with_capacity(base.len());
+        let mut origin = Vec::with_capacity(base.len());
+        for (i, c) in base.char_indices() {
+            let mut piece = c.to_string();
+            for step in steps {
+                let mut next = String::new();
+                for pc in piece.chars() {
+                    step.apply(pc, &mut next);
+                }
+                piece = next;
+            }
+            let range = i..i + c.len_utf8();
+            origin.extend(std::iter::repeat_n(range, piece.len()));
+            text.push_str(&piece);
+        }
+        Self {
+            text,
+            origin: Some(origin),
+        }
+    }
+
+    fn to_base(&self, r: Range<usize>) -> Range<usize> {
+        match &self.origin {
+            None => r,
+            Some(_) if r.is_empty() => 0..0,
+            Some(origin) => origin[r.start].start..origin[r.end - 1].end,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, patterns: &[&str], normalize: &[TextStep]) -> EntitySpec {
+        EntitySpec {
+            name: name.into(),
+            normalize: normalize.to_vec(),
+            patterns: patterns
+                .iter()
+                .map(|p| PatternSpec::Regex((*p).into()))
+                .collect(),
+            clean: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn spans_map_back_through_stripped_characters() {
+        let x = EntityExtractor::new(
+            &[spec(
+                "code",
+                &["(?P<value>AB\\d{4})"],
+                &[TextStep::Upper, TextStep::StripHyphens],
+            )],
+            Path::new("_entities.yaml"),
+        )
+        .unwrap();
+        let e = x.extract("番号はab-12-34です");
+        assert_eq!(e.get("code"), Some("AB1234"));
+        assert_eq!(&e.text[e.found[0].span.clone()], "ab-12-34");
+        assert_eq!(e.extra_chars(), "番号はです".chars().count());
+    }
+
+    #[test]
+    fn earlier_entities_claim_text_first_and_values_are_listed_once() {
+        let x = EntityExtractor::new(
+            &[
+                spec("long", &["\\d{6}"], &[]),
+                spec("short", &["\\d{3}"], &[]),
+            ],
+            Path::new("_entities.yaml"),
+        )
+        .unwrap();
+        let e = x.extract("123456 123456 789");
+        let values: Vec<(&str, &str)> = e
+            .found
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_str()))
+            .collect();
+        assert_eq!(values, [("long", "123456"), ("short", "789")]);
+        assert_eq!(e.extra_chars(), 0);
+    }
+
+    #[test]
+    fn bad_regexes_are_reported_with_the_entity() {
+        let Err(problems) =
+            EntityExtractor::new(&[spec("x", &["("], &[])], Path::new("_entities.yaml"))
+        else {
+            panic!("expected an error")
+        };
+        assert!(
+            problems[0].message.contains("entity x: pattern 1"),
+            "{problems:?}"
+        );
+    }
+}

@@ -1,0 +1,673 @@
+//! The per-turn decision ([`Dialogue::turn`]). For each customer message, in this order:
+//!
+//! 1. Remember the entities it holds, its language, its words and its sentiment.
+//! 2. A person has the conversation: stay silent.
+//! 3. An explicit request for a person (the intent, or a phrase of `_dialogue.yaml`) hands off: it
+//!    always wins, even over a confident other intent.
+//! 4. Frustration hands off with an empathetic line.
+//! 5. After "A or B?", a message that picks one (the quick-reply value, a label) answers it.
+//! 6. After asking for a detail, a message carrying it answers the waiting intent, even when the message
+//!    alone classifies as something else or nothing ("MD12345678").
+//! 7. Otherwise the classification decides: confident → answer (first asking for a required detail the
+//!    conversation lacks); ambiguous → "A or B?"; an always-handoff intent → hand off; low confidence
+//!    or out of scope → a miss.
+//!
+//! A miss asks to rephrase (or, out of scope, says honestly what the bot can help with);
+//! `policy.max_misses` misses in a row hand off. Handing off outside business hours says when a
+//! person will answer.
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
+use minijinja::Value;
+use rand::seq::SliceRandom;
+
+use super::entities::Extraction;
+use super::respond::{Line, Vars};
+use super::signals::{fold, Reading};
+use super::state::{
+    BotAnswer, Candidate, CustomerMessage, DialogueState, MissKind, PendingClarification,
+    PendingSlot, SentimentSignal, TimelineEntry,
+};
+use super::summary::{HandoffReason, HandoffRequest};
+use super::{BotTurn, CustomerMetadata, Dialogue, QuickReply, TurnInput, TurnKind};
+use crate::catalog::{HandoffMode, Locale};
+use crate::nlu::{Action, Reason};
+
+/// Customer messages are kept (for the summary) up to this many characters.
+const MAX_KEPT_CHARS: usize = 1000;
+
+impl Dialogue {
+    /// Decides the bot's side of one turn and updates `state`. Never fails: a template that cannot
+    /// render (which startup checks rule out) is logged and the conversation goes to a person.
+    #[tracing::instrument(skip_all, fields(turn = state.turn + 1))]
+    pub fn turn(&self, state: &mut DialogueState, input: TurnInput<'_>) -> BotTurn {
+        state.turn += 1;
+        let turn = state.turn;
+        let c = input.classification;
+        let extraction = self.extractor.extract(input.text);
+        for f in &extraction.found {
+            state.remember_entity(&f.name, &f.value, turn);
+        }
+        let locale = self.pick_locale(state, input.locale, &extraction);
+        state.messages.push(CustomerMessage {
+            turn,
+            text: clip(input.text, MAX_KEPT_CHARS),
+            intent: c.intent.clone(),
+            confidence: c.confidence,
+        });
+        let reading = self.signals.read(input.text, state.misses > 0);
+        state.sentiment.push(SentimentSignal {
+            turn,
+            score: reading.score,
+            signals: reading.signals.clone(),
+            frustrated: reading.frustrated,
+        });
+        if state.handed_off {
+            return BotTurn {
+                reply: None,
+                action: Action::Handoff,
+                intent: c.intent.clone(),
+                confidence: c.confidence,
+                quick_replies: Vec::new(),
+                handoff: None,
+                kind: TurnKind::Silent,
+            };
+        }
+        Ctx {
+            d: self,
+            state,
+            input,
+            locale,
+            extraction,
+            reading,
+        }
+        .decide()
+    }
+
+    /// The conversation's locale when given (and known), else the script of the message, else what
+    /// the conversation was in, else the fallback.
+    fn pick_locale(
+        &self,
+        state: &mut DialogueState,
+        given: Option<&Locale>,
+        extraction: &Extraction,
+    ) -> Locale {
+        let lang = &self.config.language;
+        if let Some(l) = given.filter(|l| self.locales.contains(l)) {
+            state.locale = Some(l.clone());
+            return l.clone();
+        }
+        // Order numbers and e-mails say nothing about the language.
+        let residual = extraction.residual();
+        let by_script = residual
+            .chars()
+            .find_map(|c| super::Script::of(c).and_then(|s| lang.scripts.get(&s)));
+        let latin_words = residual
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() >= 2)
+            .count();
+        match (by_script, &state.locale) {
+            (Some(l), _) => state.locale = Some(l.clone()),
+            (None, None) if latin_words > 0 => state.locale = Some(lang.fallback.clone()),
+            (None, Some(current))
+                if *current != lang.fallback && latin_words >= lang.switch_min_words =>
+            {
+                state.locale = Some(lang.fallback.clone());
+            }
+            _ => {}
+        }
+        state
+            .locale
+            .clone()
+            .unwrap_or_else(|| lang.fallback.clone())
+    }
+}
+
+/// One turn being decided.
+struct Ctx<'d, 's, 'i> {
+    d: &'d Dialogue,
+    state: &'s mut DialogueState,
+    input: TurnInput<'i>,
+    locale: Locale,
+    extraction: Extraction,
+    reading: Reading,
+}
+
+impl Ctx<'_, '_, '_> {
+    fn decide(mut self) -> BotTurn {
+        let d = self.d;
+        let c = self.input.classification;
+        let policy = &d.config.policy;
+        let pending_clarification = self.state.pending_clarification.take();
+        let pending_slot = self.state.pending_slot.take();
+        let confident =
+            c.intent.is_some() && matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
+
+        let explicit_intent = c
+            .intent
+            .clone()
+            .filter(|i| confident && policy.explicit_request_intents.contains(i));
+        if explicit_intent.is_some() || d.signals.explicit_request(self.input.text) {
+            return self.handoff(HandoffReason::ExplicitRequest, explicit_intent);
+        }
+        if self.reading.frustrated {
+            return self.handoff(HandoffReason::Frustration, None);
+        }
+        if let Some(p) = pending_clarification {
+            if let Some(chosen) = self.choice(&p) {
+                return self.answer(&chosen, 1.0);
+            }
+        }
+        if let Some(slot) = pending_slot {
+            let given = self.extraction.get(&slot.variable).is_some();
+            let other = confident && c.intent.as_deref() != Some(slot.intent.as_str());
+            if given
+                && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
+            {
+                return self.answer(&slot.intent.clone(), slot.confidence);
+            }
+            if !given && !other {
+                if self.count_miss(MissKind::SlotNotGiven) {
+                    return self.handoff(HandoffReason::LowConfidence, None);
+                }
+                return self.ask_slot(slot);
+            }
+            // Something else entirely: the classification decides below.
+        }
+        self.classified()
+    }
+
+    /// The fresh classification decides.
+    fn classified(self) -> BotTurn {
+        let d = self.d;
+        let c = self.input.classification;
+        let Some(intent) = c.intent.clone() else {
+            return self.miss(MissKind::OutOfScope);
+        };
+        if !d.intents.contains_key(&intent) {
+            tracing::warn!(
+                intent,
+                "the classifier returned an intent the catalog lacks (retrain the model)"
+            );
+            return self.miss(MissKind::OutOfScope);
+        }
+        match (c.action, c.reason) {
+            (_, Reason::AlwaysHandoff) => {
+                self.handoff(d.config.reason_for_intent(&intent), Some(intent))
+            }
+            (Action::Clarify, Reason::Ambiguous) => {
+                let alternative = c
+                    .alternatives
+                    .iter()
+                    .find(|a| a.intent != intent && d.intents.contains_key(&a.intent));
+                match alternative {
+                    Some(alt) => {
+                        let b = Candidate {
+                            intent: alt.intent.clone(),
+                            confidence: alt.confidence,
+                        };
+                        let a = Candidate {
+                            intent,
+                            confidence: c.confidence,
+                        };
+                        self.clarify(a, b)
+                    }
+                    None => self.miss(MissKind::LowConfidence),
+                }
+            }
+            (Action::Answer, _) => self.answer(&intent, c.confidence),
+            (_, Reason::OutOfScope) => self.miss(MissKind::OutOfScope),
+            _ => self.miss(MissKind::LowConfidence),
+        }
+    }
+
+    /// Answers `intent`, asking first for a required detail the conversation lacks.
+    fn answer(mut self, intent: &str, confidence: f32) -> BotTurn {
+        let d = self.d;
+        let Some(info) = d.intents.get(intent) else {
+            return self.miss(MissKind::OutOfScope);
+        };
+        if info.handoff == HandoffMode::Always {
+            return self.handoff(d.config.reason_for_intent(intent), Some(intent.to_string()));
+        }
+        let vars = self.vars();
+        let missing = info
+            .variables
+            .iter()
+            .find(|(v, spec)| spec.required && !vars.contains_key(v.as_str()));
+        if let Some((variable, _)) = missing {
+            self.state.misses = 0;
+            self.state.last_miss = None;
+            return self.ask_slot(PendingSlot {
+                intent: intent.to_string(),
+                variable: variable.clone(),
+                confidence,
+            });
+        }
+        let Some(text) = self.render_intent(intent, &vars, true) else {
+            return self.handoff(HandoffReason::LowConfidence, None);
+        };
+        self.state.misses = 0;
+        self.state.last_miss = None;
+        self.state.answers.push(BotAnswer {
+            turn: self.state.turn,
+            intent: intent.to_string(),
+            text: text.clone(),
+        });
+        self.reply(
+            text,
+            Action::Answer,
+            Some(intent.to_string()),
+            confidence,
+            Vec::new(),
+            TurnKind::Answer,
+        )
+    }
+
+    /// Asks for `slot.variable` with the intent's prompt in the customer's language.
+    fn ask_slot(self, slot: PendingSlot) -> BotTurn {
+        let d = self.d;
+        let prompt = d
+            .intents
+            .get(&slot.intent)
+            .and_then(|i| i.variables.get(&slot.variable))
+            .and_then(|spec| {
+                spec.prompt
+                    .get(&self.locale.0)
+                    .or_else(|| spec.prompt.values().next())
+            })
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty());
+        let Some(prompt) = prompt else {
+            tracing::error!(
+                intent = slot.intent,
+                variable = slot.variable,
+                "no prompt to ask for a required variable"
+            );
+            return self.handoff(HandoffReason::LowConfidence, None);
+        };
+        let (intent, confidence) = (slot.intent.clone(), slot.confidence);
+        self.state.pending_slot = Some(slot);
+        self.reply(
+            prompt,
+            Action::Clarify,
+            Some(intent),
+            confidence,
+            Vec::new(),
+            TurnKind::AskSlot,
+        )
+    }
+
+    /// "Did you mean A or B?" with a quick reply for each.
+    fn clarify(self, a: Candidate, b: Candidate) -> BotTurn {
+        let d = self.d;
+        let la = d.config.label(&a.intent, &self.locale).to_string();
+        let lb = d.config.label(&b.intent, &self.locale).to_string();
+        let mut vars = self.vars();
+        vars.insert("a".into(), Value::from(la.clone()));
+        vars.insert("b".into(), Value::from(lb.clone()));
+        let Some(text) = self.line(Line::Clarify, &vars) else {
+            return self.handoff(HandoffReason::LowConfidence, None);
+        };
+        let quick_replies = vec![
+            QuickReply {
+                label: la,
+                value: a.intent.clone(),
+            },
+            QuickReply {
+                label: lb,
+                value: b.intent.clone(),
+            },
+        ];
+        let (intent, confidence) = (a.intent.clone(), a.confidence);
+        self.state.pending_clarification = Some(PendingClarification {
+            candidates: vec![a, b],
+            text: clip(self.input.text, MAX_KEPT_CHARS),
+        });
+        self.reply(
+            text,
+            Action::Clarify,
+            Some(intent),
+            confidence,
+            quick_replies,
+            TurnKind::Clarify,
+        )
+    }
+
+    /// Counts a miss; true when that makes too many in a row.
+    fn count_miss(&mut self, kind: MissKind) -> bool {
+        self.state.misses += 1;
+        self.state.last_miss = Some(kind);
+        self.state.misses >= self.d.config.policy.max_misses
+    }
+
+    /// Low confidence or out of scope: ask to rephrase / say what the bot does, or hand off.
+    fn miss(mut self, kind: MissKind) -> BotTurn {
+        let d = self.d;
+        let c = self.input.classification;
+        if self.count_miss(kind) {
+            let reason = match kind {
+                MissKind::OutOfScope => HandoffReason::OutOfScope,
+                MissKind::LowConfidence | MissKind::SlotNotGiven => HandoffReason::LowConfidence,
+            };
+            return self.handoff(reason, None);
+        }
+        let mut vars = self.vars();
+        if kind != MissKind::OutOfScope {
+            return match self.line(Line::Rephrase, &vars) {
+                Some(text) => self.reply(
+                    text,
+                    Action::Clarify,
+                    c.intent.clone(),
+                    c.confidence,
+                    Vec::new(),
+                    TurnKind::Rephrase,
+                ),
+                None => self.handoff(HandoffReason::LowConfidence, None),
+            };
+        }
+        let suggestions: Vec<QuickReply> = d
+            .config
+            .policy
+            .out_of_scope_suggestions
+            .iter()
+            .map(|i| QuickReply {
+                label: d.config.label(i, &self.locale).to_string(),
+                value: i.clone(),
+            })
+            .collect();
+        let topics: Vec<Value> = suggestions
+            .iter()
+            .map(|q| Value::from(q.label.clone()))
+            .collect();
+        vars.insert("topics".into(), Value::from(topics));
+        let Some(text) = self.line(Line::OutOfScope, &vars) else {
+            return self.handoff(HandoffReason::OutOfScope, None);
+        };
+        if !suggestions.is_empty() {
+            self.state.pending_clarification = Some(PendingClarification {
+                candidates: suggestions
+                    .iter()
+                    .map(|q| Candidate {
+                        intent: q.value.clone(),
+                        confidence: 0.0,
+                    })
+                    .collect(),
+                text: clip(self.input.text, MAX_KEPT_CHARS),
+            });
+        }
+        self.reply(
+            text,
+            Action::Clarify,
+            None,
+            c.confidence,
+            suggestions,
+            TurnKind::OutOfScope,
+        )
+    }
+
+    /// Hands the conversation to a person: the intent's own answer for always-handoff intents, else
+    /// the line for `reason`; outside business hours, when a person will answer.
+    fn handoff(mut self, reason: HandoffReason, intent: Option<String>) -> BotTurn {
+        let d = self.d;
+        let c = self.input.classification;
+        let now = self.input.now;
+        self.state.handed_off = true;
+        self.state.pending_clarification = None;
+        self.state.pending_slot = None;
+        let mut vars = self.vars();
+        let line = match reason {
+            HandoffReason::LowConfidence => Line::HandoffLowConfidence,
+            HandoffReason::OutOfScope => Line::HandoffOutOfScope,
+            HandoffReason::Frustration => Line::HandoffFrustration,
+            HandoffReason::ExplicitRequest
+            | HandoffReason::Complaint
+            | HandoffReason::AlwaysHandoffIntent => Line::HandoffExplicitRequest,
+        };
+        let mut text = intent
+            .as_deref()
+            .and_then(|i| self.render_intent(i, &vars, false))
+            .or_else(|| self.line(line, &vars))
+            .unwrap_or_default();
+        let (open, next_open) = match d.business_hours() {
+            Some(h) => (h.is_open(now), h.next_open(now)),
+            None => (true, None),
+        };
+        let next_open = next_open.filter(|_| !open);
+        if let Some(when) = next_open.and_then(|next| self.format_next_open(next)) {
+            vars.insert("next_open".into(), Value::from(when));
+            if let Some(line) = self.line(Line::OutsideHours, &vars) {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&line);
+            }
+        }
+        let shown = intent.clone().or_else(|| c.intent.clone());
+        self.record(
+            shown.clone(),
+            c.confidence,
+            Action::Handoff,
+            TurnKind::Handoff,
+        );
+        let summary = d.summary_for(
+            self.state,
+            self.input.customer,
+            &self.locale,
+            reason,
+            intent.as_deref(),
+            now,
+            next_open,
+            &vars,
+        );
+        BotTurn {
+            reply: (!text.is_empty()).then_some(text),
+            action: Action::Handoff,
+            intent: shown,
+            confidence: c.confidence,
+            quick_replies: Vec::new(),
+            handoff: Some(HandoffRequest { reason, summary }),
+            kind: TurnKind::Handoff,
+        }
+    }
+
+    /// A reply that keeps the conversation with the bot.
+    fn reply(
+        self,
+        text: String,
+        action: Action,
+        intent: Option<String>,
+        confidence: f32,
+        quick_replies: Vec<QuickReply>,
+        kind: TurnKind,
+    ) -> BotTurn {
+        self.state.timeline.push(TimelineEntry {
+            turn: self.state.turn,
+            intent: intent.clone(),
+            confidence,
+            action,
+            kind,
+        });
+        BotTurn {
+            reply: Some(text),
+            action,
+            intent,
+            confidence,
+            quick_replies,
+            handoff: None,
+            kind,
+        }
+    }
+
+    fn record(&mut self, intent: Option<String>, confidence: f32, action: Action, kind: TurnKind) {
+        self.state.timeline.push(TimelineEntry {
+            turn: self.state.turn,
+            intent,
+            confidence,
+            action,
+            kind,
+        });
+    }
+
+    /// The intent the message picks among those offered, if exactly one: its quick-reply value, its
+    /// number ("1", "2"), or its label (in any locale) equal to, contained in, or containing the text.
+    fn choice(&self, p: &PendingClarification) -> Option<String> {
+        let d = self.d;
+        let folded = fold(self.input.text);
+        let text = folded.trim_matches(|c: char| {
+            c.is_whitespace() || c.is_ascii_punctuation() || "。、！？「」『』".contains(c)
+        });
+        if text.is_empty() {
+            return None;
+        }
+        if let Ok(n) = text.parse::<usize>() {
+            return (1..=p.candidates.len())
+                .contains(&n)
+                .then(|| p.candidates[n - 1].intent.clone());
+        }
+        let picked: Vec<&Candidate> = p
+            .candidates
+            .iter()
+            .filter(|cand| {
+                text == cand.intent
+                    || d.locales.iter().any(|l| {
+                        let label = fold(d.config.label(&cand.intent, l));
+                        !label.is_empty()
+                            && (text.contains(&label)
+                                || (text.chars().count() >= 2 && label.contains(text)))
+                    })
+            })
+            .collect();
+        match picked.as_slice() {
+            [one] => Some(one.intent.clone()),
+            _ => None,
+        }
+    }
+
+    fn vars(&self) -> Vars {
+        template_vars(self.input.customer, self.state)
+    }
+
+    /// A variation of `intent` that is not the one used last time (rotating through all of them
+    /// before repeating any), plus its follow-up question when asked for.
+    fn render_intent(&mut self, intent: &str, vars: &Vars, follow_up: bool) -> Option<String> {
+        let d = self.d;
+        let n = d.responder.variations(intent, &self.locale);
+        let rotation = self.state.rotation.entry(intent.to_string()).or_default();
+        rotation.used.retain(|&i| i < n);
+        let last = rotation.last.filter(|&l| l < n);
+        let mut order: Vec<usize> = (0..n)
+            .filter(|i| !rotation.used.contains(i) && Some(*i) != last)
+            .collect();
+        if order.is_empty() {
+            rotation.used.clear();
+            order = (0..n).filter(|i| Some(*i) != last).collect();
+        }
+        order.shuffle(&mut rand::rng());
+        // The last one again only when nothing else renders (or it is the only one).
+        order.extend(last);
+        for i in order {
+            match d.responder.intent(intent, &self.locale, i, vars) {
+                Ok(mut text) => {
+                    rotation.used.push(i);
+                    rotation.last = Some(i);
+                    if follow_up {
+                        match d.responder.follow_up(intent, &self.locale, vars) {
+                            Some(Ok(f)) if !f.is_empty() => {
+                                text.push('\n');
+                                text.push_str(&f);
+                            }
+                            Some(Err(e)) => {
+                                tracing::error!(intent, error = %e, "follow-up failed to render");
+                            }
+                            _ => {}
+                        }
+                    }
+                    return Some(text);
+                }
+                Err(e) => {
+                    tracing::error!(intent, variation = i, error = %e, "template failed to render");
+                }
+            }
+        }
+        None
+    }
+
+    fn line(&self, line: Line, vars: &Vars) -> Option<String> {
+        match self.d.responder.line(&self.locale, line, vars) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                tracing::error!(line = line.key(), locale = %self.locale, error = %e, "line failed to render");
+                None
+            }
+        }
+    }
+
+    /// The next opening time, worded by `next_open` of the customer's locale.
+    fn format_next_open(&self, next: DateTime<FixedOffset>) -> Option<String> {
+        let text = self.d.config.text(&self.locale)?;
+        let today = self.input.now.with_timezone(next.offset()).date_naive();
+        let weekday = text
+            .weekdays
+            .get(next.weekday().num_days_from_monday() as usize)?;
+        let vars: Vars = [
+            ("month", Value::from(next.month())),
+            ("day", Value::from(next.day())),
+            ("weekday", Value::from(weekday.clone())),
+            (
+                "time",
+                Value::from(format!("{}:{:02}", next.hour(), next.minute())),
+            ),
+            ("hour", Value::from(format!("{:02}", next.hour()))),
+            ("minute", Value::from(format!("{:02}", next.minute()))),
+            ("date", Value::from(next.format("%Y-%m-%d").to_string())),
+            (
+                "days_from_now",
+                Value::from((next.date_naive() - today).num_days()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        self.line(Line::NextOpen, &vars)
+    }
+}
+
+/// Template variables: customer metadata (`customer_name`, `customer_email`, `customer_id`, and
+/// `order_id` when exactly one order is given), then the entities of the conversation, which win.
+pub(crate) fn template_vars(customer: &CustomerMetadata, state: &DialogueState) -> Vars {
+    let mut vars = Vars::new();
+    let text = |key: &str| match customer.get(key) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    for (key, var) in [
+        ("name", "customer_name"),
+        ("email", "customer_email"),
+        ("id", "customer_id"),
+    ] {
+        if let Some(v) = text(key) {
+            vars.insert(var.into(), Value::from(v));
+        }
+    }
+    if let Some(serde_json::Value::Array(ids)) = customer.get("order_ids") {
+        if let [serde_json::Value::String(id)] = ids.as_slice() {
+            if !id.trim().is_empty() {
+                vars.insert("order_id".into(), Value::from(id.trim()));
+            }
+        }
+    }
+    for (name, values) in &state.entities {
+        if let Some(v) = values.last() {
+            vars.insert(name.clone(), Value::from(v.value.clone()));
+        }
+    }
+    vars
+}
+
+/// The first `max` characters of `text`.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,201 @@
+//! What the dialogue remembers about one conversation between turns. The service stores it as JSON
+//! beside the conversation and hands it back on the next message, so every field has a default: a
+//! state written by an older version still loads.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Locale;
+use crate::nlu::Action;
+
+use super::signals::Signal;
+use super::TurnKind;
+
+/// The per-conversation memory of the dialogue policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DialogueState {
+    /// Customer messages so far (1-based turn of the latest).
+    pub turn: u32,
+    /// The language the bot replies in.
+    pub locale: Option<Locale>,
+    /// The bot asked "A or B?" (or offered suggestions) and waits for the choice.
+    pub pending_clarification: Option<PendingClarification>,
+    /// The bot asked for a detail an intent needs and waits for it.
+    pub pending_slot: Option<PendingSlot>,
+    /// Misses in a row (low confidence, out of scope, a detail not given).
+    pub misses: u32,
+    /// What the last miss was, for the handoff reason.
+    pub last_miss: Option<MissKind>,
+    /// Entity name → the distinct values the customer gave, oldest first.
+    pub entities: BTreeMap<String, Vec<EntityValue>>,
+    /// Intent → which template variations were used (never the same one twice in a row).
+    pub rotation: BTreeMap<String, Rotation>,
+    /// One entry per bot decision.
+    pub timeline: Vec<TimelineEntry>,
+    /// The customer's messages, in their own words.
+    pub messages: Vec<CustomerMessage>,
+    /// What the bot answered.
+    pub answers: Vec<BotAnswer>,
+    /// Sentiment of each customer message.
+    pub sentiment: Vec<SentimentSignal>,
+    /// A person has the conversation: the bot stays silent.
+    pub handed_off: bool,
+}
+
+impl DialogueState {
+    /// The latest value of entity `name`.
+    pub fn entity(&self, name: &str) -> Option<&str> {
+        self.entities
+            .get(name)
+            .and_then(|v| v.last())
+            .map(|v| v.value.as_str())
+    }
+
+    /// An agent handed the conversation back to the bot: it answers again, starting afresh on
+    /// misses and questions but keeping what it learnt (locale, entities, history).
+    pub fn handed_back(&mut self) {
+        self.handed_off = false;
+        self.misses = 0;
+        self.last_miss = None;
+        self.pending_clarification = None;
+        self.pending_slot = None;
+    }
+
+    /// Records an entity value (a value said again moves to the end, as the latest).
+    pub(crate) fn remember_entity(&mut self, name: &str, value: &str, turn: u32) {
+        let values = self.entities.entry(name.to_string()).or_default();
+        values.retain(|v| v.value != value);
+        values.push(EntityValue {
+            value: value.to_string(),
+            turn,
+        });
+    }
+}
+
+/// The bot offered intents to choose from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingClarification {
+    /// The intents offered (the two candidates of a clarification), with their confidence.
+    pub candidates: Vec<Candidate>,
+    /// The message that led to the question.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub intent: String,
+    pub confidence: f32,
+}
+
+/// The bot asked for `variable` to answer `intent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSlot {
+    pub intent: String,
+    pub variable: String,
+    /// The confidence the intent was recognised with.
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissKind {
+    LowConfidence,
+    OutOfScope,
+    /// The bot asked for a detail and did not get it.
+    SlotNotGiven,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityValue {
+    pub value: String,
+    /// The customer message it came from.
+    pub turn: u32,
+}
+
+/// The template variations of one intent used so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Rotation {
+    /// Used since the last time all of them were.
+    pub used: Vec<usize>,
+    pub last: Option<usize>,
+}
+
+/// One bot decision: which intent, how sure, what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub turn: u32,
+    pub intent: Option<String>,
+    pub confidence: f32,
+    pub action: Action,
+    pub kind: TurnKind,
+}
+
+/// A customer message in the customer's own words, with how it was classified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerMessage {
+    pub turn: u32,
+    pub text: String,
+    pub intent: Option<String>,
+    pub confidence: f32,
+}
+
+/// What the bot answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotAnswer {
+    pub turn: u32,
+    pub intent: String,
+    pub text: String,
+}
+
+/// The sentiment of one customer message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentimentSignal {
+    pub turn: u32,
+    /// -1 (negative) .. 1 (positive), from the lexicon.
+    pub score: f32,
+    /// Frustration signals the message showed.
+    pub signals: Vec<Signal>,
+    /// Did the signals add up to frustration?
+    pub frustrated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_or_empty_json_loads() {
+        let s: DialogueState = serde_json::from_str("{}").unwrap();
+        assert_eq!(s, DialogueState::default());
+        let s: DialogueState = serde_json::from_str(r#"{"turn": 3, "handed_off": true}"#).unwrap();
+        assert!(s.handed_off);
+    }
+
+    #[test]
+    fn entity_values_keep_the_latest_last() {
+        let mut s = DialogueState::default();
+        s.remember_entity("order_id", "MD1", 1);
+        s.remember_entity("order_id", "MD2", 2);
+        s.remember_entity("order_id", "MD1", 3);
+        assert_eq!(s.entity("order_id"), Some("MD1"));
+        assert_eq!(s.entities["order_id"].len(), 2);
+    }
+
+    #[test]
+    fn hand_back_keeps_history() {
+        let mut s = DialogueState {
+            handed_off: true,
+            misses: 2,
+            turn: 4,
+            ..Default::default()
+        };
+        s.remember_entity("email", "a@b.jp", 1);
+        s.handed_back();
+        assert!(!s.handed_off);
+        assert_eq!(s.misses, 0);
+        assert_eq!(s.turn, 4);
+        assert_eq!(s.entity("email"), Some("a@b.jp"));
+    }
+}

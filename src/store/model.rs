@@ -1,0 +1,283 @@
+//! The records the store reads and writes, shared by both dialects.
+//!
+//! Closed sets (statuses, roles, actions) are enums stored as lowercase text; everything the layers
+//! above own (customer metadata, the dialogue state, a handoff summary, alternatives, quick
+//! replies) is opaque JSON here.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Declares a closed set stored as lowercase text: `as_str` for binding, `parse` for decoding.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the database (and used in JSON).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The value for stored text, if it is one.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Who has the conversation.
+    ConversationStatus {
+        /// The bot answers.
+        Bot = "bot",
+        /// Handed off: a ticket waits for a person; the bot stays silent.
+        Handoff = "handoff",
+        /// A person has claimed it; the bot stays silent.
+        Agent = "agent",
+        /// Over: no more messages are accepted.
+        Resolved = "resolved",
+    }
+}
+
+text_enum! {
+    /// Who wrote a message.
+    Role {
+        Customer = "customer",
+        Bot = "bot",
+        Agent = "agent",
+        System = "system",
+    }
+}
+
+text_enum! {
+    /// What the bot did on its turn (stored with the bot message).
+    BotAction {
+        Answer = "answer",
+        Clarify = "clarify",
+        Handoff = "handoff",
+    }
+}
+
+text_enum! {
+    /// Where a handoff ticket is.
+    HandoffStatus {
+        /// In the queue, waiting for a person.
+        Waiting = "waiting",
+        /// A person has it.
+        Claimed = "claimed",
+        /// The person handed the conversation back to the bot (it can be claimed again).
+        Returned = "returned",
+        /// Closed, with a resolution code.
+        Resolved = "resolved",
+    }
+}
+
+impl ConversationStatus {
+    /// True while a person has (or is about to have) the conversation and the bot must stay silent.
+    pub fn is_with_human(self) -> bool {
+        matches!(
+            self,
+            ConversationStatus::Handoff | ConversationStatus::Agent
+        )
+    }
+}
+
+/// A conversation between one customer and the bot (and, after a handoff, a person).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conversation {
+    pub id: Uuid,
+    /// `ja`, `en`, … when the customer chose one; otherwise detected per message above the store.
+    pub locale: Option<String>,
+    /// Customer metadata as given when the conversation started (id, name, email, order_ids, …).
+    pub customer: Option<Value>,
+    /// SHA-256 (lowercase hex) of the customer's token. Never serialized.
+    #[serde(skip_serializing)]
+    pub token_sha256: String,
+    pub status: ConversationStatus,
+    /// Opaque state owned by the dialogue layer.
+    pub dialogue_state: Value,
+    /// Seq of the last message (0 when there is none): `messages_after(id, last_seq)` is empty.
+    pub last_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub csat_score: Option<u8>,
+    pub csat_comment: Option<String>,
+    /// Set when the conversation is resolved: true when it was resolved by the bot alone or by the
+    /// first person who took it, without a hand-back, a second ticket, or a ticket nobody claimed.
+    pub first_contact_resolution: Option<bool>,
+}
+
+impl Conversation {
+    /// Whether `token` is this conversation's customer token (compares hashes in constant time).
+    pub fn token_matches(&self, token: &str) -> bool {
+        let given = super::token::sha256_hex(token);
+        given.len() == self.token_sha256.len()
+            && given
+                .bytes()
+                .zip(self.token_sha256.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// One message of a conversation's transcript.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    /// 1, 2, 3, … within the conversation.
+    pub seq: i64,
+    pub role: Role,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    /// Bot messages: the intent the turn was about (None when out of scope).
+    pub intent: Option<String>,
+    /// Bot messages: calibrated confidence of that intent.
+    pub confidence: Option<f32>,
+    /// Bot messages: answer, clarify or handoff.
+    pub action: Option<BotAction>,
+    /// Bot messages: why that action (a stable code from the dialogue layer).
+    pub reason: Option<String>,
+    /// Bot messages: the runner-up intents, as the dialogue layer gave them.
+    pub alternatives: Option<Value>,
+    /// Bot messages: quick replies offered (clarification).
+    pub quick_replies: Option<Value>,
+    /// Agent messages: who wrote it.
+    pub agent_id: Option<String>,
+    /// Bot messages: the customer's "did this help?".
+    pub feedback_helpful: Option<bool>,
+    pub feedback_comment: Option<String>,
+}
+
+/// A handoff ticket: a conversation waiting for, or handled by, a person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Handoff {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub status: HandoffStatus,
+    /// Why the bot handed off (a stable code from the dialogue layer).
+    pub reason: String,
+    pub intent: Option<String>,
+    /// The language the customer writes in (agents filter the queue by it).
+    pub locale: String,
+    /// Everything an agent needs at a glance, built by the dialogue layer.
+    pub summary: Value,
+    pub created_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub claimed_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution_code: Option<String>,
+    pub returned_at: Option<DateTime<Utc>>,
+}
+
+/// What `create_conversation` needs.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub locale: Option<String>,
+    pub customer: Option<Value>,
+    /// SHA-256 (lowercase hex) of the customer token: see [`super::new_customer_token`].
+    pub token_sha256: String,
+}
+
+/// A ticket to open with a bot turn.
+#[derive(Debug, Clone)]
+pub struct NewHandoff {
+    /// Why (non-empty stable code, e.g. `low_confidence`, `always_handoff`, `frustration`).
+    pub reason: String,
+    pub intent: Option<String>,
+    /// The customer's language (non-empty).
+    pub locale: String,
+    pub summary: Value,
+}
+
+/// Everything one bot turn changes, stored in one transaction by `record_bot_turn`.
+#[derive(Debug, Clone)]
+pub struct BotTurnRecord {
+    /// The bot's message; None when the bot stays silent.
+    pub reply: Option<String>,
+    pub intent: Option<String>,
+    pub confidence: Option<f32>,
+    pub action: BotAction,
+    pub reason: Option<String>,
+    pub alternatives: Option<Value>,
+    pub quick_replies: Option<Value>,
+    /// `Bot`, or `Handoff` together with `handoff` (or, with no reply and no ticket, to keep a
+    /// conversation a person has in `Handoff`/`Agent` while updating the dialogue state).
+    pub new_status: ConversationStatus,
+    pub dialogue_state: Value,
+    pub handoff: Option<NewHandoff>,
+}
+
+/// Which tickets `list_handoffs` returns (oldest first).
+#[derive(Debug, Clone, Default)]
+pub struct HandoffFilter {
+    pub status: Option<HandoffStatus>,
+    pub intent: Option<String>,
+    pub locale: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// Bot actions for one intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntentActions {
+    /// None for turns without an intent (out of scope).
+    pub intent: Option<String>,
+    pub answers: u64,
+    pub clarifies: u64,
+    pub handoffs: u64,
+}
+
+/// Key figures over the conversations (and their messages and tickets) created since a time.
+///
+/// Rates and averages are None when their denominator is zero.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kpis {
+    pub since: Option<DateTime<Utc>>,
+    pub conversations: u64,
+    /// Conversations resolved without any handoff ticket (resolved by the bot alone).
+    pub contained: u64,
+    /// Conversations with at least one handoff ticket.
+    pub handoffs: u64,
+    /// Handoff tickets created (a conversation can have several).
+    pub tickets: u64,
+    /// `handoffs / conversations`.
+    pub handoff_rate: Option<f64>,
+    /// `contained / conversations`.
+    pub containment_rate: Option<f64>,
+    pub csat_average: Option<f64>,
+    pub csat_responses: u64,
+    /// Among resolved conversations (see [`Conversation::first_contact_resolution`]).
+    pub first_contact_resolution_rate: Option<f64>,
+    /// Mean of `resolved_at - created_at` over resolved conversations.
+    pub mean_time_to_resolution_seconds: Option<f64>,
+    /// Mean of `claimed_at - created_at` over claimed tickets (the wait for a person).
+    pub mean_time_to_claim_seconds: Option<f64>,
+    /// Bot actions by intent (messages created since), by intent name, None last.
+    pub answers_by_intent: Vec<IntentActions>,
+    /// Helpful answers among those with feedback.
+    pub helpful_rate: Option<f64>,
+    pub feedback_responses: u64,
+}

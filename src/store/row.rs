@@ -1,0 +1,205 @@
+//! Rows as the drivers decode them, and their conversion into the records of [`super::model`].
+//!
+//! Generic over the id column type: PostgreSQL decodes `uuid` into [`Uuid`], SQLite decodes the
+//! hyphenated text into [`uuid::fmt::Hyphenated`]. Everything else decodes alike in both dialects.
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::error::StoreError;
+use super::model::{
+    BotAction, Conversation, ConversationStatus, Handoff, HandoffStatus, Message, Role,
+};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ConversationRow<I> {
+    id: I,
+    locale: Option<String>,
+    customer: Option<Json<Value>>,
+    token_sha256: String,
+    status: String,
+    dialogue_state: Json<Value>,
+    last_seq: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    csat_score: Option<i32>,
+    csat_comment: Option<String>,
+    first_contact_resolution: Option<bool>,
+}
+
+impl<I: Into<Uuid>> TryFrom<ConversationRow<I>> for Conversation {
+    type Error = StoreError;
+
+    fn try_from(row: ConversationRow<I>) -> Result<Self, StoreError> {
+        let id = row.id.into();
+        Ok(Conversation {
+            id,
+            locale: row.locale,
+            customer: row.customer.map(|j| j.0),
+            token_sha256: row.token_sha256,
+            status: parse(
+                ConversationStatus::parse,
+                &row.status,
+                "conversation status",
+                id,
+            )?,
+            dialogue_state: row.dialogue_state.0,
+            last_seq: row.last_seq,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            resolved_at: row.resolved_at,
+            csat_score: row
+                .csat_score
+                .map(|s| {
+                    u8::try_from(s)
+                        .map_err(|_| StoreError::corrupt(format!("conversation {id}: csat {s}")))
+                })
+                .transpose()?,
+            csat_comment: row.csat_comment,
+            first_contact_resolution: row.first_contact_resolution,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MessageRow<I> {
+    id: I,
+    conversation_id: I,
+    seq: i64,
+    role: String,
+    text: String,
+    created_at: DateTime<Utc>,
+    intent: Option<String>,
+    confidence: Option<f64>,
+    action: Option<String>,
+    reason: Option<String>,
+    alternatives: Option<Json<Value>>,
+    quick_replies: Option<Json<Value>>,
+    agent_id: Option<String>,
+    feedback_helpful: Option<bool>,
+    feedback_comment: Option<String>,
+}
+
+impl<I: Into<Uuid>> TryFrom<MessageRow<I>> for Message {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow<I>) -> Result<Self, StoreError> {
+        let id = row.id.into();
+        Ok(Message {
+            id,
+            conversation_id: row.conversation_id.into(),
+            seq: row.seq,
+            role: parse(Role::parse, &row.role, "message role", id)?,
+            text: row.text,
+            created_at: row.created_at,
+            intent: row.intent,
+            // Stored from an f32, so the narrowing is exact.
+            confidence: row.confidence.map(|c| c as f32),
+            action: row
+                .action
+                .map(|a| parse(BotAction::parse, &a, "message action", id))
+                .transpose()?,
+            reason: row.reason,
+            alternatives: row.alternatives.map(|j| j.0),
+            quick_replies: row.quick_replies.map(|j| j.0),
+            agent_id: row.agent_id,
+            feedback_helpful: row.feedback_helpful,
+            feedback_comment: row.feedback_comment,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct HandoffRow<I> {
+    id: I,
+    conversation_id: I,
+    status: String,
+    reason: String,
+    intent: Option<String>,
+    locale: String,
+    summary: Json<Value>,
+    created_at: DateTime<Utc>,
+    claimed_at: Option<DateTime<Utc>>,
+    claimed_by: Option<String>,
+    resolved_at: Option<DateTime<Utc>>,
+    resolution_code: Option<String>,
+    returned_at: Option<DateTime<Utc>>,
+}
+
+impl<I: Into<Uuid>> TryFrom<HandoffRow<I>> for Handoff {
+    type Error = StoreError;
+
+    fn try_from(row: HandoffRow<I>) -> Result<Self, StoreError> {
+        let id = row.id.into();
+        Ok(Handoff {
+            id,
+            conversation_id: row.conversation_id.into(),
+            status: parse(HandoffStatus::parse, &row.status, "handoff status", id)?,
+            reason: row.reason,
+            intent: row.intent,
+            locale: row.locale,
+            summary: row.summary.0,
+            created_at: row.created_at,
+            claimed_at: row.claimed_at,
+            claimed_by: row.claimed_by,
+            resolved_at: row.resolved_at,
+            resolution_code: row.resolution_code,
+            returned_at: row.returned_at,
+        })
+    }
+}
+
+/// The conversation-level KPI aggregates (one row).
+#[derive(sqlx::FromRow)]
+pub(super) struct ConversationKpiRow {
+    pub conversations: i64,
+    pub contained: i64,
+    pub handed_off: i64,
+    pub csat_average: Option<f64>,
+    pub csat_responses: i64,
+    pub fcr_yes: i64,
+    pub fcr_known: i64,
+    pub mean_resolution_seconds: Option<f64>,
+}
+
+/// The ticket-level KPI aggregates (one row).
+#[derive(sqlx::FromRow)]
+pub(super) struct TicketKpiRow {
+    pub tickets: i64,
+    pub mean_claim_seconds: Option<f64>,
+}
+
+/// Bot actions of one intent.
+#[derive(sqlx::FromRow)]
+pub(super) struct IntentKpiRow {
+    pub intent: Option<String>,
+    pub answers: i64,
+    pub clarifies: i64,
+    pub handoffs: i64,
+}
+
+/// Feedback on bot answers (one row).
+#[derive(sqlx::FromRow)]
+pub(super) struct FeedbackKpiRow {
+    pub helpful: i64,
+    pub responses: i64,
+}
+
+/// Converts rows, failing on the first one that does not decode.
+pub(super) fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+fn parse<T>(
+    parse: fn(&str) -> Option<T>,
+    text: &str,
+    what: &str,
+    id: Uuid,
+) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::corrupt(format!("{what} {text:?} of {id}")))
+}

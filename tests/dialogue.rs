@@ -1,0 +1,905 @@
+//! The dialogue policy over the real catalog (`intents/`), driven by hand-made classifications (no
+//! encoder needed): answers, clarification, slot filling, misses, handoffs with summaries, business
+//! hours, frustration, template rotation, and entity extraction. Each turn round-trips the state
+//! through JSON, as the service stores it.
+use chrono::{DateTime, Utc};
+use madoguchi::catalog::{Catalog, Locale};
+use madoguchi::dialogue::{
+    BotTurn, CustomerMetadata, Dialogue, DialogueConfig, DialogueState, HandoffReason,
+    SentimentLabel, TurnInput, TurnKind,
+};
+use madoguchi::nlu::model::Alternative;
+use madoguchi::nlu::{Action, Classification, Reason};
+use serde_json::json;
+
+use crate::util::repo;
+
+fn catalog() -> Catalog {
+    let mut problems = Vec::new();
+    let catalog = Catalog::load(&repo().join("intents"), &mut problems).expect("read intents/");
+    assert!(problems.is_empty(), "{problems:?}");
+    catalog
+}
+
+fn engine() -> Dialogue {
+    Dialogue::load(&catalog(), &repo().join("intents")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn engine_with(f: impl FnOnce(&mut DialogueConfig)) -> Dialogue {
+    let mut config =
+        DialogueConfig::load(&repo().join("intents")).unwrap_or_else(|e| panic!("{e}"));
+    f(&mut config);
+    Dialogue::new(&catalog(), config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+// Hand-made classifications.
+
+fn classification(
+    intent: Option<&str>,
+    confidence: f32,
+    action: Action,
+    reason: Reason,
+) -> Classification {
+    Classification {
+        text: String::new(),
+        intent: intent.map(str::to_string),
+        confidence,
+        action,
+        reason,
+        alternatives: Vec::new(),
+    }
+}
+
+fn confident(intent: &str, confidence: f32) -> Classification {
+    classification(Some(intent), confidence, Action::Answer, Reason::Confident)
+}
+
+fn always(intent: &str) -> Classification {
+    classification(Some(intent), 0.9, Action::Handoff, Reason::AlwaysHandoff)
+}
+
+fn unsure(intent: &str) -> Classification {
+    classification(Some(intent), 0.31, Action::Handoff, Reason::LowConfidence)
+}
+
+fn out_of_scope() -> Classification {
+    classification(None, 0.2, Action::Handoff, Reason::OutOfScope)
+}
+
+fn ambiguous(a: &str, ca: f32, b: &str, cb: f32) -> Classification {
+    Classification {
+        alternatives: vec![Alternative {
+            intent: b.into(),
+            confidence: cb,
+        }],
+        ..classification(Some(a), ca, Action::Clarify, Reason::Ambiguous)
+    }
+}
+
+/// Tuesday 2025-11-18 11:00 JST: support is open.
+fn weekday_morning() -> DateTime<Utc> {
+    at("2025-11-18T02:00:00Z")
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// One conversation.
+struct Chat<'a> {
+    dialogue: &'a Dialogue,
+    state: DialogueState,
+    locale: Option<Locale>,
+    customer: CustomerMetadata,
+    now: DateTime<Utc>,
+    log: Vec<String>,
+}
+
+impl<'a> Chat<'a> {
+    fn new(dialogue: &'a Dialogue, locale: Option<&str>, customer: serde_json::Value) -> Self {
+        let customer = match customer {
+            serde_json::Value::Object(m) => m,
+            _ => CustomerMetadata::new(),
+        };
+        Self {
+            dialogue,
+            state: DialogueState::default(),
+            locale: locale.map(|l| Locale(l.into())),
+            customer,
+            now: weekday_morning(),
+            log: Vec::new(),
+        }
+    }
+
+    fn say(&mut self, text: &str, mut c: Classification) -> BotTurn {
+        c.text = text.to_string();
+        // The service stores the state as JSON between turns.
+        let json = serde_json::to_string(&self.state).unwrap();
+        self.state = serde_json::from_str(&json).unwrap();
+        let turn = self.dialogue.turn(
+            &mut self.state,
+            TurnInput {
+                text,
+                classification: &c,
+                locale: self.locale.as_ref(),
+                customer: &self.customer,
+                now: self.now,
+            },
+        );
+        // And the turn too.
+        let stored: BotTurn = serde_json::from_str(&serde_json::to_string(&turn).unwrap()).unwrap();
+        assert_eq!(stored, turn);
+        self.log.push(format!(
+            "customer: {text}\nbot ({:?}, {:?}): {:?}",
+            turn.kind, turn.intent, turn.reply
+        ));
+        if let Some(reply) = &turn.reply {
+            assert_clean(reply, &self.transcript());
+        }
+        turn
+    }
+
+    fn transcript(&self) -> String {
+        self.log.join("\n")
+    }
+}
+
+/// No template syntax, no "none" hole, no empty reply.
+fn assert_clean(reply: &str, transcript: &str) {
+    assert!(
+        !reply.contains("{{") && !reply.contains("{%") && !reply.contains("}}"),
+        "raw template syntax in {reply:?}\n{transcript}"
+    );
+    assert!(!reply.trim().is_empty(), "empty reply\n{transcript}");
+    assert!(
+        !reply.contains("none") && !reply.contains("undefined"),
+        "a hole in {reply:?}\n{transcript}"
+    );
+}
+
+fn reply(turn: &BotTurn) -> &str {
+    turn.reply.as_deref().unwrap_or("")
+}
+
+#[test]
+fn the_shipped_dialogue_files_load_with_the_catalog() {
+    let d = engine();
+    assert_eq!(d.config().agent_locale, Locale("ja".into()));
+    let names: Vec<&str> = d.extractor().names().collect();
+    for entity in ["order_id", "email", "phone", "date", "tracking_number"] {
+        assert!(names.contains(&entity), "{entity} missing from {names:?}");
+    }
+    assert!(d.business_hours().is_some());
+}
+
+#[test]
+fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
+    let d = engine();
+    for (locale, text, name_shown) in [
+        ("ja", "サポートの受付時間を教えてください", "山田様"),
+        ("en", "What are your support hours?", "Yamada"),
+    ] {
+        let mut chat = Chat::new(&d, Some(locale), json!({"name": "山田", "id": 42}));
+        if locale == "en" {
+            chat.customer.insert("name".into(), json!("Yamada"));
+        }
+        let n = d
+            .responder()
+            .variations("business_hours", &Locale(locale.into()));
+        assert!(n >= 2);
+        let mut replies = Vec::new();
+        // Rotation shows every variation once in the first n answers.
+        for _ in 0..n {
+            let turn = chat.say(text, confident("business_hours", 0.93));
+            assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
+            assert_eq!(turn.kind, TurnKind::Answer);
+            assert_eq!(turn.intent.as_deref(), Some("business_hours"));
+            assert!((turn.confidence - 0.93).abs() < 1e-6);
+            assert!(turn.quick_replies.is_empty() && turn.handoff.is_none());
+            replies.push(reply(&turn).to_string());
+        }
+        assert!(
+            replies.iter().any(|r| r.contains(name_shown)),
+            "no reply names {name_shown}:\n{}",
+            chat.transcript()
+        );
+        let mut distinct = replies.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), n, "{}", chat.transcript());
+        // The follow-up question comes after the answer.
+        let catalog = catalog();
+        let follow_up = &catalog.get("business_hours").unwrap().follow_up[locale];
+        assert!(replies.iter().all(|r| r.ends_with(follow_up.as_str())));
+    }
+}
+
+#[test]
+fn clarify_then_choose_by_quick_reply() {
+    let d = engine();
+    let mut chat = Chat::new(
+        &d,
+        Some("ja"),
+        json!({"name": "山田", "order_ids": ["MD20250001"]}),
+    );
+    let turn = chat.say(
+        "お金のことなんですが",
+        ambiguous("refund_status", 0.41, "payment_failed", 0.38),
+    );
+    assert_eq!(turn.action, Action::Clarify, "{}", chat.transcript());
+    assert_eq!(turn.kind, TurnKind::Clarify);
+    assert!(reply(&turn).contains("返金状況の確認") && reply(&turn).contains("決済エラー"));
+    let values: Vec<&str> = turn
+        .quick_replies
+        .iter()
+        .map(|q| q.value.as_str())
+        .collect();
+    assert_eq!(values, ["refund_status", "payment_failed"]);
+    let pressed = turn.quick_replies[0].value.clone();
+    // A quick-reply value classifies as nothing in particular.
+    let turn = chat.say(&pressed, out_of_scope());
+    assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
+    assert_eq!(turn.intent.as_deref(), Some("refund_status"));
+    // The single order of the customer metadata fills {{ order_id }}.
+    assert!(reply(&turn).contains("MD20250001"), "{}", chat.transcript());
+}
+
+#[test]
+fn clarify_then_choose_by_typing_a_label_in_english() {
+    let d = engine();
+    let mut chat = Chat::new(&d, None, json!({}));
+    let turn = chat.say(
+        "I have a question about my parcel",
+        ambiguous("delivery_problem", 0.44, "order_status", 0.40),
+    );
+    assert_eq!(turn.kind, TurnKind::Clarify);
+    assert!(
+        reply(&turn).starts_with("Did you mean"),
+        "{}",
+        chat.transcript()
+    );
+    let turn = chat.say("the delivery problem one please", unsure("order_status"));
+    assert_eq!(
+        turn.intent.as_deref(),
+        Some("delivery_problem"),
+        "{}",
+        chat.transcript()
+    );
+    assert_eq!(turn.action, Action::Answer);
+}
+
+#[test]
+fn a_confident_new_message_after_clarify_is_answered_directly() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "hmm",
+        ambiguous("refund_status", 0.41, "payment_failed", 0.38),
+    );
+    let turn = chat.say("How much is shipping?", confident("shipping_fees", 0.9));
+    assert_eq!(turn.intent.as_deref(), Some("shipping_fees"));
+    assert_eq!(turn.action, Action::Answer);
+}
+
+#[test]
+fn order_status_asks_for_the_order_number_then_answers_with_it() {
+    let d = engine();
+    let order_status = catalog().get("order_status").unwrap().clone();
+    // Japanese: the number comes alone, classified as nothing.
+    let mut chat = Chat::new(&d, Some("ja"), json!({"name": "山田"}));
+    let turn = chat.say(
+        "注文した商品がまだ届きません",
+        confident("order_status", 0.92),
+    );
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    assert_eq!(turn.action, Action::Clarify);
+    assert_eq!(turn.intent.as_deref(), Some("order_status"));
+    assert_eq!(
+        reply(&turn),
+        order_status.variables["order_id"].prompt["ja"].as_str()
+    );
+    let turn = chat.say("MD20251104", out_of_scope());
+    assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
+    assert_eq!(turn.intent.as_deref(), Some("order_status"));
+    assert!((turn.confidence - 0.92).abs() < 1e-6);
+    assert!(reply(&turn).contains("MD20251104"), "{}", chat.transcript());
+    assert_eq!(chat.state.entity("order_id"), Some("MD20251104"));
+
+    // English, full-width, inside a short sentence that classifies as another intent.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("Where is my parcel?", confident("order_status", 0.88));
+    assert_eq!(
+        reply(&turn),
+        order_status.variables["order_id"].prompt["en"].as_str()
+    );
+    let turn = chat.say("it's ＭＤ２０２５１１０４", confident("cancel_order", 0.7));
+    assert_eq!(
+        turn.intent.as_deref(),
+        Some("order_status"),
+        "{}",
+        chat.transcript()
+    );
+    assert!(reply(&turn).contains("MD20251104"));
+}
+
+#[test]
+fn a_number_given_up_front_is_used_without_asking() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say(
+        "注文番号12345678をキャンセルしたいです",
+        confident("cancel_order", 0.9),
+    );
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    assert!(reply(&turn).contains("MD12345678"));
+}
+
+#[test]
+fn a_detail_not_given_is_asked_again_then_handed_off() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("返品したいです", confident("return_request", 0.9));
+    let turn = chat.say("番号がわかりません", unsure("return_request"));
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    let turn = chat.say("わからないです", out_of_scope());
+    assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::LowConfidence)
+    );
+}
+
+#[test]
+fn something_else_while_waiting_for_a_detail_is_answered() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("where is my order", confident("order_status", 0.9));
+    let turn = chat.say(
+        "Actually, which payment methods do you accept?",
+        confident("payment_methods", 0.9),
+    );
+    assert_eq!(
+        turn.intent.as_deref(),
+        Some("payment_methods"),
+        "{}",
+        chat.transcript()
+    );
+    assert_eq!(turn.kind, TurnKind::Answer);
+    assert!(chat.state.pending_slot.is_none());
+}
+
+#[test]
+fn rephrase_then_hand_off() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({"name": "佐藤"}));
+    let turn = chat.say("あれがこうなってて", unsure("change_order"));
+    assert_eq!(turn.kind, TurnKind::Rephrase, "{}", chat.transcript());
+    assert_eq!(turn.action, Action::Clarify);
+    assert!(reply(&turn).contains("言い換え"));
+    let turn = chat.say("だからその件です", unsure("change_order"));
+    assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
+    assert_eq!(turn.kind, TurnKind::Handoff);
+    let handoff = turn.handoff.expect("a handoff request");
+    assert_eq!(handoff.reason, HandoffReason::LowConfidence);
+    let s = &handoff.summary;
+    let quoted: Vec<&str> = s.key_messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(quoted, ["あれがこうなってて", "だからその件です"]);
+    assert_eq!(s.timeline.len(), 2);
+    assert_eq!(s.customer["name"], json!("佐藤"));
+    assert!(s.text.contains("佐藤様"), "{}", s.text);
+    assert!(chat.state.handed_off);
+}
+
+#[test]
+fn out_of_scope_says_what_the_bot_does_then_hands_off() {
+    let d = engine();
+    let mut chat = Chat::new(&d, None, json!({}));
+    let turn = chat.say("What's the weather like in Osaka tomorrow?", out_of_scope());
+    assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
+    assert_eq!(turn.intent, None);
+    assert!(
+        reply(&turn).contains("I can help with"),
+        "{}",
+        chat.transcript()
+    );
+    assert!(!turn.quick_replies.is_empty());
+    let turn = chat.say("Who won the baseball game?", out_of_scope());
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::OutOfScope),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
+fn an_out_of_scope_suggestion_can_be_pressed() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("Tell me a joke", out_of_scope());
+    let payment = turn
+        .quick_replies
+        .iter()
+        .find(|q| q.value == "payment_methods")
+        .expect("payment_methods suggested")
+        .clone();
+    let turn = chat.say(&payment.value, out_of_scope());
+    assert_eq!(
+        turn.intent.as_deref(),
+        Some("payment_methods"),
+        "{}",
+        chat.transcript()
+    );
+    assert_eq!(turn.action, Action::Answer);
+    assert_eq!(chat.state.misses, 0);
+}
+
+#[test]
+fn a_complaint_hands_off_at_once_with_the_order_number_given_earlier() {
+    let d = engine();
+    let mut chat = Chat::new(
+        &d,
+        Some("ja"),
+        json!({"name": "山田", "email": "yamada@example.jp"}),
+    );
+    let turn = chat.say(
+        "MD12345678 の配送状況を教えてください",
+        confident("order_status", 0.91),
+    );
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    let turn = chat.say(
+        "対応が遅すぎます。正式に苦情を申し立てます",
+        always("complaint"),
+    );
+    assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
+    assert_eq!(turn.intent.as_deref(), Some("complaint"));
+    // The complaint's own template speaks.
+    let complaint = catalog().get("complaint").unwrap().clone();
+    let ending = |t: &str| t.chars().rev().take(12).collect::<Vec<_>>();
+    assert!(
+        complaint.templates["ja"]
+            .iter()
+            .any(|t| ending(t) == ending(reply(&turn))),
+        "{}",
+        chat.transcript()
+    );
+    let handoff = turn.handoff.expect("a handoff request");
+    assert_eq!(handoff.reason, HandoffReason::Complaint);
+    let s = handoff.summary;
+    assert_eq!(s.entities["order_id"][0].value, "MD12345678");
+    assert_eq!(s.entities["order_id"][0].turn, 1);
+    assert_eq!(s.answered.len(), 1);
+    assert_eq!(s.answered[0].intent, "order_status");
+    let timeline: Vec<(Option<&str>, Action)> = s
+        .timeline
+        .iter()
+        .map(|e| (e.intent.as_deref(), e.action))
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            (Some("order_status"), Action::Answer),
+            (Some("complaint"), Action::Handoff)
+        ]
+    );
+    assert!((s.timeline[0].confidence - 0.91).abs() < 1e-6);
+    assert_eq!(s.locale, Locale("ja".into()));
+    assert_eq!(s.waiting_since, weekday_morning());
+    assert_eq!(s.next_open, None, "handed off during business hours");
+    assert_eq!(s.key_messages.len(), 2);
+    assert!(s.text.contains("山田様"), "{}", s.text);
+    assert!(s.text.contains("MD12345678"), "{}", s.text);
+    assert!(s.text.contains("配送状況の確認"), "{}", s.text);
+    assert!(s.text.contains("苦情"), "{}", s.text);
+    // The summary is what the API returns.
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(v["reason"], json!("complaint"));
+    assert!(v["text"].as_str().unwrap().contains("MD12345678"));
+}
+
+#[test]
+fn the_summary_text_follows_the_agent_locale() {
+    let d = engine_with(|c| c.agent_locale = Locale("en".into()));
+    let mut chat = Chat::new(&d, Some("ja"), json!({"name": "Yamada"}));
+    chat.say(
+        "MD12345678 はいつ届きますか",
+        confident("order_status", 0.9),
+    );
+    let turn = chat.say("苦情です", always("complaint"));
+    let s = turn.handoff.clone().unwrap().summary;
+    assert_eq!(s.agent_locale, Locale("en".into()));
+    assert!(
+        s.text
+            .starts_with("Customer Yamada asked about order status (order MD12345678)"),
+        "{}",
+        s.text
+    );
+    // The customer still hears Japanese.
+    assert!(reply(&turn)
+        .chars()
+        .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)));
+}
+
+#[test]
+fn an_explicit_request_for_a_person_wins_over_a_confident_other_intent() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "I want to talk to a human about my refund",
+        confident("refund_status", 0.95),
+    );
+    assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::ExplicitRequest)
+    );
+    // Even while the bot waits for a detail.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("返金はまだですか", confident("refund_status", 0.9));
+    let turn = chat.say(
+        "MD12345678 です。担当者と話したいです",
+        confident("refund_status", 0.9),
+    );
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::ExplicitRequest),
+        "{}",
+        chat.transcript()
+    );
+    // And through the intent.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("だれか人をお願い", always("human_agent"));
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::ExplicitRequest)
+    );
+}
+
+#[test]
+fn silent_after_handoff_until_handed_back() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("オペレーターをお願いします", always("human_agent"));
+    assert!(turn.handoff.is_some());
+    for text in ["まだですか", "MD12345678 です"] {
+        let turn = chat.say(text, confident("order_status", 0.9));
+        assert_eq!(turn.reply, None, "{}", chat.transcript());
+        assert_eq!(turn.action, Action::Handoff);
+        assert_eq!(turn.kind, TurnKind::Silent);
+        assert!(turn.handoff.is_none(), "no second ticket");
+    }
+    // What the customer said meanwhile is remembered.
+    assert_eq!(chat.state.entity("order_id"), Some("MD12345678"));
+    chat.state.handed_back();
+    let turn = chat.say("配送状況を教えて", confident("order_status", 0.9));
+    assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
+    assert!(reply(&turn).contains("MD12345678"));
+}
+
+#[test]
+fn rotation_never_repeats_a_variation_twice_in_a_row() {
+    let d = engine();
+    for (locale, text) in [("ja", "こんにちは"), ("en", "hello")] {
+        let mut chat = Chat::new(&d, Some(locale), json!({}));
+        let mut previous = String::new();
+        for _ in 0..15 {
+            let turn = chat.say(text, confident("greeting", 0.95));
+            let r = reply(&turn).to_string();
+            assert_ne!(
+                r,
+                previous,
+                "same variation twice in a row\n{}",
+                chat.transcript()
+            );
+            previous = r;
+        }
+    }
+}
+
+#[test]
+fn outside_business_hours_the_handoff_says_when_a_person_answers() {
+    let d = engine();
+    // Saturday 2025-11-22 12:00 JST; Monday the 24th is a public holiday.
+    for (locale, expected) in [
+        ("ja", "11月25日（火）9:00"),
+        ("en", "Tuesday (11/25) at 9:00"),
+    ] {
+        let mut chat = Chat::new(&d, Some(locale), json!({}));
+        chat.now = at("2025-11-22T03:00:00Z");
+        let turn = chat.say("talk to a human / 人と話したい", always("human_agent"));
+        assert!(reply(&turn).contains(expected), "{}", chat.transcript());
+        let s = turn.handoff.unwrap().summary;
+        assert_eq!(
+            s.next_open.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2025-11-25T09:00:00+09:00")
+        );
+    }
+    // Friday 20:00 JST → Monday 9:00.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.now = at("2025-11-14T11:00:00Z");
+    let turn = chat.say("人と話したい", always("human_agent"));
+    assert!(
+        reply(&turn).contains("11月17日（月）9:00"),
+        "{}",
+        chat.transcript()
+    );
+    // Monday 07:00 JST → today.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.now = at("2025-11-16T22:00:00Z");
+    let turn = chat.say("人と話したい", always("human_agent"));
+    assert!(
+        reply(&turn).contains("本日11月17日"),
+        "{}",
+        chat.transcript()
+    );
+    // During business hours nothing is added.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("人と話したい", always("human_agent"));
+    assert!(
+        !reply(&turn).contains("営業時間外"),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
+fn all_caps_english_is_frustration() {
+    let d = engine();
+    let mut chat = Chat::new(&d, None, json!({"name": "Sam"}));
+    let turn = chat.say(
+        "WHERE IS MY ORDER MD12345678 I HAVE BEEN WAITING FOR WEEKS",
+        confident("order_status", 0.9),
+    );
+    assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
+    let handoff = turn.handoff.as_ref().unwrap();
+    assert_eq!(handoff.reason, HandoffReason::Frustration);
+    assert!(
+        reply(&turn).starts_with("Sam, I'm really sorry"),
+        "{}",
+        chat.transcript()
+    );
+    assert_eq!(handoff.summary.sentiment.label, SentimentLabel::Frustrated);
+    // Shouting thanks is not frustration.
+    let mut chat = Chat::new(&d, None, json!({}));
+    let turn = chat.say("THANK YOU SO MUCH", confident("thanks", 0.95));
+    assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
+}
+
+#[test]
+fn angry_wording_and_repeated_marks_after_a_miss_are_frustration() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("ふざけるな、いつ届くんだ", confident("order_status", 0.9));
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::Frustration),
+        "{}",
+        chat.transcript()
+    );
+    assert!(reply(&turn).contains("申し訳ございません"));
+
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("えっと", unsure("change_order"));
+    let turn = chat.say("だから注文の変更！！", confident("change_order", 0.9));
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::Frustration),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
+fn the_language_follows_the_script_when_the_conversation_has_none() {
+    let d = engine();
+    let mut chat = Chat::new(&d, None, json!({}));
+    let turn = chat.say("MD20251104", out_of_scope());
+    assert!(
+        reply(&turn).is_ascii(),
+        "no words: the fallback (en) answers"
+    );
+    assert_eq!(chat.state.locale, None, "and it is not remembered");
+    let turn = chat.say("注文の状況を知りたい", confident("order_status", 0.9));
+    assert_eq!(chat.state.locale, Some(Locale("ja".into())));
+    assert!(
+        reply(&turn).contains("ご注文番号 MD20251104"),
+        "{}",
+        chat.transcript()
+    );
+    let turn = chat.say("ok", confident("thanks", 0.9));
+    assert!(!reply(&turn).is_ascii(), "one English word keeps Japanese");
+    chat.say(
+        "Could you answer in English please",
+        confident("thanks", 0.9),
+    );
+    assert_eq!(chat.state.locale, Some(Locale("en".into())));
+}
+
+#[test]
+fn entity_extraction() {
+    let d = engine();
+    let x = d.extractor();
+    let table: &[(&str, &str, &str)] = &[
+        // order numbers
+        ("MD12345678", "order_id", "MD12345678"),
+        ("ＭＤ１２３４５６７８の件です", "order_id", "MD12345678"),
+        ("md12345678", "order_id", "MD12345678"),
+        ("MD 1234-5678", "order_id", "MD12345678"),
+        ("注文番号12345678", "order_id", "MD12345678"),
+        ("ご注文番号：１２３４５６７８です", "order_id", "MD12345678"),
+        ("注文番号は MD12345678 です", "order_id", "MD12345678"),
+        ("注文No.87654321", "order_id", "MD87654321"),
+        ("order #12345678", "order_id", "MD12345678"),
+        ("My order number is 12345678.", "order_id", "MD12345678"),
+        (
+            "Order no. MD87654321 hasn't arrived",
+            "order_id",
+            "MD87654321",
+        ),
+        // e-mail
+        (
+            "連絡先は Taro.Yamada@Example.co.jp です",
+            "email",
+            "taro.yamada@example.co.jp",
+        ),
+        (
+            "ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+            "email",
+            "yamada@example.com",
+        ),
+        (
+            "mail me: a.b+shop@mail.example.org",
+            "email",
+            "a.b+shop@mail.example.org",
+        ),
+        // phone
+        ("電話番号は090-1234-5678です", "phone", "09012345678"),
+        ("０３－１２３４－５６７８", "phone", "0312345678"),
+        ("09012345678", "phone", "09012345678"),
+        ("0120-123-456", "phone", "0120123456"),
+        ("03(1234)5678", "phone", "0312345678"),
+        ("call +81 90-1234-5678", "phone", "+819012345678"),
+        ("+1 (415) 555-2671", "phone", "+14155552671"),
+        ("+44 20 7946 0958", "phone", "+442079460958"),
+        // dates
+        ("2025-11-04に注文しました", "date", "2025-11-04"),
+        ("２０２５／１１／０４", "date", "2025/11/04"),
+        ("11/4に届く予定でした", "date", "11/4"),
+        ("11月4日", "date", "11月4日"),
+        ("2025年11月4日に注文", "date", "2025年11月4日"),
+        ("delivered on 11/4?", "date", "11/4"),
+        // tracking numbers
+        (
+            "追跡番号は1234-5678-9012です",
+            "tracking_number",
+            "123456789012",
+        ),
+        (
+            "お問い合わせ番号：123456789012",
+            "tracking_number",
+            "123456789012",
+        ),
+        (
+            "tracking number: EA123456789JP",
+            "tracking_number",
+            "EA123456789JP",
+        ),
+        ("伝票 1234-5678-9012", "tracking_number", "123456789012"),
+    ];
+    let mut failures = Vec::new();
+    for (text, entity, value) in table {
+        let e = x.extract(text);
+        if e.get(entity) != Some(value) {
+            failures.push(format!(
+                "{text:?}: expected {entity} = {value:?}, got {:?}",
+                e.found
+            ));
+        }
+    }
+    // Things that are not entities (or not these ones).
+    let none: &[(&str, &str)] = &[
+        ("12345678", "order_id"),
+        ("MD1234567", "order_id"),
+        ("XMD12345678", "order_id"),
+        ("MD123456789", "order_id"),
+        ("I ordered 2 items", "order_id"),
+        ("MD12345678", "phone"),
+        ("注文番号12345678", "phone"),
+        ("2025-11-04", "phone"),
+        ("090-1234-5678", "date"),
+        ("090-1234-5678", "tracking_number"),
+        ("tracking information please", "tracking_number"),
+        ("user@localhost", "email"),
+    ];
+    for (text, entity) in none {
+        let e = x.extract(text);
+        if let Some(v) = e.get(entity) {
+            failures.push(format!("{text:?}: unexpected {entity} = {v:?}"));
+        }
+    }
+    // Several entities in one message.
+    let e =
+        x.extract("注文番号MD12345678、連絡先 yamada@example.jp / 090-1234-5678、11月4日着指定");
+    let found: Vec<(&str, &str)> = e
+        .found
+        .iter()
+        .map(|f| (f.name.as_str(), f.value.as_str()))
+        .collect();
+    if found
+        != [
+            ("order_id", "MD12345678"),
+            ("email", "yamada@example.jp"),
+            ("phone", "09012345678"),
+            ("date", "11月4日"),
+        ]
+    {
+        failures.push(format!("mixed message: {found:?}"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let intents = dir.path().join("intents");
+    std::fs::create_dir(&intents).unwrap();
+    for entry in std::fs::read_dir(repo().join("intents")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, intents.join(path.file_name().unwrap())).unwrap();
+    }
+    // An optional variable printed without a guard would be a hole when the name is unknown.
+    let path = intents.join("greeting.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "{% if customer_name %}{{ customer_name }}様、{% endif %}こんにちは",
+        "{{ customer_name }}様、こんにちは",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    // A bad regex, and an unknown variable in a line.
+    let path = intents.join("_entities.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "'(?P<value>\\d{4}年",
+        "'(?P<value>\\d{4年",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let path = intents.join("_dialogue.yaml");
+    let text =
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replacen("「{{ a }}」と", "「{{ c }}」と", 1);
+    std::fs::write(&path, text).unwrap();
+
+    let mut problems = Vec::new();
+    let catalog = Catalog::load(&intents, &mut problems).unwrap();
+    let err = match Dialogue::load(&catalog, &intents) {
+        Ok(_) => panic!("expected a startup error"),
+        Err(e) => e.to_string(),
+    };
+    for needle in [
+        "greeting.yaml: templates.ja[0] fails to render without its optional variables",
+        "_entities.yaml: entity date: pattern 1 is not a valid regex",
+        "_dialogue.yaml: locales.ja.lines.clarify uses c",
+    ] {
+        assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    }
+
+    // A YAML mistake names the line.
+    std::fs::write(
+        intents.join("_dialogue.yaml"),
+        "agent_locale: ja\nlanguage: [\n",
+    )
+    .unwrap();
+    let err = Dialogue::load(&catalog, &intents)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("_dialogue.yaml:"), "{err}");
+    // A missing file is an error too.
+    std::fs::remove_file(intents.join("_entities.yaml")).unwrap();
+    let err = Dialogue::load(&catalog, &intents)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("_entities.yaml"), "{err}");
+}
