@@ -63,10 +63,12 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# Storage tests run against SQLite and a real PostgreSQL that scripts/pg-test-server.sh installs
+# (Debian packages) and starts on loopback.
 test:
 	@$(MAKE) --no-print-directory model PROFILE=dev
 	@$(MAKE) --no-print-directory lint
-	$(CARGO) test
+	MADOGUCHI_TEST_POSTGRES_URL=$${MADOGUCHI_TEST_POSTGRES_URL:-$$(scripts/pg-test-server.sh)} $(CARGO) test
 
 # Full evaluation on the catalog and the public benchmarks in ../shared/datasets (long).
 eval: model

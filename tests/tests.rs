@@ -9,4 +9,5 @@ mod cli;
 mod dialogue;
 mod encoder;
 mod real_model;
+mod store;
 mod tokenizer_parity;
