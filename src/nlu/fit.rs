@@ -237,83 +237,95 @@ pub fn fit_temperature(logits: &[Vec<f32>], classes: &[usize]) -> f32 {
     (((a + b) / 2.0).exp()) as f32
 }
 
-/// Chooses the similarity and answer thresholds that answer the most held-out messages while keeping
-/// precision ≥ target. When the target is out of reach, the most precise setting is taken.
+/// Chooses the thresholds on held-out predictions, in two steps.
+///
+/// 1. The out-of-scope similarity threshold separates out-of-scope from in-scope messages: with
+///    out-of-scope examples held out, it maximises balanced accuracy (the mean of in-scope accuracy
+///    and out-of-scope recall); without any, nothing tells it where out of scope begins, so it is
+///    off (−1) and only the explicit out-of-scope class (if trained) and the answer threshold act.
+/// 2. The answer threshold is the lowest that keeps the precision of answered messages at or above
+///    the target (an answered out-of-scope message counts as wrong), i.e. the bot answers as much
+///    as it can while staying that precise. When the target is out of reach, the most precise
+///    threshold is taken and `target_met` is false.
 fn choose_thresholds(
     scores: &[Scores],
     labels: &[Option<usize>],
     options: &FitOptions,
 ) -> (Thresholds, CalibrationStats) {
     let n = scores.len().max(1) as f32;
-    let in_scope = labels.iter().filter(|l| l.is_some()).count().max(1) as f32;
+    let in_scope = labels.iter().filter(|l| l.is_some()).count();
+    let out_of_scope = labels.len() - in_scope;
     let top1 = scores
         .iter()
         .zip(labels)
         .filter(|(s, l)| l.is_some() && Some(s.top().0) == **l)
         .count() as f32
-        / in_scope;
+        / in_scope.max(1) as f32;
 
-    let mut sims: Vec<f32> = scores.iter().map(|s| s.similarity).collect();
-    sims.sort_by(f32::total_cmp);
-    let mut sim_candidates = vec![-1.0f32];
-    for q in 1..=40 {
-        let i = (sims.len() * q / 100).min(sims.len().saturating_sub(1));
-        if let Some(&v) = sims.get(i) {
-            sim_candidates.push(v);
-        }
-    }
-    let answer_candidates: Vec<f32> = (0..=100).map(|i| i as f32 / 100.0).collect();
-
-    let mut best: Option<(f32, f32, Thresholds)> = None; // (coverage, precision, thresholds)
-    let mut most_precise: Option<(f32, f32, Thresholds)> = None;
-    for &sim in &sim_candidates {
-        for &ans in &answer_candidates {
+    let mut similarity = -1.0f32;
+    if out_of_scope > 0 && in_scope > 0 {
+        let mut candidates: Vec<f32> = scores.iter().map(|s| s.similarity).collect();
+        candidates.sort_by(f32::total_cmp);
+        candidates.dedup();
+        let step = (candidates.len() / 400).max(1);
+        let mut best_balanced = f32::MIN;
+        for &sim in std::iter::once(&-1.0f32).chain(candidates.iter().step_by(step)) {
             let t = Thresholds {
-                answer: ans,
+                answer: 0.0,
                 similarity: sim,
                 margin: options.margin,
             };
-            let (mut answered, mut correct) = (0usize, 0usize);
+            let (mut right, mut caught) = (0usize, 0usize);
             for (s, l) in scores.iter().zip(labels) {
-                if s.answers(&t, ans) {
-                    answered += 1;
-                    if Some(s.top().0) == *l {
-                        correct += 1;
-                    }
+                match l {
+                    Some(g) => right += usize::from(!s.out_of_scope(&t) && s.top().0 == *g),
+                    None => caught += usize::from(s.out_of_scope(&t)),
                 }
             }
-            if answered == 0 {
-                continue;
-            }
-            let precision = correct as f32 / answered as f32;
-            let coverage = answered as f32 / n;
-            if precision >= options.target_precision
-                && best
-                    .as_ref()
-                    .is_none_or(|b| coverage > b.0 || (coverage == b.0 && precision > b.1))
-            {
-                best = Some((coverage, precision, t));
-            }
-            if most_precise
-                .as_ref()
-                .is_none_or(|b| precision > b.1 || (precision == b.1 && coverage > b.0))
-            {
-                most_precise = Some((coverage, precision, t));
+            let balanced =
+                (right as f32 / in_scope as f32 + caught as f32 / out_of_scope as f32) / 2.0;
+            if balanced > best_balanced {
+                best_balanced = balanced;
+                similarity = sim;
             }
         }
     }
+
+    let mut best: Option<(f32, f32, f32)> = None; // (coverage, precision, answer threshold)
+    let mut most_precise: Option<(f32, f32, f32)> = None;
+    for ans in (0..=100).map(|i| i as f32 / 100.0) {
+        let t = Thresholds {
+            answer: ans,
+            similarity,
+            margin: options.margin,
+        };
+        let (mut answered, mut correct) = (0usize, 0usize);
+        for (s, l) in scores.iter().zip(labels) {
+            if s.answers(&t, ans) {
+                answered += 1;
+                correct += usize::from(Some(s.top().0) == *l);
+            }
+        }
+        if answered == 0 {
+            continue;
+        }
+        let precision = correct as f32 / answered as f32;
+        let coverage = answered as f32 / n;
+        if precision >= options.target_precision && best.is_none_or(|b| coverage > b.0) {
+            best = Some((coverage, precision, ans));
+        }
+        if most_precise.is_none_or(|b| precision > b.1 || (precision == b.1 && coverage > b.0)) {
+            most_precise = Some((coverage, precision, ans));
+        }
+    }
     let target_met = best.is_some();
-    let (coverage, precision, thresholds) = best.or(most_precise).unwrap_or((
-        0.0,
-        0.0,
+    let (coverage, precision, answer) = best.or(most_precise).unwrap_or((0.0, 0.0, 1.0));
+    (
         Thresholds {
-            answer: 1.0,
-            similarity: 1.0,
+            answer,
+            similarity,
             margin: options.margin,
         },
-    ));
-    (
-        thresholds,
         CalibrationStats {
             examples: scores.len(),
             accuracy: top1,
