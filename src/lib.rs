@@ -2,6 +2,8 @@
 //!
 //! The crate is split by stage, and dependencies only point downwards:
 //!
+//! - [`api`]: the HTTP service (customer, agent and developer APIs); [`config`] its settings,
+//!   [`telemetry`] its logs and metrics.
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
 //! - [`dialogue`]: the per-turn decision (answer, clarify, ask for a detail, hand off), templates,
 //!   entities and the handoff summary.
@@ -9,9 +11,12 @@
 //! - [`nlu`]: the encoder (candle BERT), the trained intent classifier, the trainer.
 //! - [`catalog`]: what the bot knows (`intents/`) and what customers say (`training-data/`).
 //! - [`store`]: conversations, messages, handoffs and feedback in SQLite or PostgreSQL.
+pub mod api;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod dialogue;
 pub mod eval;
 pub mod nlu;
 pub mod store;
+pub mod telemetry;

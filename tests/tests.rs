@@ -4,10 +4,12 @@
 //! need the public benchmarks skip when `../shared/datasets` is absent.
 mod util;
 
+mod api;
 mod catalog;
 mod cli;
 mod dialogue;
 mod encoder;
+mod eval_smoke;
 mod real_model;
 mod store;
 mod tokenizer_parity;

@@ -35,6 +35,9 @@ pub struct EvalArgs {
     /// Precision the answer threshold is tuned for.
     #[arg(long, default_value_t = 0.95)]
     pub target_precision: f32,
+    /// Minimum held-out out-of-scope recall the out-of-scope gate is tuned for.
+    #[arg(long, default_value_t = 0.7)]
+    pub min_oos_recall: f32,
     /// Hidden layer width of the head (0 = linear).
     #[arg(long, default_value_t = 0)]
     pub hidden: usize,
@@ -53,6 +56,7 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
     let mut cache = EmbeddingCache::open(&paths.cache_dir(), &encoder)?;
     let mut options = FitOptions {
         target_precision: args.target_precision,
+        min_out_of_scope_recall: args.min_oos_recall,
         ..Default::default()
     };
     options.head.hidden = (args.hidden > 0).then_some(args.hidden);

@@ -16,6 +16,9 @@ pub struct TrainArgs {
     /// Ambiguity margin between the top two intents.
     #[arg(long, default_value_t = 0.1)]
     pub margin: f32,
+    /// Minimum held-out out-of-scope recall the out-of-scope gate is tuned for.
+    #[arg(long, default_value_t = 0.7)]
+    pub min_oos_recall: f32,
     /// Cross-validation folds for calibration.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
@@ -41,6 +44,7 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
     let mut options = FitOptions {
         target_precision: args.target_precision,
         margin: args.margin,
+        min_out_of_scope_recall: args.min_oos_recall,
         folds: args.folds,
         ..Default::default()
     };

@@ -84,7 +84,7 @@ impl Default for EncoderOptions {
         Self {
             prefix: "query: ".into(),
             max_tokens: 512,
-            batch_size: 32,
+            batch_size: 8,
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct FitOptions {
     pub target_precision: f32,
     /// Ambiguity margin between the top two intents.
     pub margin: f32,
+    /// The out-of-scope gate must catch at least this share of held-out out-of-scope messages;
+    /// among the settings that do, the one keeping the most in-scope messages right wins.
+    #[serde(default = "default_min_oos_recall")]
+    pub min_out_of_scope_recall: f32,
     pub seed: u64,
 }
 
@@ -34,9 +38,14 @@ impl Default for FitOptions {
             folds: 5,
             target_precision: 0.95,
             margin: 0.1,
+            min_out_of_scope_recall: default_min_oos_recall(),
             seed: 7,
         }
     }
+}
+
+fn default_min_oos_recall() -> f32 {
+    0.7
 }
 
 /// Held-out data for calibration.
@@ -240,9 +249,11 @@ pub fn fit_temperature(logits: &[Vec<f32>], classes: &[usize]) -> f32 {
 /// Chooses the thresholds on held-out predictions, in two steps.
 ///
 /// 1. The out-of-scope similarity threshold separates out-of-scope from in-scope messages: with
-///    out-of-scope examples held out, it maximises balanced accuracy (the mean of in-scope accuracy
-///    and out-of-scope recall); without any, nothing tells it where out of scope begins, so it is
-///    off (−1) and only the explicit out-of-scope class (if trained) and the answer threshold act.
+///    out-of-scope examples held out, it is the setting that keeps the most in-scope messages right
+///    among those catching at least `min_out_of_scope_recall` of the out-of-scope ones (or, if none
+///    does, the one catching the most); without any, nothing tells it where out of scope begins, so
+///    it is off (−1) and only the explicit out-of-scope class (if trained) and the answer threshold
+///    act.
 /// 2. The answer threshold is the lowest that keeps the precision of answered messages at or above
 ///    the target (an answered out-of-scope message counts as wrong), i.e. the bot answers as much
 ///    as it can while staying that precise. When the target is out of reach, the most precise
@@ -268,7 +279,7 @@ fn choose_thresholds(
         candidates.sort_by(f32::total_cmp);
         candidates.dedup();
         let step = (candidates.len() / 400).max(1);
-        let mut best_balanced = f32::MIN;
+        let mut best_key = (false, f32::MIN, f32::MIN);
         for &sim in std::iter::once(&-1.0f32).chain(candidates.iter().step_by(step)) {
             let t = Thresholds {
                 answer: 0.0,
@@ -282,10 +293,18 @@ fn choose_thresholds(
                     None => caught += usize::from(s.out_of_scope(&t)),
                 }
             }
-            let balanced =
-                (right as f32 / in_scope as f32 + caught as f32 / out_of_scope as f32) / 2.0;
-            if balanced > best_balanced {
-                best_balanced = balanced;
+            let recall = caught as f32 / out_of_scope as f32;
+            let accuracy = right as f32 / in_scope as f32;
+            let reaches = recall >= options.min_out_of_scope_recall;
+            // Settings that reach the recall floor beat those that do not; then in-scope accuracy
+            // decides among the former and recall among the latter.
+            let key = if reaches {
+                (true, accuracy, recall)
+            } else {
+                (false, recall, accuracy)
+            };
+            if key > best_key {
+                best_key = key;
                 similarity = sim;
             }
         }

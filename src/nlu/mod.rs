@@ -6,7 +6,7 @@
 //! - [`head`], [`knn`], [`fit`], [`decision`]: the classifier over embeddings, its calibration, and
 //!   the answer / clarify / hand-off decision.
 //! - [`cache`], [`train`], [`model`]: training with an embedding cache and the on-disk model.
-//! - [`classifier`]: encoder + model, what the service calls.
+//! - [`classifier`]: encoder + model, what the service calls; [`queue`]: its inference thread.
 pub mod bert;
 pub mod cache;
 pub mod classifier;
@@ -20,6 +20,7 @@ pub mod import;
 pub mod knn;
 pub mod model;
 pub mod packed;
+pub mod queue;
 pub mod source;
 pub mod train;
 

@@ -1,0 +1,209 @@
+//! The HTTP API: [`router`] over an [`AppState`], its layers (tracing span per request with the
+//! conversation id, request ids, body limit, metrics), and [`serve`] with graceful shutdown.
+//!
+//! - `chat`: the customer API (conversations, messages, transcript, feedback, CSAT, end);
+//!   `events`: agent messages delivered live (SSE).
+//! - `turn`: one customer turn (store → classify → dialogue → store), shared with `madoguchi chat`.
+//! - `agent`: the handoff queue for people (list, claim, reply, hand back, resolve).
+//! - `developer`: `/v1/classify`. `health`: `/healthz`, `/readyz`, `/metrics`.
+//! - `openapi`: the OpenAPI 3.1 document and Swagger UI. `webhook`: signed handoff notifications.
+//! - `error`: [`ApiError`], the only HTTP status mapping; `extract`: JSON body and credentials.
+//!
+//! Handlers are thin: extract, call the store / the turn, map to a DTO.
+pub mod agent;
+pub mod chat;
+pub mod developer;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod turn;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::catalog::Locale;
+use crate::config::Config;
+use crate::dialogue::Dialogue;
+use crate::nlu::queue::NluHandle;
+use crate::store::Store;
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub nlu: NluHandle,
+    pub dialogue: Arc<Dialogue>,
+    /// The catalog's locales (a conversation may only choose one of them).
+    pub locales: Arc<Vec<Locale>>,
+    pub webhook: Option<webhook::Webhook>,
+    /// Turns true when the server shuts down (live streams end).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Builds the state; returns the sender that signals shutdown to live streams.
+    pub fn new(
+        config: Config,
+        store: Store,
+        nlu: NluHandle,
+        dialogue: Dialogue,
+        locales: Vec<Locale>,
+    ) -> (AppState, watch::Sender<bool>) {
+        let (tx, rx) = watch::channel(false);
+        let webhook = webhook::Webhook::from_config(&config);
+        (
+            AppState {
+                config: Arc::new(config),
+                store,
+                nlu,
+                dialogue: Arc::new(dialogue),
+                locales: Arc::new(locales),
+                webhook,
+                shutdown: rx,
+            },
+            tx,
+        )
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    // Install the Prometheus recorder before the first request records anything.
+    let _ = crate::telemetry::metrics();
+    Router::new()
+        .merge(chat::router())
+        .merge(events::router())
+        .merge(agent::with_auth(agent::router(), state.clone()))
+        .merge(developer::router())
+        .merge(health::router())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                )
+                // Server errors are logged by `ApiError` with their detail; 503s are expected.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+        .merge(openapi::router())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+/// One span per request, with the request id and, for conversation routes, the conversation id.
+fn make_span(req: &Request) -> tracing::Span {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let conversation_id = req
+        .uri()
+        .path()
+        .strip_prefix("/v1/conversations/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|id| !id.is_empty())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id,
+        conversation_id,
+    )
+}
+
+/// Request count and latency by method, route and status.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!(crate::telemetry::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(crate::telemetry::HTTP_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then tells live streams to end and waits
+/// for in-flight requests (at most `grace`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop_streams: watch::Sender<bool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_streams.send(true);
+        let _ = drain_tx.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    tokio::select! {
+        result = server => result,
+        _ = async {
+            let _ = drain_rx.wait_for(|v| *v).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("requests still in flight after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// `State` extractor alias for handlers.
+pub type AppStateExt = State<AppState>;

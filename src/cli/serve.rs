@@ -1,0 +1,136 @@
+//! `madoguchi serve`: the HTTP service. Loads the configuration, connects and migrates the
+//! database, loads the dialogue engine, starts the inference thread (the model loads in the
+//! background: `/readyz` says when it is ready), and serves until Ctrl-C or SIGTERM.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::sync::{oneshot, watch};
+
+use super::Paths;
+use crate::api::{self, AppState};
+use crate::catalog::Catalog;
+use crate::config::{Config, ServeArgs};
+use crate::dialogue::Dialogue;
+use crate::nlu::queue::{ClassifyBackend, Loader, NluHandle};
+use crate::nlu::{Classifier, TrainedModel};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct ServeCmd {
+    #[command(flatten)]
+    pub args: ServeArgs,
+}
+
+/// Loads the classifier (trained model + its encoder) on the inference thread.
+pub fn classifier_loader(paths: &Paths) -> Loader {
+    let paths = paths.clone();
+    Box::new(move || {
+        let load = || -> anyhow::Result<Box<dyn ClassifyBackend>> {
+            let model = TrainedModel::load_current(&paths.models)?;
+            let (encoder, _) = paths.load_encoder()?;
+            let classifier = Classifier::new(Arc::new(encoder), model, &paths.models)?;
+            Ok(Box::new(classifier))
+        };
+        load().map_err(|e| format!("{e:#}"))
+    })
+}
+
+/// Everything the API needs, built from the configuration: the store (migrated), the dialogue
+/// engine, the inference thread. Returns the state, the shutdown sender for live streams and the
+/// receiver that reports when the model is loaded.
+pub async fn build_state(
+    paths: &Paths,
+    config: Config,
+    loader: Loader,
+) -> anyhow::Result<(
+    AppState,
+    watch::Sender<bool>,
+    oneshot::Receiver<Result<(), String>>,
+)> {
+    let store = Store::connect(&config.database)
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    let mut problems = Vec::new();
+    let catalog = Catalog::load(&paths.intents, &mut problems)
+        .with_context(|| format!("cannot load {}", paths.intents.display()))?;
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::bail!(
+            "{} problem(s) in {}:\n{}",
+            problems.len(),
+            paths.intents.display(),
+            list.join("\n")
+        );
+    }
+    let dialogue = Dialogue::load(&catalog, &paths.intents)?;
+    let (nlu, loaded) = NluHandle::spawn(loader, config.queue_capacity, config.max_batch)
+        .context("cannot start the inference thread")?;
+    let (state, stop) = AppState::new(config, store, nlu, dialogue, catalog.locales.clone());
+    Ok((state, stop, loaded))
+}
+
+pub fn run(paths: &Paths, cmd: ServeCmd) -> anyhow::Result<()> {
+    let config = cmd.args.resolve()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("madoguchi-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(paths, config))
+}
+
+async fn serve(paths: &Paths, config: Config) -> anyhow::Result<()> {
+    let redacted = config.redacted();
+    tracing::info!(config = %redacted, "starting madoguchi serve");
+    let bind = config.bind;
+    let (state, stop, loaded) = build_state(paths, config, classifier_loader(paths)).await?;
+    let store = state.store.clone();
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let addr = listener.local_addr()?;
+    eprintln!("madoguchi: listening on http://{addr} (config: {redacted})");
+    tracing::info!(%addr, "listening");
+
+    // Stop on a signal, or when the model cannot be loaded (the error is reported after draining).
+    let load_error = Arc::new(Mutex::new(None::<String>));
+    let failed = load_error.clone();
+    let shutdown = async move {
+        let model = async {
+            match loaded.await {
+                Ok(Ok(())) => std::future::pending::<()>().await,
+                Ok(Err(e)) => *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e),
+                Err(_) => {
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some("the inference thread stopped while loading".into())
+                }
+            }
+        };
+        tokio::select! {
+            _ = api::shutdown_signal() => {},
+            _ = model => {},
+        }
+    };
+    api::serve(
+        listener,
+        api::router(state),
+        stop,
+        shutdown,
+        Duration::from_secs(30),
+    )
+    .await
+    .context("server error")?;
+    store.close().await;
+    let error = load_error.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(e) = error {
+        anyhow::bail!("cannot load the classifier: {e}");
+    }
+    eprintln!("madoguchi: stopped");
+    Ok(())
+}

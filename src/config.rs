@@ -1,0 +1,316 @@
+//! The one service configuration (`madoguchi serve`, `madoguchi chat`): every option is a flag with
+//! an `MADOGUCHI_*` environment variable, over an optional TOML file (`--config`), over defaults.
+//! Precedence: flag > env > file > default. Nothing below this module reads the environment.
+//!
+//! [`ServeArgs`] is what clap and the TOML file fill in (every field optional); [`Config`] is the
+//! resolved, validated result the service runs with. Secrets never appear in [`Config::redacted`]
+//! or in `Debug`.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+/// Service options, as given on the command line, in the environment or in the TOML file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeArgs {
+    /// TOML file with any of these options (keys as the long flags, with `_` for `-`).
+    #[arg(long, env = "MADOGUCHI_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "MADOGUCHI_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "MADOGUCHI_DATABASE")]
+    pub database: Option<String>,
+    /// Bearer key of the developer API (`/v1/classify`); the API answers 401 when unset.
+    #[arg(long, env = "MADOGUCHI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Bearer key of the agent API (`/v1/handoffs`); the API answers 401 when unset.
+    #[arg(long, env = "MADOGUCHI_AGENT_KEY", hide_env_values = true)]
+    pub agent_key: Option<String>,
+    /// Messages that may wait for the classifier; beyond it the API answers 429.
+    #[arg(long, env = "MADOGUCHI_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+    /// Most messages classified in one forward pass (dynamic batching).
+    #[arg(long, env = "MADOGUCHI_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "MADOGUCHI_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Longest customer message in characters (422 beyond).
+    #[arg(long, env = "MADOGUCHI_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<usize>,
+    /// How often a live stream (SSE) looks for new agent messages, in milliseconds.
+    #[arg(long, env = "MADOGUCHI_SSE_POLL_MS")]
+    pub sse_poll_ms: Option<u64>,
+    /// Average minutes a person needs per waiting ticket (for the expected wait told to customers).
+    #[arg(long, env = "MADOGUCHI_MINUTES_PER_TICKET")]
+    pub minutes_per_ticket: Option<f64>,
+    /// URL that receives a signed JSON POST for every handoff (optional).
+    #[arg(long, env = "MADOGUCHI_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 secret for `X-Madoguchi-Signature` (required with --webhook-url).
+    #[arg(long, env = "MADOGUCHI_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Delivery attempts per webhook call (with exponential backoff from 1 s).
+    #[arg(long, env = "MADOGUCHI_WEBHOOK_ATTEMPTS")]
+    pub webhook_attempts: Option<u32>,
+    /// Log format.
+    #[arg(long, env = "MADOGUCHI_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The resolved configuration the service runs with.
+#[derive(Clone, Serialize)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database: String,
+    #[serde(serialize_with = "redact")]
+    pub api_key: Option<String>,
+    #[serde(serialize_with = "redact")]
+    pub agent_key: Option<String>,
+    pub queue_capacity: usize,
+    pub max_batch: usize,
+    pub body_limit: usize,
+    pub max_message_chars: usize,
+    pub sse_poll_ms: u64,
+    pub minutes_per_ticket: f64,
+    pub webhook_url: Option<String>,
+    #[serde(serialize_with = "redact")]
+    pub webhook_secret: Option<String>,
+    pub webhook_attempts: u32,
+    pub log_format: LogFormat,
+}
+
+fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    BadFile { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: "sqlite://data/madoguchi.db".into(),
+            api_key: None,
+            agent_key: None,
+            queue_capacity: 256,
+            max_batch: 32,
+            body_limit: 64 * 1024,
+            max_message_chars: 4000,
+            sse_poll_ms: 500,
+            minutes_per_ticket: 5.0,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_attempts: 5,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Reads a TOML file of options.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::BadFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// `self` (flags and env) over the `--config` file over the defaults, validated.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        let d = Config::default();
+        let config = Config {
+            bind: self.bind.or(file.bind).unwrap_or(d.bind),
+            database: self.database.or(file.database).unwrap_or(d.database),
+            api_key: self.api_key.or(file.api_key).filter(|k| !k.is_empty()),
+            agent_key: self.agent_key.or(file.agent_key).filter(|k| !k.is_empty()),
+            queue_capacity: self
+                .queue_capacity
+                .or(file.queue_capacity)
+                .unwrap_or(d.queue_capacity),
+            max_batch: self.max_batch.or(file.max_batch).unwrap_or(d.max_batch),
+            body_limit: self.body_limit.or(file.body_limit).unwrap_or(d.body_limit),
+            max_message_chars: self
+                .max_message_chars
+                .or(file.max_message_chars)
+                .unwrap_or(d.max_message_chars),
+            sse_poll_ms: self
+                .sse_poll_ms
+                .or(file.sse_poll_ms)
+                .unwrap_or(d.sse_poll_ms),
+            minutes_per_ticket: self
+                .minutes_per_ticket
+                .or(file.minutes_per_ticket)
+                .unwrap_or(d.minutes_per_ticket),
+            webhook_url: self.webhook_url.or(file.webhook_url),
+            webhook_secret: self.webhook_secret.or(file.webhook_secret),
+            webhook_attempts: self
+                .webhook_attempts
+                .or(file.webhook_attempts)
+                .unwrap_or(d.webhook_attempts),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl Config {
+    /// Checks values that would make the service misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.queue_capacity == 0 {
+            return bad("queue_capacity must be at least 1");
+        }
+        if self.max_batch == 0 {
+            return bad("max_batch must be at least 1");
+        }
+        if self.body_limit < 1024 {
+            return bad("body_limit must be at least 1024 bytes");
+        }
+        if self.max_message_chars == 0 {
+            return bad("max_message_chars must be at least 1");
+        }
+        if self.sse_poll_ms == 0 {
+            return bad("sse_poll_ms must be at least 1");
+        }
+        if !(self.minutes_per_ticket.is_finite() && self.minutes_per_ticket >= 0.0) {
+            return bad("minutes_per_ticket must be a non-negative number");
+        }
+        if self.webhook_url.is_some() && self.webhook_secret.as_deref().unwrap_or("").is_empty() {
+            return bad("webhook_url needs webhook_secret (the HMAC key)");
+        }
+        Ok(())
+    }
+
+    /// The configuration as one JSON line with secrets replaced by `<redacted>` (for the start log).
+    /// Credentials in the database URL are masked too.
+    pub fn redacted(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(db) = v.get_mut("database") {
+            *db = serde_json::Value::String(mask_url_password(&self.database));
+        }
+        v.to_string()
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
+fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((creds, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match creds.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "database = \"sqlite://file.db\"\nqueue_capacity = 7\napi_key = \"k\"\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            queue_capacity: Some(9),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert_eq!(c.queue_capacity, 9);
+        assert_eq!(c.database, "sqlite://file.db");
+        assert_eq!(c.api_key.as_deref(), Some("k"));
+        assert_eq!(c.max_batch, 32);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, "no_such_option = 1\n").expect("write");
+        let err = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("m.toml"), "{err}");
+        let err = ServeArgs {
+            queue_capacity: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("zero capacity");
+        assert!(err.to_string().contains("queue_capacity"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config {
+            api_key: Some("sekrit-api".into()),
+            agent_key: Some("sekrit-agent".into()),
+            webhook_url: Some("https://h".into()),
+            webhook_secret: Some("sekrit-hook".into()),
+            database: "postgres://bot:sekrit-db@db/m".into(),
+            ..Default::default()
+        };
+        let shown = format!("{} {:?}", c.redacted(), c);
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}
