@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Skip the (slow) cold training measurement.
     #[arg(long)]
     pub skip_cold_train: bool,
+    /// Also time candle-transformers' reference BERT on the same messages (same run, for a ratio).
+    #[arg(long)]
+    pub reference: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -44,6 +47,10 @@ struct BenchReport {
     peak_rss_inference_mib: f64,
     peak_rss_total_mib: f64,
     threads: usize,
+    /// p50 of candle-transformers' BertModel on the same messages (encoder only, `--reference`).
+    reference_single_p50_ms: Option<f64>,
+    /// p50 of our encoder alone on the same messages, for the ratio with the reference.
+    encoder_single_p50_ms: Option<f64>,
 }
 
 pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
@@ -94,6 +101,14 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
     }
     let throughput = messages.len() as f64 / t.elapsed().as_secs_f64();
     let peak_inference = peak_rss_mib();
+    let (reference_p50, encoder_p50) = if args.reference {
+        let ours = time_each(&messages, |m| encoder.embed(&[m]).map(|_| ()).map_err(Into::into))?;
+        let reference = reference_encoder(&encoder_dir)?;
+        let theirs = time_each(&messages, |m| reference(m))?;
+        (Some(percentile(&theirs, 0.5)), Some(percentile(&ours, 0.5)))
+    } else {
+        (None, None)
+    };
 
     // Training: warm = every text already in the cache; cold = an empty cache.
     let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
@@ -139,6 +154,8 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
         peak_rss_inference_mib: peak_inference,
         peak_rss_total_mib: peak_rss_mib(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        reference_single_p50_ms: reference_p50,
+        encoder_single_p50_ms: encoder_p50,
     };
     print_table(&report, &args.messages);
     if let Some(path) = &args.json {
@@ -177,6 +194,46 @@ fn print_table(r: &BenchReport, messages: &std::path::Path) {
     );
     println!("| peak RSS overall | {:.0} MiB |", r.peak_rss_total_mib);
     println!("| CPU threads | {} |", r.threads);
+    if let (Some(reference), Some(ours)) = (r.reference_single_p50_ms, r.encoder_single_p50_ms) {
+        println!(
+            "| encoder alone, p50: ours / candle-transformers BertModel | {ours:.2} ms / {reference:.2} ms ({:.2}× faster) |",
+            reference / ours
+        );
+    }
+}
+
+/// Milliseconds per call of `f` on each message (after a short warm-up), sorted.
+fn time_each(messages: &[&str], f: impl Fn(&str) -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
+    for m in messages.iter().take(4) {
+        f(m)?;
+    }
+    let mut ms = Vec::with_capacity(messages.len());
+    for m in messages {
+        let t = Instant::now();
+        f(m)?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms)
+}
+
+/// candle-transformers' BERT with the same weights, tokenizer, prefix and pooling: the baseline.
+fn reference_encoder(dir: &std::path::Path) -> anyhow::Result<impl Fn(&str) -> anyhow::Result<()>> {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+    let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+    let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(anyhow::Error::msg)?;
+    // SAFETY: read-only mapping of a file madoguchi does not modify.
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu)? };
+    let model = BertModel::load(vb, &config)?;
+    Ok(move |text: &str| -> anyhow::Result<()> {
+        let enc = tokenizer.encode(format!("query: {text}"), true).map_err(anyhow::Error::msg)?;
+        let ids = Tensor::new(enc.get_ids(), &Device::Cpu)?.unsqueeze(0)?;
+        let mask = ids.ones_like()?;
+        let hidden = model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+        crate::nlu::encoder::masked_mean_l2(&hidden, &mask)?;
+        Ok(())
+    })
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
