@@ -102,7 +102,9 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
     let throughput = messages.len() as f64 / t.elapsed().as_secs_f64();
     let peak_inference = peak_rss_mib();
     let (reference_p50, encoder_p50) = if args.reference {
-        let ours = time_each(&messages, |m| encoder.embed(&[m]).map(|_| ()).map_err(Into::into))?;
+        let ours = time_each(&messages, |m| {
+            encoder.embed(&[m]).map(|_| ()).map_err(Into::into)
+        })?;
         let reference = reference_encoder(&encoder_dir)?;
         let theirs = time_each(&messages, |m| reference(m))?;
         (Some(percentile(&theirs, 0.5)), Some(percentile(&ours, 0.5)))
@@ -203,7 +205,10 @@ fn print_table(r: &BenchReport, messages: &std::path::Path) {
 }
 
 /// Milliseconds per call of `f` on each message (after a short warm-up), sorted.
-fn time_each(messages: &[&str], f: impl Fn(&str) -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
+fn time_each(
+    messages: &[&str],
+    f: impl Fn(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
     for m in messages.iter().take(4) {
         f(m)?;
     }
@@ -222,12 +227,21 @@ fn reference_encoder(dir: &std::path::Path) -> anyhow::Result<impl Fn(&str) -> a
     use candle_core::{DType, Device, Tensor};
     use candle_transformers::models::bert::{BertModel, Config};
     let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
-    let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(anyhow::Error::msg)?;
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(anyhow::Error::msg)?;
     // SAFETY: read-only mapping of a file madoguchi does not modify.
-    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu)? };
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(
+            &[dir.join("model.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )?
+    };
     let model = BertModel::load(vb, &config)?;
     Ok(move |text: &str| -> anyhow::Result<()> {
-        let enc = tokenizer.encode(format!("query: {text}"), true).map_err(anyhow::Error::msg)?;
+        let enc = tokenizer
+            .encode(format!("query: {text}"), true)
+            .map_err(anyhow::Error::msg)?;
         let ids = Tensor::new(enc.get_ids(), &Device::Cpu)?.unsqueeze(0)?;
         let mask = ids.ones_like()?;
         let hidden = model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
