@@ -4,7 +4,7 @@
 //! saying why, when `make model` has not run); bad-input and overload tests use a stand-in
 //! classifier so they always run. Failures print the request, the status and the body.
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use madoguchi::nlu::queue::{ClassifyBackend, Loader};
 use madoguchi::nlu::{Action, Classification, NluError, Reason};
 use serde_json::{json, Value};
 
-use crate::util::{copy_catalog, madoguchi, real_encoder, repo, show};
+use crate::util::{madoguchi, repo, show, trained_workspace};
 
 const AGENT_KEY: &str = "agent-key-for-tests";
 const API_KEY: &str = "api-key-for-tests";
@@ -119,28 +119,6 @@ fn wait_ready(s: Server) -> Server {
 
 // ---------------------------------------------------------------------------------------------
 // The real model, trained once per test process.
-
-fn trained_workspace() -> Option<&'static (tempfile::TempDir, PathBuf)> {
-    static WS: OnceLock<Option<(tempfile::TempDir, PathBuf)>> = OnceLock::new();
-    WS.get_or_init(|| {
-        let encoder = real_encoder()?;
-        let dir = tempfile::tempdir().expect("tempdir");
-        copy_catalog(dir.path());
-        let cache = repo().join("target/test-embedding-cache");
-        let args = [
-            "train",
-            "--quiet",
-            "--encoder",
-            encoder.to_str().expect("utf-8 path"),
-            "--cache",
-            cache.to_str().expect("utf-8 path"),
-        ];
-        let out = madoguchi(dir.path(), &args, b"");
-        assert!(out.status.success(), "{}", show("madoguchi train", &out));
-        Some((dir, encoder))
-    })
-    .as_ref()
-}
 
 fn paths_in(dir: &Path, encoder: &Path) -> Paths {
     Paths {

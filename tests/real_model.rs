@@ -1,12 +1,10 @@
 //! With the real multilingual-e5-small (skipped when `make model` has not run): semantic sanity of
 //! the embeddings, and the full train → classify path through the real binary in Japanese and English.
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use madoguchi::nlu::{BertEncoder, Encoder, EncoderOptions};
 use serde_json::Value;
 
-use crate::util::{copy_catalog, madoguchi, real_encoder, repo, show};
+use crate::util::{madoguchi, real_encoder, show, trained_workspace};
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -31,30 +29,6 @@ fn refund_in_japanese_is_close_to_refund_in_english() {
         related > unrelated + 0.05 && related > other + 0.03,
         "related {related}, unrelated {unrelated}, other {other}"
     );
-}
-
-/// A workspace with the default catalog and a model trained by the real binary, shared by the tests.
-fn trained_workspace() -> Option<&'static (tempfile::TempDir, PathBuf)> {
-    static WS: OnceLock<Option<(tempfile::TempDir, PathBuf)>> = OnceLock::new();
-    WS.get_or_init(|| {
-        let encoder = real_encoder()?;
-        let dir = tempfile::tempdir().expect("tempdir");
-        copy_catalog(dir.path());
-        // Reuse embeddings between test runs: only new texts are embedded.
-        let cache = repo().join("target/test-embedding-cache");
-        let args = [
-            "train",
-            "--quiet",
-            "--encoder",
-            encoder.to_str().expect("utf-8 path"),
-            "--cache",
-            cache.to_str().expect("utf-8 path"),
-        ];
-        let out = madoguchi(dir.path(), &args, b"");
-        assert!(out.status.success(), "{}", show("madoguchi train", &out));
-        Some((dir, encoder))
-    })
-    .as_ref()
 }
 
 fn classify(lines: &[&str]) -> Option<Vec<Value>> {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -76,4 +77,29 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// A workspace with the default catalog and a model trained by the real binary, shared by every
+/// test of this process (training once keeps the suite fast); None when the encoder is absent.
+pub fn trained_workspace() -> Option<&'static (tempfile::TempDir, PathBuf)> {
+    static WS: OnceLock<Option<(tempfile::TempDir, PathBuf)>> = OnceLock::new();
+    WS.get_or_init(|| {
+        let encoder = real_encoder()?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_catalog(dir.path());
+        // Reuse embeddings between test runs: only new texts are embedded.
+        let cache = repo().join("target/test-embedding-cache");
+        let args = [
+            "train",
+            "--quiet",
+            "--encoder",
+            encoder.to_str().expect("utf-8 path"),
+            "--cache",
+            cache.to_str().expect("utf-8 path"),
+        ];
+        let out = madoguchi(dir.path(), &args, b"");
+        assert!(out.status.success(), "{}", show("madoguchi train", &out));
+        Some((dir, encoder))
+    })
+    .as_ref()
 }
