@@ -38,7 +38,7 @@ pub enum CatalogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{} problem(s) in the catalog:\n{}", .0.len(), list(.0))]
+    #[error("{} problem(s) in the catalog:\n{}", .0.len(), list_problems(.0))]
     Invalid(Vec<Problem>),
 }
 
@@ -51,7 +51,8 @@ impl CatalogError {
     }
 }
 
-fn list(problems: &[Problem]) -> String {
+/// One indented problem per line, for error messages that list them all.
+pub fn list_problems(problems: &[Problem]) -> String {
     problems
         .iter()
         .map(|p| format!("  {p}"))

@@ -8,7 +8,7 @@ pub mod rasa;
 mod template;
 mod training;
 
-pub use error::{CatalogError, Problem};
+pub use error::{list_problems, CatalogError, Problem};
 pub use intent::{Catalog, HandoffMode, Intent, IntentName, Locale, VariableSpec};
 pub use template::check_templates;
 pub use training::{TrainingSet, Utterance, OUT_OF_SCOPE};

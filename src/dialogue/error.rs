@@ -2,7 +2,7 @@
 //! problem while answering is logged and the conversation goes to a person instead).
 use std::path::PathBuf;
 
-use crate::catalog::Problem;
+use crate::catalog::{list_problems, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialogueError {
@@ -13,7 +13,7 @@ pub enum DialogueError {
         source: std::io::Error,
     },
     /// Every problem found in `_dialogue.yaml`, `_entities.yaml` and the templates, with file and line.
-    #[error("{} problem(s) in the dialogue configuration:\n{}", .0.len(), list(.0))]
+    #[error("{} problem(s) in the dialogue configuration:\n{}", .0.len(), list_problems(.0))]
     Invalid(Vec<Problem>),
 }
 
@@ -24,12 +24,4 @@ impl DialogueError {
             source,
         }
     }
-}
-
-fn list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

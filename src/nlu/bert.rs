@@ -17,7 +17,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use rayon::prelude::*;
 
-use super::packed::{PackedLinear, PackedMatmul};
+use super::packed::{contiguous_f32, PackedLinear, PackedMatmul};
 
 /// A linear layer `y = x Wᵀ + b` with packed weights.
 struct Dense(PackedMatmul);
@@ -204,13 +204,7 @@ impl CustomOp1 for FastGelu {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("fast-gelu expects f32")
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("fast-gelu expects a contiguous tensor")
-        };
-        let src = &data[start..end];
+        let src = contiguous_f32(self.name(), storage, layout)?;
         let mut out = vec![0f32; src.len()];
         out.par_chunks_mut(4096)
             .zip(src.par_chunks(4096))

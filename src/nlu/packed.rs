@@ -163,6 +163,21 @@ unsafe fn kernel<const R: usize>(x: &[f32], k: usize, panel: &[f32], acc: &mut [
     }
 }
 
+/// The f32 elements of a contiguous CPU tensor, or an error naming the custom op `op`.
+pub fn contiguous_f32<'a>(
+    op: &str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op} expects f32")
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op} expects a contiguous tensor")
+    };
+    Ok(&data[start..end])
+}
+
 /// [`PackedLinear`] as a candle op on a contiguous `[m, k]` f32 tensor.
 pub struct PackedMatmul(pub Arc<PackedLinear>);
 
@@ -176,17 +191,12 @@ impl CustomOp1 for PackedMatmul {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("packed-matmul expects f32")
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("packed-matmul expects a contiguous input")
-        };
+        let input = contiguous_f32(self.name(), storage, layout)?;
         let (m, k) = layout.shape().dims2()?;
         if k != self.0.k {
             candle_core::bail!("packed-matmul: input width {k}, layer expects {}", self.0.k)
         }
-        let out = self.0.forward(&data[start..end], m);
+        let out = self.0.forward(input, m);
         Ok((CpuStorage::F32(out), Shape::from((m, self.0.n))))
     }
 }
