@@ -15,6 +15,7 @@ pub const HTTP_REQUESTS: &str = "madoguchi_http_requests_total";
 pub const HTTP_DURATION: &str = "madoguchi_http_request_duration_seconds";
 pub const TURNS: &str = "madoguchi_turns_total";
 pub const HANDOFFS: &str = "madoguchi_handoffs_total";
+pub const STALE_TURNS: &str = "madoguchi_turns_recomputed_total";
 pub const QUEUE_LENGTH: &str = "madoguchi_queue_length";
 pub const QUEUE_WAIT: &str = "madoguchi_queue_wait_seconds";
 pub const QUEUE_REJECTED: &str = "madoguchi_queue_rejected_total";
@@ -76,6 +77,10 @@ fn describe() {
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency");
     describe_counter!(TURNS, "Bot turns by action and intent");
     describe_counter!(HANDOFFS, "Handoffs to a person by reason");
+    describe_counter!(
+        STALE_TURNS,
+        "Bot turns recomputed because the conversation changed meanwhile"
+    );
     describe_gauge!(QUEUE_LENGTH, "Messages waiting for the classifier");
     describe_histogram!(
         QUEUE_WAIT,

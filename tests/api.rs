@@ -548,6 +548,49 @@ fn order_status_asks_for_the_order_number_then_answers_with_it() {
     }
 }
 
+/// Two messages of one customer at the same moment: both are answered, and neither turn's
+/// dialogue state overwrites the other's (the order number given in one is known afterwards).
+#[test]
+fn simultaneous_messages_keep_both_turns() {
+    let Some(s) = shared() else { return };
+    for round in 0..4 {
+        let c = new_conversation(&s.base, json!({ "locale": "en" }));
+        let number = format!("MD{:08}", 31_415_920 + round);
+        let with_number = format!("My order number is {number}");
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| c.say_ok(&with_number));
+            let b = scope.spawn(|| c.say_ok("How much is shipping?"));
+            (
+                a.join().expect("first message"),
+                b.join().expect("second message"),
+            )
+        });
+        for r in [&a, &b] {
+            assert!(r["reply"].as_str().is_some_and(|t| !t.is_empty()), "\n{r}");
+        }
+        let t = c.transcript();
+        let roles: Vec<&str> = t["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["role"].as_str())
+            .collect();
+        assert_eq!(
+            roles.iter().filter(|r| **r == "customer").count(),
+            2,
+            "\n{t}"
+        );
+        assert_eq!(roles.iter().filter(|r| **r == "bot").count(), 2, "\n{t}");
+        let r = c.say_ok("Where is my order?");
+        assert_eq!(r["intent"], "order_status", "round {round}\n{r}");
+        assert_eq!(r["action"], "answer", "the number is remembered\n{r}");
+        assert!(
+            r["reply"].as_str().is_some_and(|t| t.contains(&number)),
+            "round {round}: the answer names the order\n{r}"
+        );
+    }
+}
+
 #[test]
 fn rephrase_then_handoff() {
     let Some(s) = shared() else { return };

@@ -159,6 +159,7 @@ suite!(
     queue_order_and_filters,
     concurrent_claims_have_one_winner,
     concurrent_messages_get_consecutive_seqs,
+    concurrent_turns_never_lose_an_update,
     failed_bot_turn_stores_nothing,
     everything_survives_a_restart,
     feedback_and_csat_are_validated,
@@ -194,6 +195,7 @@ fn answer(intent: &str, reply: &str) -> BotTurnRecord {
         new_status: ConversationStatus::Bot,
         dialogue_state: json!({"turn": intent}),
         handoff: None,
+        expected_version: None,
     }
 }
 
@@ -223,6 +225,7 @@ fn hand_off(intent: Option<&str>, reason: &str, locale: &str) -> BotTurnRecord {
             locale: locale.into(),
             summary: json!({"order_number": "A-1001", "text": "返品の件でお怒りです"}),
         }),
+        expected_version: None,
     }
 }
 
@@ -552,6 +555,79 @@ async fn concurrent_messages_get_consecutive_seqs(db: Arc<TestDb>) {
     got.sort_unstable();
     assert_eq!(got, (1..=20).collect::<Vec<_>>());
     assert_eq!(get(&db.store, c.id).await.last_seq, 20);
+    other.close().await;
+}
+
+/// Read-modify-write of the dialogue state from two replicas at once: with `expected_version`
+/// every increment survives (a stale turn is refused whole and recomputed), and a turn computed
+/// before an agent claimed the conversation is refused too.
+async fn concurrent_turns_never_lose_an_update(db: Arc<TestDb>) {
+    let c = conversation(&db.store, "ja").await;
+    let other = db.reopen().await;
+    const TURNS: i64 = 12;
+    let mut tasks = Vec::new();
+    for i in 0..TURNS {
+        let store = if i % 2 == 0 {
+            db.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut stale = 0;
+            loop {
+                let now = store
+                    .conversation(c.id)
+                    .await
+                    .expect("read")
+                    .expect("exists");
+                let count = now.dialogue_state["count"].as_i64().unwrap_or(0);
+                let turn = BotTurnRecord {
+                    dialogue_state: json!({ "count": count + 1 }),
+                    expected_version: Some(now.version),
+                    ..answer("order_status", &format!("turn {i}"))
+                };
+                match store.record_bot_turn(c.id, turn).await {
+                    Ok(_) => return stale,
+                    Err(StoreError::Stale { id }) => {
+                        assert_eq!(id, c.id);
+                        stale += 1;
+                    }
+                    Err(e) => panic!("turn {i}: {e}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let after = get(&db.store, c.id).await;
+    assert_eq!(after.dialogue_state["count"], TURNS);
+    assert_eq!(after.version, TURNS);
+    assert_eq!(
+        after.last_seq, TURNS,
+        "one bot message per stored turn, none from a stale one"
+    );
+
+    // A turn computed, then an agent claims (status change bumps the version): refused whole.
+    let (c2, t2) = ticket_after_handoff(&db.store, "ja").await;
+    let read = get(&db.store, c2.id).await;
+    let before = db.store.messages(c2.id).await.expect("messages");
+    db.store.claim(t2.id, "alice").await.expect("claim");
+    let late = BotTurnRecord {
+        reply: None,
+        new_status: ConversationStatus::Handoff,
+        expected_version: Some(read.version),
+        ..answer("order_status", "unused")
+    };
+    assert!(matches!(
+        db.store.record_bot_turn(c2.id, late).await,
+        Err(StoreError::Stale { .. })
+    ));
+    let claimed = get(&db.store, c2.id).await;
+    assert_eq!(claimed.status, ConversationStatus::Agent);
+    assert_eq!(claimed.version, read.version + 1);
+    assert_eq!(claimed.dialogue_state, read.dialogue_state);
+    assert_eq!(db.store.messages(c2.id).await.expect("messages"), before);
     other.close().await;
 }
 

@@ -125,6 +125,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, .. } => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Invalid(m) => ApiError::Unprocessable(m),
+            e @ StoreError::Stale { .. } => {
+                ApiError::Conflict(format!("{e} too many times; send the message again"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -10,9 +10,10 @@ use super::error::ApiError;
 use super::AppState;
 use crate::catalog::Locale;
 use crate::dialogue::{BotTurn, CustomerMetadata, DialogueState, QuickReply, TurnInput};
-use crate::nlu::Action;
+use crate::nlu::{Action, Classification};
 use crate::store::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, Handoff, HandoffStatus, NewHandoff,
+    StoreError,
 };
 
 /// The bot's turn, as the customer sees it.
@@ -95,44 +96,33 @@ pub async fn customer_turn(
         .await?;
     let classification = slot.classify(text.to_string()).await?;
 
-    // Reload: an agent may have claimed or handed back since the conversation was read.
-    let conversation = state
-        .store
-        .conversation(conversation.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
-    let mut dstate: DialogueState = serde_json::from_value(conversation.dialogue_state.clone())
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "unreadable dialogue state; starting afresh");
-            DialogueState::default()
-        });
-    // The store's status is the truth about who has the conversation.
-    let with_human = conversation.status.is_with_human();
-    if with_human {
-        dstate.handed_off = true;
-    } else if dstate.handed_off {
-        dstate.handed_back();
-    }
-    let customer: CustomerMetadata = conversation
-        .customer
-        .as_ref()
-        .and_then(|v| v.as_object())
-        .cloned()
-        .unwrap_or_default();
-    let locale = conversation.locale.clone().map(Locale);
-    let now = Utc::now();
-    let turn = state.dialogue.turn(
-        &mut dstate,
-        TurnInput {
-            text,
-            classification: &classification,
-            locale: locale.as_ref(),
-            customer: &customer,
-            now,
-        },
-    );
-    let record = bot_turn_record(&turn, &classification, &dstate, conversation.status)?;
-    let (reply_message, ticket) = state.store.record_bot_turn(conversation.id, record).await?;
+    // Optimistic concurrency: the turn is computed from the conversation as stored now and
+    // stored only if nothing changed it meanwhile (another message of the same customer, an agent
+    // claiming or handing back); otherwise it is recomputed from the fresh state. The
+    // classification does not depend on the state, so it is reused.
+    let mut attempt = 1;
+    let (conversation, turn, with_human, now, reply_message, ticket) = loop {
+        let conversation = state
+            .store
+            .conversation(conversation.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+        let (turn, dstate, with_human, now) =
+            dialogue_turn(state, &conversation, text, &classification);
+        let mut record = bot_turn_record(&turn, &classification, &dstate, conversation.status)?;
+        record.expected_version = Some(conversation.version);
+        match state.store.record_bot_turn(conversation.id, record).await {
+            Ok((reply_message, ticket)) => {
+                break (conversation, turn, with_human, now, reply_message, ticket)
+            }
+            Err(StoreError::Stale { .. }) if attempt < MAX_TURN_ATTEMPTS => {
+                metrics::counter!(crate::telemetry::STALE_TURNS).increment(1);
+                tracing::debug!(attempt, "conversation changed during the turn; recomputing");
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
 
     let intent_label = turn.intent.clone().unwrap_or_else(|| "none".into());
     metrics::counter!(
@@ -171,6 +161,50 @@ pub async fn customer_turn(
     })
 }
 
+/// How often a turn is recomputed when the conversation keeps changing under it.
+const MAX_TURN_ATTEMPTS: u32 = 8;
+
+/// The dialogue's turn on `conversation` as stored: (turn, new dialogue state, whether a person
+/// has the conversation, the time of the turn).
+fn dialogue_turn(
+    state: &AppState,
+    conversation: &Conversation,
+    text: &str,
+    classification: &Classification,
+) -> (BotTurn, DialogueState, bool, DateTime<Utc>) {
+    let mut dstate: DialogueState = serde_json::from_value(conversation.dialogue_state.clone())
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable dialogue state; starting afresh");
+            DialogueState::default()
+        });
+    // The store's status is the truth about who has the conversation.
+    let with_human = conversation.status.is_with_human();
+    if with_human {
+        dstate.handed_off = true;
+    } else if dstate.handed_off {
+        dstate.handed_back();
+    }
+    let customer: CustomerMetadata = conversation
+        .customer
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let locale = conversation.locale.clone().map(Locale);
+    let now = Utc::now();
+    let turn = state.dialogue.turn(
+        &mut dstate,
+        TurnInput {
+            text,
+            classification,
+            locale: locale.as_ref(),
+            customer: &customer,
+            now,
+        },
+    );
+    (turn, dstate, with_human, now)
+}
+
 fn action_str(action: Action) -> &'static str {
     match action {
         Action::Answer => "answer",
@@ -181,7 +215,7 @@ fn action_str(action: Action) -> &'static str {
 
 fn bot_turn_record(
     turn: &BotTurn,
-    classification: &crate::nlu::Classification,
+    classification: &Classification,
     dstate: &DialogueState,
     status: ConversationStatus,
 ) -> Result<BotTurnRecord, ApiError> {
@@ -220,6 +254,7 @@ fn bot_turn_record(
         new_status,
         dialogue_state: json(serde_json::to_value(dstate))?,
         handoff,
+        expected_version: None,
     })
 }
 
@@ -251,9 +286,13 @@ pub async fn reset_after_hand_back(
         new_status: ConversationStatus::Bot,
         dialogue_state: serde_json::to_value(&dstate).map_err(ApiError::internal)?,
         handoff: None,
+        expected_version: Some(conversation.version),
     };
-    state.store.record_bot_turn(conversation_id, record).await?;
-    Ok(())
+    match state.store.record_bot_turn(conversation_id, record).await {
+        // A customer turn got there first, and resets the state itself on seeing the bot status.
+        Ok(_) | Err(StoreError::Stale { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The conversation's open (waiting or claimed) ticket.

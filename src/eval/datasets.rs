@@ -2,9 +2,9 @@
 //!
 //! This module owns the mapping from each benchmark's file format to one shape, [`Dataset`]: three
 //! splits of [`Example`]s whose label is `None` for out-of-scope messages. It also owns the
-//! deterministic, stratified splitting that evaluation needs ([`stratified_holdout`] for the dev
-//! split that BANKING77 and HWU64 lack, [`stratified_folds`] for catalog cross-validation), so every
-//! run of `madoguchi eval` sees exactly the same examples.
+//! deterministic, stratified dev split that BANKING77 and HWU64 lack ([`stratified_holdout`]), so
+//! every run of `madoguchi eval` sees exactly the same examples. (Cross-validation folds are
+//! `nlu::fit::folds`, shared with training.)
 //!
 //! The data is not committed: a benchmark whose files are absent loads as
 //! [`DatasetError::Missing`], which callers print and then carry on with the other benchmarks.
@@ -457,31 +457,6 @@ pub fn stratified_holdout(
     (kept, out)
 }
 
-/// K-fold cross-validation indices: returns `k` folds that partition `0..labels.len()`, each sorted.
-///
-/// Each class (`None`, out of scope, is a class too) is shuffled with `seed` and dealt round-robin
-/// over the folds, the deal carrying on from fold to fold across classes. So every class is spread
-/// evenly (its count per fold differs by at most one) and fold sizes differ by at most one.
-/// `k == 0` gives no folds; with fewer examples than `k`, some folds are empty.
-pub fn stratified_folds(labels: &[Option<String>], k: usize, seed: u64) -> Vec<Vec<usize>> {
-    if k == 0 {
-        return Vec::new();
-    }
-    let labels: Vec<Option<&str>> = labels.iter().map(Option::as_deref).collect();
-    let mut folds = vec![Vec::new(); k];
-    let mut next = 0;
-    for indices in shuffled_classes(&labels, seed) {
-        for i in indices {
-            folds[next].push(i);
-            next = (next + 1) % k;
-        }
-    }
-    for fold in &mut folds {
-        fold.sort_unstable();
-    }
-    folds
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,56 +689,6 @@ mod tests {
         assert_ne!(stratified_holdout(examples.clone(), 0.1, 8).1, held);
         let (all, none) = stratified_holdout(examples.clone(), 0.0, 7);
         assert_eq!((all.len(), none.len()), (examples.len(), 0));
-    }
-
-    #[test]
-    fn folds_partition_and_spread_every_class() {
-        let mut labels = Vec::new();
-        for (label, n) in [("a", 23), ("b", 7), ("c", 3)] {
-            labels.extend(std::iter::repeat_n(Some(label.to_owned()), n));
-        }
-        labels.extend(std::iter::repeat_n(None, 5));
-        let k = 5;
-        let folds = stratified_folds(&labels, k, 42);
-        assert_eq!(folds.len(), k);
-        let mut all: Vec<usize> = folds.iter().flatten().copied().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..labels.len()).collect::<Vec<_>>());
-        for fold in &folds {
-            assert!(fold.windows(2).all(|w| w[0] < w[1]));
-        }
-        let sizes: Vec<usize> = folds.iter().map(Vec::len).collect();
-        assert!(
-            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
-            "{sizes:?}"
-        );
-        for class in [
-            Some("a".to_owned()),
-            Some("b".to_owned()),
-            Some("c".to_owned()),
-            None,
-        ] {
-            let per_fold: Vec<usize> = folds
-                .iter()
-                .map(|f| f.iter().filter(|&&i| labels[i] == class).count())
-                .collect();
-            let (min, max) = (
-                per_fold.iter().min().unwrap(),
-                per_fold.iter().max().unwrap(),
-            );
-            assert!(max - min <= 1, "{class:?}: {per_fold:?}");
-        }
-        assert_eq!(stratified_folds(&labels, k, 42), folds);
-        assert_ne!(stratified_folds(&labels, k, 43), folds);
-    }
-
-    #[test]
-    fn folds_edge_cases() {
-        assert!(stratified_folds(&[Some("a".into())], 0, 1).is_empty());
-        assert_eq!(stratified_folds(&[], 3, 1), vec![Vec::<usize>::new(); 3]);
-        let folds = stratified_folds(&[Some("a".into()), Some("b".into())], 4, 1);
-        assert_eq!(folds.len(), 4);
-        assert_eq!(folds.iter().map(Vec::len).sum::<usize>(), 2);
     }
 
     /// The shared datasets, or `None` (after saying why) when they are not on this machine.

@@ -416,9 +416,21 @@ macro_rules! engine {
                     .bind(db_ts(now))
                     .bind(turn.reply.is_some())
                     .bind(turn.handoff.is_some())
+                    .bind(turn.expected_version)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(seq) = seq else {
+                    let version: Option<i64> = sqlx::query_scalar(q::CONVERSATION_VERSION)
+                        .bind(db_id(conversation_id))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let (Some(expected), Some(version)) = (turn.expected_version, version) {
+                        if expected != version {
+                            return Err(StoreError::Stale {
+                                id: conversation_id,
+                            });
+                        }
+                    }
                     let status = status_of(&mut tx, conversation_id).await?;
                     return Err(shared::bot_turn_refused(conversation_id, status));
                 };

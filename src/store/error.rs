@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The record is not in a state that allows this (claimed by someone else, resolved, …).
     #[error("{0}")]
     Conflict(String),
+    /// The conversation changed (another turn, an agent) since the caller read the version its
+    /// turn was computed from: read it again and recompute.
+    #[error("conversation {id} changed since it was read")]
+    Stale { id: Uuid },
     /// The caller's input breaks a rule (CSAT outside 1–5, empty text, …).
     #[error("{0}")]
     Invalid(String),

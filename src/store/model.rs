@@ -117,6 +117,9 @@ pub struct Conversation {
     pub status: ConversationStatus,
     /// Opaque state owned by the dialogue layer.
     pub dialogue_state: Value,
+    /// Grows by one whenever the status or the dialogue state changes (optimistic concurrency:
+    /// see `BotTurnRecord::expected_version`).
+    pub version: i64,
     /// Seq of the last message (0 when there is none): `messages_after(id, last_seq)` is empty.
     pub last_seq: i64,
     pub created_at: DateTime<Utc>,
@@ -228,6 +231,10 @@ pub struct BotTurnRecord {
     pub new_status: ConversationStatus,
     pub dialogue_state: Value,
     pub handoff: Option<NewHandoff>,
+    /// The conversation's `version` this turn was computed from: the turn is refused with
+    /// `StoreError::Stale` (and nothing stored) if the conversation has changed since, so two
+    /// messages handled at once cannot overwrite each other's dialogue state. None: no check.
+    pub expected_version: Option<i64>,
 }
 
 /// Which tickets `list_handoffs` returns (oldest first).

@@ -70,20 +70,23 @@ mod q {
 
     pub const CONVERSATION_STATUS: &str = "SELECT status FROM conversations WHERE id = $1";
 
+    pub const CONVERSATION_VERSION: &str = "SELECT version FROM conversations WHERE id = $1";
+
     /// Takes the next message seq of a conversation that is not resolved.
     pub const NEXT_SEQ: &str = "
         UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2
         WHERE id = $1 AND status <> 'resolved'
         RETURNING last_seq";
 
-    /// $5: the turn has a reply (takes a seq); $6: it opens a ticket. The bot may speak or hand
-    /// off only while the conversation is the bot's; while a person has it, a turn may only
-    /// update the dialogue state.
+    /// $5: the turn has a reply (takes a seq); $6: it opens a ticket; $7: the version the turn was
+    /// computed from (NULL: no check). The bot may speak or hand off only while the conversation
+    /// is the bot's; while a person has it, a turn may only update the dialogue state.
     pub const BOT_TURN: &str = "
         UPDATE conversations
-        SET status = $2, dialogue_state = $3, updated_at = $4,
+        SET status = $2, dialogue_state = $3, updated_at = $4, version = version + 1,
             last_seq = last_seq + CASE WHEN $5 THEN 1 ELSE 0 END
         WHERE id = $1
+          AND ($7::bigint IS NULL OR version = $7)
           AND ((status = 'bot' AND ($2 = 'bot' OR $6))
                OR (status IN ('handoff', 'agent') AND status = $2 AND NOT $5 AND NOT $6))
         RETURNING last_seq";
@@ -112,13 +115,15 @@ mod q {
         RETURNING *";
 
     pub const SET_STATUS: &str = "
-        UPDATE conversations SET status = $2, updated_at = $3
+        UPDATE conversations
+        SET status = $2, updated_at = $3,
+            version = version + CASE WHEN status <> $2 THEN 1 ELSE 0 END
         WHERE id = $1 AND status <> 'resolved'";
 
     /// First-contact resolution: at most one ticket, claimed, never handed back.
     pub const RESOLVE_CONVERSATION: &str = "
         UPDATE conversations
-        SET status = 'resolved', resolved_at = $2, updated_at = $2,
+        SET status = 'resolved', resolved_at = $2, updated_at = $2, version = version + 1,
             first_contact_resolution = (
                 SELECT COUNT(*) <= 1
                    AND COUNT(*) FILTER (WHERE claimed_at IS NULL OR returned_at IS NOT NULL) = 0
@@ -167,7 +172,9 @@ mod q {
 
     /// Takes the next seq of the conversation of a ticket this agent has claimed.
     pub const AGENT_NEXT_SEQ: &str = "
-        UPDATE conversations SET status = 'agent', last_seq = last_seq + 1, updated_at = $3
+        UPDATE conversations
+        SET status = 'agent', last_seq = last_seq + 1, updated_at = $3,
+            version = version + CASE WHEN status <> 'agent' THEN 1 ELSE 0 END
         WHERE id = (SELECT conversation_id FROM handoffs
                     WHERE id = $1 AND status = 'claimed' AND claimed_by = $2)
           AND status <> 'resolved'

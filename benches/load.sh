@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Load benchmark of the chat API: wrk (Debian's package, installed if missing) drives customer turns
+# (POST /v1/conversations/{id}/messages, real encoder, real SQLite) at several numbers of concurrent
+# customers against a `madoguchi serve` started here on loopback, and prints one Markdown table.
+#
+#   benches/load.sh [--bin PATH] [--customers "50 200"] [--think-ms "0 1000"] [--duration 30s]
+#                   [--database sqlite://PATH | postgres://...] [--messages FILE]
+#
+# Each customer is one wrk connection: it sends a message, waits for the bot's turn, pauses
+# (think time, exponential with the given mean; 0 = none, a saturation test) and sends the next.
+# wrk shares the machine's cores with the server: on 2 cores that costs the server throughput.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=target/release/madoguchi
+customers="50 200"
+think="0 1000"
+duration=30s
+database=""
+messages=../shared/bench/messages.txt
+threads=2
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bin) bin=$2; shift 2 ;;
+        --customers) customers=$2; shift 2 ;;
+        --think-ms) think=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --database) database=$2; shift 2 ;;
+        --messages) messages=$2; shift 2 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "load.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "load.sh: $*" >&2; exit 1; }
+[ -x "$bin" ] || die "$bin is missing: run \`make build\` (or pass --bin)"
+[ -e models/current ] || die "no trained model: run \`make train\`"
+[ -f "$messages" ] || die "$messages is missing (the benchmark messages, one per line)"
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk (Debian package)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >&2 \
+        || die "could not install wrk"
+fi
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+"$bin" serve --bind "127.0.0.1:$port" --database "${database:-sqlite://$work/load.db}" \
+    >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 600); do
+    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; die "the server exited"; }
+    sleep 0.5
+done
+curl -fsS "$base/readyz" >/dev/null || die "the server never became ready"
+
+echo "| customers | think time | turns | turns/s | p50 ms | p90 ms | p99 ms | max ms | errors |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for n in $customers; do
+    for t in $think; do
+        # Fresh conversations per run, four per customer (see benches/chat.lua).
+        python3 - "$base" "$((n * 4))" "$messages" >"$work/data.lua" <<'PY'
+import json, sys, urllib.request
+base, count, messages = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def lua(s):
+    return "[==[" + s + "]==]"
+convs = []
+for i in range(count):
+    locale = "ja" if i % 2 == 0 else "en"
+    req = urllib.request.Request(base + "/v1/conversations", method="POST",
+        data=json.dumps({"locale": locale}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        c = json.load(r)
+    convs.append("{id=%s, token=%s}" % (lua(c["id"]), lua(c["token"])))
+bodies = [lua(json.dumps({"text": line.strip()}, ensure_ascii=False))
+          for line in open(messages, encoding="utf-8") if line.strip()]
+print("return {conversations={%s}, messages={%s}}" % (",".join(convs), ",".join(bodies)))
+PY
+        out=$(LOAD_DATA="$work/data.lua" LOAD_THREADS=$threads THINK_MS=$t \
+            wrk -t"$threads" -c"$n" -d"$duration" --timeout 10s -s benches/chat.lua "$base")
+        line=$(grep '^LOAD ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
+        eval "$(sed 's/^LOAD //' <<<"$line")"
+        # errors_status: answers other than 2xx/3xx (429 when the classifier queue is full).
+        errors=$((errors_connect + errors_read + errors_write + errors_timeout + errors_status))
+        rate=$(python3 -c "print(f'{$requests / $duration_s:.1f}')")
+        echo "| $n | ${t} ms | $requests | $rate | $p50_ms | $p90_ms | $p99_ms | $max_ms | $errors |"
+    done
+done
