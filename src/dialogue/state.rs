@@ -85,6 +85,7 @@ pub struct PendingClarification {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub intent: String,
+    #[serde(serialize_with = "four_places")]
     pub confidence: f32,
 }
 
@@ -94,6 +95,7 @@ pub struct PendingSlot {
     pub intent: String,
     pub variable: String,
     /// The confidence the intent was recognised with.
+    #[serde(serialize_with = "four_places")]
     pub confidence: f32,
 }
 
@@ -127,6 +129,7 @@ pub struct Rotation {
 pub struct TimelineEntry {
     pub turn: u32,
     pub intent: Option<String>,
+    #[serde(serialize_with = "four_places")]
     pub confidence: f32,
     pub action: Action,
     pub kind: TurnKind,
@@ -138,6 +141,7 @@ pub struct CustomerMessage {
     pub turn: u32,
     pub text: String,
     pub intent: Option<String>,
+    #[serde(serialize_with = "four_places")]
     pub confidence: f32,
 }
 
@@ -154,11 +158,18 @@ pub struct BotAnswer {
 pub struct SentimentSignal {
     pub turn: u32,
     /// -1 (negative) .. 1 (positive), from the lexicon.
+    #[serde(serialize_with = "four_places")]
     pub score: f32,
     /// Frustration signals the message showed.
     pub signals: Vec<Signal>,
     /// Did the signals add up to frustration?
     pub frustrated: bool,
+}
+
+/// Scores as JSON numbers with four decimals: an `f32` widened to `f64` (as `serde_json::Value`
+/// does) would otherwise read 0.949899971485138 in summaries and stored state.
+pub(super) fn four_places<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((f64::from(*x) * 1e4).round() / 1e4)
 }
 
 #[cfg(test)]
@@ -197,5 +208,19 @@ mod tests {
         assert_eq!(s.misses, 0);
         assert_eq!(s.turn, 4);
         assert_eq!(s.entity("email"), Some("a@b.jp"));
+    }
+
+    #[test]
+    fn scores_serialize_with_four_decimals() {
+        let entry = CustomerMessage {
+            turn: 1,
+            text: "x".into(),
+            intent: None,
+            confidence: 0.9499,
+        };
+        let v = serde_json::to_value(&entry).unwrap();
+        assert_eq!(v["confidence"].as_f64(), Some(0.9499));
+        let back: CustomerMessage = serde_json::from_value(v).unwrap();
+        assert_eq!(back.confidence, 0.9499);
     }
 }

@@ -64,6 +64,7 @@ pub enum SentimentLabel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentimentSummary {
     /// Mean lexicon score of the customer's messages, -1 .. 1.
+    #[serde(serialize_with = "super::state::four_places")]
     pub score: f32,
     pub label: SentimentLabel,
     /// Every frustration signal seen in the conversation.
