@@ -23,6 +23,9 @@ pub const INFERENCE_SECONDS: &str = "madoguchi_inference_seconds";
 pub const BATCH_SIZE: &str = "madoguchi_inference_batch_size";
 pub const CSAT: &str = "madoguchi_csat_score";
 pub const CONTAINMENT_RATE: &str = "madoguchi_containment_rate";
+pub const HANDOFF_RATE: &str = "madoguchi_handoff_rate";
+pub const HANDOFF_QUEUE_LENGTH: &str = "madoguchi_handoff_queue_length";
+pub const HANDOFF_MEAN_WAIT: &str = "madoguchi_handoff_mean_wait_seconds";
 pub const WEBHOOK_DELIVERIES: &str = "madoguchi_webhook_deliveries_total";
 
 const SECONDS_BUCKETS: &[f64] = &[
@@ -98,6 +101,13 @@ fn describe() {
     describe_gauge!(
         CONTAINMENT_RATE,
         "Share of conversations resolved without a person"
+    );
+    describe_gauge!(HANDOFF_RATE, "Share of conversations handed to a person");
+    describe_gauge!(HANDOFF_QUEUE_LENGTH, "Handoff tickets waiting for a person");
+    describe_gauge!(
+        HANDOFF_MEAN_WAIT,
+        Unit::Seconds,
+        "Mean wait from handoff to a person claiming the ticket"
     );
     describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries by outcome");
 }

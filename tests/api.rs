@@ -1097,6 +1097,9 @@ fn health_metrics_and_openapi() {
         "madoguchi_inference_batch_size",
         "madoguchi_queue_wait_seconds",
         "madoguchi_csat_score",
+        "madoguchi_containment_rate",
+        "madoguchi_handoff_rate",
+        "madoguchi_handoff_queue_length",
     ] {
         assert!(m.text.contains(name), "{name} missing from\n{}", m.text);
     }

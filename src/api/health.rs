@@ -47,13 +47,28 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "metrics are not available in this process".into(),
         ));
     };
+    // KPIs from the database (shared by every replica), read at scrape time.
     match state.store.kpis(None).await {
         Ok(k) => {
-            if let Some(rate) = k.containment_rate {
-                metrics::gauge!(crate::telemetry::CONTAINMENT_RATE).set(rate);
+            let gauges = [
+                (crate::telemetry::CONTAINMENT_RATE, k.containment_rate),
+                (crate::telemetry::HANDOFF_RATE, k.handoff_rate),
+                (
+                    crate::telemetry::HANDOFF_MEAN_WAIT,
+                    k.mean_time_to_claim_seconds,
+                ),
+            ];
+            for (name, value) in gauges {
+                if let Some(value) = value {
+                    metrics::gauge!(name).set(value);
+                }
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot compute KPIs"),
+    }
+    match state.store.waiting_count().await {
+        Ok(n) => metrics::gauge!(crate::telemetry::HANDOFF_QUEUE_LENGTH).set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "cannot count waiting tickets"),
     }
     metrics::gauge!(crate::telemetry::QUEUE_LENGTH).set(state.nlu.queued() as f64);
     handle.run_upkeep();
