@@ -45,6 +45,11 @@ fi
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
+    local status=$?
+    if [ "$status" -ne 0 ] && [ -s "$work/server.log" ]; then
+        echo "load.sh: failed; the server's last log lines:" >&2
+        tail -n 20 "$work/server.log" >&2
+    fi
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     rm -rf "$work"
 }

@@ -128,6 +128,7 @@ fn paths_in(dir: &Path, encoder: &Path) -> Paths {
         encoder: encoder.to_string_lossy().into_owned(),
         cache: None,
         batch_size: 32,
+        batch_tokens: 128,
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -93,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            body_limit,
+            refuse_oversized_body,
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(
             TraceLayer::new_for_http()
@@ -107,6 +111,33 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
         .merge(openapi::router())
+}
+
+/// How much of an oversized body is read (and dropped) before answering 413: clients that write
+/// the whole body before reading the answer then get the JSON error instead of a reset connection.
+/// Larger bodies are refused at once.
+const OVERSIZED_BODY_DRAIN: usize = 1024 * 1024;
+
+/// A body whose declared length is over the limit gets a 413 here, before any extractor, and the
+/// connection stays usable. (A chunked body without a length is cut off by `DefaultBodyLimit`.)
+async fn refuse_oversized_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit as u64 => {
+            if len <= OVERSIZED_BODY_DRAIN as u64 {
+                let _ = axum::body::to_bytes(req.into_body(), OVERSIZED_BODY_DRAIN).await;
+            }
+            ApiError::PayloadTooLarge(format!(
+                "the request body is {len} bytes; the server accepts at most {limit}"
+            ))
+            .into_response()
+        }
+        _ => next.run(req).await,
+    }
 }
 
 async fn not_found() -> ApiError {

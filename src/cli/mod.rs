@@ -64,10 +64,24 @@ pub struct Paths {
     /// Embedding cache (default: `<models>/cache`).
     #[arg(long, global = true, env = "MADOGUCHI_CACHE")]
     pub cache: Option<PathBuf>,
-    /// Texts per encoder forward pass (8 measured fastest on 2 cores: larger batches spend more on
-    /// padding and attention bookkeeping than they save).
-    #[arg(long, global = true, env = "MADOGUCHI_BATCH_SIZE", default_value_t = 8)]
+    /// At most this many texts per encoder forward pass.
+    #[arg(
+        long,
+        global = true,
+        env = "MADOGUCHI_BATCH_SIZE",
+        default_value_t = 32
+    )]
     pub batch_size: usize,
+    /// At most this many tokens (padding included) per encoder forward pass. A pass whose
+    /// feed-forward activations (tokens × 1536 floats) fit the core's L2 cache is fastest:
+    /// measured on a 1 MB-L2 EPYC, 128–160 tokens gave 170 messages/s, 200 tokens 132.
+    #[arg(
+        long,
+        global = true,
+        env = "MADOGUCHI_BATCH_TOKENS",
+        default_value_t = 128
+    )]
+    pub batch_tokens: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +129,7 @@ impl Paths {
         let dir = crate::nlu::source::resolve_encoder(&self.encoder, offline)?;
         let options = crate::nlu::EncoderOptions {
             batch_size: self.batch_size,
+            batch_tokens: self.batch_tokens,
             ..Default::default()
         };
         let encoder = crate::nlu::BertEncoder::from_dir(&dir, options)?;

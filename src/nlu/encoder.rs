@@ -75,8 +75,12 @@ pub struct EncoderOptions {
     pub prefix: String,
     /// Longer inputs are truncated (the model's position table bounds it).
     pub max_tokens: usize,
-    /// Texts per forward pass.
+    /// At most this many texts per forward pass.
     pub batch_size: usize,
+    /// At most this many tokens per forward pass, padding included (texts × longest text; a text
+    /// longer than this goes alone). What keeps a pass fast is its activations staying in cache,
+    /// so the budget is in tokens: many short messages or a few long ones.
+    pub batch_tokens: usize,
 }
 
 impl Default for EncoderOptions {
@@ -84,7 +88,8 @@ impl Default for EncoderOptions {
         Self {
             prefix: "query: ".into(),
             max_tokens: 512,
-            batch_size: 8,
+            batch_size: 32,
+            batch_tokens: 128,
         }
     }
 }
@@ -244,7 +249,10 @@ impl Encoder for BertEncoder {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
         let mut rows = vec![Vec::new(); ids.len()];
-        for chunk in order.chunks(self.options.batch_size.max(1)) {
+        let lengths: Vec<usize> = order.iter().map(|&i| ids[i].len()).collect();
+        let passes = forward_passes(&lengths, self.options.batch_size, self.options.batch_tokens);
+        for range in passes {
+            let chunk = &order[range];
             let batch: Vec<&Vec<u32>> = chunk.iter().map(|&i| &ids[i]).collect();
             for (&i, row) in chunk.iter().zip(self.forward(&batch)?) {
                 rows[i] = row;
@@ -262,6 +270,28 @@ impl Encoder for BertEncoder {
     }
 }
 
+/// Splits texts of ascending `lengths` (in tokens) into consecutive forward passes of at most
+/// `max_texts` texts and `max_tokens` padded tokens (count × longest), at least one text each.
+fn forward_passes(
+    lengths: &[usize],
+    max_texts: usize,
+    max_tokens: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut passes = Vec::new();
+    let mut start = 0;
+    for (i, &len) in lengths.iter().enumerate() {
+        let count = i - start + 1;
+        if count > 1 && (count > max_texts || count * len > max_tokens) {
+            passes.push(start..i);
+            start = i;
+        }
+    }
+    if start < lengths.len() {
+        passes.push(start..lengths.len());
+    }
+    passes
+}
+
 fn require(dir: &Path, file: &'static str) -> Result<std::path::PathBuf, NluError> {
     let path = dir.join(file);
     if path.is_file() {
@@ -277,4 +307,29 @@ fn require(dir: &Path, file: &'static str) -> Result<std::path::PathBuf, NluErro
 fn short_hash(s: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(s.as_bytes())[..4])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forward_passes;
+
+    #[test]
+    fn passes_respect_the_text_and_token_budgets() {
+        // Six 24-token texts fit 160 tokens; the seventh would make 7 × 24 = 168.
+        let lengths = [24; 8];
+        assert_eq!(forward_passes(&lengths, 32, 160), [0..6, 6..8]);
+        assert_eq!(forward_passes(&lengths, 4, 160), [0..4, 4..8]);
+        // Padding counts: the longest text of a pass sets its width.
+        assert_eq!(
+            forward_passes(&[10, 10, 10, 50, 90], 32, 160),
+            [0..3, 3..4, 4..5]
+        );
+        // A text over the budget still goes, alone; no text is dropped.
+        assert_eq!(forward_passes(&[5, 400], 32, 160), [0..1, 1..2]);
+        assert_eq!(
+            forward_passes(&[], 32, 160),
+            Vec::<std::ops::Range<usize>>::new()
+        );
+        assert_eq!(forward_passes(&[3, 3], 0, 0), [0..1, 1..2]);
+    }
 }
