@@ -127,8 +127,8 @@ fn paths_in(dir: &Path, encoder: &Path) -> Paths {
         models: dir.join("models"),
         encoder: encoder.to_string_lossy().into_owned(),
         cache: None,
-        batch_size: 32,
-        batch_tokens: 128,
+        batch_size: madoguchi::nlu::encoder::DEFAULT_BATCH_SIZE,
+        batch_tokens: madoguchi::nlu::encoder::DEFAULT_BATCH_TOKENS,
     }
 }
 

@@ -101,20 +101,18 @@ pub async fn customer_turn(
     // claiming or handing back); otherwise it is recomputed from the fresh state. The
     // classification does not depend on the state, so it is reused.
     let mut attempt = 1;
-    let (conversation, turn, with_human, now, reply_message, ticket) = loop {
+    let (conversation, turn, now, reply_message, ticket) = loop {
         let conversation = state
             .store
             .conversation(conversation.id)
             .await?
             .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
-        let (turn, dstate, with_human, now) =
-            dialogue_turn(state, &conversation, text, &classification);
+        let now = Utc::now();
+        let (turn, dstate) = dialogue_turn(state, &conversation, text, &classification, now);
         let mut record = bot_turn_record(&turn, &classification, &dstate, conversation.status)?;
         record.expected_version = Some(conversation.version);
         match state.store.record_bot_turn(conversation.id, record).await {
-            Ok((reply_message, ticket)) => {
-                break (conversation, turn, with_human, now, reply_message, ticket)
-            }
+            Ok((reply_message, ticket)) => break (conversation, turn, now, reply_message, ticket),
             Err(StoreError::Stale { .. }) if attempt < MAX_TURN_ATTEMPTS => {
                 metrics::counter!(crate::telemetry::STALE_TURNS).increment(1);
                 tracing::debug!(attempt, "conversation changed during the turn; recomputing");
@@ -123,6 +121,7 @@ pub async fn customer_turn(
             Err(e) => return Err(e.into()),
         }
     };
+    let with_human = conversation.status.is_with_human();
 
     let intent_label = turn.intent.clone().unwrap_or_else(|| "none".into());
     metrics::counter!(
@@ -164,22 +163,21 @@ pub async fn customer_turn(
 /// How often a turn is recomputed when the conversation keeps changing under it.
 const MAX_TURN_ATTEMPTS: u32 = 8;
 
-/// The dialogue's turn on `conversation` as stored: (turn, new dialogue state, whether a person
-/// has the conversation, the time of the turn).
+/// The dialogue's turn on `conversation` as stored, at `now`: the turn and the new dialogue state.
 fn dialogue_turn(
     state: &AppState,
     conversation: &Conversation,
     text: &str,
     classification: &Classification,
-) -> (BotTurn, DialogueState, bool, DateTime<Utc>) {
+    now: DateTime<Utc>,
+) -> (BotTurn, DialogueState) {
     let mut dstate: DialogueState = serde_json::from_value(conversation.dialogue_state.clone())
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "unreadable dialogue state; starting afresh");
             DialogueState::default()
         });
     // The store's status is the truth about who has the conversation.
-    let with_human = conversation.status.is_with_human();
-    if with_human {
+    if conversation.status.is_with_human() {
         dstate.handed_off = true;
     } else if dstate.handed_off {
         dstate.handed_back();
@@ -191,7 +189,6 @@ fn dialogue_turn(
         .cloned()
         .unwrap_or_default();
     let locale = conversation.locale.clone().map(Locale);
-    let now = Utc::now();
     let turn = state.dialogue.turn(
         &mut dstate,
         TurnInput {
@@ -202,7 +199,7 @@ fn dialogue_turn(
             now,
         },
     );
-    (turn, dstate, with_human, now)
+    (turn, dstate)
 }
 
 fn action_str(action: Action) -> &'static str {

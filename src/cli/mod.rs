@@ -65,22 +65,13 @@ pub struct Paths {
     #[arg(long, global = true, env = "MADOGUCHI_CACHE")]
     pub cache: Option<PathBuf>,
     /// At most this many texts per encoder forward pass.
-    #[arg(
-        long,
-        global = true,
-        env = "MADOGUCHI_BATCH_SIZE",
-        default_value_t = 32
-    )]
+    #[arg(long, global = true, env = "MADOGUCHI_BATCH_SIZE",
+        default_value_t = crate::nlu::encoder::DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
-    /// At most this many tokens (padding included) per encoder forward pass. A pass whose
-    /// feed-forward activations (tokens × 1536 floats) fit the core's L2 cache is fastest:
-    /// measured on a 1 MB-L2 EPYC, 128–160 tokens gave 170 messages/s, 200 tokens 132.
-    #[arg(
-        long,
-        global = true,
-        env = "MADOGUCHI_BATCH_TOKENS",
-        default_value_t = 128
-    )]
+    /// At most this many tokens (padding included) per encoder forward pass: passes whose
+    /// activations fit the core's L2 cache are fastest.
+    #[arg(long, global = true, env = "MADOGUCHI_BATCH_TOKENS",
+        default_value_t = crate::nlu::encoder::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
 }
 

@@ -68,6 +68,13 @@ pub trait Encoder: Send + Sync {
 /// numbers (e.g. another GELU approximation) must bump it so cached embeddings are not reused.
 const ENGINE: &str = "fb1";
 
+/// Default for [`EncoderOptions::batch_size`].
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Default for [`EncoderOptions::batch_tokens`]: a pass whose feed-forward activations (tokens ×
+/// 1536 floats) fit the core's L2 cache is fastest — measured on a 1 MB-L2 EPYC, 128–160 tokens
+/// gave 170 messages/s, 200 tokens 132.
+pub const DEFAULT_BATCH_TOKENS: usize = 128;
+
 /// Options for a [`BertEncoder`].
 #[derive(Debug, Clone)]
 pub struct EncoderOptions {
@@ -88,8 +95,8 @@ impl Default for EncoderOptions {
         Self {
             prefix: "query: ".into(),
             max_tokens: 512,
-            batch_size: 32,
-            batch_tokens: 128,
+            batch_size: DEFAULT_BATCH_SIZE,
+            batch_tokens: DEFAULT_BATCH_TOKENS,
         }
     }
 }
