@@ -10,12 +10,14 @@
 //! - [`eval`]: benchmark datasets, metrics and reports for `madoguchi eval`.
 //! - [`nlu`]: the encoder (candle BERT), the trained intent classifier, the trainer.
 //! - [`catalog`]: what the bot knows (`intents/`) and what customers say (`training-data/`).
+//! - [`domain`]: the typed domain every layer shares (intent names, locales, statuses, reasons).
 //! - [`store`]: conversations, messages, handoffs and feedback in SQLite or PostgreSQL.
 pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dialogue;
+pub mod domain;
 pub mod eval;
 pub mod nlu;
 pub mod store;

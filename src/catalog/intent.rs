@@ -9,58 +9,7 @@ use super::error::{CatalogError, Problem};
 use super::template::check_templates;
 use super::training::OUT_OF_SCOPE;
 
-/// A validated intent name: lower_snake_case, not the reserved `out_of_scope`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct IntentName(String);
-
-impl IntentName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for IntentName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let mut chars = s.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Err(format!(
-                "intent name {s:?} must be lower_snake_case ([a-z][a-z0-9_]*)"
-            ));
-        }
-        if s == OUT_OF_SCOPE {
-            return Err(format!(
-                "{OUT_OF_SCOPE:?} is reserved for out-of-scope messages"
-            ));
-        }
-        Ok(Self(s))
-    }
-}
-
-impl From<IntentName> for String {
-    fn from(n: IntentName) -> String {
-        n.0
-    }
-}
-
-impl fmt::Display for IntentName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A language code of the catalog (`ja`, `en`, …). Which locales exist is catalog data.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Locale(pub String);
-
-impl fmt::Display for Locale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::domain::{IntentName, Locale};
 
 /// When an intent goes to a person.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

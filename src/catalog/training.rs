@@ -9,7 +9,7 @@ use super::error::{CatalogError, Problem};
 use super::intent::{file_stem, read, yaml_files, yaml_problem, Catalog, IntentName, Locale};
 
 /// File stem of the messages the bot must not answer.
-pub const OUT_OF_SCOPE: &str = "out_of_scope";
+pub use crate::domain::OUT_OF_SCOPE;
 
 /// One labelled customer message.
 #[derive(Debug, Clone)]

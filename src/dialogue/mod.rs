@@ -76,25 +76,7 @@ pub struct QuickReply {
     pub value: String,
 }
 
-/// What the bot did this turn (finer than [`Action`], for transcripts and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnKind {
-    /// Answered from the intent's templates.
-    Answer,
-    /// "Did you mean A or B?"
-    Clarify,
-    /// Asked for a detail the answer needs.
-    AskSlot,
-    /// Asked the customer to rephrase.
-    Rephrase,
-    /// Said what it can help with.
-    OutOfScope,
-    /// Handed the conversation to a person.
-    Handoff,
-    /// A person has the conversation: no reply.
-    Silent,
-}
+pub use crate::domain::TurnKind;
 
 /// The bot's side of one turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

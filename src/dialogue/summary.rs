@@ -15,35 +15,7 @@ use super::state::{BotAnswer, CustomerMessage, DialogueState, EntityValue, Timel
 use super::{CustomerMetadata, Dialogue, TurnKind};
 use crate::catalog::{HandoffMode, Locale};
 
-/// Why the conversation went to a person (stable strings, part of the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HandoffReason {
-    /// The customer asked for a person.
-    ExplicitRequest,
-    /// An intent with `handoff: always` that is neither a complaint nor a request for a person.
-    AlwaysHandoffIntent,
-    /// The bot did not understand, twice in a row.
-    LowConfidence,
-    /// The bot cannot help with this, said twice in a row.
-    OutOfScope,
-    /// The customer is frustrated.
-    Frustration,
-    Complaint,
-}
-
-impl HandoffReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ExplicitRequest => "explicit_request",
-            Self::AlwaysHandoffIntent => "always_handoff_intent",
-            Self::LowConfidence => "low_confidence",
-            Self::OutOfScope => "out_of_scope",
-            Self::Frustration => "frustration",
-            Self::Complaint => "complaint",
-        }
-    }
-}
+pub use crate::domain::HandoffReason;
 
 /// What the service turns into a ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,28 +6,7 @@ use super::head::{softmax, Head};
 use super::knn::NeighbourIndex;
 use crate::catalog::HandoffMode;
 
-/// What the bot should do with a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Confident: answer from the intent's templates.
-    Answer,
-    /// Two intents are too close: ask which one the customer means.
-    Clarify,
-    /// Not sure, out of scope, or an intent that always goes to a person.
-    Handoff,
-}
-
-/// Why that action was chosen (stable strings, part of the JSON contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    Confident,
-    Ambiguous,
-    LowConfidence,
-    OutOfScope,
-    AlwaysHandoff,
-}
+pub use crate::domain::{Action, Reason};
 
 /// Thresholds chosen from data by the trainer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
