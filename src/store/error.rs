@@ -16,6 +16,10 @@ pub enum StoreError {
     /// turn was computed from: read it again and recompute.
     #[error("conversation {id} changed since it was read")]
     Stale { id: Uuid },
+    /// The conversation already has a message with this client_message_id (a resend: look the
+    /// stored turn up with `turn_by_client_message_id`).
+    #[error("a message with this client_message_id is already stored")]
+    DuplicateClientMessage,
     /// The caller's input breaks a rule (CSAT outside 1–5, empty text, …).
     #[error("{0}")]
     Invalid(String),

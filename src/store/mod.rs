@@ -20,6 +20,7 @@
 //! Times are taken from the process's clock (UTC, microseconds).
 mod engine;
 mod error;
+mod listen;
 mod model;
 mod postgres;
 mod row;
@@ -27,9 +28,11 @@ mod sqlite;
 mod token;
 
 pub use error::StoreError;
+pub use listen::Listener;
 pub use model::{
-    BotAction, BotTurnRecord, Conversation, ConversationStatus, Handoff, HandoffFilter,
-    HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Role,
+    BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,
+    HandoffFilter, HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Note,
+    OutboxEvent, OutboxStats, Role, StoredTurn,
 };
 pub use token::{new_customer_token, sha256_hex};
 
@@ -250,6 +253,134 @@ impl Store {
     /// (everything when None), aggregated in SQL.
     pub async fn kpis(&self, since: Option<DateTime<Utc>>) -> Result<Kpis, StoreError> {
         dispatch!(self, e => e.kpis(since))
+    }
+
+    /// Sets whether ticket transactions also write outbox rows (off by default; `serve` turns it
+    /// on when a webhook is configured). Opening a ticket writes `handoff.opened`; resolving
+    /// tickets writes `handoff.resolved` per ticket — in the same transaction.
+    pub fn with_outbox(self, enabled: bool) -> Store {
+        let _ = enabled;
+        todo!()
+    }
+
+    /// One customer turn in one transaction: the customer message (with its client_message_id
+    /// and outcome), then exactly what [`Store::record_bot_turn`] does. Nothing is stored on error.
+    /// `DuplicateClientMessage` when the conversation already has this client_message_id (also
+    /// when two copies race).
+    pub async fn record_customer_turn(
+        &self,
+        conversation_id: Uuid,
+        turn: CustomerTurnRecord,
+    ) -> Result<StoredTurn, StoreError> {
+        let _ = (conversation_id, turn);
+        todo!()
+    }
+
+    /// The stored turn of a client_message_id: the customer message, the bot message that
+    /// directly follows it (if any) and the ticket opened at that turn (if any).
+    pub async fn turn_by_client_message_id(
+        &self,
+        conversation_id: Uuid,
+        client_message_id: &str,
+    ) -> Result<Option<StoredTurn>, StoreError> {
+        let _ = (conversation_id, client_message_id);
+        todo!()
+    }
+
+    /// Claims up to `limit` due outbox events, leasing them for `lease`.
+    pub async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let _ = (limit, lease);
+        todo!()
+    }
+
+    pub async fn outbox_delivered(&self, id: Uuid) -> Result<(), StoreError> {
+        let _ = id;
+        todo!()
+    }
+
+    /// attempts += 1, last_error, next_attempt_at, lease released.
+    pub async fn outbox_retry(
+        &self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _ = (id, error, next_attempt_at);
+        todo!()
+    }
+
+    /// attempts += 1, last_error, dead_at = now (a dead letter).
+    pub async fn outbox_dead(&self, id: Uuid, error: &str) -> Result<(), StoreError> {
+        let _ = (id, error);
+        todo!()
+    }
+
+    /// Newest first; `dead_only` keeps dead letters only.
+    pub async fn list_outbox(
+        &self,
+        dead_only: bool,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let _ = (dead_only, limit);
+        todo!()
+    }
+
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        todo!()
+    }
+
+    /// Stores a stream ticket (short-lived, single-use; only its hash is stored).
+    pub async fn create_stream_ticket(
+        &self,
+        conversation_id: Uuid,
+        ticket_sha256: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _ = (conversation_id, ticket_sha256, expires_at);
+        todo!()
+    }
+
+    /// Deletes the ticket and returns its conversation, if it exists and has not expired (else
+    /// None). Also deletes expired tickets.
+    pub async fn consume_stream_ticket(
+        &self,
+        ticket_sha256: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let _ = ticket_sha256;
+        todo!()
+    }
+
+    /// Adds a private note to a ticket (any agent may; not part of the transcript).
+    pub async fn add_note(
+        &self,
+        handoff_id: Uuid,
+        agent_id: &str,
+        text: &str,
+    ) -> Result<Note, StoreError> {
+        let _ = (handoff_id, agent_id, text);
+        todo!()
+    }
+
+    /// A ticket's notes, oldest first.
+    pub async fn notes(&self, handoff_id: Uuid) -> Result<Vec<Note>, StoreError> {
+        let _ = handoff_id;
+        todo!()
+    }
+
+    /// Publishes a live event to the other replicas (PostgreSQL `pg_notify`; SQLite: no-op).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        let _ = (channel, payload);
+        todo!()
+    }
+
+    /// PostgreSQL: a listener on `channel`; SQLite: None.
+    pub async fn listen(&self, channel: &str) -> Result<Option<Listener>, StoreError> {
+        let _ = channel;
+        todo!()
     }
 }
 

@@ -79,6 +79,13 @@ pub struct Message {
     /// Bot messages: the customer's "did this help?".
     pub feedback_helpful: Option<bool>,
     pub feedback_comment: Option<String>,
+    /// Customer messages: the client's id for the message (a resend carries the same one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    /// Customer messages stored with their turn: an opaque snapshot of the turn's outcome,
+    /// returned on a resend. Never serialized.
+    #[serde(skip_serializing)]
+    pub outcome: Option<Value>,
 }
 
 /// A handoff ticket: a conversation waiting for, or handled by, a person.
@@ -142,6 +149,65 @@ pub struct BotTurnRecord {
     /// `StoreError::Stale` (and nothing stored) if the conversation has changed since, so two
     /// messages handled at once cannot overwrite each other's dialogue state. None: no check.
     pub expected_version: Option<i64>,
+}
+
+/// One customer turn, stored in one transaction by `record_customer_turn`: the customer's
+/// message, then the bot's side exactly as `record_bot_turn` stores it.
+#[derive(Debug, Clone)]
+pub struct CustomerTurnRecord {
+    pub text: String,
+    /// The client's id for this message (already validated above the store: 1–64 visible ASCII).
+    pub client_message_id: Option<String>,
+    /// Opaque snapshot of the turn's outcome (stored on the customer message).
+    pub outcome: Value,
+    /// The bot's side of the turn, exactly as for `record_bot_turn` (expected_version set).
+    pub bot: BotTurnRecord,
+}
+
+/// A stored customer turn: the customer's message, the bot's reply (if it spoke) and the ticket
+/// opened at that turn (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTurn {
+    pub message: Message,
+    pub reply: Option<Message>,
+    pub handoff: Option<Handoff>,
+}
+
+/// A webhook event waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxEvent {
+    pub id: Uuid,
+    /// `handoff.opened` or `handoff.resolved`.
+    pub event: String,
+    pub ticket_id: Uuid,
+    pub conversation_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Delivery attempts that failed so far.
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Set when the event was given up on (a dead letter).
+    pub dead_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Outbox events by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OutboxStats {
+    /// Neither delivered nor dead.
+    pub pending: u64,
+    pub dead: u64,
+    pub delivered: u64,
+}
+
+/// A private note on a ticket (agents only; not part of the transcript).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    pub id: Uuid,
+    pub handoff_id: Uuid,
+    pub agent_id: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Which tickets `list_handoffs` returns (oldest first).

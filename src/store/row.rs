@@ -109,6 +109,8 @@ impl<I: Into<Uuid>> TryFrom<MessageRow<I>> for Message {
             agent_id: row.agent_id,
             feedback_helpful: row.feedback_helpful,
             feedback_comment: row.feedback_comment,
+            client_message_id: None,
+            outcome: None,
         })
     }
 }
