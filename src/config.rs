@@ -54,9 +54,12 @@ pub struct ServeArgs {
     /// Longest customer message in characters (422 beyond).
     #[arg(long, env = "MADOGUCHI_MAX_MESSAGE_CHARS")]
     pub max_message_chars: Option<usize>,
-    /// How often a live stream (SSE) looks for new agent messages, in milliseconds.
-    #[arg(long, env = "MADOGUCHI_SSE_POLL_MS")]
-    pub sse_poll_ms: Option<u64>,
+    /// Live streams (SSE) one conversation may have open at once (its tabs and devices).
+    #[arg(long, env = "MADOGUCHI_MAX_STREAMS_PER_CONVERSATION")]
+    pub max_streams_per_conversation: Option<usize>,
+    /// Live streams the server keeps open in total (customers and agent consoles).
+    #[arg(long, env = "MADOGUCHI_MAX_STREAMS")]
+    pub max_streams: Option<usize>,
     /// Average minutes a person needs per waiting ticket (for the expected wait told to customers).
     #[arg(long, env = "MADOGUCHI_MINUTES_PER_TICKET")]
     pub minutes_per_ticket: Option<f64>,
@@ -87,7 +90,8 @@ pub struct Config {
     pub max_batch: usize,
     pub body_limit: usize,
     pub max_message_chars: usize,
-    pub sse_poll_ms: u64,
+    pub max_streams_per_conversation: usize,
+    pub max_streams: usize,
     pub minutes_per_ticket: f64,
     pub webhook_url: Option<String>,
     #[serde(serialize_with = "redact")]
@@ -134,7 +138,8 @@ impl Default for Config {
             max_batch: 32,
             body_limit: 64 * 1024,
             max_message_chars: 4000,
-            sse_poll_ms: 500,
+            max_streams_per_conversation: 4,
+            max_streams: 2000,
             minutes_per_ticket: 5.0,
             webhook_url: None,
             webhook_secret: None,
@@ -179,10 +184,14 @@ impl ServeArgs {
                 .max_message_chars
                 .or(file.max_message_chars)
                 .unwrap_or(d.max_message_chars),
-            sse_poll_ms: self
-                .sse_poll_ms
-                .or(file.sse_poll_ms)
-                .unwrap_or(d.sse_poll_ms),
+            max_streams_per_conversation: self
+                .max_streams_per_conversation
+                .or(file.max_streams_per_conversation)
+                .unwrap_or(d.max_streams_per_conversation),
+            max_streams: self
+                .max_streams
+                .or(file.max_streams)
+                .unwrap_or(d.max_streams),
             minutes_per_ticket: self
                 .minutes_per_ticket
                 .or(file.minutes_per_ticket)
@@ -216,8 +225,8 @@ impl Config {
         if self.max_message_chars == 0 {
             return bad("max_message_chars must be at least 1");
         }
-        if self.sse_poll_ms == 0 {
-            return bad("sse_poll_ms must be at least 1");
+        if self.max_streams_per_conversation == 0 || self.max_streams == 0 {
+            return bad("max_streams_per_conversation and max_streams must be at least 1");
         }
         if !(self.minutes_per_ticket.is_finite() && self.minutes_per_ticket >= 0.0) {
             return bad("minutes_per_ticket must be a non-negative number");

@@ -292,7 +292,10 @@ mod tests {
         assert!(ClientMessageId::try_from("m-1".to_string()).is_ok());
         assert!(ClientMessageId::try_from("x".repeat(64)).is_ok());
         for bad in ["", "has space", "日本", "tab\t"] {
-            assert!(ClientMessageId::try_from(bad.to_string()).is_err(), "{bad:?}");
+            assert!(
+                ClientMessageId::try_from(bad.to_string()).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(ClientMessageId::try_from("x".repeat(65)).is_err());
     }

@@ -5,6 +5,8 @@
 //! - [`api`]: the HTTP service (customer, agent and developer APIs); [`config`] its settings,
 //!   [`telemetry`] its logs and metrics.
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
+//! - [`conversation`]: the conversation service every channel calls (turns, agent actions, live
+//!   events, the webhook outbox).
 //! - [`dialogue`]: the per-turn decision (answer, clarify, ask for a detail, hand off), templates,
 //!   entities and the handoff summary.
 //! - [`eval`]: benchmark datasets, metrics and reports for `madoguchi eval`.
@@ -16,6 +18,7 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod dialogue;
 pub mod domain;
 pub mod eval;

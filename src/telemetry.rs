@@ -27,6 +27,10 @@ pub const HANDOFF_RATE: &str = "madoguchi_handoff_rate";
 pub const HANDOFF_QUEUE_LENGTH: &str = "madoguchi_handoff_queue_length";
 pub const HANDOFF_MEAN_WAIT: &str = "madoguchi_handoff_mean_wait_seconds";
 pub const WEBHOOK_DELIVERIES: &str = "madoguchi_webhook_deliveries_total";
+pub const TURNS_REPLAYED: &str = "madoguchi_turns_replayed_total";
+pub const OUTBOX_PENDING: &str = "madoguchi_outbox_pending";
+pub const OUTBOX_DEAD: &str = "madoguchi_outbox_dead_letters";
+pub const STREAMS_REFUSED: &str = "madoguchi_streams_refused_total";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -110,4 +114,11 @@ fn describe() {
         "Mean wait from handoff to a person claiming the ticket"
     );
     describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries by outcome");
+    describe_counter!(
+        TURNS_REPLAYED,
+        "Resent messages (same client_message_id) answered from the stored turn"
+    );
+    describe_gauge!(OUTBOX_PENDING, "Webhook events waiting for delivery");
+    describe_gauge!(OUTBOX_DEAD, "Webhook events given up (dead letters)");
+    describe_counter!(STREAMS_REFUSED, "Live streams refused (too many open)");
 }

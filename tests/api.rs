@@ -18,14 +18,14 @@ use serde_json::{json, Value};
 
 use crate::util::{madoguchi, repo, show, trained_workspace};
 
-const AGENT_KEY: &str = "agent-key-for-tests";
-const API_KEY: &str = "api-key-for-tests";
+pub(crate) const AGENT_KEY: &str = "agent-key-for-tests";
+pub(crate) const API_KEY: &str = "api-key-for-tests";
 
 // ---------------------------------------------------------------------------------------------
 // A server in its own runtime thread.
 
-struct Server {
-    base: String,
+pub(crate) struct Server {
+    pub base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -41,17 +41,16 @@ impl Drop for Server {
     }
 }
 
-fn test_config(database: String) -> Config {
+pub(crate) fn test_config(database: String) -> Config {
     Config {
         database,
         api_key: Some(API_KEY.into()),
         agent_key: Some(AGENT_KEY.into()),
-        sse_poll_ms: 100,
         ..Config::default()
     }
 }
 
-fn start(paths: Paths, config: Config, loader: Loader) -> Server {
+pub(crate) fn start(paths: Paths, config: Config, loader: Loader) -> Server {
     let (addr_tx, addr_rx) = mpsc::channel::<Result<String, String>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -104,7 +103,7 @@ fn start(paths: Paths, config: Config, loader: Loader) -> Server {
 }
 
 /// Waits until `/readyz` says ready.
-fn wait_ready(s: Server) -> Server {
+pub(crate) fn wait_ready(s: Server) -> Server {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     loop {
         let r = call("GET", &format!("{}/readyz", s.base), &[], None);
@@ -120,7 +119,7 @@ fn wait_ready(s: Server) -> Server {
 // ---------------------------------------------------------------------------------------------
 // The real model, trained once per test process.
 
-fn paths_in(dir: &Path, encoder: &Path) -> Paths {
+pub(crate) fn paths_in(dir: &Path, encoder: &Path) -> Paths {
     Paths {
         intents: dir.join("intents"),
         training_data: dir.join("training-data"),
@@ -132,7 +131,7 @@ fn paths_in(dir: &Path, encoder: &Path) -> Paths {
     }
 }
 
-fn sqlite_url(dir: &Path, name: &str) -> String {
+pub(crate) fn sqlite_url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(name).display())
 }
 
@@ -165,7 +164,7 @@ fn shared() -> Option<&'static Server> {
 // A stand-in classifier, after `delay`: a message with "human" asks for a person, everything else
 // is a confident `greeting`.
 
-struct Fake {
+pub(crate) struct Fake {
     delay: Duration,
 }
 
@@ -193,12 +192,12 @@ impl ClassifyBackend for Fake {
     }
 }
 
-fn fake_server(dir: &Path, delay: Duration, tweak: impl FnOnce(&mut Config)) -> Server {
+pub(crate) fn fake_server(dir: &Path, delay: Duration, tweak: impl FnOnce(&mut Config)) -> Server {
     wait_ready(fake_server_loading(dir, delay, Duration::ZERO, tweak))
 }
 
 /// A stand-in server whose model takes `load` to load (not waited for).
-fn fake_server_loading(
+pub(crate) fn fake_server_loading(
     dir: &Path,
     delay: Duration,
     load: Duration,
@@ -217,12 +216,12 @@ fn fake_server_loading(
 // ---------------------------------------------------------------------------------------------
 // HTTP.
 
-struct Resp {
-    request: String,
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
-    text: String,
+pub(crate) struct Resp {
+    pub request: String,
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Value,
+    pub text: String,
 }
 
 impl std::fmt::Display for Resp {
@@ -248,7 +247,7 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+pub(crate) fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
     let shown_body = body.map(|b| {
         let s = String::from_utf8_lossy(b);
         if s.len() > 300 {
@@ -304,13 +303,13 @@ impl CharBoundary for str {
     }
 }
 
-fn expect(r: Resp, status: u16) -> Resp {
+pub(crate) fn expect(r: Resp, status: u16) -> Resp {
     assert_eq!(r.status, status, "\n{r}");
     r
 }
 
 /// The error shape: `{"error": {"code", "message"}}` with `code`.
-fn expect_error(r: Resp, status: u16, code: &str) -> Resp {
+pub(crate) fn expect_error(r: Resp, status: u16, code: &str) -> Resp {
     assert_eq!(r.status, status, "\n{r}");
     assert_eq!(r.body["error"]["code"], code, "\n{r}");
     assert!(
@@ -322,18 +321,18 @@ fn expect_error(r: Resp, status: u16, code: &str) -> Resp {
     r
 }
 
-struct Customer<'a> {
-    base: &'a str,
-    id: String,
-    token: String,
+pub(crate) struct Customer<'a> {
+    pub base: &'a str,
+    pub id: String,
+    pub token: String,
 }
 
 impl Customer<'_> {
-    fn auth(&self) -> String {
+    pub(crate) fn auth(&self) -> String {
         format!("Bearer {}", self.token)
     }
 
-    fn say(&self, text: &str) -> Resp {
+    pub(crate) fn say(&self, text: &str) -> Resp {
         let body = json!({ "text": text }).to_string();
         call(
             "POST",
@@ -343,11 +342,11 @@ impl Customer<'_> {
         )
     }
 
-    fn say_ok(&self, text: &str) -> Resp {
+    pub(crate) fn say_ok(&self, text: &str) -> Resp {
         expect(self.say(text), 200)
     }
 
-    fn post(&self, path: &str, body: Value) -> Resp {
+    pub(crate) fn post(&self, path: &str, body: Value) -> Resp {
         call(
             "POST",
             &format!("{}/v1/conversations/{}{path}", self.base, self.id),
@@ -356,7 +355,7 @@ impl Customer<'_> {
         )
     }
 
-    fn transcript(&self) -> Resp {
+    pub(crate) fn transcript(&self) -> Resp {
         expect(
             call(
                 "GET",
@@ -369,7 +368,7 @@ impl Customer<'_> {
     }
 }
 
-fn new_conversation<'a>(base: &'a str, body: Value) -> Customer<'a> {
+pub(crate) fn new_conversation<'a>(base: &'a str, body: Value) -> Customer<'a> {
     let r = expect(
         call(
             "POST",
@@ -390,7 +389,13 @@ fn new_conversation<'a>(base: &'a str, body: Value) -> Customer<'a> {
     Customer { base, id, token }
 }
 
-fn agent_call(base: &str, method: &str, path: &str, agent_id: &str, body: Option<Value>) -> Resp {
+pub(crate) fn agent_call(
+    base: &str,
+    method: &str,
+    path: &str,
+    agent_id: &str,
+    body: Option<Value>,
+) -> Resp {
     let bearer = format!("Bearer {AGENT_KEY}");
     let body = body.map(|b| b.to_string());
     call(
@@ -402,7 +407,7 @@ fn agent_call(base: &str, method: &str, path: &str, agent_id: &str, body: Option
 }
 
 /// Reads SSE `message` events in a thread; the receiver gets each event's JSON.
-fn subscribe(c: &Customer<'_>) -> mpsc::Receiver<Value> {
+pub(crate) fn subscribe(c: &Customer<'_>) -> mpsc::Receiver<Value> {
     let url = format!("{}/v1/conversations/{}/events", c.base, c.id);
     let auth = c.auth();
     let (tx, rx) = mpsc::channel();
@@ -1230,7 +1235,10 @@ fn handoff_webhook_is_signed_and_retried() {
             .find(|(k, _)| k == "x-madoguchi-signature")
             .map(|(_, v)| v.clone())
             .expect("signature header");
-        assert_eq!(sig, madoguchi::api::webhook::signature(secret, body));
+        assert_eq!(
+            sig,
+            madoguchi::conversation::outbox::signature(secret, body)
+        );
         let v: Value = serde_json::from_slice(body).expect("json");
         assert_eq!(v["event"], "handoff.created", "{v}");
         assert_eq!(v["ticket"]["id"], ticket.as_str(), "{v}");

@@ -7,6 +7,7 @@ mod util;
 mod api;
 mod catalog;
 mod cli;
+mod conversation;
 mod dialogue;
 mod encoder;
 mod eval_smoke;

@@ -103,3 +103,65 @@ pub fn trained_workspace() -> Option<&'static (tempfile::TempDir, PathBuf)> {
     })
     .as_ref()
 }
+
+/// The PostgreSQL server of `make test` (`MADOGUCHI_TEST_POSTGRES_URL`), or None with the reason.
+pub fn postgres_base(test: &str) -> Option<String> {
+    match std::env::var("MADOGUCHI_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("{test}: skipped: set MADOGUCHI_TEST_POSTGRES_URL (make test does)");
+            None
+        }
+    }
+}
+
+/// `base` with its database name replaced by `name`.
+pub fn with_database(base: &str, name: &str) -> String {
+    let (url, query) = match base.split_once('?') {
+        Some((url, query)) => (url, Some(query)),
+        None => (base, None),
+    };
+    let authority_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match url[authority_end..].find('/') {
+        Some(slash) => &url[..authority_end + slash],
+        None => url,
+    };
+    match query {
+        Some(query) => format!("{root}/{name}?{query}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// A fresh PostgreSQL database for one test (dropped with the guard), or None when no server is
+/// configured.
+pub fn fresh_postgres(test: &str) -> Option<PgDatabase> {
+    use sqlx::migrate::MigrateDatabase;
+    let base = postgres_base(test)?;
+    let name = format!("madoguchi_test_{}", uuid::Uuid::new_v4().simple());
+    let url = with_database(&base, &name);
+    block_on(sqlx::Postgres::create_database(&url))
+        .unwrap_or_else(|e| panic!("create database {name} via {base}: {e}"));
+    Some(PgDatabase { url })
+}
+
+pub struct PgDatabase {
+    pub url: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sqlx::migrate::MigrateDatabase;
+        if let Err(e) = block_on(sqlx::Postgres::force_drop_database(&self.url)) {
+            eprintln!("could not drop {}: {e}", self.url);
+        }
+    }
+}
+
+/// Runs a future to completion on a small runtime of its own (for sync tests).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}

@@ -1,6 +1,7 @@
 //! The agent API: the handoff queue for people. Every route needs `Authorization: Bearer <agent
 //! key>`; the agent is named by `X-Agent-Id` (default `agent`). Claims are atomic in the store: of
-//! two agents claiming at once, one gets the ticket and the other 409.
+//! two agents claiming at once, one gets the ticket and the other 409. Handlers are thin: the
+//! conversation service does the work and announces every change on the event bus.
 use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
@@ -13,7 +14,8 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::extract::{parse_id, require_key, ApiJson};
 use super::AppState;
-use crate::store::{Handoff, HandoffFilter, HandoffStatus, Message};
+pub use crate::conversation::{Ticket, TicketDetail};
+use crate::store::{HandoffFilter, HandoffStatus, Message, Note};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,6 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/handoffs/{ticket_id}/reply", post(reply))
         .route("/v1/handoffs/{ticket_id}/hand-back", post(hand_back))
         .route("/v1/handoffs/{ticket_id}/resolve", post(resolve))
+        .route("/v1/handoffs/{ticket_id}/notes", post(add_note))
+        .route("/v1/handoffs/{ticket_id}/typing", post(typing))
+        .route("/v1/handoffs/events", get(super::events::agent_events))
 }
 
 /// Layer: the agent key is required on every agent route.
@@ -68,28 +73,9 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-/// A ticket with its place in the queue.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Ticket {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub handoff: Handoff,
-    /// 1-based place in the queue while waiting.
-    pub position: Option<u32>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketList {
     pub handoffs: Vec<Ticket>,
-}
-
-/// A ticket with the conversation's transcript.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TicketDetail {
-    #[serde(flatten)]
-    pub ticket: Ticket,
-    #[schema(value_type = Vec<Object>)]
-    pub messages: Vec<Message>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -105,22 +91,8 @@ pub struct Resolve {
     pub resolution_code: String,
 }
 
-async fn ticket(state: &AppState, handoff: Handoff) -> Result<Ticket, ApiError> {
-    let position = if handoff.status == HandoffStatus::Waiting {
-        state.store.queue_position(handoff.id).await?
-    } else {
-        None
-    };
-    Ok(Ticket { handoff, position })
-}
-
-async fn load(state: &AppState, ticket_id: &str) -> Result<Handoff, ApiError> {
-    let id = parse_id(ticket_id, "ticket")?;
-    state
-        .store
-        .handoff(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("ticket not found".into()))
+fn ticket_id(text: &str) -> Result<uuid::Uuid, ApiError> {
+    parse_id(text, "ticket")
 }
 
 /// The queue, oldest first.
@@ -144,10 +116,7 @@ pub async fn list(
         locale: q.locale,
         limit: q.limit,
     };
-    let mut handoffs = Vec::new();
-    for h in state.store.list_handoffs(&filter).await? {
-        handoffs.push(ticket(&state, h).await?);
-    }
+    let handoffs = state.conversations.tickets(&filter).await?;
     Ok(Json(TicketList { handoffs }))
 }
 
@@ -157,14 +126,10 @@ pub async fn list(
     responses((status = 200, body = TicketDetail), (status = 404, body = super::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    Path(id): Path<String>,
 ) -> Result<Json<TicketDetail>, ApiError> {
-    let h = load(&state, &ticket_id).await?;
-    let messages = state.store.messages(h.conversation_id).await?;
-    Ok(Json(TicketDetail {
-        ticket: ticket(&state, h).await?,
-        messages,
-    }))
+    let detail = state.conversations.ticket(ticket_id(&id)?).await?;
+    Ok(Json(detail))
 }
 
 /// Take a waiting ticket.
@@ -173,14 +138,12 @@ pub async fn show(
     responses((status = 200, body = Ticket), (status = 409, body = super::error::ErrorBody)))]
 pub async fn claim(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Ticket>, ApiError> {
     let agent = agent_id(&headers)?;
-    let id = load(&state, &ticket_id).await?.id;
-    let h = state.store.claim(id, &agent).await?;
-    tracing::info!(ticket_id = %id, conversation_id = %h.conversation_id, agent, "ticket claimed");
-    Ok(Json(ticket(&state, h).await?))
+    let ticket = state.conversations.claim(ticket_id(&id)?, &agent).await?;
+    Ok(Json(ticket))
 }
 
 /// Write to the customer (delivered live on their event stream).
@@ -189,16 +152,16 @@ pub async fn claim(
     responses((status = 200, body = Object), (status = 409, body = super::error::ErrorBody)))]
 pub async fn reply(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AgentReply>,
 ) -> Result<Json<Message>, ApiError> {
     let agent = agent_id(&headers)?;
-    if body.text.trim().is_empty() {
-        return Err(ApiError::Unprocessable("text must not be empty".into()));
-    }
-    let id = load(&state, &ticket_id).await?.id;
-    Ok(Json(state.store.agent_reply(id, &agent, &body.text).await?))
+    let message = state
+        .conversations
+        .agent_reply(ticket_id(&id)?, &agent, &body.text)
+        .await?;
+    Ok(Json(message))
 }
 
 /// Give the conversation back to the bot (it answers the next message, keeping what it learnt).
@@ -207,19 +170,15 @@ pub async fn reply(
     responses((status = 200, body = Ticket), (status = 409, body = super::error::ErrorBody)))]
 pub async fn hand_back(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Ticket>, ApiError> {
     let agent = agent_id(&headers)?;
-    let id = load(&state, &ticket_id).await?.id;
-    let h = state.store.hand_back(id, &agent).await?;
-    // The conversation is the bot's again: reset its dialogue state now. Best effort: should this
-    // fail (or race with a customer message), the next turn does it anyway, since the store's
-    // status is the truth about who has the conversation (see `turn`).
-    if let Err(e) = super::turn::reset_after_hand_back(&state, h.conversation_id).await {
-        tracing::warn!(error = %e, conversation_id = %h.conversation_id, "cannot reset the dialogue state");
-    }
-    Ok(Json(ticket(&state, h).await?))
+    let ticket = state
+        .conversations
+        .hand_back(ticket_id(&id)?, &agent)
+        .await?;
+    Ok(Json(ticket))
 }
 
 /// Close the ticket with a resolution code (the conversation is resolved).
@@ -228,18 +187,55 @@ pub async fn hand_back(
     responses((status = 200, body = Ticket), (status = 409, body = super::error::ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
-    Path(ticket_id): Path<String>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<Ticket>, ApiError> {
     let agent = agent_id(&headers)?;
-    let code = body.resolution_code.trim();
-    if code.is_empty() || code.len() > 64 {
-        return Err(ApiError::Unprocessable(
-            "resolution_code must be 1 to 64 characters".into(),
-        ));
-    }
-    let id = load(&state, &ticket_id).await?.id;
-    let h = state.store.resolve(id, &agent, code).await?;
-    Ok(Json(ticket(&state, h).await?))
+    let ticket = state
+        .conversations
+        .resolve_ticket(ticket_id(&id)?, &agent, &body.resolution_code)
+        .await?;
+    Ok(Json(ticket))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    pub text: String,
+}
+
+/// A private note on the ticket (agents only; never shown to the customer).
+#[utoipa::path(post, path = "/v1/handoffs/{ticket_id}/notes", tag = "agent", security(("agent_key" = [])),
+    params(("ticket_id" = Uuid, Path)), request_body = NewNote,
+    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
+pub async fn add_note(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewNote>,
+) -> Result<Json<Note>, ApiError> {
+    let agent = agent_id(&headers)?;
+    let note = state
+        .conversations
+        .add_note(ticket_id(&id)?, &agent, &body.text)
+        .await?;
+    Ok(Json(note))
+}
+
+/// The agent is composing a reply: the customer's page shows a typing indicator.
+#[utoipa::path(post, path = "/v1/handoffs/{ticket_id}/typing", tag = "agent", security(("agent_key" = [])),
+    params(("ticket_id" = Uuid, Path)),
+    responses((status = 204), (status = 409, body = super::error::ErrorBody)))]
+pub async fn typing(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let agent = agent_id(&headers)?;
+    state
+        .conversations
+        .agent_typing(ticket_id(&id)?, &agent)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

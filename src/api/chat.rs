@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{bearer, parse_id, ApiJson, ApiJsonOrDefault};
-use super::turn::{customer_turn, TurnReply};
 use super::AppState;
-use crate::store::{new_customer_token, Conversation, Message, NewConversation};
+use crate::conversation::TurnReply;
+use crate::domain::ClientMessageId;
+use crate::store::{Conversation, Message};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,6 +49,10 @@ pub struct ConversationCreated {
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     pub text: String,
+    /// The client's id for this message (1–64 visible ASCII characters). A resend with the same
+    /// id (a network retry, a double click, a reload) gets the same answer and stores nothing new.
+    #[schema(value_type = Option<String>, example = "m-1701234567-1")]
+    pub client_message_id: Option<ClientMessageId>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,17 +108,7 @@ pub async fn authorize_token(
     id: &str,
 ) -> Result<Conversation, ApiError> {
     let id = parse_id(id, "conversation")?;
-    let conversation = state
-        .store
-        .conversation(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
-    if !conversation.token_matches(token) {
-        return Err(ApiError::Forbidden(
-            "this token does not give access to this conversation".into(),
-        ));
-    }
-    Ok(conversation)
+    Ok(state.conversations.authorize(id, token).await?)
 }
 
 /// Start a conversation.
@@ -124,30 +119,15 @@ pub async fn start(
     State(state): State<AppState>,
     ApiJsonOrDefault(body): ApiJsonOrDefault<StartConversation>,
 ) -> Result<(StatusCode, Json<ConversationCreated>), ApiError> {
-    if let Some(locale) = &body.locale {
-        if !state.locales.iter().any(|l| &l.0 == locale) {
-            let known: Vec<&str> = state.locales.iter().map(|l| l.0.as_str()).collect();
-            return Err(ApiError::Unprocessable(format!(
-                "unknown locale {locale:?}; use one of {}",
-                known.join(", ")
-            )));
-        }
-    }
-    let (token, token_sha256) = new_customer_token();
-    let conversation = state
-        .store
-        .create_conversation(NewConversation {
-            locale: body.locale,
-            customer: body.customer.map(serde_json::Value::Object),
-            token_sha256,
-        })
+    let started = state
+        .conversations
+        .start(body.locale, body.customer)
         .await?;
-    tracing::info!(conversation_id = %conversation.id, "conversation started");
     Ok((
         StatusCode::CREATED,
         Json(ConversationCreated {
-            id: conversation.id,
-            token,
+            id: started.conversation.id,
+            token: started.token,
         }),
     ))
 }
@@ -167,9 +147,11 @@ pub async fn send_message(
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<Json<TurnReply>, ApiError> {
     let conversation = authorize(&state, &headers, &id).await?;
-    Ok(Json(
-        customer_turn(&state, &conversation, &body.text).await?,
-    ))
+    let reply = state
+        .conversations
+        .customer_turn(&conversation, &body.text, body.client_message_id.as_ref())
+        .await?;
+    Ok(Json(reply))
 }
 
 /// The transcript.
@@ -182,7 +164,7 @@ pub async fn transcript(
     headers: HeaderMap,
 ) -> Result<Json<Transcript>, ApiError> {
     let c = authorize(&state, &headers, &id).await?;
-    let messages = state.store.messages(c.id).await?;
+    let messages = state.conversations.transcript(&c).await?;
     Ok(Json(Transcript {
         id: c.id,
         status: c.status.as_str().to_string(),
@@ -210,8 +192,8 @@ pub async fn feedback(
     let c = authorize(&state, &headers, &id).await?;
     let message_id = parse_id(&message_id, "message")?;
     let message = state
-        .store
-        .set_feedback(c.id, message_id, body.helpful, body.comment)
+        .conversations
+        .feedback(&c, message_id, body.helpful, body.comment)
         .await?;
     Ok(Json(message))
 }
@@ -227,12 +209,10 @@ pub async fn csat(
     ApiJson(body): ApiJson<Csat>,
 ) -> Result<Json<Ack>, ApiError> {
     let c = authorize(&state, &headers, &id).await?;
-    let score = u8::try_from(body.score)
-        .ok()
-        .filter(|s| (1..=5).contains(s))
-        .ok_or_else(|| ApiError::Unprocessable("score must be an integer from 1 to 5".into()))?;
-    let c = state.store.set_csat(c.id, score, body.comment).await?;
-    metrics::histogram!(crate::telemetry::CSAT).record(f64::from(score));
+    let c = state
+        .conversations
+        .csat(&c, body.score, body.comment)
+        .await?;
     Ok(Json(Ack {
         id: c.id,
         status: c.status.as_str().to_string(),
@@ -249,7 +229,7 @@ pub async fn end(
     headers: HeaderMap,
 ) -> Result<Json<Ack>, ApiError> {
     let c = authorize(&state, &headers, &id).await?;
-    let c = state.store.resolve_conversation(c.id).await?;
+    let c = state.conversations.end(&c).await?;
     Ok(Json(Ack {
         id: c.id,
         status: c.status.as_str().to_string(),

@@ -50,17 +50,6 @@ pub async fn classify(
             "texts must hold 1 to {MAX_TEXTS} messages"
         )));
     }
-    let max = state.config.max_message_chars;
-    for (i, t) in body.texts.iter().enumerate() {
-        if t.trim().is_empty() {
-            return Err(ApiError::Unprocessable(format!("texts[{i}] is empty")));
-        }
-        if t.chars().count() > max {
-            return Err(ApiError::Unprocessable(format!(
-                "texts[{i}] is longer than {max} characters"
-            )));
-        }
-    }
-    let results = state.nlu.classify_many(body.texts).await?;
+    let results = state.conversations.classify(body.texts).await?;
     Ok(Json(ClassifyResponse { results }))
 }

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::conversation::ConversationError;
 use crate::nlu::queue::QueueError;
 use crate::store::StoreError;
 
@@ -35,6 +36,9 @@ pub enum ApiError {
     /// The inference queue is full: retry later.
     #[error("the service is busy; retry in a moment")]
     Overloaded,
+    /// Too many of something at once (live streams): retry later.
+    #[error("{0}")]
+    TooMany(String),
     /// The model is not loaded or the database does not answer.
     #[error("{0}")]
     NotReady(String),
@@ -66,7 +70,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded | ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,6 +86,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Overloaded => "overloaded",
+            ApiError::TooMany(_) => "too_many",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }
@@ -109,13 +114,31 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Overloaded) {
-            metrics::counter!(crate::telemetry::QUEUE_REJECTED).increment(1);
+        if matches!(self, ApiError::Overloaded | ApiError::TooMany(_)) {
+            if matches!(self, ApiError::Overloaded) {
+                metrics::counter!(crate::telemetry::QUEUE_REJECTED).increment(1);
+            }
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
+    }
+}
+
+impl From<ConversationError> for ApiError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            e @ ConversationError::Forbidden => ApiError::Forbidden(e.to_string()),
+            ConversationError::Unauthorized(m) => ApiError::Unauthorized(m),
+            ConversationError::Invalid(m) => ApiError::Unprocessable(m),
+            ConversationError::Conflict(m) => ApiError::Conflict(m),
+            ConversationError::Busy => ApiError::Overloaded,
+            ConversationError::TooManyStreams(m) => ApiError::TooMany(m),
+            ConversationError::NotReady(m) => ApiError::NotReady(m),
+            ConversationError::Internal(m) => ApiError::Internal(m),
+        }
     }
 }
 

@@ -1,15 +1,15 @@
 //! The HTTP API: [`router`] over an [`AppState`], its layers (tracing span per request with the
 //! conversation id, request ids, body limit, metrics), and [`serve`] with graceful shutdown.
 //!
-//! - `chat`: the customer API (conversations, messages, transcript, feedback, CSAT, end);
-//!   `events`: agent messages delivered live (SSE).
-//! - `turn`: one customer turn (store → classify → dialogue → store), shared with `madoguchi chat`.
-//! - `agent`: the handoff queue for people (list, claim, reply, hand back, resolve).
-//! - `developer`: `/v1/classify`. `health`: `/healthz`, `/readyz`, `/metrics`.
-//! - `openapi`: the OpenAPI 3.1 document and Swagger UI. `webhook`: signed handoff notifications.
-//! - `error`: [`ApiError`], the only HTTP status mapping; `extract`: JSON body and credentials.
+//! Handlers are thin: extract, one call into the conversation service
+//! ([`crate::conversation::Conversations`]), map to a DTO.
 //!
-//! Handlers are thin: extract, call the store / the turn, map to a DTO.
+//! - `chat`: the customer API (conversations, messages, transcript, feedback, CSAT, end);
+//!   `events`: live streams (SSE) for customers and agents.
+//! - `agent`: the handoff queue for people (list, claim, reply, notes, typing, hand back, resolve).
+//! - `developer`: `/v1/classify`. `health`: `/healthz`, `/readyz`, `/metrics`.
+//! - `openapi`: the OpenAPI 3.1 document and Swagger UI.
+//! - `error`: [`ApiError`], the only HTTP status mapping; `extract`: JSON body and credentials.
 pub mod agent;
 pub mod chat;
 pub mod developer;
@@ -18,8 +18,6 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod openapi;
-pub mod turn;
-pub mod webhook;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,9 +32,8 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
-use crate::catalog::Locale;
 use crate::config::Config;
-use crate::dialogue::Dialogue;
+use crate::conversation::Conversations;
 use crate::nlu::queue::NluHandle;
 use crate::store::Store;
 
@@ -44,35 +41,25 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// The one path to every conversation step.
+    pub conversations: Conversations,
+    /// For health checks (the service owns the same handles).
     pub store: Store,
     pub nlu: NluHandle,
-    pub dialogue: Arc<Dialogue>,
-    /// The catalog's locales (a conversation may only choose one of them).
-    pub locales: Arc<Vec<Locale>>,
-    pub webhook: Option<webhook::Webhook>,
     /// Turns true when the server shuts down (live streams end).
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
     /// Builds the state; returns the sender that signals shutdown to live streams.
-    pub fn new(
-        config: Config,
-        store: Store,
-        nlu: NluHandle,
-        dialogue: Dialogue,
-        locales: Vec<Locale>,
-    ) -> (AppState, watch::Sender<bool>) {
+    pub fn new(config: Config, conversations: Conversations) -> (AppState, watch::Sender<bool>) {
         let (tx, rx) = watch::channel(false);
-        let webhook = webhook::Webhook::from_config(&config);
         (
             AppState {
                 config: Arc::new(config),
-                store,
-                nlu,
-                dialogue: Arc::new(dialogue),
-                locales: Arc::new(locales),
-                webhook,
+                store: conversations.store().clone(),
+                nlu: conversations.nlu().clone(),
+                conversations,
                 shutdown: rx,
             },
             tx,

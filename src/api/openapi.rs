@@ -5,15 +5,17 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{agent, chat, developer, error, events, health, turn};
+use super::{agent, chat, developer, error, events, health};
+use crate::conversation::reply;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "madoguchi", description = "Self-hosted customer-service chatbot: customer, agent and developer APIs."),
     paths(
         chat::start, chat::send_message, chat::transcript, chat::feedback, chat::csat, chat::end,
-        events::events,
+        events::events, events::ticket, events::agent_events,
         agent::list, agent::show, agent::claim, agent::reply, agent::hand_back, agent::resolve,
+        agent::add_note, agent::typing,
         developer::classify,
         health::healthz, health::readyz, health::metrics,
     ),
@@ -21,8 +23,9 @@ use super::{agent, chat, developer, error, events, health, turn};
         error::ErrorBody, error::ErrorDetail,
         chat::StartConversation, chat::ConversationCreated, chat::SendMessage, chat::Transcript,
         chat::Feedback, chat::Csat, chat::Ack,
-        turn::TurnReply, turn::HandoffInfo, turn::ExpectedWait,
+        reply::TurnReply, reply::HandoffInfo, reply::ExpectedWait, events::StreamTicket,
         agent::Ticket, agent::TicketList, agent::TicketDetail, agent::AgentReply, agent::Resolve,
+        agent::NewNote,
         developer::ClassifyRequest, developer::ClassifyResponse,
     )),
     modifiers(&Security),

@@ -7,9 +7,8 @@ use clap::Args;
 
 use super::serve::{build_state, classifier_loader};
 use super::Paths;
-use crate::api::turn::{customer_turn, TurnReply};
 use crate::config::Config;
-use crate::store::{new_customer_token, NewConversation};
+use crate::conversation::TurnReply;
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
@@ -40,9 +39,7 @@ async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
     };
     let customer = match &args.customer {
         Some(text) => Some(
-            serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .filter(|v| v.is_object())
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
                 .context("--customer must be a JSON object")?,
         ),
         None => None,
@@ -57,15 +54,11 @@ async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
         .await
         .context("the inference thread stopped")?
         .map_err(|e| anyhow::anyhow!("cannot load the classifier: {e}"))?;
-    let (_, token_sha256) = new_customer_token();
-    let conversation = state
-        .store
-        .create_conversation(NewConversation {
-            locale: args.locale.clone(),
-            customer,
-            token_sha256,
-        })
-        .await?;
+    let service = &state.conversations;
+    let conversation = service
+        .start(args.locale.clone(), customer)
+        .await?
+        .conversation;
     eprintln!(
         "conversation {} — type a message, or an empty line / Ctrl-D to quit",
         conversation.id
@@ -80,7 +73,7 @@ async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             break;
         }
-        match customer_turn(&state, &conversation, &line).await {
+        match service.customer_turn(&conversation, &line, None).await {
             Ok(turn) => print_turn(&turn),
             Err(e) => println!("error: {e}"),
         }

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod eval;
 pub mod import_rasa;
 pub mod model;
+pub mod outbox;
 pub mod serve;
 pub mod train;
 pub mod validate;
@@ -96,6 +97,9 @@ pub enum Command {
     Serve(serve::ServeCmd),
     /// Chat with the local bot in the terminal.
     Chat(chat::ChatArgs),
+    /// Inspect the webhook outbox (pending, delivered and dead-letter events).
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -109,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ImportRasa(args) => import_rasa::run(&cli.paths, args),
         Command::Serve(cmd) => serve::run(&cli.paths, cmd),
         Command::Chat(args) => chat::run(&cli.paths, args),
+        Command::Outbox(cmd) => outbox::run(cmd),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `madoguchi serve`: the HTTP service. Loads the configuration, connects and migrates the
 //! database, loads the dialogue engine, starts the inference thread (the model loads in the
-//! background: `/readyz` says when it is ready), and serves until Ctrl-C or SIGTERM.
+//! background: `/readyz` says when it is ready), the event bus and the webhook dispatcher, and
+//! serves until Ctrl-C or SIGTERM.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use super::Paths;
 use crate::api::{self, AppState};
 use crate::catalog::Catalog;
 use crate::config::{Config, ServeArgs};
+use crate::conversation::outbox::{self, WebhookTarget};
+use crate::conversation::{Conversations, EventBus, Parts, Settings, StreamLimits};
 use crate::dialogue::Dialogue;
 use crate::nlu::queue::{ClassifyBackend, Loader, NluHandle};
 use crate::nlu::{Classifier, TrainedModel};
@@ -38,8 +41,9 @@ pub fn classifier_loader(paths: &Paths) -> Loader {
 }
 
 /// Everything the API needs, built from the configuration: the store (migrated), the dialogue
-/// engine, the inference thread. Returns the state, the shutdown sender for live streams and the
-/// receiver that reports when the model is loaded.
+/// engine, the inference thread, the event bus, the conversation service and, when a webhook is
+/// configured, its dispatcher. Returns the state, the shutdown sender for live streams and
+/// background tasks, and the receiver that reports when the model is loaded.
 pub async fn build_state(
     paths: &Paths,
     config: Config,
@@ -49,13 +53,50 @@ pub async fn build_state(
     watch::Sender<bool>,
     oneshot::Receiver<Result<(), String>>,
 )> {
+    let webhook = webhook_target(&config);
     let store = Store::connect(&config.database)
         .await
-        .context("cannot open the database")?;
+        .context("cannot open the database")?
+        .with_outbox(webhook.is_some());
     store
         .migrate()
         .await
         .context("cannot migrate the database")?;
+    let catalog = load_catalog(paths)?;
+    let dialogue = Dialogue::load(&catalog, &paths.intents)?;
+    let (nlu, loaded) = NluHandle::spawn(loader, config.queue_capacity, config.max_batch)
+        .context("cannot start the inference thread")?;
+    let bus = EventBus::start(&store)
+        .await
+        .context("cannot listen for events")?;
+    let conversations = Conversations::new(Parts {
+        store: store.clone(),
+        nlu,
+        dialogue,
+        locales: catalog.locales.clone(),
+        settings: Settings {
+            max_message_chars: config.max_message_chars,
+            minutes_per_ticket: config.minutes_per_ticket,
+        },
+        bus,
+        streams: StreamLimits::new(config.max_streams_per_conversation, config.max_streams),
+    });
+    let (state, stop) = AppState::new(config, conversations);
+    if let Some(target) = webhook {
+        tokio::spawn(outbox::dispatch(store, target, state.shutdown.clone()));
+    }
+    Ok((state, stop, loaded))
+}
+
+fn webhook_target(config: &Config) -> Option<WebhookTarget> {
+    Some(WebhookTarget {
+        url: config.webhook_url.clone()?,
+        secret: config.webhook_secret.clone().unwrap_or_default(),
+        attempts: config.webhook_attempts.max(1),
+    })
+}
+
+fn load_catalog(paths: &Paths) -> anyhow::Result<Catalog> {
     let mut problems = Vec::new();
     let catalog = Catalog::load(&paths.intents, &mut problems)
         .with_context(|| format!("cannot load {}", paths.intents.display()))?;
@@ -68,11 +109,7 @@ pub async fn build_state(
             list.join("\n")
         );
     }
-    let dialogue = Dialogue::load(&catalog, &paths.intents)?;
-    let (nlu, loaded) = NluHandle::spawn(loader, config.queue_capacity, config.max_batch)
-        .context("cannot start the inference thread")?;
-    let (state, stop) = AppState::new(config, store, nlu, dialogue, catalog.locales.clone());
-    Ok((state, stop, loaded))
+    Ok(catalog)
 }
 
 pub fn run(paths: &Paths, cmd: ServeCmd) -> anyhow::Result<()> {
