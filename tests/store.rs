@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use madoguchi::store::{
-    new_customer_token, BotAction, BotTurnRecord, Conversation, ConversationStatus, Handoff,
-    HandoffFilter, HandoffStatus, IntentActions, Message, NewConversation, NewHandoff, Role, Store,
-    StoreError,
+    new_customer_token, sha256_hex, BotAction, BotTurnRecord, Conversation, ConversationStatus,
+    CustomerTurnRecord, Handoff, HandoffFilter, HandoffStatus, IntentActions, Message,
+    NewConversation, NewHandoff, OutboxStats, Role, Store, StoreError, StoredTurn,
 };
 use serde_json::{json, Value};
 use sqlx::migrate::MigrateDatabase;
@@ -166,6 +166,16 @@ suite!(
     kpis_match_hand_computed_numbers,
     messages_after_delivers_new_messages,
     ending_a_conversation_closes_its_tickets,
+    customer_turn_stores_all_or_nothing,
+    duplicate_client_message_ids_are_refused,
+    concurrent_copies_of_a_turn_store_one,
+    turn_by_client_message_id_finds_the_stored_turn,
+    outbox_is_written_with_its_ticket_only_when_on,
+    outbox_claims_retries_and_dead_letters,
+    concurrent_outbox_claims_never_share_an_event,
+    stream_tickets_are_single_use_and_expire,
+    notes_on_a_ticket,
+    notify_reaches_a_listener,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -271,6 +281,28 @@ fn is_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 
 fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::NotFound { .. }))
+}
+
+/// A customer turn answered by `bot`, computed from `version`.
+fn customer_turn(
+    text: &str,
+    client_message_id: Option<&str>,
+    version: i64,
+    bot: BotTurnRecord,
+) -> CustomerTurnRecord {
+    CustomerTurnRecord {
+        text: text.into(),
+        client_message_id: client_message_id.map(str::to_string),
+        outcome: json!({"action": bot.action.as_str(), "text": text}),
+        bot: BotTurnRecord {
+            expected_version: Some(version),
+            ..bot
+        },
+    }
+}
+
+fn is_duplicate<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::DuplicateClientMessage))
 }
 
 fn seqs(messages: &[Message]) -> Vec<i64> {
@@ -1006,4 +1038,406 @@ async fn ending_a_conversation_closes_its_tickets(db: Arc<TestDb>) {
         s.set_csat(c.id, 2, None).await.expect("csat").csat_score,
         Some(2)
     );
+}
+
+async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
+    let s = &db.store;
+    let c = conversation(s, "ja").await;
+    let turn = customer_turn("注文はどこ？", Some("m-1"), c.version, answer("order_status", "配送中です。"));
+    let stored = s.record_customer_turn(c.id, turn).await.expect("turn");
+    assert_eq!((stored.message.seq, stored.message.role), (1, Role::Customer));
+    assert_eq!(stored.message.text, "注文はどこ？");
+    assert_eq!(stored.message.client_message_id.as_deref(), Some("m-1"));
+    assert_eq!(stored.message.outcome.as_ref().expect("outcome")["action"], "answer");
+    let reply = stored.reply.clone().expect("reply");
+    assert_eq!((reply.seq, reply.role), (2, Role::Bot));
+    assert_eq!(reply.intent.as_deref(), Some("order_status"));
+    assert!(stored.handoff.is_none());
+    assert_eq!(s.messages(c.id).await.expect("messages"), [stored.message.clone(), reply]);
+    let after = get(s, c.id).await;
+    assert_eq!((after.last_seq, after.version), (2, c.version + 1));
+    // The outcome is the store's and the dialogue's: never in the transcript's JSON.
+    let shown = serde_json::to_value(&stored.message).expect("json");
+    assert_eq!(shown["client_message_id"], "m-1");
+    assert!(shown.get("outcome").is_none(), "{shown}");
+    let shown = serde_json::to_value(stored.reply.as_ref()).expect("json");
+    assert!(shown.get("client_message_id").is_none(), "{shown}");
+
+    // A stale turn stores no customer message either.
+    let stale = customer_turn("まだ？", Some("m-2"), c.version, answer("order_status", "x"));
+    let err = s.record_customer_turn(c.id, stale).await.expect_err("stale");
+    assert!(matches!(err, StoreError::Stale { id } if id == c.id), "{err:?}");
+    assert_eq!(get(s, c.id).await, after);
+    assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
+
+    // A write the database refuses after the customer's message (an empty ticket reason).
+    let mut bad = hand_off(Some("refund"), "low_confidence", "ja");
+    if let Some(h) = bad.handoff.as_mut() {
+        h.reason = String::new();
+    }
+    let bad = customer_turn("返品", Some("m-3"), after.version, bad);
+    assert!(is_invalid(s.record_customer_turn(c.id, bad).await));
+    assert_eq!(get(s, c.id).await, after);
+    assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
+    assert!(s.turn_by_client_message_id(c.id, "m-3").await.expect("lookup").is_none());
+
+    // A turn that hands off: customer message, reply and ticket together.
+    let hand = customer_turn("返品", Some("m-3"), after.version, hand_off(Some("refund"), "low_confidence", "ja"));
+    let stored = s.record_customer_turn(c.id, hand).await.expect("hand off");
+    assert_eq!(stored.message.seq, 3);
+    assert_eq!(stored.reply.as_ref().map(|m| m.seq), Some(4));
+    let ticket = stored.handoff.expect("ticket");
+    assert_eq!(ticket.status, HandoffStatus::Waiting);
+    let handed = get(s, c.id).await;
+    assert_eq!(handed.status, ConversationStatus::Handoff);
+
+    // While a person has it: a turn that would speak is refused whole; a silent one stores the
+    // customer's message and the dialogue state.
+    let speak = customer_turn("まだ？", Some("m-4"), handed.version, answer("order_status", "x"));
+    assert!(is_conflict(s.record_customer_turn(c.id, speak).await));
+    assert_eq!(get(s, c.id).await, handed);
+    let silent = BotTurnRecord {
+        reply: None,
+        new_status: ConversationStatus::Handoff,
+        dialogue_state: json!({"waiting": true}),
+        ..answer("order_status", "unused")
+    };
+    let quiet = customer_turn("まだ？", Some("m-4"), handed.version, silent.clone());
+    let stored = s.record_customer_turn(c.id, quiet).await.expect("silent turn");
+    assert_eq!(stored.message.seq, 5);
+    assert!(stored.reply.is_none() && stored.handoff.is_none());
+    assert_eq!(get(s, c.id).await.dialogue_state, json!({"waiting": true}));
+
+    // Resolved, unknown, blank.
+    let version = get(s, c.id).await.version;
+    let blank = customer_turn(" ", None, version, silent.clone());
+    assert!(is_invalid(s.record_customer_turn(c.id, blank).await));
+    s.resolve_conversation(c.id).await.expect("resolve");
+    let version = get(s, c.id).await.version;
+    let late = customer_turn("もしもし", None, version, silent.clone());
+    assert!(is_conflict(s.record_customer_turn(c.id, late).await));
+    let nowhere = customer_turn("もしもし", None, 0, answer("greeting", "x"));
+    assert!(is_not_found(s.record_customer_turn(Uuid::new_v4(), nowhere).await));
+    assert_eq!(s.messages(c.id).await.expect("messages").len(), 5);
+}
+
+async fn duplicate_client_message_ids_are_refused(db: Arc<TestDb>) {
+    let s = &db.store;
+    let c = conversation(s, "en").await;
+    let first = customer_turn("where is my order", Some("m-1"), c.version, answer("order_status", "On its way."));
+    s.record_customer_turn(c.id, first.clone()).await.expect("first");
+    let after = get(s, c.id).await;
+
+    // A resend computed from the old version: a duplicate, not stale (the first copy is what
+    // changed the version).
+    assert!(is_duplicate(s.record_customer_turn(c.id, first.clone()).await));
+    // Computed from the current version, or with no version check: the unique index refuses it.
+    let current = customer_turn("where is my order", Some("m-1"), after.version, answer("order_status", "x"));
+    assert!(is_duplicate(s.record_customer_turn(c.id, current).await));
+    let unchecked = CustomerTurnRecord {
+        bot: BotTurnRecord {
+            expected_version: None,
+            ..first.bot.clone()
+        },
+        ..first.clone()
+    };
+    assert!(is_duplicate(s.record_customer_turn(c.id, unchecked).await));
+    assert_eq!(get(s, c.id).await, after);
+    assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
+
+    // The id is per conversation; messages without one never collide.
+    let other = conversation(s, "en").await;
+    let same_id = customer_turn("hello", Some("m-1"), other.version, answer("greeting", "Hi!"));
+    s.record_customer_turn(other.id, same_id).await.expect("other conversation");
+    for text in ["a", "b"] {
+        let version = get(s, other.id).await.version;
+        let turn = customer_turn(text, None, version, answer("greeting", "Hi!"));
+        s.record_customer_turn(other.id, turn).await.expect("no client id");
+    }
+    assert_eq!(seqs(&s.messages(other.id).await.expect("messages")), [1, 2, 3, 4, 5, 6]);
+}
+
+/// Two copies of one turn sent at once (a client retrying, two replicas): one is stored, the
+/// other is refused as a duplicate — never a database error, never two messages.
+async fn concurrent_copies_of_a_turn_store_one(db: Arc<TestDb>) {
+    let a = db.store.clone();
+    let b = db.reopen().await;
+    for round in 0..8 {
+        let c = conversation(&a, "ja").await;
+        let id = c.id;
+        let mut turn = customer_turn("返品したい", Some("dup"), c.version, answer("refund", "こちらから。"));
+        if round % 2 == 1 {
+            // Without a version check the second copy gets past the guard to the unique index.
+            turn.bot.expected_version = None;
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let send = |store: Store| {
+            let (barrier, turn) = (Arc::clone(&barrier), turn.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.record_customer_turn(id, turn).await
+            })
+        };
+        let (ra, rb) = tokio::join!(send(a.clone()), send(b.clone()));
+        let (ra, rb) = (ra.expect("join"), rb.expect("join"));
+        let stored = match (ra, rb) {
+            (Ok(t), Err(StoreError::DuplicateClientMessage))
+            | (Err(StoreError::DuplicateClientMessage), Ok(t)) => t,
+            (ra, rb) => panic!("round {round}: expected one stored and one duplicate: {ra:?} {rb:?}"),
+        };
+        let messages = a.messages(c.id).await.expect("messages");
+        assert_eq!(seqs(&messages), [1, 2], "round {round}");
+        assert_eq!(messages[0], stored.message);
+    }
+    b.close().await;
+}
+
+async fn turn_by_client_message_id_finds_the_stored_turn(db: Arc<TestDb>) {
+    let s = &db.store;
+    let c = conversation(s, "ja").await;
+    assert_eq!(s.turn_by_client_message_id(c.id, "m-1").await.expect("lookup"), None);
+    let turn = customer_turn("注文はどこ？", Some("m-1"), c.version, answer("order_status", "配送中です。"));
+    let answered = s.record_customer_turn(c.id, turn).await.expect("turn");
+    let version = get(s, c.id).await.version;
+    let turn = customer_turn("担当者を", Some("m-2"), version, hand_off(Some("human_agent"), "always_handoff", "ja"));
+    let handed = s.record_customer_turn(c.id, turn).await.expect("hand off");
+    assert!(handed.handoff.is_some());
+
+    let cid = c.id;
+    let found = |id: &'static str| async move {
+        s.turn_by_client_message_id(cid, id)
+            .await
+            .expect("lookup")
+            .expect("found")
+    };
+    assert_eq!(found("m-1").await, answered);
+    assert_eq!(found("m-2").await, handed);
+
+    // A silent turn while a person has it: no reply, no ticket — even when the agent's message
+    // follows it.
+    let ticket = handed.handoff.expect("ticket");
+    let version = get(s, c.id).await.version;
+    let silent = BotTurnRecord {
+        reply: None,
+        new_status: ConversationStatus::Handoff,
+        ..answer("order_status", "unused")
+    };
+    let turn = customer_turn("まだですか", Some("m-3"), version, silent);
+    let quiet = s.record_customer_turn(c.id, turn).await.expect("silent");
+    s.claim(ticket.id, "alice").await.expect("claim");
+    s.agent_reply(ticket.id, "alice", "お待たせしました。").await.expect("reply");
+    let expected = StoredTurn {
+        message: quiet.message,
+        reply: None,
+        handoff: None,
+    };
+    assert_eq!(found("m-3").await, expected);
+    // Per conversation.
+    let other = conversation(s, "ja").await;
+    assert_eq!(s.turn_by_client_message_id(other.id, "m-1").await.expect("lookup"), None);
+}
+
+async fn outbox_is_written_with_its_ticket_only_when_on(db: Arc<TestDb>) {
+    let off = db.store.clone();
+    ticket_after_handoff(&off, "ja").await;
+    let zero = OutboxStats { pending: 0, dead: 0, delivered: 0 };
+    assert_eq!(off.outbox_stats().await.expect("stats"), zero);
+
+    let s = db.store.clone().with_outbox(true);
+    let (c1, t1) = ticket_after_handoff(&s, "ja").await;
+    let c2 = conversation(&s, "en").await;
+    let turn = customer_turn("agent please", Some("m-1"), c2.version, hand_off(None, "always_handoff", "en"));
+    let t2 = s.record_customer_turn(c2.id, turn).await.expect("turn").handoff.expect("ticket");
+    // A refused turn writes no event.
+    let stale = customer_turn("again", Some("m-2"), c2.version, hand_off(None, "always_handoff", "en"));
+    assert!(s.record_customer_turn(c2.id, stale).await.is_err());
+    s.claim(t1.id, "alice").await.expect("claim");
+    s.resolve(t1.id, "alice", "refunded").await.expect("resolve");
+    s.resolve_conversation(c2.id).await.expect("end");
+    s.resolve_conversation(c2.id).await.expect("end twice");
+
+    let events = s.list_outbox(false, 100).await.expect("list");
+    let mut got: Vec<(&str, Uuid, Uuid)> = events
+        .iter()
+        .map(|e| (e.event.as_str(), e.ticket_id, e.conversation_id))
+        .collect();
+    let mut expected = vec![
+        ("handoff.opened", t1.id, c1.id),
+        ("handoff.opened", t2.id, c2.id),
+        ("handoff.resolved", t1.id, c1.id),
+        ("handoff.resolved", t2.id, c2.id),
+    ];
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{events:#?}");
+    assert!(events.windows(2).all(|w| w[0].created_at >= w[1].created_at), "newest first");
+    for e in &events {
+        assert_eq!((e.attempts, e.delivered_at, e.dead_at), (0, None, None));
+        assert_eq!(e.next_attempt_at, e.created_at);
+    }
+    assert_eq!(s.outbox_stats().await.expect("stats").pending, 4);
+    assert!(s.list_outbox(true, 100).await.expect("dead").is_empty());
+}
+
+async fn outbox_claims_retries_and_dead_letters(db: Arc<TestDb>) {
+    let s = db.store.clone().with_outbox(true);
+    for _ in 0..3 {
+        ticket_after_handoff(&s, "ja").await;
+    }
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = s.claim_outbox(10, lease).await.expect("claim");
+    assert_eq!(claimed.len(), 3);
+    assert!(s.claim_outbox(10, lease).await.expect("leased").is_empty());
+    let (e1, e2, e3) = (claimed[0].id, claimed[1].id, claimed[2].id);
+
+    s.outbox_delivered(e1).await.expect("delivered");
+    let retry_at = Utc::now() - Duration::seconds(1);
+    s.outbox_retry(e2, "HTTP 500", retry_at).await.expect("retry");
+    s.outbox_dead(e3, "HTTP 410").await.expect("dead");
+    let again = s.claim_outbox(10, lease).await.expect("claim the retry");
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_eq!((again[0].id, again[0].attempts), (e2, 1));
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
+
+    let later = Utc::now() + Duration::hours(1);
+    s.outbox_retry(e2, "timeout\0", later).await.expect("retry later");
+    assert!(s.claim_outbox(10, lease).await.expect("not due").is_empty());
+    assert_eq!(
+        s.outbox_stats().await.expect("stats"),
+        OutboxStats { pending: 1, dead: 1, delivered: 1 }
+    );
+    let dead = s.list_outbox(true, 10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].id, dead[0].attempts), (e3, 1));
+    assert!(dead[0].dead_at.is_some());
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 410"));
+    let all = s.list_outbox(false, 2).await.expect("list");
+    assert_eq!(all.len(), 2);
+    let e2_now = s.list_outbox(false, 10).await.expect("list");
+    let e2_now = e2_now.iter().find(|e| e.id == e2).expect("e2");
+    assert_eq!((e2_now.attempts, e2_now.last_error.as_deref()), (2, Some("timeout")));
+    assert_eq!(e2_now.next_attempt_at.timestamp(), later.timestamp());
+
+    // A lease that ends lets the event be claimed again (the claimer died mid-delivery).
+    let (_, _) = ticket_after_handoff(&s, "ja").await;
+    let short = s.claim_outbox(10, std::time::Duration::ZERO).await.expect("claim");
+    assert_eq!(short.len(), 1);
+    assert_eq!(s.claim_outbox(10, lease).await.expect("reclaim")[0].id, short[0].id);
+
+    assert!(is_not_found(s.outbox_delivered(Uuid::new_v4()).await));
+    assert!(is_not_found(s.outbox_dead(Uuid::new_v4(), "x").await));
+    assert!(is_invalid(s.claim_outbox(0, lease).await));
+}
+
+/// Two replicas draining the outbox at once: every event is claimed exactly once.
+async fn concurrent_outbox_claims_never_share_an_event(db: Arc<TestDb>) {
+    let a = db.store.clone().with_outbox(true);
+    let b = db.reopen().await.with_outbox(true);
+    const EVENTS: usize = 24;
+    for _ in 0..EVENTS {
+        ticket_after_handoff(&a, "ja").await;
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let drain = |store: Store| {
+        let barrier = Arc::clone(&barrier);
+        tokio::spawn(async move {
+            barrier.wait().await;
+            let mut ids = Vec::new();
+            loop {
+                let lease = std::time::Duration::from_secs(300);
+                let got = store.claim_outbox(3, lease).await.expect("claim");
+                if got.is_empty() {
+                    return ids;
+                }
+                ids.extend(got.into_iter().map(|e| e.id));
+            }
+        })
+    };
+    let (ra, rb) = tokio::join!(drain(a.clone()), drain(b.clone()));
+    let mut all = ra.expect("join");
+    all.extend(rb.expect("join"));
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!((claimed, all.len()), (EVENTS, EVENTS), "an event was claimed twice or never");
+    b.close().await;
+}
+
+async fn stream_tickets_are_single_use_and_expire(db: Arc<TestDb>) {
+    let s = &db.store;
+    let c = conversation(s, "ja").await;
+    let hash = |n: u32| sha256_hex(&format!("stream ticket {n}"));
+    let soon = Utc::now() + Duration::seconds(60);
+    s.create_stream_ticket(c.id, &hash(1), soon).await.expect("create");
+    assert_eq!(s.consume_stream_ticket(&hash(1)).await.expect("consume"), Some(c.id));
+    assert_eq!(s.consume_stream_ticket(&hash(1)).await.expect("again"), None);
+
+    let past = Utc::now() - Duration::seconds(1);
+    s.create_stream_ticket(c.id, &hash(2), past).await.expect("create expired");
+    assert_eq!(s.consume_stream_ticket(&hash(2)).await.expect("expired"), None);
+    assert_eq!(s.consume_stream_ticket(&hash(3)).await.expect("unknown"), None);
+
+    assert!(is_not_found(s.create_stream_ticket(Uuid::new_v4(), &hash(4), soon).await));
+    assert!(is_invalid(s.create_stream_ticket(c.id, "not-a-hash", soon).await));
+    s.create_stream_ticket(c.id, &hash(5), soon).await.expect("create");
+    assert!(is_conflict(s.create_stream_ticket(c.id, &hash(5), soon).await));
+
+    // Two replicas presenting one ticket at once: one gets it.
+    let other = db.reopen().await;
+    let h5 = hash(5);
+    let (ra, rb) = tokio::join!(s.consume_stream_ticket(&h5), other.consume_stream_ticket(&h5));
+    let mut got = [ra.expect("consume"), rb.expect("consume")];
+    got.sort();
+    assert_eq!(got, [None, Some(c.id)]);
+    other.close().await;
+}
+
+async fn notes_on_a_ticket(db: Arc<TestDb>) {
+    let s = &db.store;
+    let (c, t) = ticket_after_handoff(s, "ja").await;
+    let transcript = s.messages(c.id).await.expect("messages");
+    assert!(s.notes(t.id).await.expect("notes").is_empty());
+    let n1 = s.add_note(t.id, "alice", "常連のお客様").await.expect("note");
+    let n2 = s.add_note(t.id, "bob", "返金済みか確認").await.expect("note");
+    assert_eq!((n1.handoff_id, n1.agent_id.as_str()), (t.id, "alice"));
+    assert_eq!(s.notes(t.id).await.expect("notes"), [n1, n2]);
+    assert_eq!(s.messages(c.id).await.expect("messages"), transcript, "not in the transcript");
+
+    assert!(is_not_found(s.add_note(Uuid::new_v4(), "alice", "x").await));
+    assert!(is_invalid(s.add_note(t.id, "alice", "  ").await));
+    assert!(is_invalid(s.add_note(t.id, "", "x").await));
+    assert!(s.notes(Uuid::new_v4()).await.expect("notes").is_empty());
+}
+
+async fn notify_reaches_a_listener(db: Arc<TestDb>) {
+    let s = &db.store;
+    let listener = s.listen("madoguchi_events").await.expect("listen");
+    let Dialect::Postgres = db.dialect else {
+        assert!(listener.is_none(), "SQLite has no listener");
+        s.notify("madoguchi_events", "{}").await.expect("no-op");
+        return;
+    };
+    let mut listener = listener.expect("a PostgreSQL listener");
+    // From another replica.
+    let other = db.reopen().await;
+    other
+        .notify("madoguchi_events", r#"{"conversation":"c-1"}"#)
+        .await
+        .expect("notify");
+    other.notify("other_channel", "ignored").await.expect("notify");
+    other.notify("madoguchi_events", "second").await.expect("notify");
+    let first = recv(&mut listener).await;
+    assert_eq!(first.as_deref(), Some(r#"{"conversation":"c-1"}"#));
+    let second = recv(&mut listener).await;
+    assert_eq!(second.as_deref(), Some("second"));
+    drop(listener);
+    other.close().await;
+}
+
+/// The listener's next payload, within 10 s.
+async fn recv(listener: &mut madoguchi::store::Listener) -> Option<String> {
+    tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a notification in time")
+        .expect("recv")
 }

@@ -57,6 +57,21 @@ impl StoreError {
         }
     }
 
+    /// A write naming a record that does not exist (a foreign key violation) is `NotFound`;
+    /// other errors as for [`StoreError::from_write`].
+    pub(crate) fn from_reference(
+        err: sqlx::Error,
+        what: &'static str,
+        id: Uuid,
+        context: &str,
+    ) -> Self {
+        let kind = err.as_database_error().map(|e| e.kind());
+        match kind {
+            Some(sqlx::error::ErrorKind::ForeignKeyViolation) => StoreError::not_found(what, id),
+            _ => StoreError::from_write(err, context),
+        }
+    }
+
     /// A stored value that does not decode (a bug or a hand-edited database).
     pub(crate) fn corrupt(what: String) -> Self {
         StoreError::Database(sqlx::Error::Decode(what.into()))

@@ -4,7 +4,7 @@
 //! above own (customer metadata, the dialogue state, a handoff summary, alternatives, quick
 //! replies) is opaque JSON here.
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 

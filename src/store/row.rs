@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::error::StoreError;
 use super::model::{
-    BotAction, Conversation, ConversationStatus, Handoff, HandoffStatus, Message, Role,
+    BotAction, Conversation, ConversationStatus, Handoff, HandoffStatus, Message, Note,
+    OutboxEvent, Role,
 };
 
 #[derive(sqlx::FromRow)]
@@ -82,6 +83,8 @@ pub(super) struct MessageRow<I> {
     agent_id: Option<String>,
     feedback_helpful: Option<bool>,
     feedback_comment: Option<String>,
+    client_message_id: Option<String>,
+    outcome: Option<Json<Value>>,
 }
 
 impl<I: Into<Uuid>> TryFrom<MessageRow<I>> for Message {
@@ -109,8 +112,8 @@ impl<I: Into<Uuid>> TryFrom<MessageRow<I>> for Message {
             agent_id: row.agent_id,
             feedback_helpful: row.feedback_helpful,
             feedback_comment: row.feedback_comment,
-            client_message_id: None,
-            outcome: None,
+            client_message_id: row.client_message_id,
+            outcome: row.outcome.map(|j| j.0),
         })
     }
 }
@@ -155,6 +158,72 @@ impl<I: Into<Uuid>> TryFrom<HandoffRow<I>> for Handoff {
     }
 }
 
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxRow<I> {
+    id: I,
+    event: String,
+    ticket_id: I,
+    conversation_id: I,
+    created_at: DateTime<Utc>,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    dead_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl<I: Into<Uuid>> TryFrom<OutboxRow<I>> for OutboxEvent {
+    type Error = StoreError;
+
+    fn try_from(row: OutboxRow<I>) -> Result<Self, StoreError> {
+        let id = row.id.into();
+        Ok(OutboxEvent {
+            id,
+            event: row.event,
+            ticket_id: row.ticket_id.into(),
+            conversation_id: row.conversation_id.into(),
+            created_at: row.created_at,
+            attempts: u32::try_from(row.attempts)
+                .map_err(|_| StoreError::corrupt(format!("outbox {id}: attempts {}", row.attempts)))?,
+            next_attempt_at: row.next_attempt_at,
+            delivered_at: row.delivered_at,
+            dead_at: row.dead_at,
+            last_error: row.last_error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct NoteRow<I> {
+    id: I,
+    handoff_id: I,
+    agent_id: String,
+    text: String,
+    created_at: DateTime<Utc>,
+}
+
+impl<I: Into<Uuid>> TryFrom<NoteRow<I>> for Note {
+    type Error = StoreError;
+
+    fn try_from(row: NoteRow<I>) -> Result<Self, StoreError> {
+        Ok(Note {
+            id: row.id.into(),
+            handoff_id: row.handoff_id.into(),
+            agent_id: row.agent_id,
+            text: row.text,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Outbox events by state (one row).
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxStatsRow {
+    pub pending: i64,
+    pub dead: i64,
+    pub delivered: i64,
+}
+
 /// The conversation-level KPI aggregates (one row).
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationKpiRow {
@@ -189,6 +258,14 @@ pub(super) struct IntentKpiRow {
 pub(super) struct FeedbackKpiRow {
     pub helpful: i64,
     pub responses: i64,
+}
+
+/// Converts an optional row.
+pub(super) fn convert_one<R, T>(row: Option<R>) -> Result<Option<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    row.map(T::try_from).transpose()
 }
 
 /// Converts rows, failing on the first one that does not decode.

@@ -1,0 +1,76 @@
+//! One store over two dialects: the pool, connection and transaction types of either, and
+//! [`on!`], which runs one block of code against whichever the store has.
+//!
+//! `on!(&mut conn, D, c => body)` expands `body` once per dialect, with `c` the dialect's
+//! connection (`&mut SqliteConnection` or `&mut PgConnection`) and `D` the dialect module
+//! (`sqlite.rs` or `postgres.rs`) in scope: `D::id(uuid)` and `D::ts(time)` bind ids and times
+//! the dialect's way, `D::Id` decodes ids, and `D::sql::NAME` is a statement the dialects spell
+//! differently. So each query is written once, and type-checked against both drivers.
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use super::error::StoreError;
+
+/// A value of one dialect or the other.
+#[derive(Clone)]
+pub(super) enum ByDialect<S, P> {
+    Sqlite(S),
+    Postgres(P),
+}
+
+pub(super) type Pool = ByDialect<SqlitePool, PgPool>;
+/// A connection out of the pool (reads and single-statement writes).
+pub(super) type Conn = ByDialect<PoolConnection<Sqlite>, PoolConnection<Postgres>>;
+/// A write transaction (see each dialect's `begin_write`); dropped without `commit`, it rolls back.
+pub(super) type Tx = ByDialect<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
+
+/// Runs `$body` with `$c` the dialect's connection and `$d` its module (see the module docs).
+/// `$target` is a `&mut Conn` or a `&mut Tx`.
+macro_rules! on {
+    ($target:expr, $d:ident, $c:ident => $body:expr) => {
+        match $target {
+            $crate::store::dialect::ByDialect::Sqlite($c) => {
+                #[allow(unused_imports)]
+                use $crate::store::sqlite as $d;
+                let $c = &mut **$c;
+                $body
+            }
+            $crate::store::dialect::ByDialect::Postgres($c) => {
+                #[allow(unused_imports)]
+                use $crate::store::postgres as $d;
+                let $c = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+
+pub(super) use on;
+
+impl Pool {
+    pub(super) async fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(match self {
+            ByDialect::Sqlite(pool) => ByDialect::Sqlite(pool.acquire().await?),
+            ByDialect::Postgres(pool) => ByDialect::Postgres(pool.acquire().await?),
+        })
+    }
+
+    pub(super) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            ByDialect::Sqlite(pool) => ByDialect::Sqlite(super::sqlite::begin_write(pool).await?),
+            ByDialect::Postgres(pool) => {
+                ByDialect::Postgres(super::postgres::begin_write(pool).await?)
+            }
+        })
+    }
+}
+
+impl Tx {
+    pub(super) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            ByDialect::Sqlite(tx) => tx.commit().await?,
+            ByDialect::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}

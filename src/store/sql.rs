@@ -1,0 +1,316 @@
+//! Every SQL statement of the store, written once.
+//!
+//! Both dialects take `$1`-style placeholders and, since sqlx sends PostgreSQL the type of every
+//! bound value, `$1 IS NULL` needs no cast. Booleans are tested bare (`WHERE flag`), which SQLite
+//! reads as 0/1 and PostgreSQL as `boolean`. The few statements the dialects truly disagree on
+//! sit side by side at the end, in [`sqlite`] and [`postgres`] (reached as `D::sql::NAME`).
+
+pub const PING: &str = "SELECT 1";
+
+// ---- conversations -------------------------------------------------------------------------
+
+pub const INSERT_CONVERSATION: &str = "
+    INSERT INTO conversations
+        (id, locale, customer, token_sha256, status, dialogue_state, last_seq,
+         created_at, updated_at)
+    VALUES ($1, $2, $3, $4, 'bot', $5, 0, $6, $6)
+    RETURNING *";
+
+pub const CONVERSATION: &str = "SELECT * FROM conversations WHERE id = $1";
+
+pub const CONVERSATION_STATUS: &str = "SELECT status FROM conversations WHERE id = $1";
+
+pub const CONVERSATION_VERSION: &str = "SELECT version FROM conversations WHERE id = $1";
+
+/// Takes the next message seq of a conversation that is not resolved.
+pub const NEXT_SEQ: &str = "
+    UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2
+    WHERE id = $1 AND status <> 'resolved'
+    RETURNING last_seq";
+
+/// $5: the turn has a reply (takes a seq); $6: it opens a ticket; $7: the version the turn was
+/// computed from (NULL: no check); $8: seqs taken before the reply's (1 for the customer's
+/// message of a customer turn). The bot may speak or hand off only while the conversation is
+/// the bot's; while a person has it, a turn may only update the dialogue state.
+pub const TURN: &str = "
+    UPDATE conversations
+    SET status = $2, dialogue_state = $3, updated_at = $4, version = version + 1,
+        last_seq = last_seq + $8 + CASE WHEN $5 THEN 1 ELSE 0 END
+    WHERE id = $1
+      AND ($7 IS NULL OR version = $7)
+      AND ((status = 'bot' AND ($2 = 'bot' OR $6))
+           OR (status IN ('handoff', 'agent') AND status = $2 AND NOT $5 AND NOT $6))
+    RETURNING last_seq";
+
+pub const SET_CSAT: &str = "
+    UPDATE conversations SET csat_score = $2, csat_comment = $3, updated_at = $4
+    WHERE id = $1
+    RETURNING *";
+
+pub const SET_STATUS: &str = "
+    UPDATE conversations
+    SET status = $2, updated_at = $3,
+        version = version + CASE WHEN status <> $2 THEN 1 ELSE 0 END
+    WHERE id = $1 AND status <> 'resolved'";
+
+/// First-contact resolution: at most one ticket, claimed, never handed back.
+pub const RESOLVE_CONVERSATION: &str = "
+    UPDATE conversations
+    SET status = 'resolved', resolved_at = $2, updated_at = $2, version = version + 1,
+        first_contact_resolution = (
+            SELECT COUNT(*) <= 1
+               AND COUNT(*) FILTER (WHERE claimed_at IS NULL OR returned_at IS NOT NULL) = 0
+            FROM handoffs WHERE conversation_id = $1)
+    WHERE id = $1 AND status <> 'resolved'
+    RETURNING *";
+
+// ---- messages ------------------------------------------------------------------------------
+
+pub const INSERT_MESSAGE: &str = "
+    INSERT INTO messages
+        (id, conversation_id, seq, role, text, created_at, intent, confidence, action,
+         reason, alternatives, quick_replies, agent_id, client_message_id, outcome)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    RETURNING *";
+
+pub const MESSAGES_AFTER: &str = "
+    SELECT * FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq";
+
+pub const MESSAGE_BY_CLIENT_ID: &str = "
+    SELECT * FROM messages WHERE conversation_id = $1 AND client_message_id = $2";
+
+pub const MESSAGE_ID_BY_CLIENT_ID: &str = "
+    SELECT id FROM messages WHERE conversation_id = $1 AND client_message_id = $2";
+
+/// The reply of a customer turn: the bot message right after it, written in the same
+/// transaction (so at the same time).
+pub const TURN_REPLY: &str = "
+    SELECT * FROM messages
+    WHERE conversation_id = $1 AND seq = $2 AND role = 'bot' AND created_at = $3";
+
+pub const SET_FEEDBACK: &str = "
+    UPDATE messages SET feedback_helpful = $3, feedback_comment = $4, feedback_at = $5
+    WHERE id = $2 AND conversation_id = $1 AND role = 'bot'
+    RETURNING *";
+
+pub const MESSAGE_ROLE: &str = "
+    SELECT role FROM messages WHERE id = $2 AND conversation_id = $1";
+
+// ---- handoff tickets -----------------------------------------------------------------------
+
+pub const INSERT_HANDOFF: &str = "
+    INSERT INTO handoffs
+        (id, conversation_id, status, reason, intent, locale, summary, created_at)
+    VALUES ($1, $2, 'waiting', $3, $4, $5, $6, $7)
+    RETURNING *";
+
+pub const HANDOFF: &str = "SELECT * FROM handoffs WHERE id = $1";
+
+/// The ticket a turn opened: it was created in the turn's transaction, at the turn's time.
+pub const HANDOFF_OPENED_AT: &str = "
+    SELECT * FROM handoffs WHERE conversation_id = $1 AND created_at = $2";
+
+pub const CONVERSATION_HANDOFFS: &str = "
+    SELECT * FROM handoffs WHERE conversation_id = $1 ORDER BY created_at, id";
+
+pub const LIST_HANDOFFS: &str = "
+    SELECT * FROM handoffs
+    WHERE ($1 IS NULL OR status = $1)
+      AND ($2 IS NULL OR intent = $2)
+      AND ($3 IS NULL OR locale = $3)
+    ORDER BY created_at, id
+    LIMIT $4";
+
+/// The ticket's status and its 1-based place among waiting tickets (oldest first).
+pub const QUEUE_POSITION: &str = "
+    SELECT t.status,
+           (SELECT COUNT(*) FROM handoffs h
+            WHERE h.status = 'waiting'
+              AND (h.created_at < t.created_at
+                   OR (h.created_at = t.created_at AND h.id <= t.id))) AS position
+    FROM handoffs t WHERE t.id = $1";
+
+pub const WAITING_COUNT: &str = "SELECT COUNT(*) FROM handoffs WHERE status = 'waiting'";
+
+pub const CLAIM: &str = "
+    UPDATE handoffs SET status = 'claimed', claimed_by = $2, claimed_at = $3
+    WHERE id = $1 AND status IN ('waiting', 'returned')
+    RETURNING *";
+
+/// Takes the next seq of the conversation of a ticket this agent has claimed.
+pub const AGENT_NEXT_SEQ: &str = "
+    UPDATE conversations
+    SET status = 'agent', last_seq = last_seq + 1, updated_at = $3,
+        version = version + CASE WHEN status <> 'agent' THEN 1 ELSE 0 END
+    WHERE id = (SELECT conversation_id FROM handoffs
+                WHERE id = $1 AND status = 'claimed' AND claimed_by = $2)
+      AND status <> 'resolved'
+    RETURNING id, last_seq";
+
+pub const HAND_BACK: &str = "
+    UPDATE handoffs SET status = 'returned', returned_at = $3
+    WHERE id = $1 AND status = 'claimed' AND claimed_by = $2
+    RETURNING *";
+
+pub const RESOLVE_HANDOFF: &str = "
+    UPDATE handoffs SET status = 'resolved', resolved_at = $3, resolution_code = $4
+    WHERE id = $1 AND status = 'claimed' AND claimed_by = $2
+    RETURNING *";
+
+/// Closes a conversation's open tickets; returns their ids.
+pub const CLOSE_TICKETS: &str = "
+    UPDATE handoffs SET status = 'resolved', resolved_at = $2, resolution_code = $3
+    WHERE conversation_id = $1 AND status <> 'resolved'
+    RETURNING id";
+
+pub const INSERT_NOTE: &str = "
+    INSERT INTO ticket_notes (id, handoff_id, agent_id, text, created_at)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING *";
+
+pub const NOTES: &str = "
+    SELECT * FROM ticket_notes WHERE handoff_id = $1 ORDER BY created_at, id";
+
+// ---- outbox --------------------------------------------------------------------------------
+
+pub const INSERT_OUTBOX: &str = "
+    INSERT INTO outbox (id, event, ticket_id, conversation_id, created_at, next_attempt_at)
+    VALUES ($1, $2, $3, $4, $5, $5)";
+
+pub const OUTBOX_DELIVERED: &str = "
+    UPDATE outbox SET delivered_at = $2, locked_until = NULL
+    WHERE id = $1
+    RETURNING id";
+
+pub const OUTBOX_RETRY: &str = "
+    UPDATE outbox
+    SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, locked_until = NULL
+    WHERE id = $1
+    RETURNING id";
+
+pub const OUTBOX_DEAD: &str = "
+    UPDATE outbox
+    SET attempts = attempts + 1, last_error = $2, dead_at = $3, locked_until = NULL
+    WHERE id = $1
+    RETURNING id";
+
+/// Newest first; $1: dead letters only.
+pub const LIST_OUTBOX: &str = "
+    SELECT * FROM outbox
+    WHERE NOT $1 OR dead_at IS NOT NULL
+    ORDER BY created_at DESC, id DESC
+    LIMIT $2";
+
+pub const OUTBOX_STATS: &str = "
+    SELECT COUNT(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS pending,
+           COUNT(dead_at) AS dead,
+           COUNT(delivered_at) AS delivered
+    FROM outbox";
+
+// ---- stream tickets ------------------------------------------------------------------------
+
+pub const INSERT_STREAM_TICKET: &str = "
+    INSERT INTO stream_tickets (ticket_sha256, conversation_id, expires_at) VALUES ($1, $2, $3)";
+
+/// Single use: of two consumers, only one gets the row back.
+pub const CONSUME_STREAM_TICKET: &str = "
+    DELETE FROM stream_tickets WHERE ticket_sha256 = $1 AND expires_at > $2
+    RETURNING conversation_id";
+
+pub const DELETE_EXPIRED_STREAM_TICKETS: &str = "
+    DELETE FROM stream_tickets WHERE expires_at <= $1";
+
+/// PostgreSQL only (SQLite has no other process to tell).
+pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+// ---- KPIs ----------------------------------------------------------------------------------
+
+pub const KPI_INTENTS: &str = "
+    SELECT intent,
+           COUNT(*) FILTER (WHERE action = 'answer') AS answers,
+           COUNT(*) FILTER (WHERE action = 'clarify') AS clarifies,
+           COUNT(*) FILTER (WHERE action = 'handoff') AS handoffs
+    FROM messages
+    WHERE role = 'bot' AND ($1 IS NULL OR created_at >= $1)
+    GROUP BY intent";
+
+pub const KPI_FEEDBACK: &str = "
+    SELECT COUNT(*) FILTER (WHERE feedback_helpful) AS helpful,
+           COUNT(feedback_helpful) AS responses
+    FROM messages
+    WHERE role = 'bot' AND ($1 IS NULL OR created_at >= $1)";
+
+// ---- where the dialects differ -------------------------------------------------------------
+
+/// SQLite: times are text, so a duration is a difference of `julianday`s; a write transaction
+/// already holds the database's write lock (`BEGIN IMMEDIATE`), so claiming needs no row locks.
+pub mod sqlite {
+    pub const KPI_CONVERSATIONS: &str = "
+        SELECT COUNT(*) AS conversations,
+               COUNT(*) FILTER (WHERE c.status = 'resolved' AND NOT EXISTS
+                   (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS contained,
+               COUNT(*) FILTER (WHERE EXISTS
+                   (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS handed_off,
+               AVG(c.csat_score) AS csat_average,
+               COUNT(c.csat_score) AS csat_responses,
+               COUNT(*) FILTER (WHERE c.first_contact_resolution) AS fcr_yes,
+               COUNT(c.first_contact_resolution) AS fcr_known,
+               AVG((julianday(c.resolved_at) - julianday(c.created_at)) * 86400.0)
+                   AS mean_resolution_seconds
+        FROM conversations c
+        WHERE $1 IS NULL OR c.created_at >= $1";
+
+    pub const KPI_TICKETS: &str = "
+        SELECT COUNT(*) AS tickets,
+               AVG((julianday(claimed_at) - julianday(created_at)) * 86400.0)
+                   AS mean_claim_seconds
+        FROM handoffs
+        WHERE $1 IS NULL OR created_at >= $1";
+
+    /// $1: now; $2: the lease's end; $3: at most this many.
+    pub const CLAIM_OUTBOX: &str = "
+        UPDATE outbox SET locked_until = $2
+        WHERE id IN (SELECT id FROM outbox
+                     WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1
+                       AND (locked_until IS NULL OR locked_until <= $1)
+                     ORDER BY next_attempt_at, id
+                     LIMIT $3)
+        RETURNING *";
+}
+
+/// PostgreSQL: durations by `EXTRACT(EPOCH …)`, averages cast to float8 (not numeric); claiming
+/// skips rows another replica has locked, so two claimers never get the same event.
+pub mod postgres {
+    pub const KPI_CONVERSATIONS: &str = "
+        SELECT COUNT(*) AS conversations,
+               COUNT(*) FILTER (WHERE c.status = 'resolved' AND NOT EXISTS
+                   (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS contained,
+               COUNT(*) FILTER (WHERE EXISTS
+                   (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS handed_off,
+               AVG(c.csat_score)::float8 AS csat_average,
+               COUNT(c.csat_score) AS csat_responses,
+               COUNT(*) FILTER (WHERE c.first_contact_resolution) AS fcr_yes,
+               COUNT(c.first_contact_resolution) AS fcr_known,
+               AVG(EXTRACT(EPOCH FROM c.resolved_at - c.created_at))::float8
+                   AS mean_resolution_seconds
+        FROM conversations c
+        WHERE $1 IS NULL OR c.created_at >= $1";
+
+    pub const KPI_TICKETS: &str = "
+        SELECT COUNT(*) AS tickets,
+               AVG(EXTRACT(EPOCH FROM claimed_at - created_at))::float8
+                   AS mean_claim_seconds
+        FROM handoffs
+        WHERE $1 IS NULL OR created_at >= $1";
+
+    /// $1: now; $2: the lease's end; $3: at most this many.
+    pub const CLAIM_OUTBOX: &str = "
+        UPDATE outbox SET locked_until = $2
+        WHERE id IN (SELECT id FROM outbox
+                     WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1
+                       AND (locked_until IS NULL OR locked_until <= $1)
+                     ORDER BY next_attempt_at, id
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING *";
+}
