@@ -306,7 +306,7 @@ fn stream_tickets_are_single_use_and_keep_the_token_out_of_the_url() {
     // A ticket is issued only with the token.
     let anonymous = call(
         "POST",
-        &format!("{}/events/ticket", c.events_url()),
+        &format!("{}/ticket", c.events_url()),
         &[],
         None,
     );
