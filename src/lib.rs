@@ -16,6 +16,7 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod dialogue;
 pub mod domain;
 pub mod eval;

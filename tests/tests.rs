@@ -10,6 +10,7 @@ mod cli;
 mod dialogue;
 mod encoder;
 mod eval_smoke;
+mod health;
 mod real_model;
 mod store;
 mod tokenizer_parity;

@@ -50,6 +50,8 @@ pub struct AppState {
     /// The catalog's locales (a conversation may only choose one of them).
     pub locales: Arc<Vec<Locale>>,
     pub webhook: Option<webhook::Webhook>,
+    /// The KPIs `/metrics` exports, read from the database at most once per TTL.
+    pub kpis: crate::conversation::kpis::KpiCache,
     /// Turns true when the server shuts down (live streams end).
     pub shutdown: watch::Receiver<bool>,
 }
@@ -65,6 +67,10 @@ impl AppState {
     ) -> (AppState, watch::Sender<bool>) {
         let (tx, rx) = watch::channel(false);
         let webhook = webhook::Webhook::from_config(&config);
+        let kpis = crate::conversation::kpis::KpiCache::new(
+            store.clone(),
+            crate::conversation::kpis::DEFAULT_KPI_TTL,
+        );
         (
             AppState {
                 config: Arc::new(config),
@@ -73,6 +79,7 @@ impl AppState {
                 dialogue: Arc::new(dialogue),
                 locales: Arc::new(locales),
                 webhook,
+                kpis,
                 shutdown: rx,
             },
             tx,
