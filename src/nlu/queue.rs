@@ -379,11 +379,13 @@ impl Supervisor {
         }
     }
 
-    /// Runs the loader (a panic in it counts as a failed load); marks the handle ready on success.
+    /// Runs the loader (a panic in it counts as a failed load); marks the handle ready on
+    /// success, restarting on failure (before the first load is reported either way).
     fn load(&self) -> Result<Box<dyn ClassifyBackend>, String> {
         let started = Instant::now();
-        let backend = catch_unwind(AssertUnwindSafe(|| (self.loader)()))
-            .unwrap_or_else(|panic| Err(format!("the loader panicked: {}", describe(&panic))))?;
+        let loaded = catch_unwind(AssertUnwindSafe(|| (self.loader)()))
+            .unwrap_or_else(|panic| Err(format!("the loader panicked: {}", describe(&panic))));
+        let backend = loaded.inspect_err(|_| self.shared.set_status(NluStatus::Restarting))?;
         self.shared.set_model_version(backend.model_version());
         // A fault injected while the worker was down is not meant for the new one.
         self.shared.fault.store(false, Ordering::Release);
