@@ -384,7 +384,7 @@ impl Supervisor {
     fn load(&self) -> Result<Box<dyn ClassifyBackend>, String> {
         let started = Instant::now();
         let loaded = catch_unwind(AssertUnwindSafe(|| (self.loader)()))
-            .unwrap_or_else(|panic| Err(format!("the loader panicked: {}", describe(&panic))));
+            .unwrap_or_else(|panic| Err(format!("the loader panicked: {}", panic_text(&panic))));
         let backend = loaded.inspect_err(|_| self.shared.set_status(NluStatus::Restarting))?;
         self.shared.set_model_version(backend.model_version());
         // A fault injected while the worker was down is not meant for the new one.
@@ -402,7 +402,7 @@ impl Supervisor {
         let (rx, shared, max_batch) = (&mut self.rx, &*self.shared, self.max_batch);
         catch_unwind(AssertUnwindSafe(|| worker(backend, rx, shared, max_batch))).map_err(|panic| {
             shared.set_status(NluStatus::Restarting);
-            describe(&panic)
+            panic_text(&panic)
         })
     }
 
@@ -431,7 +431,7 @@ impl Supervisor {
 }
 
 /// A panic payload as text.
-fn describe(panic: &Box<dyn Any + Send>) -> String {
+fn panic_text(panic: &Box<dyn Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {
