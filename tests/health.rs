@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use madoguchi::api;
-use madoguchi::cli::serve::build_state;
+use madoguchi::cli::serve::{build_state, classifier_loader};
 use madoguchi::cli::Paths;
 use madoguchi::config::Config;
 use madoguchi::conversation::kpis::KpiCache;
@@ -17,7 +17,7 @@ use madoguchi::nlu::queue::{ClassifyBackend, Loader, NluHandle};
 use madoguchi::nlu::{Action, Classification, NluError, Reason};
 use serde_json::{json, Value};
 
-use crate::util::repo;
+use crate::util::{repo, trained_workspace};
 
 const API_KEY: &str = "api-key-for-health-tests";
 
@@ -78,16 +78,25 @@ fn fake_loader(reload: Duration, loads: Arc<AtomicUsize>) -> Loader {
 
 type Started = Result<(String, NluHandle, KpiCache), String>;
 
-fn start(db_dir: &Path, loader: Loader) -> Server {
-    let paths = Paths {
-        intents: repo().join("intents"),
-        training_data: repo().join("training-data"),
-        models: db_dir.join("models"),
-        encoder: "unused".into(),
+/// Workspace paths: the catalog (and models) under `workspace`, the encoder at `encoder`.
+fn paths_in(workspace: &Path, encoder: &Path) -> Paths {
+    Paths {
+        intents: workspace.join("intents"),
+        training_data: workspace.join("training-data"),
+        models: workspace.join("models"),
+        encoder: encoder.to_string_lossy().into_owned(),
         cache: None,
         batch_size: madoguchi::nlu::encoder::DEFAULT_BATCH_SIZE,
         batch_tokens: madoguchi::nlu::encoder::DEFAULT_BATCH_TOKENS,
-    };
+    }
+}
+
+/// A server over the repository's catalog and a stand-in classifier from `loader`.
+fn start(db_dir: &Path, loader: Loader) -> Server {
+    start_with(paths_in(&repo(), Path::new("unused")), db_dir, loader)
+}
+
+fn start_with(paths: Paths, db_dir: &Path, loader: Loader) -> Server {
     let config = Config {
         database: format!("sqlite://{}", db_dir.join("health.db").display()),
         api_key: Some(API_KEY.into()),
@@ -276,4 +285,26 @@ fn frequent_scrapes_read_the_kpis_from_the_database_at_most_twice() {
         (1..=2).contains(&refreshes),
         "50 scrapes refreshed the KPIs {refreshes} times"
     );
+}
+
+#[test]
+fn the_real_model_is_named_by_readyz_and_reloaded_after_a_fault() {
+    let Some((ws, encoder)) = trained_workspace() else {
+        return;
+    };
+    let paths = paths_in(ws.path(), encoder);
+    let current = std::fs::read_to_string(paths.models.join("current")).expect("models/current");
+    let loader = classifier_loader(&paths);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start_with(paths, dir.path(), loader);
+    let r = until_readyz(&s, 200, Duration::from_secs(180));
+    assert_eq!(r.body["model"], current.trim(), "\n{r}");
+
+    s.nlu.inject_panic();
+    let r = until_readyz(&s, 503, Duration::from_secs(5));
+    assert_eq!(r.body["reasons"], json!(["inference_restarting"]), "\n{r}");
+    let r = until_readyz(&s, 200, Duration::from_secs(180));
+    assert_eq!(r.body["model"], current.trim(), "\n{r}");
+    let r = classify(&s, "こんにちは");
+    assert_eq!(r.status, 200, "\n{r}");
 }
