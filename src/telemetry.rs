@@ -21,6 +21,8 @@ pub const QUEUE_WAIT: &str = "madoguchi_queue_wait_seconds";
 pub const QUEUE_REJECTED: &str = "madoguchi_queue_rejected_total";
 pub const INFERENCE_SECONDS: &str = "madoguchi_inference_seconds";
 pub const BATCH_SIZE: &str = "madoguchi_inference_batch_size";
+pub const INFERENCE_RESTARTS: &str = "madoguchi_inference_restarts_total";
+pub const INFERENCE_READY: &str = "madoguchi_inference_ready";
 pub const CSAT: &str = "madoguchi_csat_score";
 pub const CONTAINMENT_RATE: &str = "madoguchi_containment_rate";
 pub const HANDOFF_RATE: &str = "madoguchi_handoff_rate";
@@ -101,6 +103,14 @@ fn describe() {
         "Classifier time per batch"
     );
     describe_histogram!(BATCH_SIZE, "Messages per classifier batch");
+    describe_counter!(
+        INFERENCE_RESTARTS,
+        "Inference worker restarts after a panic or a failed load"
+    );
+    describe_gauge!(
+        INFERENCE_READY,
+        "1 while the model is loaded and the inference worker takes jobs, else 0"
+    );
     describe_histogram!(CSAT, "Customer satisfaction scores (1-5)");
     describe_gauge!(
         CONTAINMENT_RATE,

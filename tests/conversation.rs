@@ -304,12 +304,7 @@ fn stream_tickets_are_single_use_and_keep_the_token_out_of_the_url() {
     let made_up = call("GET", &format!("{}?ticket=nope", c.events_url()), &[], None);
     expect_error(made_up, 401, "unauthorized");
     // A ticket is issued only with the token.
-    let anonymous = call(
-        "POST",
-        &format!("{}/ticket", c.events_url()),
-        &[],
-        None,
-    );
+    let anonymous = call("POST", &format!("{}/ticket", c.events_url()), &[], None);
     expect_error(anonymous, 401, "unauthorized");
 }
 

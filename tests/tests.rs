@@ -11,6 +11,7 @@ mod conversation;
 mod dialogue;
 mod encoder;
 mod eval_smoke;
+mod health;
 mod real_model;
 mod store;
 mod tokenizer_parity;

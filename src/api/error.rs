@@ -160,9 +160,9 @@ impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::Full => ApiError::Overloaded,
-            QueueError::NotReady => {
-                ApiError::NotReady("the model is still loading; retry shortly".into())
-            }
+            QueueError::NotReady => ApiError::NotReady(
+                "the model is not loaded (loading or restarting); retry shortly".into(),
+            ),
             QueueError::Closed | QueueError::Failed(_) => ApiError::Internal(e.to_string()),
         }
     }

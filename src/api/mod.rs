@@ -46,6 +46,8 @@ pub struct AppState {
     /// For health checks (the service owns the same handles).
     pub store: Store,
     pub nlu: NluHandle,
+    /// The KPIs `/metrics` exports, read from the database at most once per TTL.
+    pub kpis: crate::conversation::kpis::KpiCache,
     /// Turns true when the server shuts down (live streams end).
     pub shutdown: watch::Receiver<bool>,
 }
@@ -54,11 +56,16 @@ impl AppState {
     /// Builds the state; returns the sender that signals shutdown to live streams.
     pub fn new(config: Config, conversations: Conversations) -> (AppState, watch::Sender<bool>) {
         let (tx, rx) = watch::channel(false);
+        let kpis = crate::conversation::kpis::KpiCache::new(
+            conversations.store().clone(),
+            crate::conversation::kpis::DEFAULT_KPI_TTL,
+        );
         (
             AppState {
                 config: Arc::new(config),
                 store: conversations.store().clone(),
                 nlu: conversations.nlu().clone(),
+                kpis,
                 conversations,
                 shutdown: rx,
             },

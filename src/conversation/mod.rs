@@ -16,6 +16,7 @@ pub mod agent;
 pub mod customer;
 mod error;
 pub mod events;
+pub mod kpis;
 
 pub mod outbox;
 pub mod reply;

@@ -4,12 +4,22 @@
 //! oneshot. A full queue is refused at once ([`QueueError::Full`] → 429) instead of waiting, and
 //! requests whose caller went away are skipped before they reach the model.
 //!
-//! The model is loaded on the worker thread itself, so the server can listen (and answer
-//! `/healthz`) while it loads; [`NluHandle::is_ready`] turns true once it is.
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+//! The model is loaded on the inference thread itself, so the server can listen (and answer
+//! `/healthz`) while it loads; [`NluHandle::status`] says whether it is loading, ready, or
+//! restarting.
+//!
+//! The thread is supervised: when the worker panics (or the loader fails or panics), the handle
+//! turns not ready at once, the batch in hand and every job still queued are answered
+//! [`QueueError::NotReady`] (503) rather than left waiting, and the loader runs again after an
+//! exponential backoff ([`RestartPolicy`]). Restarts are counted in
+//! `madoguchi_inference_restarts_total`.
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Classification, Classifier, NluError};
@@ -17,23 +27,32 @@ use super::{Classification, Classifier, NluError};
 /// What the worker thread runs: the real [`Classifier`], or a stand-in in tests.
 pub trait ClassifyBackend: Send + 'static {
     fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError>;
+
+    /// The model version served, shown by `/readyz` (None when the backend has no such notion).
+    fn model_version(&self) -> Option<String> {
+        None
+    }
 }
 
 impl ClassifyBackend for Classifier {
     fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
         Classifier::classify(self, texts)
     }
+
+    fn model_version(&self) -> Option<String> {
+        Some(self.model().manifest.version.clone())
+    }
 }
 
-/// Builds the backend on the worker thread.
-pub type Loader = Box<dyn FnOnce() -> Result<Box<dyn ClassifyBackend>, String> + Send>;
+/// Builds the backend on the inference thread. It runs again after every failure, hence `Fn`.
+pub type Loader = Box<dyn Fn() -> Result<Box<dyn ClassifyBackend>, String> + Send>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The queue is at capacity: try again shortly.
     #[error("the classifier queue is full")]
     Full,
-    /// The model is still loading (or failed to load).
+    /// The model is loading, or the worker is restarting after a failure.
     #[error("the model is not loaded yet")]
     NotReady,
     /// The worker stopped (a bug or shutdown).
@@ -44,6 +63,70 @@ pub enum QueueError {
     Failed(String),
 }
 
+/// Where the inference worker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NluStatus {
+    /// The first load has not finished.
+    Loading,
+    /// The model is loaded and the worker takes jobs.
+    Ready,
+    /// The worker failed (panic or failed load) and is waiting to load again.
+    Restarting,
+}
+
+impl NluStatus {
+    /// The one string form (`/readyz`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NluStatus::Loading => "loading",
+            NluStatus::Ready => "ready",
+            NluStatus::Restarting => "restarting",
+        }
+    }
+
+    fn from_u8(value: u8) -> NluStatus {
+        match value {
+            0 => NluStatus::Loading,
+            1 => NluStatus::Ready,
+            _ => NluStatus::Restarting,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            NluStatus::Loading => 0,
+            NluStatus::Ready => 1,
+            NluStatus::Restarting => 2,
+        }
+    }
+}
+
+/// When a failed worker is loaded again: after `first_delay`, doubling per consecutive failure up
+/// to `max_delay`; a worker that ran `healthy_after` without failing starts the count afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub healthy_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            healthy_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// The delay after `delay` when the restart fails again.
+    pub fn next_delay(&self, delay: Duration) -> Duration {
+        delay.saturating_mul(2).min(self.max_delay)
+    }
+}
+
 struct Job {
     text: String,
     reply: oneshot::Sender<Result<Classification, QueueError>>,
@@ -51,66 +134,129 @@ struct Job {
     span: tracing::Span,
 }
 
+/// What travels on the channel: a job, or a wake-up for the fault hook (the worker blocks on
+/// the channel, so a flag alone would wait for the next job).
+enum Work {
+    Classify(Job),
+    Fault,
+}
+
+/// State the handles and the supervisor share.
+struct Shared {
+    status: AtomicU8,
+    /// Set by [`NluHandle::inject_panic`]; the worker panics when it sees it.
+    fault: AtomicBool,
+    restarts: AtomicU64,
+    model_version: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn status(&self) -> NluStatus {
+        NluStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    fn set_status(&self, status: NluStatus) {
+        self.status.store(status.as_u8(), Ordering::Release);
+        let ready = if status == NluStatus::Ready { 1.0 } else { 0.0 };
+        metrics::gauge!(crate::telemetry::INFERENCE_READY).set(ready);
+    }
+
+    fn set_model_version(&self, version: Option<String>) {
+        *self.model_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+    }
+}
+
 /// Cheap-to-clone handle to the inference worker.
 #[derive(Clone)]
 pub struct NluHandle {
-    tx: mpsc::Sender<Job>,
-    ready: Arc<AtomicBool>,
+    tx: mpsc::Sender<Work>,
+    shared: Arc<Shared>,
     capacity: usize,
 }
 
 /// A reserved place in the queue: taken before the customer message is stored, so a full queue
 /// is refused before anything is written.
 pub struct Slot<'a> {
-    permit: mpsc::Permit<'a, Job>,
+    permit: mpsc::Permit<'a, Work>,
 }
 
 impl NluHandle {
-    /// Starts the worker thread, which first runs `loader`. The returned receiver tells when the
-    /// model is loaded (or why it could not be).
+    /// Starts the supervised inference thread with the default [`RestartPolicy`]. The returned
+    /// receiver tells when the model is first loaded (or why the first load failed; the
+    /// supervisor keeps retrying either way).
     pub fn spawn(
         loader: Loader,
         capacity: usize,
         max_batch: usize,
     ) -> std::io::Result<(NluHandle, oneshot::Receiver<Result<(), String>>)> {
-        let capacity = capacity.max(1);
-        let (tx, rx) = mpsc::channel(capacity);
-        let ready = Arc::new(AtomicBool::new(false));
-        let (loaded_tx, loaded_rx) = oneshot::channel();
-        let flag = ready.clone();
-        std::thread::Builder::new()
-            .name("madoguchi-inference".into())
-            .spawn(move || {
-                let started = Instant::now();
-                match loader() {
-                    Ok(backend) => {
-                        flag.store(true, Ordering::Release);
-                        tracing::info!(
-                            seconds = started.elapsed().as_secs_f64(),
-                            "classifier loaded"
-                        );
-                        let _ = loaded_tx.send(Ok(()));
-                        worker(backend, rx, max_batch.max(1));
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot load the classifier");
-                        let _ = loaded_tx.send(Err(e));
-                    }
-                }
-            })?;
-        Ok((
-            NluHandle {
-                tx,
-                ready,
-                capacity,
-            },
-            loaded_rx,
-        ))
+        NluHandle::spawn_with(loader, capacity, max_batch, RestartPolicy::default())
     }
 
-    /// True once the model is loaded.
+    /// [`NluHandle::spawn`] with an explicit restart policy.
+    pub fn spawn_with(
+        loader: Loader,
+        capacity: usize,
+        max_batch: usize,
+        policy: RestartPolicy,
+    ) -> std::io::Result<(NluHandle, oneshot::Receiver<Result<(), String>>)> {
+        let capacity = capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let shared = Arc::new(Shared {
+            status: AtomicU8::new(NluStatus::Loading.as_u8()),
+            fault: AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
+            model_version: Mutex::new(None),
+        });
+        let (loaded_tx, loaded_rx) = oneshot::channel();
+        let supervisor = Supervisor {
+            loader,
+            rx,
+            shared: shared.clone(),
+            policy,
+            max_batch: max_batch.max(1),
+        };
+        std::thread::Builder::new()
+            .name("madoguchi-inference".into())
+            .spawn(move || supervisor.run(loaded_tx))?;
+        let handle = NluHandle {
+            tx,
+            shared,
+            capacity,
+        };
+        Ok((handle, loaded_rx))
+    }
+
+    /// True while the model is loaded and the worker takes jobs.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.status() == NluStatus::Ready
+    }
+
+    /// Loading, ready or restarting.
+    pub fn status(&self) -> NluStatus {
+        self.shared.status()
+    }
+
+    /// How many times the worker was loaded again after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.shared.restarts.load(Ordering::Relaxed)
+    }
+
+    /// The version of the loaded model, when the backend names one.
+    pub fn model_version(&self) -> Option<String> {
+        self.shared
+            .model_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Test-only fault hook: the worker panics on its next loop iteration (at once when idle),
+    /// exactly as if the model had panicked, so tests can watch the supervisor restart it.
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        self.shared.fault.store(true, Ordering::Release);
+        // Wake an idle worker; a full queue wakes it anyway.
+        let _ = self.tx.try_send(Work::Fault);
     }
 
     /// Messages waiting for the model now.
@@ -128,8 +274,8 @@ impl NluHandle {
                 metrics::gauge!(crate::telemetry::QUEUE_LENGTH).set(self.queued() as f64);
                 Ok(Slot { permit })
             }
-            Err(mpsc::error::TrySendError::Full(())) => Err(QueueError::Full),
-            Err(mpsc::error::TrySendError::Closed(())) => Err(QueueError::Closed),
+            Err(TrySendError::Full(())) => Err(QueueError::Full),
+            Err(TrySendError::Closed(())) => Err(QueueError::Closed),
         }
     }
 
@@ -169,12 +315,12 @@ impl NluHandle {
 impl Slot<'_> {
     fn send(self, text: String) -> oneshot::Receiver<Result<Classification, QueueError>> {
         let (reply, rx) = oneshot::channel();
-        self.permit.send(Job {
+        self.permit.send(Work::Classify(Job {
             text,
             reply,
             enqueued: Instant::now(),
             span: tracing::Span::current(),
-        });
+        }));
         rx
     }
 
@@ -184,60 +330,217 @@ impl Slot<'_> {
     }
 }
 
-/// The worker loop: block for one job, drain what else is queued (up to `max_batch`), classify
-/// the batch in one call, answer each job.
-fn worker(mut backend: Box<dyn ClassifyBackend>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// How often a down worker's queue is swept while waiting to restart.
+const DOWN_SWEEP_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Owns the loader and the receiving end; loads, runs and restarts the worker until every
+/// handle is gone.
+struct Supervisor {
+    loader: Loader,
+    rx: mpsc::Receiver<Work>,
+    shared: Arc<Shared>,
+    policy: RestartPolicy,
+    max_batch: usize,
+}
+
+impl Supervisor {
+    fn run(mut self, loaded: oneshot::Sender<Result<(), String>>) {
+        let mut first_load = Some(loaded);
+        let mut delay = self.policy.first_delay;
+        loop {
+            let loaded = self.load();
+            if let Some(report) = first_load.take() {
+                let _ = report.send(loaded.as_ref().map(|_| ()).map_err(Clone::clone));
             }
+            match loaded {
+                Ok(backend) => {
+                    let started = Instant::now();
+                    let Err(panic) = self.serve(backend) else {
+                        return; // every handle is gone: shutdown
+                    };
+                    tracing::error!(panic = %panic, "the inference worker panicked");
+                    if started.elapsed() >= self.policy.healthy_after {
+                        delay = self.policy.first_delay;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot load the classifier"),
+            }
+            self.shared.set_status(NluStatus::Restarting);
+            tracing::warn!(
+                seconds = delay.as_secs_f64(),
+                "restarting the inference worker after a delay"
+            );
+            if !self.refuse_until(Instant::now() + delay) {
+                return;
+            }
+            delay = self.policy.next_delay(delay);
+            self.shared.restarts.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::telemetry::INFERENCE_RESTARTS).increment(1);
+        }
+    }
+
+    /// Runs the loader (a panic in it counts as a failed load); marks the handle ready on
+    /// success, restarting on failure (before the first load is reported either way).
+    fn load(&self) -> Result<Box<dyn ClassifyBackend>, String> {
+        let started = Instant::now();
+        let loaded = catch_unwind(AssertUnwindSafe(|| (self.loader)()))
+            .unwrap_or_else(|panic| Err(format!("the loader panicked: {}", panic_text(&panic))));
+        let backend = loaded.inspect_err(|_| self.shared.set_status(NluStatus::Restarting))?;
+        self.shared.set_model_version(backend.model_version());
+        // A fault injected while the worker was down is not meant for the new one.
+        self.shared.fault.store(false, Ordering::Release);
+        self.shared.set_status(NluStatus::Ready);
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "classifier loaded"
+        );
+        Ok(backend)
+    }
+
+    /// Runs the worker until every handle is gone (Ok) or it panics (Err, the panic message).
+    fn serve(&mut self, backend: Box<dyn ClassifyBackend>) -> Result<(), String> {
+        let (rx, shared, max_batch) = (&mut self.rx, &*self.shared, self.max_batch);
+        catch_unwind(AssertUnwindSafe(|| worker(backend, rx, shared, max_batch))).map_err(|panic| {
+            shared.set_status(NluStatus::Restarting);
+            panic_text(&panic)
+        })
+    }
+
+    /// While the worker is down, answers whatever reaches the queue with `NotReady` (nothing
+    /// should wait for a model that is not there) until `deadline`. False when every handle is
+    /// gone.
+    fn refuse_until(&mut self, deadline: Instant) -> bool {
+        loop {
+            loop {
+                match self.rx.try_recv() {
+                    Ok(Work::Classify(job)) => {
+                        let _ = job.reply.send(Err(QueueError::NotReady));
+                    }
+                    Ok(Work::Fault) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return false,
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            std::thread::sleep((deadline - now).min(DOWN_SWEEP_INTERVAL));
+        }
+    }
+}
+
+/// A panic payload as text.
+fn panic_text(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".into()
+    }
+}
+
+/// The jobs of one batch. If the worker panics while holding them, dropping this marks the
+/// handle not ready first and then answers each job `NotReady`, so no caller hangs or sees a 500.
+struct InFlight<'a> {
+    jobs: Vec<Job>,
+    shared: &'a Shared,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared.set_status(NluStatus::Restarting);
+        }
+        for job in self.jobs.drain(..) {
+            let _ = job.reply.send(Err(QueueError::NotReady));
+        }
+    }
+}
+
+/// The worker loop: block for one job, drain what else is queued (up to `max_batch`), classify
+/// the batch in one call, answer each job. Returns when every handle is gone.
+fn worker(
+    mut backend: Box<dyn ClassifyBackend>,
+    rx: &mut mpsc::Receiver<Work>,
+    shared: &Shared,
+    max_batch: usize,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = InFlight {
+            jobs: Vec::new(),
+            shared,
+        };
+        collect_batch(first, rx, max_batch, &mut batch.jobs);
+        if shared.fault.swap(false, Ordering::AcqRel) {
+            panic!("inference worker fault injected (test hook)");
         }
         metrics::gauge!(crate::telemetry::QUEUE_LENGTH).set(rx.len() as f64);
         // Callers that went away (client disconnected, timed out) are not worth a forward pass.
-        batch.retain(|job| !job.reply.is_closed());
-        if batch.is_empty() {
-            continue;
+        batch.jobs.retain(|job| !job.reply.is_closed());
+        if !batch.jobs.is_empty() {
+            classify_batch(backend.as_mut(), &mut batch.jobs);
         }
-        let now = Instant::now();
-        for job in &batch {
-            metrics::histogram!(crate::telemetry::QUEUE_WAIT)
-                .record(now.duration_since(job.enqueued).as_secs_f64());
+    }
+}
+
+/// Takes `first` and whatever else is queued now, up to `max_batch` jobs.
+fn collect_batch(
+    first: Work,
+    rx: &mut mpsc::Receiver<Work>,
+    max_batch: usize,
+    jobs: &mut Vec<Job>,
+) {
+    let mut next = Some(first);
+    while let Some(work) = next.take() {
+        if let Work::Classify(job) = work {
+            jobs.push(job);
         }
-        metrics::histogram!(crate::telemetry::BATCH_SIZE).record(batch.len() as f64);
-        let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
-        let result = {
-            let _span = batch[0].span.enter();
-            backend.classify(&texts)
-        };
-        metrics::histogram!(crate::telemetry::INFERENCE_SECONDS)
-            .record(now.elapsed().as_secs_f64());
-        match result {
-            Ok(results) if results.len() == batch.len() => {
-                for (job, c) in batch.into_iter().zip(results) {
-                    let _ = job.reply.send(Ok(c));
-                }
+        if jobs.len() >= max_batch {
+            break;
+        }
+        next = rx.try_recv().ok();
+    }
+}
+
+/// Classifies the batch in one call and answers (and removes) every job.
+fn classify_batch(backend: &mut dyn ClassifyBackend, jobs: &mut Vec<Job>) {
+    let now = Instant::now();
+    for job in jobs.iter() {
+        metrics::histogram!(crate::telemetry::QUEUE_WAIT)
+            .record(now.duration_since(job.enqueued).as_secs_f64());
+    }
+    metrics::histogram!(crate::telemetry::BATCH_SIZE).record(jobs.len() as f64);
+    let result = {
+        let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
+        let _span = jobs[0].span.enter();
+        backend.classify(&texts)
+    };
+    metrics::histogram!(crate::telemetry::INFERENCE_SECONDS).record(now.elapsed().as_secs_f64());
+    match result {
+        Ok(results) if results.len() == jobs.len() => {
+            for (job, c) in jobs.drain(..).zip(results) {
+                let _ = job.reply.send(Ok(c));
             }
-            Ok(results) => {
-                tracing::error!(
-                    expected = batch.len(),
-                    got = results.len(),
-                    "the classifier returned the wrong number of results (this is a bug)"
-                );
-                for job in batch {
-                    let _ = job
-                        .reply
-                        .send(Err(QueueError::Failed("wrong number of results".into())));
-                }
+        }
+        Ok(results) => {
+            tracing::error!(
+                expected = jobs.len(),
+                got = results.len(),
+                "the classifier returned the wrong number of results (this is a bug)"
+            );
+            for job in jobs.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(QueueError::Failed("wrong number of results".into())));
             }
-            Err(e) => {
-                tracing::error!(error = %e, "classification failed");
-                let message = e.to_string();
-                for job in batch {
-                    let _ = job.reply.send(Err(QueueError::Failed(message.clone())));
-                }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "classification failed");
+            let message = e.to_string();
+            for job in jobs.drain(..) {
+                let _ = job.reply.send(Err(QueueError::Failed(message.clone())));
             }
         }
     }
@@ -247,9 +550,10 @@ fn worker(mut backend: Box<dyn ClassifyBackend>, mut rx: mpsc::Receiver<Job>, ma
 mod tests {
     use super::*;
     use crate::nlu::{Action, Reason};
-    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
+    /// A stand-in model: answers `greeting` after `delay`; panics on a message saying "boom".
     struct Echo {
         batches: Arc<Mutex<Vec<usize>>>,
         delay: Duration,
@@ -258,6 +562,7 @@ mod tests {
     impl ClassifyBackend for Echo {
         fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
             std::thread::sleep(self.delay);
+            assert!(!texts.contains(&"boom"), "the model exploded");
             self.batches.lock().expect("lock").push(texts.len());
             Ok(texts
                 .iter()
@@ -271,24 +576,52 @@ mod tests {
                 })
                 .collect())
         }
+
+        fn model_version(&self) -> Option<String> {
+            Some("v-test".into())
+        }
     }
 
-    async fn start(capacity: usize, delay: Duration) -> (NluHandle, Arc<Mutex<Vec<usize>>>) {
+    const FAST_RESTARTS: RestartPolicy = RestartPolicy {
+        first_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        healthy_after: Duration::from_secs(60),
+    };
+
+    /// A handle over `Echo`, loaded; also returns the batch sizes seen and the number of loads.
+    async fn start(
+        capacity: usize,
+        delay: Duration,
+    ) -> (NluHandle, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsize>) {
         let batches = Arc::new(Mutex::new(Vec::new()));
-        let b = batches.clone();
-        let (h, loaded) = NluHandle::spawn(
-            Box::new(move || Ok(Box::new(Echo { batches: b, delay }) as Box<dyn ClassifyBackend>)),
-            capacity,
-            8,
-        )
-        .expect("spawn");
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (b, l) = (batches.clone(), loads.clone());
+        let loader: Loader = Box::new(move || {
+            l.fetch_add(1, Ordering::SeqCst);
+            let batches = b.clone();
+            Ok(Box::new(Echo { batches, delay }) as Box<dyn ClassifyBackend>)
+        });
+        let (h, loaded) = NluHandle::spawn_with(loader, capacity, 8, FAST_RESTARTS).expect("spawn");
         loaded.await.expect("loaded").expect("ok");
-        (h, batches)
+        (h, batches, loads)
+    }
+
+    /// Waits (at most 5 s) until the handle is ready again.
+    async fn until_ready(h: &NluHandle) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !h.is_ready() {
+            assert!(
+                Instant::now() < deadline,
+                "never ready again: {:?}",
+                h.status()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_are_batched() {
-        let (h, batches) = start(64, Duration::from_millis(50)).await;
+        let (h, batches, _) = start(64, Duration::from_millis(50)).await;
         let tasks: Vec<_> = (0..16)
             .map(|i| {
                 let h = h.clone();
@@ -306,7 +639,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once() {
-        let (h, _) = start(1, Duration::from_millis(300)).await;
+        let (h, _, _) = start(1, Duration::from_millis(300)).await;
         let busy = {
             let h = h.clone();
             tokio::spawn(async move { h.classify("a".into()).await })
@@ -324,5 +657,93 @@ mod tests {
             NluHandle::spawn(Box::new(|| Err("no model".into())), 4, 4).expect("spawn");
         assert!(loaded.await.expect("reported").is_err());
         assert!(matches!(h.reserve(), Err(QueueError::NotReady)));
+        assert_eq!(h.status(), NluStatus::Restarting);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_injected_panic_turns_not_ready_answers_the_queue_and_restarts() {
+        let (h, _, loads) = start(8, Duration::from_millis(150)).await;
+        assert_eq!(h.model_version().as_deref(), Some("v-test"));
+        let busy = {
+            let h = h.clone();
+            tokio::spawn(async move { h.classify("first".into()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        // Queued behind the batch in hand when the fault strikes.
+        let waiting = {
+            let slot = h.reserve().expect("a place");
+            slot.send("second".into())
+        };
+        h.inject_panic();
+        busy.await
+            .expect("join")
+            .expect("the batch in hand is answered");
+        let answer = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("a queued job is answered, not left hanging")
+            .expect("answered, not dropped");
+        assert!(matches!(answer, Err(QueueError::NotReady)), "{answer:?}");
+        assert!(!h.is_ready());
+        assert!(matches!(h.reserve(), Err(QueueError::NotReady)));
+
+        until_ready(&h).await;
+        assert_eq!(
+            h.classify("third".into()).await.expect("classify").text,
+            "third"
+        );
+        assert_eq!(h.restarts(), 1);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_model_answers_its_batch_and_is_restarted() {
+        let (h, _, _) = start(8, Duration::ZERO).await;
+        let answer = tokio::time::timeout(Duration::from_secs(2), h.classify("boom".into()))
+            .await
+            .expect("answered, not hanging");
+        assert!(matches!(answer, Err(QueueError::NotReady)), "{answer:?}");
+        assert_ne!(h.status(), NluStatus::Ready);
+        until_ready(&h).await;
+        h.classify("hello".into()).await.expect("classify");
+        assert_eq!(h.restarts(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_loader_is_retried_until_it_loads() {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let a = attempts.clone();
+        let loader: Loader = Box::new(move || {
+            if a.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err("model files missing".into());
+            }
+            let batches = Arc::new(Mutex::new(Vec::new()));
+            let delay = Duration::ZERO;
+            Ok(Box::new(Echo { batches, delay }) as Box<dyn ClassifyBackend>)
+        });
+        let policy = RestartPolicy {
+            first_delay: Duration::from_millis(20),
+            ..FAST_RESTARTS
+        };
+        let (h, loaded) = NluHandle::spawn_with(loader, 4, 4, policy).expect("spawn");
+        assert!(loaded.await.expect("reported").is_err());
+        until_ready(&h).await;
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+        assert_eq!(h.restarts(), 2);
+        h.classify("hello".into()).await.expect("classify");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RestartPolicy::default();
+        let mut delay = policy.first_delay;
+        let mut seen = Vec::new();
+        for _ in 0..9 {
+            seen.push(delay.as_millis());
+            delay = policy.next_delay(delay);
+        }
+        assert_eq!(
+            seen,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
     }
 }

@@ -45,7 +45,8 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 }
 
 /// Assembles the KPIs from the aggregates the SQL computed.
-fn assemble(    since: Option<DateTime<Utc>>,
+fn assemble(
+    since: Option<DateTime<Utc>>,
     conv: ConversationKpiRow,
     tickets: TicketKpiRow,
     intents: Vec<IntentKpiRow>,
