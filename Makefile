@@ -72,11 +72,13 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Storage tests run against SQLite and a real PostgreSQL that scripts/pg-test-server.sh installs
-# (Debian packages) and starts on loopback.
+# (Debian packages) and starts on loopback; browser tests run in Debian's Chromium
+# (scripts/browser-tests.sh installs it and the npm packages of tests/browser).
 test:
 	@$(MAKE) --no-print-directory model PROFILE=dev
 	@$(MAKE) --no-print-directory lint
 	MADOGUCHI_TEST_POSTGRES_URL=$${MADOGUCHI_TEST_POSTGRES_URL:-$$(scripts/pg-test-server.sh)} $(CARGO) test
+	scripts/browser-tests.sh
 
 # Full evaluation on the catalog and the public benchmarks in ../shared/datasets (long).
 eval: model

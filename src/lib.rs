@@ -4,6 +4,7 @@
 //!
 //! - [`api`]: the HTTP service (customer, agent and developer APIs); [`config`] its settings,
 //!   [`telemetry`] its logs and metrics.
+//! - [`web`]: the web pages (chat widget, demo shop, agent console), served with the API.
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
 //! - [`conversation`]: the conversation service every channel calls (turns, agent actions, live
 //!   events, the webhook outbox).
@@ -25,3 +26,4 @@ pub mod eval;
 pub mod nlu;
 pub mod store;
 pub mod telemetry;
+pub mod web;

@@ -156,7 +156,7 @@ async fn serve(paths: &Paths, config: Config) -> anyhow::Result<()> {
     };
     api::serve(
         listener,
-        api::router(state),
+        crate::web::app(state),
         stop,
         shutdown,
         Duration::from_secs(30),
