@@ -1043,17 +1043,31 @@ async fn ending_a_conversation_closes_its_tickets(db: Arc<TestDb>) {
 async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
     let s = &db.store;
     let c = conversation(s, "ja").await;
-    let turn = customer_turn("注文はどこ？", Some("m-1"), c.version, answer("order_status", "配送中です。"));
+    let turn = customer_turn(
+        "注文はどこ？",
+        Some("m-1"),
+        c.version,
+        answer("order_status", "配送中です。"),
+    );
     let stored = s.record_customer_turn(c.id, turn).await.expect("turn");
-    assert_eq!((stored.message.seq, stored.message.role), (1, Role::Customer));
+    assert_eq!(
+        (stored.message.seq, stored.message.role),
+        (1, Role::Customer)
+    );
     assert_eq!(stored.message.text, "注文はどこ？");
     assert_eq!(stored.message.client_message_id.as_deref(), Some("m-1"));
-    assert_eq!(stored.message.outcome.as_ref().expect("outcome")["action"], "answer");
+    assert_eq!(
+        stored.message.outcome.as_ref().expect("outcome")["action"],
+        "answer"
+    );
     let reply = stored.reply.clone().expect("reply");
     assert_eq!((reply.seq, reply.role), (2, Role::Bot));
     assert_eq!(reply.intent.as_deref(), Some("order_status"));
     assert!(stored.handoff.is_none());
-    assert_eq!(s.messages(c.id).await.expect("messages"), [stored.message.clone(), reply]);
+    assert_eq!(
+        s.messages(c.id).await.expect("messages"),
+        [stored.message.clone(), reply]
+    );
     let after = get(s, c.id).await;
     assert_eq!((after.last_seq, after.version), (2, c.version + 1));
     // The outcome is the store's and the dialogue's: never in the transcript's JSON.
@@ -1064,9 +1078,20 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
     assert!(shown.get("client_message_id").is_none(), "{shown}");
 
     // A stale turn stores no customer message either.
-    let stale = customer_turn("まだ？", Some("m-2"), c.version, answer("order_status", "x"));
-    let err = s.record_customer_turn(c.id, stale).await.expect_err("stale");
-    assert!(matches!(err, StoreError::Stale { id } if id == c.id), "{err:?}");
+    let stale = customer_turn(
+        "まだ？",
+        Some("m-2"),
+        c.version,
+        answer("order_status", "x"),
+    );
+    let err = s
+        .record_customer_turn(c.id, stale)
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(err, StoreError::Stale { id } if id == c.id),
+        "{err:?}"
+    );
     assert_eq!(get(s, c.id).await, after);
     assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
 
@@ -1079,10 +1104,19 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
     assert!(is_invalid(s.record_customer_turn(c.id, bad).await));
     assert_eq!(get(s, c.id).await, after);
     assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
-    assert!(s.turn_by_client_message_id(c.id, "m-3").await.expect("lookup").is_none());
+    assert!(s
+        .turn_by_client_message_id(c.id, "m-3")
+        .await
+        .expect("lookup")
+        .is_none());
 
     // A turn that hands off: customer message, reply and ticket together.
-    let hand = customer_turn("返品", Some("m-3"), after.version, hand_off(Some("refund"), "low_confidence", "ja"));
+    let hand = customer_turn(
+        "返品",
+        Some("m-3"),
+        after.version,
+        hand_off(Some("refund"), "low_confidence", "ja"),
+    );
     let stored = s.record_customer_turn(c.id, hand).await.expect("hand off");
     assert_eq!(stored.message.seq, 3);
     assert_eq!(stored.reply.as_ref().map(|m| m.seq), Some(4));
@@ -1093,7 +1127,12 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
 
     // While a person has it: a turn that would speak is refused whole; a silent one stores the
     // customer's message and the dialogue state.
-    let speak = customer_turn("まだ？", Some("m-4"), handed.version, answer("order_status", "x"));
+    let speak = customer_turn(
+        "まだ？",
+        Some("m-4"),
+        handed.version,
+        answer("order_status", "x"),
+    );
     assert!(is_conflict(s.record_customer_turn(c.id, speak).await));
     assert_eq!(get(s, c.id).await, handed);
     let silent = BotTurnRecord {
@@ -1103,7 +1142,10 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
         ..answer("order_status", "unused")
     };
     let quiet = customer_turn("まだ？", Some("m-4"), handed.version, silent.clone());
-    let stored = s.record_customer_turn(c.id, quiet).await.expect("silent turn");
+    let stored = s
+        .record_customer_turn(c.id, quiet)
+        .await
+        .expect("silent turn");
     assert_eq!(stored.message.seq, 5);
     assert!(stored.reply.is_none() && stored.handoff.is_none());
     assert_eq!(get(s, c.id).await.dialogue_state, json!({"waiting": true}));
@@ -1117,22 +1159,38 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
     let late = customer_turn("もしもし", None, version, silent.clone());
     assert!(is_conflict(s.record_customer_turn(c.id, late).await));
     let nowhere = customer_turn("もしもし", None, 0, answer("greeting", "x"));
-    assert!(is_not_found(s.record_customer_turn(Uuid::new_v4(), nowhere).await));
+    assert!(is_not_found(
+        s.record_customer_turn(Uuid::new_v4(), nowhere).await
+    ));
     assert_eq!(s.messages(c.id).await.expect("messages").len(), 5);
 }
 
 async fn duplicate_client_message_ids_are_refused(db: Arc<TestDb>) {
     let s = &db.store;
     let c = conversation(s, "en").await;
-    let first = customer_turn("where is my order", Some("m-1"), c.version, answer("order_status", "On its way."));
-    s.record_customer_turn(c.id, first.clone()).await.expect("first");
+    let first = customer_turn(
+        "where is my order",
+        Some("m-1"),
+        c.version,
+        answer("order_status", "On its way."),
+    );
+    s.record_customer_turn(c.id, first.clone())
+        .await
+        .expect("first");
     let after = get(s, c.id).await;
 
     // A resend computed from the old version: a duplicate, not stale (the first copy is what
     // changed the version).
-    assert!(is_duplicate(s.record_customer_turn(c.id, first.clone()).await));
+    assert!(is_duplicate(
+        s.record_customer_turn(c.id, first.clone()).await
+    ));
     // Computed from the current version, or with no version check: the unique index refuses it.
-    let current = customer_turn("where is my order", Some("m-1"), after.version, answer("order_status", "x"));
+    let current = customer_turn(
+        "where is my order",
+        Some("m-1"),
+        after.version,
+        answer("order_status", "x"),
+    );
     assert!(is_duplicate(s.record_customer_turn(c.id, current).await));
     let unchecked = CustomerTurnRecord {
         bot: BotTurnRecord {
@@ -1147,14 +1205,26 @@ async fn duplicate_client_message_ids_are_refused(db: Arc<TestDb>) {
 
     // The id is per conversation; messages without one never collide.
     let other = conversation(s, "en").await;
-    let same_id = customer_turn("hello", Some("m-1"), other.version, answer("greeting", "Hi!"));
-    s.record_customer_turn(other.id, same_id).await.expect("other conversation");
+    let same_id = customer_turn(
+        "hello",
+        Some("m-1"),
+        other.version,
+        answer("greeting", "Hi!"),
+    );
+    s.record_customer_turn(other.id, same_id)
+        .await
+        .expect("other conversation");
     for text in ["a", "b"] {
         let version = get(s, other.id).await.version;
         let turn = customer_turn(text, None, version, answer("greeting", "Hi!"));
-        s.record_customer_turn(other.id, turn).await.expect("no client id");
+        s.record_customer_turn(other.id, turn)
+            .await
+            .expect("no client id");
     }
-    assert_eq!(seqs(&s.messages(other.id).await.expect("messages")), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        seqs(&s.messages(other.id).await.expect("messages")),
+        [1, 2, 3, 4, 5, 6]
+    );
 }
 
 /// Two copies of one turn sent at once (a client retrying, two replicas): one is stored, the
@@ -1165,7 +1235,12 @@ async fn concurrent_copies_of_a_turn_store_one(db: Arc<TestDb>) {
     for round in 0..8 {
         let c = conversation(&a, "ja").await;
         let id = c.id;
-        let mut turn = customer_turn("返品したい", Some("dup"), c.version, answer("refund", "こちらから。"));
+        let mut turn = customer_turn(
+            "返品したい",
+            Some("dup"),
+            c.version,
+            answer("refund", "こちらから。"),
+        );
         if round % 2 == 1 {
             // Without a version check the second copy gets past the guard to the unique index.
             turn.bot.expected_version = None;
@@ -1183,7 +1258,9 @@ async fn concurrent_copies_of_a_turn_store_one(db: Arc<TestDb>) {
         let stored = match (ra, rb) {
             (Ok(t), Err(StoreError::DuplicateClientMessage))
             | (Err(StoreError::DuplicateClientMessage), Ok(t)) => t,
-            (ra, rb) => panic!("round {round}: expected one stored and one duplicate: {ra:?} {rb:?}"),
+            (ra, rb) => {
+                panic!("round {round}: expected one stored and one duplicate: {ra:?} {rb:?}")
+            }
         };
         let messages = a.messages(c.id).await.expect("messages");
         assert_eq!(seqs(&messages), [1, 2], "round {round}");
@@ -1195,11 +1272,26 @@ async fn concurrent_copies_of_a_turn_store_one(db: Arc<TestDb>) {
 async fn turn_by_client_message_id_finds_the_stored_turn(db: Arc<TestDb>) {
     let s = &db.store;
     let c = conversation(s, "ja").await;
-    assert_eq!(s.turn_by_client_message_id(c.id, "m-1").await.expect("lookup"), None);
-    let turn = customer_turn("注文はどこ？", Some("m-1"), c.version, answer("order_status", "配送中です。"));
+    assert_eq!(
+        s.turn_by_client_message_id(c.id, "m-1")
+            .await
+            .expect("lookup"),
+        None
+    );
+    let turn = customer_turn(
+        "注文はどこ？",
+        Some("m-1"),
+        c.version,
+        answer("order_status", "配送中です。"),
+    );
     let answered = s.record_customer_turn(c.id, turn).await.expect("turn");
     let version = get(s, c.id).await.version;
-    let turn = customer_turn("担当者を", Some("m-2"), version, hand_off(Some("human_agent"), "always_handoff", "ja"));
+    let turn = customer_turn(
+        "担当者を",
+        Some("m-2"),
+        version,
+        hand_off(Some("human_agent"), "always_handoff", "ja"),
+    );
     let handed = s.record_customer_turn(c.id, turn).await.expect("hand off");
     assert!(handed.handoff.is_some());
 
@@ -1225,7 +1317,9 @@ async fn turn_by_client_message_id_finds_the_stored_turn(db: Arc<TestDb>) {
     let turn = customer_turn("まだですか", Some("m-3"), version, silent);
     let quiet = s.record_customer_turn(c.id, turn).await.expect("silent");
     s.claim(ticket.id, "alice").await.expect("claim");
-    s.agent_reply(ticket.id, "alice", "お待たせしました。").await.expect("reply");
+    s.agent_reply(ticket.id, "alice", "お待たせしました。")
+        .await
+        .expect("reply");
     let expected = StoredTurn {
         message: quiet.message,
         reply: None,
@@ -1234,25 +1328,51 @@ async fn turn_by_client_message_id_finds_the_stored_turn(db: Arc<TestDb>) {
     assert_eq!(found("m-3").await, expected);
     // Per conversation.
     let other = conversation(s, "ja").await;
-    assert_eq!(s.turn_by_client_message_id(other.id, "m-1").await.expect("lookup"), None);
+    assert_eq!(
+        s.turn_by_client_message_id(other.id, "m-1")
+            .await
+            .expect("lookup"),
+        None
+    );
 }
 
 async fn outbox_is_written_with_its_ticket_only_when_on(db: Arc<TestDb>) {
     let off = db.store.clone();
     ticket_after_handoff(&off, "ja").await;
-    let zero = OutboxStats { pending: 0, dead: 0, delivered: 0 };
+    let zero = OutboxStats {
+        pending: 0,
+        dead: 0,
+        delivered: 0,
+    };
     assert_eq!(off.outbox_stats().await.expect("stats"), zero);
 
     let s = db.store.clone().with_outbox(true);
     let (c1, t1) = ticket_after_handoff(&s, "ja").await;
     let c2 = conversation(&s, "en").await;
-    let turn = customer_turn("agent please", Some("m-1"), c2.version, hand_off(None, "always_handoff", "en"));
-    let t2 = s.record_customer_turn(c2.id, turn).await.expect("turn").handoff.expect("ticket");
+    let turn = customer_turn(
+        "agent please",
+        Some("m-1"),
+        c2.version,
+        hand_off(None, "always_handoff", "en"),
+    );
+    let t2 = s
+        .record_customer_turn(c2.id, turn)
+        .await
+        .expect("turn")
+        .handoff
+        .expect("ticket");
     // A refused turn writes no event.
-    let stale = customer_turn("again", Some("m-2"), c2.version, hand_off(None, "always_handoff", "en"));
+    let stale = customer_turn(
+        "again",
+        Some("m-2"),
+        c2.version,
+        hand_off(None, "always_handoff", "en"),
+    );
     assert!(s.record_customer_turn(c2.id, stale).await.is_err());
     s.claim(t1.id, "alice").await.expect("claim");
-    s.resolve(t1.id, "alice", "refunded").await.expect("resolve");
+    s.resolve(t1.id, "alice", "refunded")
+        .await
+        .expect("resolve");
     s.resolve_conversation(c2.id).await.expect("end");
     s.resolve_conversation(c2.id).await.expect("end twice");
 
@@ -1270,7 +1390,12 @@ async fn outbox_is_written_with_its_ticket_only_when_on(db: Arc<TestDb>) {
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "{events:#?}");
-    assert!(events.windows(2).all(|w| w[0].created_at >= w[1].created_at), "newest first");
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at),
+        "newest first"
+    );
     for e in &events {
         assert_eq!((e.attempts, e.delivered_at, e.dead_at), (0, None, None));
         assert_eq!(e.next_attempt_at, e.created_at);
@@ -1292,7 +1417,9 @@ async fn outbox_claims_retries_and_dead_letters(db: Arc<TestDb>) {
 
     s.outbox_delivered(e1).await.expect("delivered");
     let retry_at = Utc::now() - Duration::seconds(1);
-    s.outbox_retry(e2, "HTTP 500", retry_at).await.expect("retry");
+    s.outbox_retry(e2, "HTTP 500", retry_at)
+        .await
+        .expect("retry");
     s.outbox_dead(e3, "HTTP 410").await.expect("dead");
     let again = s.claim_outbox(10, lease).await.expect("claim the retry");
     assert_eq!(again.len(), 1, "{again:#?}");
@@ -1300,11 +1427,17 @@ async fn outbox_claims_retries_and_dead_letters(db: Arc<TestDb>) {
     assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
 
     let later = Utc::now() + Duration::hours(1);
-    s.outbox_retry(e2, "timeout\0", later).await.expect("retry later");
+    s.outbox_retry(e2, "timeout\0", later)
+        .await
+        .expect("retry later");
     assert!(s.claim_outbox(10, lease).await.expect("not due").is_empty());
     assert_eq!(
         s.outbox_stats().await.expect("stats"),
-        OutboxStats { pending: 1, dead: 1, delivered: 1 }
+        OutboxStats {
+            pending: 1,
+            dead: 1,
+            delivered: 1
+        }
     );
     let dead = s.list_outbox(true, 10).await.expect("dead letters");
     assert_eq!(dead.len(), 1);
@@ -1315,14 +1448,23 @@ async fn outbox_claims_retries_and_dead_letters(db: Arc<TestDb>) {
     assert_eq!(all.len(), 2);
     let e2_now = s.list_outbox(false, 10).await.expect("list");
     let e2_now = e2_now.iter().find(|e| e.id == e2).expect("e2");
-    assert_eq!((e2_now.attempts, e2_now.last_error.as_deref()), (2, Some("timeout")));
+    assert_eq!(
+        (e2_now.attempts, e2_now.last_error.as_deref()),
+        (2, Some("timeout"))
+    );
     assert_eq!(e2_now.next_attempt_at.timestamp(), later.timestamp());
 
     // A lease that ends lets the event be claimed again (the claimer died mid-delivery).
     let (_, _) = ticket_after_handoff(&s, "ja").await;
-    let short = s.claim_outbox(10, std::time::Duration::ZERO).await.expect("claim");
+    let short = s
+        .claim_outbox(10, std::time::Duration::ZERO)
+        .await
+        .expect("claim");
     assert_eq!(short.len(), 1);
-    assert_eq!(s.claim_outbox(10, lease).await.expect("reclaim")[0].id, short[0].id);
+    assert_eq!(
+        s.claim_outbox(10, lease).await.expect("reclaim")[0].id,
+        short[0].id
+    );
 
     assert!(is_not_found(s.outbox_delivered(Uuid::new_v4()).await));
     assert!(is_not_found(s.outbox_dead(Uuid::new_v4(), "x").await));
@@ -1359,7 +1501,11 @@ async fn concurrent_outbox_claims_never_share_an_event(db: Arc<TestDb>) {
     let claimed = all.len();
     all.sort_unstable();
     all.dedup();
-    assert_eq!((claimed, all.len()), (EVENTS, EVENTS), "an event was claimed twice or never");
+    assert_eq!(
+        (claimed, all.len()),
+        (EVENTS, EVENTS),
+        "an event was claimed twice or never"
+    );
     b.close().await;
 }
 
@@ -1368,24 +1514,51 @@ async fn stream_tickets_are_single_use_and_expire(db: Arc<TestDb>) {
     let c = conversation(s, "ja").await;
     let hash = |n: u32| sha256_hex(&format!("stream ticket {n}"));
     let soon = Utc::now() + Duration::seconds(60);
-    s.create_stream_ticket(c.id, &hash(1), soon).await.expect("create");
-    assert_eq!(s.consume_stream_ticket(&hash(1)).await.expect("consume"), Some(c.id));
-    assert_eq!(s.consume_stream_ticket(&hash(1)).await.expect("again"), None);
+    s.create_stream_ticket(c.id, &hash(1), soon)
+        .await
+        .expect("create");
+    assert_eq!(
+        s.consume_stream_ticket(&hash(1)).await.expect("consume"),
+        Some(c.id)
+    );
+    assert_eq!(
+        s.consume_stream_ticket(&hash(1)).await.expect("again"),
+        None
+    );
 
     let past = Utc::now() - Duration::seconds(1);
-    s.create_stream_ticket(c.id, &hash(2), past).await.expect("create expired");
-    assert_eq!(s.consume_stream_ticket(&hash(2)).await.expect("expired"), None);
-    assert_eq!(s.consume_stream_ticket(&hash(3)).await.expect("unknown"), None);
+    s.create_stream_ticket(c.id, &hash(2), past)
+        .await
+        .expect("create expired");
+    assert_eq!(
+        s.consume_stream_ticket(&hash(2)).await.expect("expired"),
+        None
+    );
+    assert_eq!(
+        s.consume_stream_ticket(&hash(3)).await.expect("unknown"),
+        None
+    );
 
-    assert!(is_not_found(s.create_stream_ticket(Uuid::new_v4(), &hash(4), soon).await));
-    assert!(is_invalid(s.create_stream_ticket(c.id, "not-a-hash", soon).await));
-    s.create_stream_ticket(c.id, &hash(5), soon).await.expect("create");
-    assert!(is_conflict(s.create_stream_ticket(c.id, &hash(5), soon).await));
+    assert!(is_not_found(
+        s.create_stream_ticket(Uuid::new_v4(), &hash(4), soon).await
+    ));
+    assert!(is_invalid(
+        s.create_stream_ticket(c.id, "not-a-hash", soon).await
+    ));
+    s.create_stream_ticket(c.id, &hash(5), soon)
+        .await
+        .expect("create");
+    assert!(is_conflict(
+        s.create_stream_ticket(c.id, &hash(5), soon).await
+    ));
 
     // Two replicas presenting one ticket at once: one gets it.
     let other = db.reopen().await;
     let h5 = hash(5);
-    let (ra, rb) = tokio::join!(s.consume_stream_ticket(&h5), other.consume_stream_ticket(&h5));
+    let (ra, rb) = tokio::join!(
+        s.consume_stream_ticket(&h5),
+        other.consume_stream_ticket(&h5)
+    );
     let mut got = [ra.expect("consume"), rb.expect("consume")];
     got.sort();
     assert_eq!(got, [None, Some(c.id)]);
@@ -1397,11 +1570,21 @@ async fn notes_on_a_ticket(db: Arc<TestDb>) {
     let (c, t) = ticket_after_handoff(s, "ja").await;
     let transcript = s.messages(c.id).await.expect("messages");
     assert!(s.notes(t.id).await.expect("notes").is_empty());
-    let n1 = s.add_note(t.id, "alice", "常連のお客様").await.expect("note");
-    let n2 = s.add_note(t.id, "bob", "返金済みか確認").await.expect("note");
+    let n1 = s
+        .add_note(t.id, "alice", "常連のお客様")
+        .await
+        .expect("note");
+    let n2 = s
+        .add_note(t.id, "bob", "返金済みか確認")
+        .await
+        .expect("note");
     assert_eq!((n1.handoff_id, n1.agent_id.as_str()), (t.id, "alice"));
     assert_eq!(s.notes(t.id).await.expect("notes"), [n1, n2]);
-    assert_eq!(s.messages(c.id).await.expect("messages"), transcript, "not in the transcript");
+    assert_eq!(
+        s.messages(c.id).await.expect("messages"),
+        transcript,
+        "not in the transcript"
+    );
 
     assert!(is_not_found(s.add_note(Uuid::new_v4(), "alice", "x").await));
     assert!(is_invalid(s.add_note(t.id, "alice", "  ").await));
@@ -1424,8 +1607,14 @@ async fn notify_reaches_a_listener(db: Arc<TestDb>) {
         .notify("madoguchi_events", r#"{"conversation":"c-1"}"#)
         .await
         .expect("notify");
-    other.notify("other_channel", "ignored").await.expect("notify");
-    other.notify("madoguchi_events", "second").await.expect("notify");
+    other
+        .notify("other_channel", "ignored")
+        .await
+        .expect("notify");
+    other
+        .notify("madoguchi_events", "second")
+        .await
+        .expect("notify");
     let first = recv(&mut listener).await;
     assert_eq!(first.as_deref(), Some(r#"{"conversation":"c-1"}"#));
     let second = recv(&mut listener).await;

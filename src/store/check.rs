@@ -200,7 +200,6 @@ pub(super) fn check_csat(score: u8) -> Result<(), StoreError> {
     Ok(())
 }
 
-
 /// SHA-256 hex as the store keeps it (customer and stream tickets).
 pub(super) fn check_sha256(hash: &str, what: &str) -> Result<(), StoreError> {
     let is_hex = hash.len() == 64

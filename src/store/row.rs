@@ -183,8 +183,9 @@ impl<I: Into<Uuid>> TryFrom<OutboxRow<I>> for OutboxEvent {
             ticket_id: row.ticket_id.into(),
             conversation_id: row.conversation_id.into(),
             created_at: row.created_at,
-            attempts: u32::try_from(row.attempts)
-                .map_err(|_| StoreError::corrupt(format!("outbox {id}: attempts {}", row.attempts)))?,
+            attempts: u32::try_from(row.attempts).map_err(|_| {
+                StoreError::corrupt(format!("outbox {id}: attempts {}", row.attempts))
+            })?,
             next_attempt_at: row.next_attempt_at,
             delivered_at: row.delivered_at,
             dead_at: row.dead_at,

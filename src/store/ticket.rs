@@ -7,7 +7,9 @@ use super::check::{self, now};
 use super::conversation::{insert_message, MessageInsert};
 use super::dialect::{on, Tx};
 use super::error::StoreError;
-use super::model::{ConversationStatus, Handoff, HandoffFilter, HandoffStatus, Message, Note, Role};
+use super::model::{
+    ConversationStatus, Handoff, HandoffFilter, HandoffStatus, Message, Note, Role,
+};
 use super::outbox::{write_outbox, HANDOFF_RESOLVED};
 use super::row::{self, HandoffRow, NoteRow};
 use super::{sql, Store};
@@ -107,7 +109,13 @@ impl Store {
             let ticket = ticket_of(&mut tx, id).await?;
             return Err(check::claim_refused(id, ticket));
         };
-        set_status(&mut tx, handoff.conversation_id, ConversationStatus::Agent, now).await?;
+        set_status(
+            &mut tx,
+            handoff.conversation_id,
+            ConversationStatus::Agent,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(handoff)
     }
@@ -130,7 +138,7 @@ impl Store {
                 .bind(D::ts(now))
                 .fetch_optional(c)
                 .await?
-                .map(|(conversation_id, seq)| (Uuid::from(conversation_id), seq))
+                .map(|(conversation_id, seq)| (D::uuid(conversation_id), seq))
         });
         let Some((conversation_id, seq)) = next else {
             let ticket = ticket_of(&mut tx, id).await?;
@@ -152,7 +160,13 @@ impl Store {
         let now = now();
         let mut tx = self.pool.begin_write().await?;
         let handoff = agent_update(&mut tx, sql::HAND_BACK, id, agent_id, now, None).await?;
-        set_status(&mut tx, handoff.conversation_id, ConversationStatus::Bot, now).await?;
+        set_status(
+            &mut tx,
+            handoff.conversation_id,
+            ConversationStatus::Bot,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(handoff)
     }
