@@ -1534,6 +1534,19 @@ async fn stream_tickets_are_single_use_and_expire(db: Arc<TestDb>) {
         s.consume_stream_ticket(&hash(2)).await.expect("expired"),
         None
     );
+    s.create_stream_ticket(c.id, &hash(6), past)
+        .await
+        .expect("create expired");
+    s.create_stream_ticket(c.id, &hash(7), soon)
+        .await
+        .expect("create");
+    assert_eq!(stream_ticket_rows(&db).await, 2);
+    // Consuming any ticket (even an unknown one) sweeps the expired ones.
+    assert_eq!(
+        s.consume_stream_ticket(&hash(8)).await.expect("unknown"),
+        None
+    );
+    assert_eq!(stream_ticket_rows(&db).await, 1);
     assert_eq!(
         s.consume_stream_ticket(&hash(3)).await.expect("unknown"),
         None
@@ -1629,4 +1642,29 @@ async fn recv(listener: &mut madoguchi::store::Listener) -> Option<String> {
         .await
         .expect("a notification in time")
         .expect("recv")
+}
+
+/// Stream tickets stored, counted behind the store's back.
+async fn stream_ticket_rows(db: &TestDb) -> i64 {
+    const COUNT: &str = "SELECT COUNT(*) FROM stream_tickets";
+    match db.dialect {
+        Dialect::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open");
+            let n = sqlx::query_scalar(COUNT)
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+            pool.close().await;
+            n
+        }
+        Dialect::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+            let n = sqlx::query_scalar(COUNT)
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+            pool.close().await;
+            n
+        }
+    }
 }

@@ -394,7 +394,7 @@ impl Store {
                         .bind(CONVERSATION_RESOLVED)
                         .fetch_all(&mut *c)
                         .await?;
-                    let closed: Vec<Uuid> = closed.into_iter().map(Uuid::from).collect();
+                    let closed: Vec<Uuid> = closed.into_iter().map(D::uuid).collect();
                     Some((Conversation::try_from(row)?, closed))
                 }
             }

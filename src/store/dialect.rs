@@ -4,8 +4,9 @@
 //! `on!(&mut conn, D, c => body)` expands `body` once per dialect, with `c` the dialect's
 //! connection (`&mut SqliteConnection` or `&mut PgConnection`) and `D` the dialect module
 //! (`sqlite.rs` or `postgres.rs`) in scope: `D::id(uuid)` and `D::ts(time)` bind ids and times
-//! the dialect's way, `D::Id` decodes ids, and `D::sql::NAME` is a statement the dialects spell
-//! differently. So each query is written once, and type-checked against both drivers.
+//! the dialect's way, `D::Id` decodes ids (`D::uuid` turns one back into a `Uuid`), and
+//! `D::sql::NAME` is a statement the dialects spell differently. So each query is written once,
+//! and type-checked against both drivers.
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 

@@ -15,19 +15,19 @@ impl Store {
         let (conversations, tickets, intents, feedback) = on!(&mut conn, D, c => {
             let at = since.map(D::ts);
             let conversations: ConversationKpiRow = sqlx::query_as(D::sql::KPI_CONVERSATIONS)
-                .bind(&at)
+                .bind(at.as_ref())
                 .fetch_one(&mut *c)
                 .await?;
             let tickets: TicketKpiRow = sqlx::query_as(D::sql::KPI_TICKETS)
-                .bind(&at)
+                .bind(at.as_ref())
                 .fetch_one(&mut *c)
                 .await?;
             let intents: Vec<IntentKpiRow> = sqlx::query_as(sql::KPI_INTENTS)
-                .bind(&at)
+                .bind(at.as_ref())
                 .fetch_all(&mut *c)
                 .await?;
             let feedback: FeedbackKpiRow = sqlx::query_as(sql::KPI_FEEDBACK)
-                .bind(&at)
+                .bind(at.as_ref())
                 .fetch_one(&mut *c)
                 .await?;
             (conversations, tickets, intents, feedback)

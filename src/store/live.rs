@@ -56,7 +56,7 @@ impl Store {
                 .bind(D::ts(now))
                 .execute(&mut *c)
                 .await?;
-            Ok(conversation.map(Uuid::from))
+            Ok(conversation.map(D::uuid))
         })
     }
 

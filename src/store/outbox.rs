@@ -77,7 +77,7 @@ impl Store {
             row::convert(rows)?
         });
         tx.commit().await?;
-        events.sort_by(|a, b| (a.next_attempt_at, a.id).cmp(&(b.next_attempt_at, b.id)));
+        events.sort_by_key(|e| (e.next_attempt_at, e.id));
         Ok(events)
     }
 

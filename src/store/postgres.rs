@@ -23,6 +23,10 @@ pub(super) fn id(id: Uuid) -> Id {
     id
 }
 
+pub(super) fn uuid(id: Id) -> Uuid {
+    id
+}
+
 /// How a time is bound.
 pub(super) fn ts(at: DateTime<Utc>) -> DateTime<Utc> {
     at

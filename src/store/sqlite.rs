@@ -27,6 +27,10 @@ pub(super) fn id(id: Uuid) -> Id {
     id.hyphenated()
 }
 
+pub(super) fn uuid(id: Id) -> Uuid {
+    id.into()
+}
+
 /// How a time is bound: text whose order is time order.
 pub(super) fn ts(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()

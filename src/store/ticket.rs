@@ -138,7 +138,7 @@ impl Store {
                 .bind(D::ts(now))
                 .fetch_optional(c)
                 .await?
-                .map(|(conversation_id, seq)| (Uuid::from(conversation_id), seq))
+                .map(|(conversation_id, seq)| (D::uuid(conversation_id), seq))
         });
         let Some((conversation_id, seq)) = next else {
             let ticket = ticket_of(&mut tx, id).await?;
