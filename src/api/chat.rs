@@ -125,8 +125,8 @@ pub async fn start(
     ApiJsonOrDefault(body): ApiJsonOrDefault<StartConversation>,
 ) -> Result<(StatusCode, Json<ConversationCreated>), ApiError> {
     if let Some(locale) = &body.locale {
-        if !state.locales.iter().any(|l| &l.0 == locale) {
-            let known: Vec<&str> = state.locales.iter().map(|l| l.0.as_str()).collect();
+        if !state.locales.iter().any(|l| l.as_str() == locale) {
+            let known: Vec<&str> = state.locales.iter().map(|l| l.as_str()).collect();
             return Err(ApiError::Unprocessable(format!(
                 "unknown locale {locale:?}; use one of {}",
                 known.join(", ")

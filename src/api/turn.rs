@@ -123,7 +123,7 @@ pub async fn customer_turn(
     };
     let with_human = conversation.status.is_with_human();
 
-    let intent_label = turn.intent.clone().unwrap_or_else(|| "none".into());
+    let intent_label = turn.intent.as_deref().unwrap_or("none").to_string();
     metrics::counter!(
         crate::telemetry::TURNS,
         "action" => action_str(turn.action),
@@ -151,7 +151,7 @@ pub async fn customer_turn(
     Ok(TurnReply {
         reply: turn.reply.clone(),
         action: turn.action,
-        intent: turn.intent.clone(),
+        intent: turn.intent.as_ref().map(|i| i.to_string()),
         confidence: turn.confidence,
         quick_replies: turn.quick_replies.clone(),
         handoff,
@@ -188,7 +188,10 @@ fn dialogue_turn(
         .and_then(|v| v.as_object())
         .cloned()
         .unwrap_or_default();
-    let locale = conversation.locale.clone().map(Locale);
+    let locale = conversation
+        .locale
+        .as_deref()
+        .and_then(|l| Locale::parse(l).ok());
     let turn = state.dialogue.turn(
         &mut dstate,
         TurnInput {
@@ -220,7 +223,7 @@ fn bot_turn_record(
     let handoff = match &turn.handoff {
         Some(req) => Some(NewHandoff {
             reason: req.reason.as_str().to_string(),
-            intent: turn.intent.clone(),
+            intent: turn.intent.as_ref().map(|i| i.to_string()),
             locale: req.summary.locale.to_string(),
             summary: json(serde_json::to_value(&req.summary))?,
         }),
@@ -238,7 +241,7 @@ fn bot_turn_record(
         .map(str::to_string);
     Ok(BotTurnRecord {
         reply: turn.reply.clone(),
-        intent: turn.intent.clone(),
+        intent: turn.intent.as_ref().map(|i| i.to_string()),
         confidence: Some(turn.confidence.clamp(0.0, 1.0)),
         action: match turn.action {
             Action::Answer => BotAction::Answer,

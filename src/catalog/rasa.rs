@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::{CatalogError, Problem};
-use super::intent::{read, HandoffMode, Intent, IntentName, VariableSpec};
-use super::training::OUT_OF_SCOPE;
+use super::files::read;
+use super::intent::{HandoffMode, Intent, VariableSpec};
+use crate::domain::{IntentName, OUT_OF_SCOPE};
 
 #[derive(Debug, Deserialize)]
 struct NluFile {

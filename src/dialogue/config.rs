@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::entities::EntitySpec;
 use super::error::DialogueError;
 use super::hours::BusinessHours;
-use super::summary::HandoffReason;
-use crate::catalog::{Catalog, Locale, Problem};
+use crate::catalog::{Catalog, Problem};
+use crate::domain::{HandoffReason, IntentName, Locale};
 
 /// The dialogue file inside `intents/`.
 pub const DIALOGUE_FILE: &str = "_dialogue.yaml";
@@ -45,9 +45,9 @@ pub struct DialogueConfig {
     #[serde(default)]
     pub business_hours: Option<BusinessHours>,
     /// Intent → locale → how the intent is named to customers (quick replies) and agents (summary).
-    pub intent_labels: BTreeMap<String, BTreeMap<String, String>>,
+    pub intent_labels: BTreeMap<IntentName, BTreeMap<Locale, String>>,
     /// Locale code → the bot's own wording and word lists in that language.
-    pub locales: BTreeMap<String, LocaleText>,
+    pub locales: BTreeMap<Locale, LocaleText>,
     /// The entities of `_entities.yaml`, in file order (earlier entities claim text first).
     #[serde(skip)]
     pub entities: Vec<EntitySpec>,
@@ -60,7 +60,7 @@ pub struct DialogueConfig {
 }
 
 fn default_agent_locale() -> Locale {
-    Locale("ja".into())
+    Locale::parse("ja").expect("a built-in language code; this is a bug")
 }
 
 /// A writing system, for telling the customer's language from the characters of a message.
@@ -119,11 +119,11 @@ pub struct PolicyConfig {
     /// At most this many customer messages quoted in a handoff summary.
     pub key_messages: usize,
     /// Intents that mean "let me talk to a person" (reason `explicit_request`).
-    pub explicit_request_intents: Vec<String>,
+    pub explicit_request_intents: Vec<IntentName>,
     /// Intents that are complaints (reason `complaint`).
-    pub complaint_intents: Vec<String>,
+    pub complaint_intents: Vec<IntentName>,
     /// Quick replies offered with the out-of-scope line.
-    pub out_of_scope_suggestions: Vec<String>,
+    pub out_of_scope_suggestions: Vec<IntentName>,
 }
 
 impl Default for PolicyConfig {
@@ -336,19 +336,19 @@ impl DialogueConfig {
 
     /// The wording of `locale`.
     pub fn text(&self, locale: &Locale) -> Option<&LocaleText> {
-        self.locales.get(&locale.0)
+        self.locales.get(locale)
     }
 
     /// How `intent` is named in `locale` (its name when the label is missing, which `check` forbids).
     pub fn label<'a>(&'a self, intent: &'a str, locale: &Locale) -> &'a str {
         self.intent_labels
             .get(intent)
-            .and_then(|l| l.get(&locale.0))
+            .and_then(|l| l.get(locale))
             .map_or(intent, String::as_str)
     }
 
     /// The reason an always-handoff intent gives.
-    pub fn reason_for_intent(&self, intent: &str) -> HandoffReason {
+    pub fn reason_for_intent(&self, intent: &IntentName) -> HandoffReason {
         let p = &self.policy;
         if p.explicit_request_intents.iter().any(|i| i == intent) {
             HandoffReason::ExplicitRequest
@@ -364,14 +364,14 @@ impl DialogueConfig {
         let mut problems = Vec::new();
         let here = |message: String| Problem::new(&self.source, None, message);
         for locale in &catalog.locales {
-            if !self.locales.contains_key(&locale.0) {
+            if !self.locales.contains_key(locale) {
                 problems.push(here(format!(
                     "locales: no block for the catalog locale {locale}"
                 )));
             }
         }
         for (code, text) in &self.locales {
-            if !catalog.has_locale(code) {
+            if !catalog.has_locale(code.as_str()) {
                 problems.push(here(format!("locales.{code}: not a locale of the catalog")));
             }
             if text.weekdays.len() != 7 {
@@ -382,7 +382,7 @@ impl DialogueConfig {
             }
         }
         let mut known_locale = |what: &str, locale: &Locale| {
-            if !catalog.has_locale(&locale.0) {
+            if !catalog.has_locale(locale.as_str()) {
                 problems.push(here(format!(
                     "{what}: {locale} is not a locale of the catalog"
                 )));
@@ -397,7 +397,7 @@ impl DialogueConfig {
             let labels = self.intent_labels.get(intent.name.as_str());
             for locale in &catalog.locales {
                 if labels
-                    .and_then(|l| l.get(&locale.0))
+                    .and_then(|l| l.get(locale))
                     .is_none_or(|l| l.trim().is_empty())
                 {
                     problems.push(here(format!(
@@ -408,7 +408,7 @@ impl DialogueConfig {
             }
         }
         for name in self.intent_labels.keys() {
-            if catalog.get(name).is_none() {
+            if catalog.get(name.as_str()).is_none() {
                 problems.push(here(format!(
                     "intent_labels.{name}: no such intent in the catalog"
                 )));
@@ -421,7 +421,7 @@ impl DialogueConfig {
             ("out_of_scope_suggestions", &p.out_of_scope_suggestions),
         ] {
             for name in list {
-                if catalog.get(name).is_none() {
+                if catalog.get(name.as_str()).is_none() {
                     problems.push(here(format!(
                         "policy.{field}: no intent {name:?} in the catalog"
                     )));
@@ -490,5 +490,21 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
             }
         }
         d.deserialize_map(V(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_of_characters() {
+        assert_eq!(Script::of('あ'), Some(Script::Hiragana));
+        assert_eq!(Script::of('ア'), Some(Script::Katakana));
+        assert_eq!(Script::of('ｱ'), Some(Script::Katakana));
+        assert_eq!(Script::of('注'), Some(Script::Han));
+        assert_eq!(Script::of('한'), Some(Script::Hangul));
+        assert_eq!(Script::of('a'), None);
+        assert_eq!(Script::of('１'), None);
     }
 }

@@ -232,7 +232,7 @@ pub fn evaluate_catalog(
     };
     let mut locales: BTreeMap<&str, usize> = BTreeMap::new();
     for u in &data.examples {
-        *locales.entry(u.locale.0.as_str()).or_default() += 1;
+        *locales.entry(u.locale.as_str()).or_default() += 1;
     }
     Ok(Evaluation {
         name: "catalog".into(),

