@@ -8,7 +8,7 @@ use super::error::{CatalogError, Problem};
 use super::files::{file_stem, read, yaml_files, yaml_problem};
 use super::intent::Intent;
 use super::template::check_templates;
-use crate::domain::Locale;
+use crate::domain::{IntentName, Locale};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,8 +107,9 @@ impl Catalog {
         self.intents.iter().find(|i| i.name.as_str() == name)
     }
 
-    pub fn names(&self) -> Vec<String> {
-        self.intents.iter().map(|i| i.name.to_string()).collect()
+    /// The intent names, sorted.
+    pub fn names(&self) -> Vec<IntentName> {
+        self.intents.iter().map(|i| i.name.clone()).collect()
     }
 
     pub fn has_locale(&self, code: &str) -> bool {

@@ -362,45 +362,66 @@ impl DialogueConfig {
     /// Cross-checks this configuration against the catalog (templates are checked by the responder).
     pub(crate) fn check(&self, catalog: &Catalog) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let here = |message: String| Problem::new(&self.source, None, message);
+        self.check_locales(catalog, &mut problems);
+        self.check_intent_labels(catalog, &mut problems);
+        self.check_policy(catalog, &mut problems);
+        self.check_variables(catalog, &mut problems);
+        problems
+    }
+
+    fn problem(&self, message: String) -> Problem {
+        Problem::new(&self.source, None, message)
+    }
+
+    /// A wording block per catalog locale (and none other); every locale named is the catalog's.
+    fn check_locales(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for locale in &catalog.locales {
             if !self.locales.contains_key(locale) {
-                problems.push(here(format!(
-                    "locales: no block for the catalog locale {locale}"
-                )));
+                problems.push(
+                    self.problem(format!("locales: no block for the catalog locale {locale}")),
+                );
             }
         }
         for (code, text) in &self.locales {
             if !catalog.has_locale(code.as_str()) {
-                problems.push(here(format!("locales.{code}: not a locale of the catalog")));
+                problems.push(self.problem(format!("locales.{code}: not a locale of the catalog")));
             }
             if text.weekdays.len() != 7 {
-                problems.push(here(format!(
+                problems.push(self.problem(format!(
                     "locales.{code}.weekdays: expected 7 names (Monday first), found {}",
                     text.weekdays.len()
                 )));
             }
         }
-        let mut known_locale = |what: &str, locale: &Locale| {
+        let named = [
+            ("agent_locale", &self.agent_locale),
+            ("language.fallback", &self.language.fallback),
+        ]
+        .into_iter()
+        .chain(
+            self.language
+                .scripts
+                .values()
+                .map(|l| ("language.scripts", l)),
+        );
+        for (what, locale) in named {
             if !catalog.has_locale(locale.as_str()) {
-                problems.push(here(format!(
-                    "{what}: {locale} is not a locale of the catalog"
-                )));
+                problems
+                    .push(self.problem(format!("{what}: {locale} is not a locale of the catalog")));
             }
-        };
-        known_locale("agent_locale", &self.agent_locale);
-        known_locale("language.fallback", &self.language.fallback);
-        for locale in self.language.scripts.values() {
-            known_locale("language.scripts", locale);
         }
+    }
+
+    /// A label for every intent in every locale, and labels only for intents of the catalog.
+    fn check_intent_labels(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
-            let labels = self.intent_labels.get(intent.name.as_str());
+            let labels = self.intent_labels.get(&intent.name);
             for locale in &catalog.locales {
                 if labels
                     .and_then(|l| l.get(locale))
                     .is_none_or(|l| l.trim().is_empty())
                 {
-                    problems.push(here(format!(
+                    problems.push(self.problem(format!(
                         "intent_labels.{}: no label for locale {locale}",
                         intent.name
                     )));
@@ -408,30 +429,36 @@ impl DialogueConfig {
             }
         }
         for name in self.intent_labels.keys() {
-            if catalog.get(name.as_str()).is_none() {
-                problems.push(here(format!(
+            if catalog.get(name).is_none() {
+                problems.push(self.problem(format!(
                     "intent_labels.{name}: no such intent in the catalog"
                 )));
             }
         }
+    }
+
+    /// The policy's intent lists name intents of the catalog; `max_misses` is at least 1.
+    fn check_policy(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         let p = &self.policy;
         for (field, list) in [
             ("explicit_request_intents", &p.explicit_request_intents),
             ("complaint_intents", &p.complaint_intents),
             ("out_of_scope_suggestions", &p.out_of_scope_suggestions),
         ] {
-            for name in list {
-                if catalog.get(name.as_str()).is_none() {
-                    problems.push(here(format!(
-                        "policy.{field}: no intent {name:?} in the catalog"
-                    )));
-                }
+            for name in list.iter().filter(|n| catalog.get(n).is_none()) {
+                problems.push(self.problem(format!(
+                    "policy.{field}: no intent {:?} in the catalog",
+                    name.as_str()
+                )));
             }
         }
         if p.max_misses == 0 {
-            problems.push(here("policy.max_misses must be at least 1".into()));
+            problems.push(self.problem("policy.max_misses must be at least 1".into()));
         }
-        // Every variable an intent uses must be fillable, or it would never be there.
+    }
+
+    /// Every variable an intent uses must be fillable, or it would never be there.
+    fn check_variables(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
             for var in intent.variables.keys() {
                 let from_metadata = METADATA_VARIABLES.contains(&var.as_str());
@@ -449,7 +476,6 @@ impl DialogueConfig {
                 }
             }
         }
-        problems
     }
 }
 
