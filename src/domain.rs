@@ -351,9 +351,9 @@ mod tests {
 
     #[test]
     fn every_enum_has_one_text_form_in_json_too() {
-        fn check<T: Serialize + Copy + fmt::Display>(all: &[T], parse: fn(&str) -> Option<T>)
+        fn check<T>(all: &[T], parse: fn(&str) -> Option<T>)
         where
-            T: PartialEq + fmt::Debug,
+            T: Serialize + Copy + fmt::Display + PartialEq + fmt::Debug,
         {
             for v in all {
                 let text = v.to_string();

@@ -98,7 +98,10 @@ impl Head {
         let example_weight: Vec<f32> = y.iter().map(|&l| class_weight[l]).collect();
         // One generator, first for the initial weights, then for the batch order.
         let mut rng = StdRng::seed_from_u64(config.seed);
-        let (params, shapes) = init_params(dim, n_classes, config, &mut rng)?;
+        let Params {
+            vars: params,
+            shapes,
+        } = init_params(dim, n_classes, config, &mut rng)?;
         let data = TrainingData {
             xs,
             ys: y.iter().map(|&l| l as u32).collect(),
@@ -244,6 +247,12 @@ fn class_weights(y: &[usize], n_classes: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The trainable weights and biases, layer by layer, with the `(n_out, n_in)` shape of each layer.
+struct Params {
+    vars: Vec<Var>,
+    shapes: Vec<(usize, usize)>,
+}
+
 /// Uniform(±1/√n_in) weights and zero biases for the hidden layers and the output layer, with
 /// the `(n_out, n_in)` shape of each layer.
 fn init_params(
@@ -251,7 +260,7 @@ fn init_params(
     n_classes: usize,
     config: &HeadConfig,
     rng: &mut StdRng,
-) -> Result<(Vec<Var>, Vec<(usize, usize)>), NluError> {
+) -> Result<Params, NluError> {
     let dev = Device::Cpu;
     let mut params = Vec::new();
     let mut shapes = Vec::new();
@@ -270,7 +279,10 @@ fn init_params(
         shapes.push((n_out, n_in));
         n_in = n_out;
     }
-    Ok((params, shapes))
+    Ok(Params {
+        vars: params,
+        shapes,
+    })
 }
 
 /// The standardised examples, their labels and their loss weights.
