@@ -4,6 +4,7 @@
 //!
 //! Each type has exactly one string form, used in JSON (serde), in the database and in metrics
 //! labels alike.
+use std::borrow::Borrow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -93,15 +94,109 @@ impl From<IntentName> for String {
     }
 }
 
+/// Read access to the name as text (`Option<IntentName>::as_deref()`, `&*name`).
+impl std::ops::Deref for IntentName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for IntentName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Maps keyed by intent can be looked up with a `&str` name (same order and hash as the string).
+impl Borrow<str> for IntentName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for IntentName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for IntentName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl fmt::Display for IntentName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// A language code of the catalog (`ja`, `en`, …). Which locales exist is catalog data.
+/// A language code of the catalog (`ja`, `en`, `en-US`, `zh-Hant`, …), BCP 47-ish: a primary
+/// language subtag of 2–8 ASCII letters, then subtags of 1–8 letters or digits, joined by `-`.
+/// Which locales exist is catalog data; this only rules out what cannot be a language code (a path,
+/// an empty string), so it is safe in file names and template names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Locale(pub String);
+#[serde(try_from = "String", into = "String")]
+pub struct Locale(String);
+
+impl Locale {
+    /// The locale for `code`, if it is a well-formed language code.
+    pub fn parse(code: &str) -> Result<Self, String> {
+        let mut subtags = code.split('-');
+        let primary = subtags.next().unwrap_or_default();
+        let primary_ok =
+            (2..=8).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
+        let rest_ok = subtags
+            .all(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if primary_ok && rest_ok {
+            Ok(Self(code.to_string()))
+        } else {
+            Err(format!(
+                "locale {code:?} is not a language code (like ja, en or en-US)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Locale {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Locale {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Locale::parse(&s)
+    }
+}
+
+impl TryFrom<&str> for Locale {
+    type Error = String;
+    fn try_from(s: &str) -> Result<Self, String> {
+        Locale::parse(s)
+    }
+}
+
+impl From<Locale> for String {
+    fn from(l: Locale) -> String {
+        l.0
+    }
+}
+
+/// Maps keyed by locale can be looked up with a `&str` code (same order and hash as the string).
+impl Borrow<str> for Locale {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Display for Locale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,9 +358,9 @@ mod tests {
 
     #[test]
     fn every_enum_has_one_text_form_in_json_too() {
-        fn check<T: Serialize + Copy + fmt::Display>(all: &[T], parse: fn(&str) -> Option<T>)
+        fn check<T>(all: &[T], parse: fn(&str) -> Option<T>)
         where
-            T: PartialEq + fmt::Debug,
+            T: Serialize + Copy + fmt::Display + PartialEq + fmt::Debug,
         {
             for v in all {
                 let text = v.to_string();
@@ -298,6 +393,32 @@ mod tests {
             );
         }
         assert!(ClientMessageId::try_from("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn locales_are_language_codes() {
+        for good in ["ja", "en", "en-US", "zh-Hant", "es-419", "yue"] {
+            assert_eq!(
+                Locale::parse(good).map(|l| l.to_string()),
+                Ok(good.to_string())
+            );
+        }
+        for bad in [
+            "",
+            "j",
+            "../x",
+            "en_US",
+            "en-",
+            "-en",
+            "日本",
+            "en US",
+            "toolonglanguage",
+        ] {
+            assert!(Locale::parse(bad).is_err(), "{bad:?}");
+        }
+        let l: Locale = serde_json::from_str("\"en-US\"").expect("json");
+        assert_eq!(serde_json::to_string(&l).expect("json"), "\"en-US\"");
+        assert!(serde_json::from_str::<Locale>("\"a/b\"").is_err());
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl ClassifyBackend for Fake {
                 };
                 Classification {
                     text: t.to_string(),
-                    intent: Some(intent.into()),
+                    intent: Some(intent.try_into().expect("a valid intent name")),
                     confidence: 0.95,
                     action,
                     reason,

@@ -3,7 +3,7 @@
 //! hours, frustration, template rotation, and entity extraction. Each turn round-trips the state
 //! through JSON, as the service stores it.
 use chrono::{DateTime, Utc};
-use madoguchi::catalog::{Catalog, Locale};
+use madoguchi::catalog::{Catalog, IntentName, Locale};
 use madoguchi::dialogue::{
     BotTurn, CustomerMetadata, Dialogue, DialogueConfig, DialogueState, HandoffReason,
     SentimentLabel, TurnInput, TurnKind,
@@ -32,6 +32,14 @@ fn engine_with(f: impl FnOnce(&mut DialogueConfig)) -> Dialogue {
     Dialogue::new(&catalog(), config).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn locale(code: &str) -> Locale {
+    Locale::parse(code).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn intent_name(name: &str) -> IntentName {
+    IntentName::try_from(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
 // Hand-made classifications.
 
 fn classification(
@@ -42,7 +50,7 @@ fn classification(
 ) -> Classification {
     Classification {
         text: String::new(),
-        intent: intent.map(str::to_string),
+        intent: intent.map(intent_name),
         confidence,
         action,
         reason,
@@ -69,7 +77,7 @@ fn out_of_scope() -> Classification {
 fn ambiguous(a: &str, ca: f32, b: &str, cb: f32) -> Classification {
     Classification {
         alternatives: vec![Alternative {
-            intent: b.into(),
+            intent: intent_name(b),
             confidence: cb,
         }],
         ..classification(Some(a), ca, Action::Clarify, Reason::Ambiguous)
@@ -104,7 +112,7 @@ impl<'a> Chat<'a> {
         Self {
             dialogue,
             state: DialogueState::default(),
-            locale: locale.map(|l| Locale(l.into())),
+            locale: locale.map(self::locale),
             customer,
             now: weekday_morning(),
             log: Vec::new(),
@@ -164,7 +172,7 @@ fn reply(turn: &BotTurn) -> &str {
 #[test]
 fn the_shipped_dialogue_files_load_with_the_catalog() {
     let d = engine();
-    assert_eq!(d.config().agent_locale, Locale("ja".into()));
+    assert_eq!(d.config().agent_locale, locale("ja"));
     let names: Vec<&str> = d.extractor().names().collect();
     for entity in ["order_id", "email", "phone", "date", "tracking_number"] {
         assert!(names.contains(&entity), "{entity} missing from {names:?}");
@@ -185,7 +193,7 @@ fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
         }
         let n = d
             .responder()
-            .variations("business_hours", &Locale(locale.into()));
+            .variations("business_hours", &self::locale(locale));
         assert!(n >= 2);
         let mut replies = Vec::new();
         // Rotation shows every variation once in the first n answers.
@@ -483,7 +491,7 @@ fn a_complaint_hands_off_at_once_with_the_order_number_given_earlier() {
         ]
     );
     assert!((s.timeline[0].confidence - 0.91).abs() < 1e-6);
-    assert_eq!(s.locale, Locale("ja".into()));
+    assert_eq!(s.locale, locale("ja"));
     assert_eq!(s.waiting_since, weekday_morning());
     assert_eq!(s.next_open, None, "handed off during business hours");
     assert_eq!(s.key_messages.len(), 2);
@@ -499,7 +507,7 @@ fn a_complaint_hands_off_at_once_with_the_order_number_given_earlier() {
 
 #[test]
 fn the_summary_text_follows_the_agent_locale() {
-    let d = engine_with(|c| c.agent_locale = Locale("en".into()));
+    let d = engine_with(|c| c.agent_locale = locale("en"));
     let mut chat = Chat::new(&d, Some("ja"), json!({"name": "Yamada"}));
     chat.say(
         "MD12345678 はいつ届きますか",
@@ -507,7 +515,7 @@ fn the_summary_text_follows_the_agent_locale() {
     );
     let turn = chat.say("苦情です", always("complaint"));
     let s = turn.handoff.clone().unwrap().summary;
-    assert_eq!(s.agent_locale, Locale("en".into()));
+    assert_eq!(s.agent_locale, locale("en"));
     assert!(
         s.text
             .starts_with("Customer Yamada asked about order status (order MD12345678)"),
@@ -700,7 +708,7 @@ fn the_language_follows_the_script_when_the_conversation_has_none() {
     );
     assert_eq!(chat.state.locale, None, "and it is not remembered");
     let turn = chat.say("注文の状況を知りたい", confident("order_status", 0.9));
-    assert_eq!(chat.state.locale, Some(Locale("ja".into())));
+    assert_eq!(chat.state.locale, Some(locale("ja")));
     assert!(
         reply(&turn).contains("ご注文番号 MD20251104"),
         "{}",
@@ -712,7 +720,7 @@ fn the_language_follows_the_script_when_the_conversation_has_none() {
         "Could you answer in English please",
         confident("thanks", 0.9),
     );
-    assert_eq!(chat.state.locale, Some(Locale("en".into())));
+    assert_eq!(chat.state.locale, Some(locale("en")));
 }
 
 #[test]

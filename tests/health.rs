@@ -51,7 +51,7 @@ impl ClassifyBackend for Fake {
             .iter()
             .map(|t| Classification {
                 text: t.to_string(),
-                intent: Some("greeting".into()),
+                intent: madoguchi::domain::IntentName::try_from("greeting").ok(),
                 confidence: 0.95,
                 action: Action::Answer,
                 reason: Reason::Confident,

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use madoguchi::domain::{HandoffReason, IntentName, Locale, TurnKind};
 use madoguchi::store::{
     new_customer_token, sha256_hex, BotAction, BotTurnRecord, Conversation, ConversationStatus,
     CustomerTurnRecord, Handoff, HandoffFilter, HandoffStatus, IntentActions, Message,
@@ -185,7 +186,7 @@ async fn conversation(store: &Store, locale: &str) -> Conversation {
     let (_, hash) = new_customer_token();
     store
         .create_conversation(NewConversation {
-            locale: Some(locale.into()),
+            locale: Some(loc(locale)),
             customer: Some(json!({"id": "c-1", "name": "山田太郎", "order_ids": ["A-1001"]})),
             token_sha256: hash,
         })
@@ -196,10 +197,10 @@ async fn conversation(store: &Store, locale: &str) -> Conversation {
 fn answer(intent: &str, reply: &str) -> BotTurnRecord {
     BotTurnRecord {
         reply: Some(reply.into()),
-        intent: Some(intent.into()),
+        intent: Some(name(intent)),
         confidence: Some(0.91),
         action: BotAction::Answer,
-        reason: Some("confident".into()),
+        reason: Some(TurnKind::Answer),
         alternatives: Some(json!([{"intent": "refund", "confidence": 0.04}])),
         quick_replies: None,
         new_status: ConversationStatus::Bot,
@@ -212,7 +213,7 @@ fn answer(intent: &str, reply: &str) -> BotTurnRecord {
 fn clarify(intent: &str) -> BotTurnRecord {
     BotTurnRecord {
         action: BotAction::Clarify,
-        reason: Some("ambiguous".into()),
+        reason: Some(TurnKind::Clarify),
         quick_replies: Some(json!(["order_status", "refund"])),
         ..answer(intent, "どちらのご用件でしょうか？")
     }
@@ -221,18 +222,18 @@ fn clarify(intent: &str) -> BotTurnRecord {
 fn hand_off(intent: Option<&str>, reason: &str, locale: &str) -> BotTurnRecord {
     BotTurnRecord {
         reply: Some("担当者におつなぎします。".into()),
-        intent: intent.map(str::to_string),
+        intent: intent.map(name),
         confidence: Some(0.42),
         action: BotAction::Handoff,
-        reason: Some(reason.into()),
+        reason: Some(TurnKind::Handoff),
         alternatives: None,
         quick_replies: None,
         new_status: ConversationStatus::Handoff,
         dialogue_state: json!({"handed_off": true}),
         handoff: Some(NewHandoff {
-            reason: reason.into(),
-            intent: intent.map(str::to_string),
-            locale: locale.into(),
+            reason: HandoffReason::parse(reason).expect("a handoff reason"),
+            intent: intent.map(name),
+            locale: loc(locale),
             summary: json!({"order_number": "A-1001", "text": "返品の件でお怒りです"}),
         }),
         expected_version: None,
@@ -273,6 +274,47 @@ async fn ticket(store: &Store, id: Uuid) -> Handoff {
 
 fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::Conflict(_)))
+}
+
+fn name(intent: &str) -> IntentName {
+    IntentName::try_from(intent).expect("an intent name")
+}
+
+fn loc(code: &str) -> Locale {
+    Locale::parse(code).expect("a locale")
+}
+
+/// Puts a waiting ticket on a conversation the bot has (behind the store's back), so that the
+/// next ticket the store opens for it breaks the one-open-ticket index mid-transaction.
+async fn plant_open_ticket(db: &TestDb, conversation: Uuid) {
+    let sql = format!(
+        "INSERT INTO handoffs (id, conversation_id, status, reason, locale, summary, created_at) \
+         VALUES ('{}', '{conversation}', 'waiting', 'complaint', 'ja', '{{}}', \
+                 '2026-01-01T00:00:00.000000Z')",
+        Uuid::new_v4()
+    );
+    match db.dialect {
+        Dialect::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open");
+            sqlx::query(&sql)
+                .execute(&pool)
+                .await
+                .expect("plant ticket");
+            pool.close().await;
+        }
+        Dialect::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+            sqlx::query(&sql)
+                .execute(&pool)
+                .await
+                .expect("plant ticket");
+            pool.close().await;
+        }
+    }
+}
+
+fn is_refused<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Invalid(_) | StoreError::Conflict(_)))
 }
 
 fn is_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
@@ -485,7 +527,7 @@ async fn queue_order_and_filters(db: Arc<TestDb>) {
         .expect("list");
     assert_eq!(ids(all), [t1.id, t2.id, t3.id]);
     let ja = HandoffFilter {
-        locale: Some("ja".into()),
+        locale: Some(loc("ja")),
         ..Default::default()
     };
     assert_eq!(
@@ -493,7 +535,7 @@ async fn queue_order_and_filters(db: Arc<TestDb>) {
         [t1.id, t3.id]
     );
     let complaints = HandoffFilter {
-        intent: Some("complaint".into()),
+        intent: Some(name("complaint")),
         ..Default::default()
     };
     assert_eq!(
@@ -529,7 +571,7 @@ async fn queue_order_and_filters(db: Arc<TestDb>) {
     );
     let claimed = HandoffFilter {
         status: Some(HandoffStatus::Claimed),
-        locale: Some("ja".into()),
+        locale: Some(loc("ja")),
         ..Default::default()
     };
     assert_eq!(ids(s.list_handoffs(&claimed).await.expect("list")), [t1.id]);
@@ -668,17 +710,15 @@ async fn failed_bot_turn_stores_nothing(db: Arc<TestDb>) {
     s.record_bot_turn(c.id, answer("refund", "返品はこちらから。"))
         .await
         .expect("answer");
-    let before = get(s, c.id).await;
     let messages_before = s.messages(c.id).await.expect("messages");
 
-    // The message and the status change are written before the ticket, whose empty reason the
-    // database refuses: the whole turn must roll back.
-    let mut bad = hand_off(Some("refund"), "low_confidence", "ja");
-    if let Some(h) = bad.handoff.as_mut() {
-        h.reason = String::new();
-    }
+    // The message and the status change are written before the ticket, which the database
+    // refuses (a second open ticket): the whole turn must roll back.
+    plant_open_ticket(&db, c.id).await;
+    let before = get(s, c.id).await;
+    let bad = hand_off(Some("refund"), "low_confidence", "ja");
     let err = s.record_bot_turn(c.id, bad).await.expect_err("refused");
-    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(get(s, c.id).await, before);
     assert_eq!(s.messages(c.id).await.expect("messages"), messages_before);
     assert!(s
@@ -716,7 +756,7 @@ async fn failed_bot_turn_stores_nothing(db: Arc<TestDb>) {
         .await
         .expect("hand off");
     assert_eq!(m.expect("message").seq, before.last_seq + 1);
-    assert_eq!(t.expect("ticket").reason, "low_confidence");
+    assert_eq!(t.expect("ticket").reason, HandoffReason::LowConfidence);
 }
 
 async fn everything_survives_a_restart(db: Arc<TestDb>) {
@@ -1095,13 +1135,12 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
     assert_eq!(get(s, c.id).await, after);
     assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
 
-    // A write the database refuses after the customer's message (an empty ticket reason).
-    let mut bad = hand_off(Some("refund"), "low_confidence", "ja");
-    if let Some(h) = bad.handoff.as_mut() {
-        h.reason = String::new();
-    }
+    // A write the database refuses after the customer's message (a second open ticket).
+    plant_open_ticket(&db, c.id).await;
+    let after = get(s, c.id).await;
+    let bad = hand_off(Some("refund"), "low_confidence", "ja");
     let bad = customer_turn("返品", Some("m-3"), after.version, bad);
-    assert!(is_invalid(s.record_customer_turn(c.id, bad).await));
+    assert!(is_refused(s.record_customer_turn(c.id, bad).await));
     assert_eq!(get(s, c.id).await, after);
     assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
     assert!(s

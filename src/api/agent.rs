@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::extract::{parse_id, require_key, ApiJson};
 use super::AppState;
 pub use crate::conversation::{Ticket, TicketDetail};
+use crate::domain::{IntentName, Locale};
 use crate::store::{HandoffFilter, HandoffStatus, Message, Note};
 
 pub fn router() -> Router<AppState> {
@@ -110,10 +111,19 @@ pub async fn list(
             ))
         })?),
     };
+    let unprocessable = |e: String| ApiError::Unprocessable(e);
     let filter = HandoffFilter {
         status,
-        intent: q.intent,
-        locale: q.locale,
+        intent: q
+            .intent
+            .map(IntentName::try_from)
+            .transpose()
+            .map_err(unprocessable)?,
+        locale: q
+            .locale
+            .map(Locale::try_from)
+            .transpose()
+            .map_err(unprocessable)?,
         limit: q.limit,
     };
     let handoffs = state.conversations.tickets(&filter).await?;

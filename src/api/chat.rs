@@ -59,7 +59,8 @@ pub struct SendMessage {
 pub struct Transcript {
     pub id: Uuid,
     pub status: String,
-    pub locale: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<crate::domain::Locale>,
     #[schema(value_type = Option<Object>)]
     pub customer: Option<serde_json::Value>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -121,7 +122,7 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<ConversationCreated>), ApiError> {
     let started = state
         .conversations
-        .start(body.locale, body.customer)
+        .start(body.locale.as_deref(), body.customer)
         .await?;
     Ok((
         StatusCode::CREATED,

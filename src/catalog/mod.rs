@@ -2,16 +2,25 @@
 //!
 //! Loading never stops at the first mistake: every problem found is collected with the file (and line,
 //! where there is one) so a support lead can fix them all in one pass.
+//!
+//! Files: `intent` (one intent file) and `files` (YAML reading) are leaves; `template` checks an
+//! intent's templates; `load` builds the [`Catalog`]; `training` reads the training data against
+//! it; `rasa` imports a Rasa project. None imports one above it (`scripts/import-cycles.py`).
 mod error;
+mod files;
 mod intent;
+mod load;
 pub mod rasa;
 mod template;
 mod training;
 
 pub use error::{list_problems, CatalogError, Problem};
-pub use intent::{Catalog, HandoffMode, Intent, IntentName, Locale, VariableSpec};
+pub use intent::{HandoffMode, Intent, VariableSpec};
+pub use load::{Catalog, SETTINGS_FILE};
 pub use template::check_templates;
-pub use training::{TrainingSet, Utterance, OUT_OF_SCOPE};
+pub use training::{TrainingSet, Utterance};
+
+pub use crate::domain::{IntentName, Locale, OUT_OF_SCOPE};
 
 use std::path::Path;
 

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::{CatalogError, Problem};
-use super::intent::{read, HandoffMode, Intent, IntentName, VariableSpec};
-use super::training::OUT_OF_SCOPE;
+use super::files::read;
+use super::intent::{HandoffMode, Intent, VariableSpec};
+use crate::domain::{IntentName, Locale, OUT_OF_SCOPE};
 
 #[derive(Debug, Deserialize)]
 struct NluFile {
@@ -76,51 +77,69 @@ pub fn import(
     intents_dir: &Path,
     training_dir: &Path,
 ) -> Result<ImportSummary, CatalogError> {
-    let bad = |path: &Path, line: Option<usize>, msg: String| {
-        CatalogError::Invalid(vec![Problem::new(path, line, msg)])
-    };
-    if locale.is_empty()
-        || !locale
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(bad(
+    let locale = Locale::parse(locale).map_err(|_| {
+        invalid(
             nlu,
             None,
             format!("locale {locale:?} is not a language code like `en`"),
-        ));
-    }
-    let parsed: NluFile = serde_norway::from_str(&read(nlu)?).map_err(|e| {
-        bad(
-            nlu,
-            e.location().map(|l| l.line()),
-            format!("not a Rasa NLU file: {e}"),
         )
     })?;
+    let parsed: NluFile = parse_yaml(nlu, "not a Rasa NLU file")?;
     let responses = match domain {
-        Some(d) => {
-            let parsed: DomainFile = serde_norway::from_str(&read(d)?).map_err(|e| {
-                bad(
-                    d,
-                    e.location().map(|l| l.line()),
-                    format!("not a Rasa domain file: {e}"),
-                )
-            })?;
-            parsed.responses
-        }
+        Some(d) => parse_yaml::<DomainFile>(d, "not a Rasa domain file")?.responses,
         None => BTreeMap::new(),
     };
-
-    let mut summary = ImportSummary::default();
-    let locale_dir = training_dir.join(locale);
+    let locale_dir = training_dir.join(locale.as_str());
     std::fs::create_dir_all(&locale_dir).map_err(|e| CatalogError::io(&locale_dir, e))?;
+    let target = Target {
+        nlu,
+        locale: &locale,
+        locale_dir: &locale_dir,
+        intents_dir,
+        responses: &responses,
+    };
+    let mut summary = ImportSummary::default();
     for item in parsed.nlu {
         let (Some(rasa_name), Some(examples)) = (item.intent, item.examples) else {
             continue; // synonyms, regexes, lookups: nothing to import
         };
-        let name = snake_case(&rasa_name);
+        target.import_intent(&rasa_name, &examples, &mut summary)?;
+    }
+    Ok(summary)
+}
+
+fn invalid(path: &Path, line: Option<usize>, message: String) -> CatalogError {
+    CatalogError::Invalid(vec![Problem::new(path, line, message)])
+}
+
+/// Reads and parses one Rasa YAML file; `what` says what it should have been.
+fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, CatalogError> {
+    serde_norway::from_str(&read(path)?)
+        .map_err(|e| invalid(path, e.location().map(|l| l.line()), format!("{what}: {e}")))
+}
+
+/// Where one import writes, and the Rasa responses it turns into templates.
+struct Target<'a> {
+    nlu: &'a Path,
+    locale: &'a Locale,
+    locale_dir: &'a Path,
+    intents_dir: &'a Path,
+    responses: &'a BTreeMap<String, Vec<DomainResponse>>,
+}
+
+impl Target<'_> {
+    /// Merges one Rasa intent's examples into the training data and, for a new intent, writes its
+    /// intent file with the `utter_<intent>` responses as templates.
+    fn import_intent(
+        &self,
+        rasa_name: &str,
+        examples: &str,
+        summary: &mut ImportSummary,
+    ) -> Result<(), CatalogError> {
+        let locale = self.locale.as_str();
+        let name = snake_case(rasa_name);
         if name != rasa_name {
-            summary.renamed.push((rasa_name.clone(), name.clone()));
+            summary.renamed.push((rasa_name.to_string(), name.clone()));
         }
         summary.intents_seen += 1;
         let new_examples: Vec<String> = examples
@@ -129,27 +148,23 @@ pub fn import(
             .map(|l| strip_entities(l.trim()))
             .filter(|l| !l.is_empty())
             .collect();
-        let file = locale_dir.join(format!("{name}.yaml"));
+        let file = self.locale_dir.join(format!("{name}.yaml"));
         let (added, skipped) = merge_examples(&file, &name, locale, &new_examples)?;
         summary.examples_added += added;
         summary.duplicates_skipped += skipped;
-        if name != OUT_OF_SCOPE {
-            let intent_file = intents_dir.join(format!("{name}.yaml"));
-            if !intent_file.exists() {
-                let templates = responses
-                    .get(&format!("utter_{rasa_name}"))
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|r| r.text.clone())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default();
-                write_intent(&intent_file, &name, nlu, locale, templates)?;
-                summary.intents_created.push(name);
-            }
+        let intent_file = self.intents_dir.join(format!("{name}.yaml"));
+        if name == OUT_OF_SCOPE || intent_file.exists() {
+            return Ok(());
         }
+        let templates = self
+            .responses
+            .get(&format!("utter_{rasa_name}"))
+            .map(|list| list.iter().filter_map(|r| r.text.clone()).collect())
+            .unwrap_or_default();
+        write_intent(&intent_file, &name, self.nlu, locale, templates)?;
+        summary.intents_created.push(name);
+        Ok(())
     }
-    Ok(summary)
 }
 
 fn merge_examples(

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::{CatalogError, Problem};
-use super::intent::{file_stem, read, yaml_files, yaml_problem, Catalog, IntentName, Locale};
-
-/// File stem of the messages the bot must not answer.
-pub use crate::domain::OUT_OF_SCOPE;
+use super::files::{file_stem, read, yaml_files, yaml_problem};
+use super::load::Catalog;
+use crate::domain::{IntentName, Locale, OUT_OF_SCOPE};
 
 /// One labelled customer message.
 #[derive(Debug, Clone)]
@@ -61,7 +60,7 @@ impl TrainingSet {
             }
         }
         for locale in &catalog.locales {
-            let locale_dir = dir.join(&locale.0);
+            let locale_dir = dir.join(locale.as_str());
             if !locale_dir.is_dir() {
                 problems.push(Problem::new(
                     &locale_dir,

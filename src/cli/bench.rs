@@ -54,12 +54,7 @@ struct BenchReport {
 }
 
 pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.messages).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read {}: {e} (pass --messages FILE)",
-            args.messages.display()
-        )
-    })?;
+    let text = read_messages(&args.messages)?;
     let messages: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -70,12 +65,10 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
         "{} has no messages",
         args.messages.display()
     );
-
     let (encoder, encoder_dir) = paths.load_encoder()?;
     let encoder: Arc<dyn Encoder> = Arc::new(encoder);
     let model = TrainedModel::load_current(&paths.models)?;
     let classifier = Classifier::new(encoder.clone(), model, &paths.models)?;
-
     let tokens: usize = messages
         .iter()
         .map(|m| encoder.token_count(m))
@@ -83,36 +76,96 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
         .iter()
         .sum();
 
-    // Warm up caches and allocator.
+    let latencies = single_latencies(&classifier, &messages)?;
+    let throughput = batch_throughput(&classifier, &messages, args.batch)?;
+    let peak_inference = peak_rss_mib();
+    let (reference_p50, encoder_p50) = if args.reference {
+        let (theirs, ours) = reference_p50s(encoder.as_ref(), &encoder_dir, &messages)?;
+        (Some(theirs), Some(ours))
+    } else {
+        (None, None)
+    };
+    let (warm, cold) = training_seconds(paths, &encoder, &encoder_dir, args.skip_cold_train)?;
+
+    let report = BenchReport {
+        messages: messages.len(),
+        mean_tokens: tokens as f64 / messages.len() as f64,
+        single_p50_ms: percentile(&latencies, 0.50),
+        single_p90_ms: percentile(&latencies, 0.90),
+        single_p99_ms: percentile(&latencies, 0.99),
+        batch: args.batch,
+        batch_messages_per_second: throughput,
+        train_cold_seconds: cold,
+        train_warm_seconds: warm,
+        peak_rss_inference_mib: peak_inference,
+        peak_rss_total_mib: peak_rss_mib(),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        reference_single_p50_ms: reference_p50,
+        encoder_single_p50_ms: encoder_p50,
+    };
+    print_table(&report, &args.messages);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+fn read_messages(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e} (pass --messages FILE)", path.display()))
+}
+
+/// Milliseconds to classify each message alone, sorted (after a warm-up of caches and allocator).
+fn single_latencies(classifier: &Classifier, messages: &[&str]) -> anyhow::Result<Vec<f64>> {
     for m in messages.iter().take(8) {
         classifier.classify(&[m])?;
     }
     let mut latencies = Vec::with_capacity(messages.len());
-    for m in &messages {
+    for m in messages {
         let t = Instant::now();
         classifier.classify(&[m])?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
 
+/// Messages per second, classified `batch` at a time.
+fn batch_throughput(
+    classifier: &Classifier,
+    messages: &[&str],
+    batch: usize,
+) -> anyhow::Result<f64> {
     let t = Instant::now();
-    for chunk in messages.chunks(args.batch.max(1)) {
+    for chunk in messages.chunks(batch.max(1)) {
         classifier.classify(chunk)?;
     }
-    let throughput = messages.len() as f64 / t.elapsed().as_secs_f64();
-    let peak_inference = peak_rss_mib();
-    let (reference_p50, encoder_p50) = if args.reference {
-        let ours = time_each(&messages, |m| {
-            encoder.embed(&[m]).map(|_| ()).map_err(Into::into)
-        })?;
-        let reference = reference_encoder(&encoder_dir)?;
-        let theirs = time_each(&messages, |m| reference(m))?;
-        (Some(percentile(&theirs, 0.5)), Some(percentile(&ours, 0.5)))
-    } else {
-        (None, None)
-    };
+    Ok(messages.len() as f64 / t.elapsed().as_secs_f64())
+}
 
-    // Training: warm = every text already in the cache; cold = an empty cache.
+/// p50 milliseconds of candle-transformers' reference BERT and of our encoder alone, one message
+/// at a time.
+fn reference_p50s(
+    encoder: &dyn Encoder,
+    encoder_dir: &std::path::Path,
+    messages: &[&str],
+) -> anyhow::Result<(f64, f64)> {
+    let ours = time_each(messages, |m| {
+        encoder.embed(&[m]).map(|_| ()).map_err(Into::into)
+    })?;
+    let reference = reference_encoder(encoder_dir)?;
+    let theirs = time_each(messages, |m| reference(m))?;
+    Ok((percentile(&theirs, 0.5), percentile(&ours, 0.5)))
+}
+
+/// Seconds to train the catalog: warm (every text already in the cache) and, unless skipped, cold
+/// (an empty cache).
+fn training_seconds(
+    paths: &Paths,
+    encoder: &Arc<dyn Encoder>,
+    encoder_dir: &std::path::Path,
+    skip_cold: bool,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
     let weights = encoder_dir.join("model.safetensors");
     let train_with = |cache: &mut EmbeddingCache| -> anyhow::Result<f64> {
@@ -137,33 +190,12 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
     let mut warm_cache = EmbeddingCache::open(&paths.cache_dir(), encoder.as_ref())?;
     train_with(&mut warm_cache)?; // make sure every text is cached
     let warm = train_with(&mut warm_cache)?;
-    let cold = if args.skip_cold_train {
+    let cold = if skip_cold {
         None
     } else {
         Some(train_with(&mut EmbeddingCache::in_memory(encoder.dim()))?)
     };
-
-    let report = BenchReport {
-        messages: messages.len(),
-        mean_tokens: tokens as f64 / messages.len() as f64,
-        single_p50_ms: percentile(&latencies, 0.50),
-        single_p90_ms: percentile(&latencies, 0.90),
-        single_p99_ms: percentile(&latencies, 0.99),
-        batch: args.batch,
-        batch_messages_per_second: throughput,
-        train_cold_seconds: cold,
-        train_warm_seconds: warm,
-        peak_rss_inference_mib: peak_inference,
-        peak_rss_total_mib: peak_rss_mib(),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        reference_single_p50_ms: reference_p50,
-        encoder_single_p50_ms: encoder_p50,
-    };
-    print_table(&report, &args.messages);
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-    }
-    Ok(())
+    Ok((warm, cold))
 }
 
 fn print_table(r: &BenchReport, messages: &std::path::Path) {

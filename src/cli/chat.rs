@@ -56,7 +56,7 @@ async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot load the classifier: {e}"))?;
     let service = &state.conversations;
     let conversation = service
-        .start(args.locale.clone(), customer)
+        .start(args.locale.as_deref(), customer)
         .await?
         .conversation;
     eprintln!(

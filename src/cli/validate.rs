@@ -19,7 +19,7 @@ pub fn run(paths: &Paths, _args: ValidateArgs) -> anyhow::Result<()> {
         catalog
             .locales
             .iter()
-            .map(|l| l.0.as_str())
+            .map(|l| l.as_str())
             .collect::<Vec<_>>()
             .join(", "),
         data.examples.len(),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::events::Event;
 use super::{ConversationError, Conversations};
-use crate::domain::{ConversationStatus, HandoffStatus};
+use crate::domain::{ConversationStatus, HandoffStatus, Locale};
 use crate::store::{new_customer_token, sha256_hex, Conversation, Message, NewConversation};
 
 /// How long a stream ticket may wait to be used.
@@ -26,12 +26,10 @@ impl Conversations {
     /// Starts a conversation in `locale` (one of the catalog's, or detected per message).
     pub async fn start(
         &self,
-        locale: Option<String>,
+        locale: Option<&str>,
         customer: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<Started, ConversationError> {
-        if let Some(locale) = &locale {
-            self.check_locale(locale)?;
-        }
+        let locale = locale.map(|l| self.catalog_locale(l)).transpose()?;
         let (token, token_sha256) = new_customer_token();
         let conversation = self
             .store()
@@ -48,13 +46,14 @@ impl Conversations {
         })
     }
 
-    fn check_locale(&self, locale: &str) -> Result<(), ConversationError> {
-        if self.locales().iter().any(|l| l.0 == locale) {
-            return Ok(());
+    /// The catalog's locale `code`, or why not.
+    fn catalog_locale(&self, code: &str) -> Result<Locale, ConversationError> {
+        if let Some(locale) = self.locales().iter().find(|l| l.as_str() == code) {
+            return Ok(locale.clone());
         }
-        let known: Vec<&str> = self.locales().iter().map(|l| l.0.as_str()).collect();
+        let known: Vec<&str> = self.locales().iter().map(Locale::as_str).collect();
         Err(ConversationError::Invalid(format!(
-            "unknown locale {locale:?}; use one of {}",
+            "unknown locale {code:?}; use one of {}",
             known.join(", ")
         )))
     }

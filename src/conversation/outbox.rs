@@ -184,19 +184,22 @@ async fn post(agent: ureq::Agent, target: WebhookTarget, id: uuid::Uuid, body: V
             .set("X-Madoguchi-Delivery", &id.to_string())
             .send_bytes(&body)
             .map(|_| ())
+            .map_err(Box::new)
     })
     .await;
     match sent {
         Ok(Ok(())) => Attempt::Delivered,
-        Ok(Err(ureq::Error::Status(code, _))) => {
-            let error = format!("the receiver answered {code}");
-            if (400..500).contains(&code) && code != 408 && code != 429 {
-                Attempt::GiveUp(error)
-            } else {
-                Attempt::Retry(error)
+        Ok(Err(e)) => match *e {
+            ureq::Error::Status(code, _) => {
+                let error = format!("the receiver answered {code}");
+                if (400..500).contains(&code) && code != 408 && code != 429 {
+                    Attempt::GiveUp(error)
+                } else {
+                    Attempt::Retry(error)
+                }
             }
-        }
-        Ok(Err(e)) => Attempt::Retry(e.to_string()),
+            other => Attempt::Retry(other.to_string()),
+        },
         Err(e) => Attempt::Retry(format!("the delivery task failed: {e}")),
     }
 }

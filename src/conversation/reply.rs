@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::Conversations;
 use crate::dialogue::QuickReply;
-use crate::domain::{Action, HandoffStatus, TurnKind};
+use crate::domain::{Action, HandoffStatus, IntentName, TurnKind};
 use crate::store::{Conversation, Handoff};
 
 /// The bot's turn, as the customer sees it.
@@ -19,7 +19,8 @@ pub struct TurnReply {
     #[schema(value_type = String, example = "answer")]
     pub action: Action,
     /// The intent understood (null when out of scope).
-    pub intent: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub intent: Option<IntentName>,
     pub confidence: f32,
     /// Buttons for a clarification; sending `value` chooses it.
     #[schema(value_type = Vec<Object>)]
@@ -40,7 +41,7 @@ pub struct TurnReply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TurnOutcome {
     pub action: Action,
-    pub intent: Option<String>,
+    pub intent: Option<IntentName>,
     pub confidence: f32,
     pub quick_replies: Vec<QuickReply>,
     pub kind: TurnKind,

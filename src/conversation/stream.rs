@@ -25,7 +25,7 @@ const SAFETY_POLL: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem {
     /// A stored message (the customer's own, the bot's, an agent's); its seq is the event id.
-    Message(Message),
+    Message(Box<Message>),
     /// Who has the conversation changed.
     Status {
         status: ConversationStatus,
@@ -269,7 +269,7 @@ impl StreamReader {
         };
         for message in messages {
             self.after = message.seq;
-            if let Flow::Stop = self.send(StreamItem::Message(message)).await {
+            if let Flow::Stop = self.send(StreamItem::Message(Box::new(message))).await {
                 return Flow::Stop;
             }
         }

@@ -13,7 +13,7 @@ use super::events::Event;
 use super::reply::{TurnOutcome, TurnReply};
 use super::{ConversationError, Conversations};
 use crate::dialogue::{BotTurn, CustomerMetadata, DialogueState, TurnInput};
-use crate::domain::{ClientMessageId, ConversationStatus, Locale};
+use crate::domain::{ClientMessageId, ConversationStatus};
 use crate::nlu::Classification;
 use crate::store::{
     BotTurnRecord, Conversation, CustomerTurnRecord, NewHandoff, StoreError, StoredTurn,
@@ -168,13 +168,12 @@ impl Conversations {
             .and_then(|v| v.as_object())
             .cloned()
             .unwrap_or_default();
-        let locale = conversation.locale.clone().map(Locale);
         let turn = self.dialogue().turn(
             &mut dstate,
             TurnInput {
                 text,
                 classification,
-                locale: locale.as_ref(),
+                locale: conversation.locale.as_ref(),
                 customer: &customer,
                 now,
             },
@@ -185,7 +184,7 @@ impl Conversations {
     /// Tells every replica's streams about the stored messages and a new ticket; counts the turn.
     async fn announce(&self, conversation: &Conversation, committed: &Committed) {
         let turn = &committed.turn;
-        let intent = turn.intent.clone().unwrap_or_else(|| "none".into());
+        let intent = turn.intent.as_deref().unwrap_or("none").to_string();
         metrics::counter!(
             crate::telemetry::TURNS,
             "action" => turn.action.as_str(),
@@ -317,9 +316,9 @@ fn bot_turn_record(
     let json = |v: serde_json::Result<serde_json::Value>| v.map_err(ConversationError::internal);
     let handoff = match &turn.handoff {
         Some(req) => Some(NewHandoff {
-            reason: req.reason.as_str().to_string(),
+            reason: req.reason,
             intent: turn.intent.clone(),
-            locale: req.summary.locale.to_string(),
+            locale: req.summary.locale.clone(),
             summary: json(serde_json::to_value(&req.summary))?,
         }),
         None => None,
@@ -336,7 +335,7 @@ fn bot_turn_record(
         intent: turn.intent.clone(),
         confidence: Some(turn.confidence.clamp(0.0, 1.0)),
         action: turn.action,
-        reason: Some(turn.kind.as_str().to_string()),
+        reason: Some(turn.kind),
         alternatives: Some(json(serde_json::to_value(&classification.alternatives))?),
         quick_replies: Some(json(serde_json::to_value(&turn.quick_replies))?),
         new_status,

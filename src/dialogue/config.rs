@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::entities::EntitySpec;
 use super::error::DialogueError;
 use super::hours::BusinessHours;
-use super::summary::HandoffReason;
-use crate::catalog::{Catalog, Locale, Problem};
+use crate::catalog::{Catalog, Problem};
+use crate::domain::{HandoffReason, IntentName, Locale};
 
 /// The dialogue file inside `intents/`.
 pub const DIALOGUE_FILE: &str = "_dialogue.yaml";
@@ -45,9 +45,9 @@ pub struct DialogueConfig {
     #[serde(default)]
     pub business_hours: Option<BusinessHours>,
     /// Intent → locale → how the intent is named to customers (quick replies) and agents (summary).
-    pub intent_labels: BTreeMap<String, BTreeMap<String, String>>,
+    pub intent_labels: BTreeMap<IntentName, BTreeMap<Locale, String>>,
     /// Locale code → the bot's own wording and word lists in that language.
-    pub locales: BTreeMap<String, LocaleText>,
+    pub locales: BTreeMap<Locale, LocaleText>,
     /// The entities of `_entities.yaml`, in file order (earlier entities claim text first).
     #[serde(skip)]
     pub entities: Vec<EntitySpec>,
@@ -60,7 +60,7 @@ pub struct DialogueConfig {
 }
 
 fn default_agent_locale() -> Locale {
-    Locale("ja".into())
+    Locale::parse("ja").expect("a built-in language code; this is a bug")
 }
 
 /// A writing system, for telling the customer's language from the characters of a message.
@@ -119,11 +119,11 @@ pub struct PolicyConfig {
     /// At most this many customer messages quoted in a handoff summary.
     pub key_messages: usize,
     /// Intents that mean "let me talk to a person" (reason `explicit_request`).
-    pub explicit_request_intents: Vec<String>,
+    pub explicit_request_intents: Vec<IntentName>,
     /// Intents that are complaints (reason `complaint`).
-    pub complaint_intents: Vec<String>,
+    pub complaint_intents: Vec<IntentName>,
     /// Quick replies offered with the out-of-scope line.
-    pub out_of_scope_suggestions: Vec<String>,
+    pub out_of_scope_suggestions: Vec<IntentName>,
 }
 
 impl Default for PolicyConfig {
@@ -336,19 +336,19 @@ impl DialogueConfig {
 
     /// The wording of `locale`.
     pub fn text(&self, locale: &Locale) -> Option<&LocaleText> {
-        self.locales.get(&locale.0)
+        self.locales.get(locale)
     }
 
     /// How `intent` is named in `locale` (its name when the label is missing, which `check` forbids).
     pub fn label<'a>(&'a self, intent: &'a str, locale: &Locale) -> &'a str {
         self.intent_labels
             .get(intent)
-            .and_then(|l| l.get(&locale.0))
+            .and_then(|l| l.get(locale))
             .map_or(intent, String::as_str)
     }
 
     /// The reason an always-handoff intent gives.
-    pub fn reason_for_intent(&self, intent: &str) -> HandoffReason {
+    pub fn reason_for_intent(&self, intent: &IntentName) -> HandoffReason {
         let p = &self.policy;
         if p.explicit_request_intents.iter().any(|i| i == intent) {
             HandoffReason::ExplicitRequest
@@ -362,45 +362,66 @@ impl DialogueConfig {
     /// Cross-checks this configuration against the catalog (templates are checked by the responder).
     pub(crate) fn check(&self, catalog: &Catalog) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let here = |message: String| Problem::new(&self.source, None, message);
+        self.check_locales(catalog, &mut problems);
+        self.check_intent_labels(catalog, &mut problems);
+        self.check_policy(catalog, &mut problems);
+        self.check_variables(catalog, &mut problems);
+        problems
+    }
+
+    fn problem(&self, message: String) -> Problem {
+        Problem::new(&self.source, None, message)
+    }
+
+    /// A wording block per catalog locale (and none other); every locale named is the catalog's.
+    fn check_locales(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for locale in &catalog.locales {
-            if !self.locales.contains_key(&locale.0) {
-                problems.push(here(format!(
-                    "locales: no block for the catalog locale {locale}"
-                )));
+            if !self.locales.contains_key(locale) {
+                problems.push(
+                    self.problem(format!("locales: no block for the catalog locale {locale}")),
+                );
             }
         }
         for (code, text) in &self.locales {
-            if !catalog.has_locale(code) {
-                problems.push(here(format!("locales.{code}: not a locale of the catalog")));
+            if !catalog.has_locale(code.as_str()) {
+                problems.push(self.problem(format!("locales.{code}: not a locale of the catalog")));
             }
             if text.weekdays.len() != 7 {
-                problems.push(here(format!(
+                problems.push(self.problem(format!(
                     "locales.{code}.weekdays: expected 7 names (Monday first), found {}",
                     text.weekdays.len()
                 )));
             }
         }
-        let mut known_locale = |what: &str, locale: &Locale| {
-            if !catalog.has_locale(&locale.0) {
-                problems.push(here(format!(
-                    "{what}: {locale} is not a locale of the catalog"
-                )));
+        let named = [
+            ("agent_locale", &self.agent_locale),
+            ("language.fallback", &self.language.fallback),
+        ]
+        .into_iter()
+        .chain(
+            self.language
+                .scripts
+                .values()
+                .map(|l| ("language.scripts", l)),
+        );
+        for (what, locale) in named {
+            if !catalog.has_locale(locale.as_str()) {
+                problems
+                    .push(self.problem(format!("{what}: {locale} is not a locale of the catalog")));
             }
-        };
-        known_locale("agent_locale", &self.agent_locale);
-        known_locale("language.fallback", &self.language.fallback);
-        for locale in self.language.scripts.values() {
-            known_locale("language.scripts", locale);
         }
+    }
+
+    /// A label for every intent in every locale, and labels only for intents of the catalog.
+    fn check_intent_labels(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
-            let labels = self.intent_labels.get(intent.name.as_str());
+            let labels = self.intent_labels.get(&intent.name);
             for locale in &catalog.locales {
                 if labels
-                    .and_then(|l| l.get(&locale.0))
+                    .and_then(|l| l.get(locale))
                     .is_none_or(|l| l.trim().is_empty())
                 {
-                    problems.push(here(format!(
+                    problems.push(self.problem(format!(
                         "intent_labels.{}: no label for locale {locale}",
                         intent.name
                     )));
@@ -409,29 +430,35 @@ impl DialogueConfig {
         }
         for name in self.intent_labels.keys() {
             if catalog.get(name).is_none() {
-                problems.push(here(format!(
+                problems.push(self.problem(format!(
                     "intent_labels.{name}: no such intent in the catalog"
                 )));
             }
         }
+    }
+
+    /// The policy's intent lists name intents of the catalog; `max_misses` is at least 1.
+    fn check_policy(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         let p = &self.policy;
         for (field, list) in [
             ("explicit_request_intents", &p.explicit_request_intents),
             ("complaint_intents", &p.complaint_intents),
             ("out_of_scope_suggestions", &p.out_of_scope_suggestions),
         ] {
-            for name in list {
-                if catalog.get(name).is_none() {
-                    problems.push(here(format!(
-                        "policy.{field}: no intent {name:?} in the catalog"
-                    )));
-                }
+            for name in list.iter().filter(|n| catalog.get(n).is_none()) {
+                problems.push(self.problem(format!(
+                    "policy.{field}: no intent {:?} in the catalog",
+                    name.as_str()
+                )));
             }
         }
         if p.max_misses == 0 {
-            problems.push(here("policy.max_misses must be at least 1".into()));
+            problems.push(self.problem("policy.max_misses must be at least 1".into()));
         }
-        // Every variable an intent uses must be fillable, or it would never be there.
+    }
+
+    /// Every variable an intent uses must be fillable, or it would never be there.
+    fn check_variables(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
             for var in intent.variables.keys() {
                 let from_metadata = METADATA_VARIABLES.contains(&var.as_str());
@@ -449,7 +476,6 @@ impl DialogueConfig {
                 }
             }
         }
-        problems
     }
 }
 
@@ -490,5 +516,21 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
             }
         }
         d.deserialize_map(V(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_of_characters() {
+        assert_eq!(Script::of('あ'), Some(Script::Hiragana));
+        assert_eq!(Script::of('ア'), Some(Script::Katakana));
+        assert_eq!(Script::of('ｱ'), Some(Script::Katakana));
+        assert_eq!(Script::of('注'), Some(Script::Han));
+        assert_eq!(Script::of('한'), Some(Script::Hangul));
+        assert_eq!(Script::of('a'), None);
+        assert_eq!(Script::of('１'), None);
     }
 }

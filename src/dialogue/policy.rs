@@ -19,17 +19,18 @@ use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use minijinja::Value;
 use rand::seq::SliceRandom;
 
+use super::config::Script;
+use super::engine::Dialogue;
 use super::entities::Extraction;
-use super::respond::{Line, Vars};
+use super::respond::{template_vars, Line, Vars};
 use super::signals::{fold, Reading};
 use super::state::{
-    BotAnswer, Candidate, CustomerMessage, DialogueState, MissKind, PendingClarification,
+    clip, BotAnswer, Candidate, CustomerMessage, DialogueState, MissKind, PendingClarification,
     PendingSlot, SentimentSignal, TimelineEntry,
 };
-use super::summary::{HandoffReason, HandoffRequest};
-use super::{BotTurn, CustomerMetadata, Dialogue, QuickReply, TurnInput, TurnKind};
-use crate::catalog::{HandoffMode, Locale};
-use crate::nlu::{Action, Reason};
+use super::types::{BotTurn, HandoffRequest, QuickReply, TurnInput};
+use crate::catalog::HandoffMode;
+use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind};
 
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
@@ -99,7 +100,7 @@ impl Dialogue {
         let residual = extraction.residual();
         let by_script = residual
             .chars()
-            .find_map(|c| super::Script::of(c).and_then(|s| lang.scripts.get(&s)));
+            .find_map(|c| Script::of(c).and_then(|s| lang.scripts.get(&s)));
         let latin_words = residual
             .split(|c: char| !c.is_ascii_alphabetic())
             .filter(|w| w.len() >= 2)
@@ -158,7 +159,7 @@ impl Ctx<'_, '_, '_> {
         }
         if let Some(slot) = pending_slot {
             let given = self.extraction.get(&slot.variable).is_some();
-            let other = confident && c.intent.as_deref() != Some(slot.intent.as_str());
+            let other = confident && c.intent.as_ref() != Some(&slot.intent);
             if given
                 && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
             {
@@ -184,7 +185,7 @@ impl Ctx<'_, '_, '_> {
         };
         if !d.intents.contains_key(&intent) {
             tracing::warn!(
-                intent,
+                intent = %intent,
                 "the classifier returned an intent the catalog lacks (retrain the model)"
             );
             return self.miss(MissKind::OutOfScope);
@@ -220,13 +221,13 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// Answers `intent`, asking first for a required detail the conversation lacks.
-    fn answer(mut self, intent: &str, confidence: f32) -> BotTurn {
+    fn answer(mut self, intent: &IntentName, confidence: f32) -> BotTurn {
         let d = self.d;
         let Some(info) = d.intents.get(intent) else {
             return self.miss(MissKind::OutOfScope);
         };
         if info.handoff == HandoffMode::Always {
-            return self.handoff(d.config.reason_for_intent(intent), Some(intent.to_string()));
+            return self.handoff(d.config.reason_for_intent(intent), Some(intent.clone()));
         }
         let vars = self.vars();
         let missing = info
@@ -237,7 +238,7 @@ impl Ctx<'_, '_, '_> {
             self.state.misses = 0;
             self.state.last_miss = None;
             return self.ask_slot(PendingSlot {
-                intent: intent.to_string(),
+                intent: intent.clone(),
                 variable: variable.clone(),
                 confidence,
             });
@@ -249,13 +250,13 @@ impl Ctx<'_, '_, '_> {
         self.state.last_miss = None;
         self.state.answers.push(BotAnswer {
             turn: self.state.turn,
-            intent: intent.to_string(),
+            intent: intent.clone(),
             text: text.clone(),
         });
         self.reply(
             text,
             Action::Answer,
-            Some(intent.to_string()),
+            Some(intent.clone()),
             confidence,
             Vec::new(),
             TurnKind::Answer,
@@ -271,14 +272,14 @@ impl Ctx<'_, '_, '_> {
             .and_then(|i| i.variables.get(&slot.variable))
             .and_then(|spec| {
                 spec.prompt
-                    .get(&self.locale.0)
+                    .get(self.locale.as_str())
                     .or_else(|| spec.prompt.values().next())
             })
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty());
         let Some(prompt) = prompt else {
             tracing::error!(
-                intent = slot.intent,
+                intent = %slot.intent,
                 variable = slot.variable,
                 "no prompt to ask for a required variable"
             );
@@ -299,8 +300,8 @@ impl Ctx<'_, '_, '_> {
     /// "Did you mean A or B?" with a quick reply for each.
     fn clarify(self, a: Candidate, b: Candidate) -> BotTurn {
         let d = self.d;
-        let la = d.config.label(&a.intent, &self.locale).to_string();
-        let lb = d.config.label(&b.intent, &self.locale).to_string();
+        let la = d.config.label(a.intent.as_str(), &self.locale).to_string();
+        let lb = d.config.label(b.intent.as_str(), &self.locale).to_string();
         let mut vars = self.vars();
         vars.insert("a".into(), Value::from(la.clone()));
         vars.insert("b".into(), Value::from(lb.clone()));
@@ -370,7 +371,7 @@ impl Ctx<'_, '_, '_> {
             .out_of_scope_suggestions
             .iter()
             .map(|i| QuickReply {
-                label: d.config.label(i, &self.locale).to_string(),
+                label: d.config.label(i.as_str(), &self.locale).to_string(),
                 value: i.clone(),
             })
             .collect();
@@ -406,7 +407,7 @@ impl Ctx<'_, '_, '_> {
 
     /// Hands the conversation to a person: the intent's own answer for always-handoff intents, else
     /// the line for `reason`; outside business hours, when a person will answer.
-    fn handoff(mut self, reason: HandoffReason, intent: Option<String>) -> BotTurn {
+    fn handoff(mut self, reason: HandoffReason, intent: Option<IntentName>) -> BotTurn {
         let d = self.d;
         let c = self.input.classification;
         let now = self.input.now;
@@ -423,7 +424,7 @@ impl Ctx<'_, '_, '_> {
             | HandoffReason::AlwaysHandoffIntent => Line::HandoffExplicitRequest,
         };
         let mut text = intent
-            .as_deref()
+            .as_ref()
             .and_then(|i| self.render_intent(i, &vars, false))
             .or_else(|| self.line(line, &vars))
             .unwrap_or_default();
@@ -453,7 +454,7 @@ impl Ctx<'_, '_, '_> {
             self.input.customer,
             &self.locale,
             reason,
-            intent.as_deref(),
+            intent.as_ref(),
             now,
             next_open,
             &vars,
@@ -474,7 +475,7 @@ impl Ctx<'_, '_, '_> {
         self,
         text: String,
         action: Action,
-        intent: Option<String>,
+        intent: Option<IntentName>,
         confidence: f32,
         quick_replies: Vec<QuickReply>,
         kind: TurnKind,
@@ -497,7 +498,13 @@ impl Ctx<'_, '_, '_> {
         }
     }
 
-    fn record(&mut self, intent: Option<String>, confidence: f32, action: Action, kind: TurnKind) {
+    fn record(
+        &mut self,
+        intent: Option<IntentName>,
+        confidence: f32,
+        action: Action,
+        kind: TurnKind,
+    ) {
         self.state.timeline.push(TimelineEntry {
             turn: self.state.turn,
             intent,
@@ -509,7 +516,7 @@ impl Ctx<'_, '_, '_> {
 
     /// The intent the message picks among those offered, if exactly one: its quick-reply value, its
     /// number ("1", "2"), or its label (in any locale) equal to, contained in, or containing the text.
-    fn choice(&self, p: &PendingClarification) -> Option<String> {
+    fn choice(&self, p: &PendingClarification) -> Option<IntentName> {
         let d = self.d;
         let folded = fold(self.input.text);
         let text = folded.trim_matches(|c: char| {
@@ -527,9 +534,9 @@ impl Ctx<'_, '_, '_> {
             .candidates
             .iter()
             .filter(|cand| {
-                text == cand.intent
+                cand.intent.as_str() == text
                     || d.locales.iter().any(|l| {
-                        let label = fold(d.config.label(&cand.intent, l));
+                        let label = fold(d.config.label(cand.intent.as_str(), l));
                         !label.is_empty()
                             && (text.contains(&label)
                                 || (text.chars().count() >= 2 && label.contains(text)))
@@ -548,10 +555,15 @@ impl Ctx<'_, '_, '_> {
 
     /// A variation of `intent` that is not the one used last time (rotating through all of them
     /// before repeating any), plus its follow-up question when asked for.
-    fn render_intent(&mut self, intent: &str, vars: &Vars, follow_up: bool) -> Option<String> {
+    fn render_intent(
+        &mut self,
+        intent: &IntentName,
+        vars: &Vars,
+        follow_up: bool,
+    ) -> Option<String> {
         let d = self.d;
-        let n = d.responder.variations(intent, &self.locale);
-        let rotation = self.state.rotation.entry(intent.to_string()).or_default();
+        let n = d.responder.variations(intent.as_str(), &self.locale);
+        let rotation = self.state.rotation.entry(intent.clone()).or_default();
         rotation.used.retain(|&i| i < n);
         let last = rotation.last.filter(|&l| l < n);
         let mut order: Vec<usize> = (0..n)
@@ -565,18 +577,18 @@ impl Ctx<'_, '_, '_> {
         // The last one again only when nothing else renders (or it is the only one).
         order.extend(last);
         for i in order {
-            match d.responder.intent(intent, &self.locale, i, vars) {
+            match d.responder.intent(intent.as_str(), &self.locale, i, vars) {
                 Ok(mut text) => {
                     rotation.used.push(i);
                     rotation.last = Some(i);
                     if follow_up {
-                        match d.responder.follow_up(intent, &self.locale, vars) {
+                        match d.responder.follow_up(intent.as_str(), &self.locale, vars) {
                             Some(Ok(f)) if !f.is_empty() => {
                                 text.push('\n');
                                 text.push_str(&f);
                             }
                             Some(Err(e)) => {
-                                tracing::error!(intent, error = %e, "follow-up failed to render");
+                                tracing::error!(intent = %intent, error = %e, "follow-up failed to render");
                             }
                             _ => {}
                         }
@@ -584,7 +596,7 @@ impl Ctx<'_, '_, '_> {
                     return Some(text);
                 }
                 Err(e) => {
-                    tracing::error!(intent, variation = i, error = %e, "template failed to render");
+                    tracing::error!(intent = %intent, variation = i, error = %e, "template failed to render");
                 }
             }
         }
@@ -628,46 +640,5 @@ impl Ctx<'_, '_, '_> {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         self.line(Line::NextOpen, &vars)
-    }
-}
-
-/// Template variables: customer metadata (`customer_name`, `customer_email`, `customer_id`, and
-/// `order_id` when exactly one order is given), then the entities of the conversation, which win.
-pub(crate) fn template_vars(customer: &CustomerMetadata, state: &DialogueState) -> Vars {
-    let mut vars = Vars::new();
-    let text = |key: &str| match customer.get(key) {
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    for (key, var) in [
-        ("name", "customer_name"),
-        ("email", "customer_email"),
-        ("id", "customer_id"),
-    ] {
-        if let Some(v) = text(key) {
-            vars.insert(var.into(), Value::from(v));
-        }
-    }
-    if let Some(serde_json::Value::Array(ids)) = customer.get("order_ids") {
-        if let [serde_json::Value::String(id)] = ids.as_slice() {
-            if !id.trim().is_empty() {
-                vars.insert("order_id".into(), Value::from(id.trim()));
-            }
-        }
-    }
-    for (name, values) in &state.entities {
-        if let Some(v) = values.last() {
-            vars.insert(name.clone(), Value::from(v.value.clone()));
-        }
-    }
-    vars
-}
-
-/// The first `max` characters of `text`.
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
     }
 }

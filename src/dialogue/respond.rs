@@ -13,7 +13,10 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::config::{DialogueConfig, LocaleText};
 use super::error::DialogueError;
-use crate::catalog::{Catalog, Locale, Problem};
+use super::state::DialogueState;
+use super::types::CustomerMetadata;
+use crate::catalog::{Catalog, Problem};
+use crate::domain::Locale;
 
 /// Variables of one render.
 pub type Vars = BTreeMap<String, Value>;
@@ -255,7 +258,7 @@ impl Responder {
         for (code, text) in &config.locales {
             for line in Line::ALL {
                 let place = format!("locales.{code}.{}", line.key());
-                let tname = line_template(code, line);
+                let tname = line_template(code.as_str(), line);
                 add(
                     &mut env,
                     &tname,
@@ -277,7 +280,7 @@ impl Responder {
     /// How many variations `intent` has in `locale`.
     pub fn variations(&self, intent: &str, locale: &Locale) -> usize {
         self.variations
-            .get(&(intent.to_string(), locale.0.clone()))
+            .get(&(intent.to_string(), locale.to_string()))
             .copied()
             .unwrap_or(0)
     }
@@ -290,7 +293,7 @@ impl Responder {
         i: usize,
         vars: &Vars,
     ) -> Result<String, minijinja::Error> {
-        self.render(&intent_template(intent, &locale.0, i), vars)
+        self.render(&intent_template(intent, locale.as_str(), i), vars)
     }
 
     /// The follow-up question of `intent`, when it has one in `locale`.
@@ -300,7 +303,7 @@ impl Responder {
         locale: &Locale,
         vars: &Vars,
     ) -> Option<Result<String, minijinja::Error>> {
-        let name = follow_up_template(intent, &locale.0);
+        let name = follow_up_template(intent, locale.as_str());
         self.env.get_template(&name).ok()?;
         Some(self.render(&name, vars))
     }
@@ -312,7 +315,7 @@ impl Responder {
         line: Line,
         vars: &Vars,
     ) -> Result<String, minijinja::Error> {
-        self.render(&line_template(&locale.0, line), vars)
+        self.render(&line_template(locale.as_str(), line), vars)
     }
 
     fn render(&self, name: &str, vars: &Vars) -> Result<String, minijinja::Error> {
@@ -411,6 +414,39 @@ fn sample(kind: Kind) -> Value {
         Kind::List => Value::from(vec![Value::from("x"), Value::from("y")]),
         Kind::Map => Value::from_serialize(BTreeMap::from([("order_id", "MD00000000")])),
     }
+}
+
+/// Template variables: customer metadata (`customer_name`, `customer_email`, `customer_id`, and
+/// `order_id` when exactly one order is given), then the entities of the conversation, which win.
+pub(crate) fn template_vars(customer: &CustomerMetadata, state: &DialogueState) -> Vars {
+    let mut vars = Vars::new();
+    let text = |key: &str| match customer.get(key) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    for (key, var) in [
+        ("name", "customer_name"),
+        ("email", "customer_email"),
+        ("id", "customer_id"),
+    ] {
+        if let Some(v) = text(key) {
+            vars.insert(var.into(), Value::from(v));
+        }
+    }
+    if let Some(serde_json::Value::Array(ids)) = customer.get("order_ids") {
+        if let [serde_json::Value::String(id)] = ids.as_slice() {
+            if !id.trim().is_empty() {
+                vars.insert("order_id".into(), Value::from(id.trim()));
+            }
+        }
+    }
+    for (name, values) in &state.entities {
+        if let Some(v) = values.last() {
+            vars.insert(name.clone(), Value::from(v.value.clone()));
+        }
+    }
+    vars
 }
 
 #[cfg(test)]

@@ -5,11 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Locale;
-use crate::nlu::Action;
-
 use super::signals::Signal;
-use super::TurnKind;
+use crate::domain::{Action, IntentName, Locale, TurnKind};
 
 /// The per-conversation memory of the dialogue policy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -30,7 +27,7 @@ pub struct DialogueState {
     /// Entity name → the distinct values the customer gave, oldest first.
     pub entities: BTreeMap<String, Vec<EntityValue>>,
     /// Intent → which template variations were used (never the same one twice in a row).
-    pub rotation: BTreeMap<String, Rotation>,
+    pub rotation: BTreeMap<IntentName, Rotation>,
     /// One entry per bot decision.
     pub timeline: Vec<TimelineEntry>,
     /// The customer's messages, in their own words.
@@ -84,7 +81,7 @@ pub struct PendingClarification {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
-    pub intent: String,
+    pub intent: IntentName,
     #[serde(serialize_with = "four_places")]
     pub confidence: f32,
 }
@@ -92,7 +89,7 @@ pub struct Candidate {
 /// The bot asked for `variable` to answer `intent`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingSlot {
-    pub intent: String,
+    pub intent: IntentName,
     pub variable: String,
     /// The confidence the intent was recognised with.
     #[serde(serialize_with = "four_places")]
@@ -128,7 +125,7 @@ pub struct Rotation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub turn: u32,
-    pub intent: Option<String>,
+    pub intent: Option<IntentName>,
     #[serde(serialize_with = "four_places")]
     pub confidence: f32,
     pub action: Action,
@@ -140,7 +137,7 @@ pub struct TimelineEntry {
 pub struct CustomerMessage {
     pub turn: u32,
     pub text: String,
-    pub intent: Option<String>,
+    pub intent: Option<IntentName>,
     #[serde(serialize_with = "four_places")]
     pub confidence: f32,
 }
@@ -149,7 +146,7 @@ pub struct CustomerMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BotAnswer {
     pub turn: u32,
-    pub intent: String,
+    pub intent: IntentName,
     pub text: String,
 }
 
@@ -168,13 +165,27 @@ pub struct SentimentSignal {
 
 /// Scores as JSON numbers with four decimals: an `f32` widened to `f64` (as `serde_json::Value`
 /// does) would otherwise read 0.949899971485138 in summaries and stored state.
-pub(super) fn four_places<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn four_places<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((f64::from(*x) * 1e4).round() / 1e4)
+}
+
+/// The first `max` characters of `text`.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_counts_characters() {
+        assert_eq!(clip("こんにちは", 3), "こんに…");
+        assert_eq!(clip("hi", 3), "hi");
+    }
 
     #[test]
     fn old_or_empty_json_loads() {

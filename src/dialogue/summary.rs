@@ -6,65 +6,15 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use minijinja::Value;
-use serde::{Deserialize, Serialize};
 
-use super::policy::{clip, template_vars};
-use super::respond::{Line, Vars};
+use super::config::{SentimentLabels, METADATA_VARIABLES};
+use super::engine::Dialogue;
+use super::respond::{template_vars, Line, Vars};
 use super::signals::Signal;
-use super::state::{BotAnswer, CustomerMessage, DialogueState, EntityValue, TimelineEntry};
-use super::{CustomerMetadata, Dialogue, TurnKind};
-use crate::catalog::{HandoffMode, Locale};
-
-pub use crate::domain::HandoffReason;
-
-/// What the service turns into a ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandoffRequest {
-    pub reason: HandoffReason,
-    pub summary: HandoffSummary,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SentimentLabel {
-    Positive,
-    Neutral,
-    Negative,
-    Frustrated,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SentimentSummary {
-    /// Mean lexicon score of the customer's messages, -1 .. 1.
-    #[serde(serialize_with = "super::state::four_places")]
-    pub score: f32,
-    pub label: SentimentLabel,
-    /// Every frustration signal seen in the conversation.
-    pub signals: Vec<Signal>,
-}
-
-/// The summary attached to a handoff ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandoffSummary {
-    /// Customer metadata as given when the conversation started.
-    pub customer: CustomerMetadata,
-    /// The customer's language.
-    pub locale: Locale,
-    /// The first message, those with the most confident intents, and the latest, in order.
-    pub key_messages: Vec<CustomerMessage>,
-    pub timeline: Vec<TimelineEntry>,
-    pub entities: BTreeMap<String, Vec<EntityValue>>,
-    pub answered: Vec<BotAnswer>,
-    pub sentiment: SentimentSummary,
-    pub reason: HandoffReason,
-    pub waiting_since: DateTime<Utc>,
-    /// When people next answer, if the handoff happened outside business hours.
-    pub next_open: Option<DateTime<FixedOffset>>,
-    /// The language of `text`.
-    pub agent_locale: Locale,
-    /// The readable summary.
-    pub text: String,
-}
+use super::state::{clip, CustomerMessage, DialogueState};
+use super::types::{CustomerMetadata, HandoffSummary, SentimentLabel, SentimentSummary};
+use crate::catalog::HandoffMode;
+use crate::domain::{HandoffReason, IntentName, Locale, TurnKind};
 
 impl Dialogue {
     /// A summary of the conversation so far, as it would be attached to a handoff for `reason` at
@@ -98,7 +48,7 @@ impl Dialogue {
         customer: &CustomerMetadata,
         locale: &Locale,
         reason: HandoffReason,
-        handoff_intent: Option<&str>,
+        handoff_intent: Option<&IntentName>,
         now: DateTime<Utc>,
         next_open: Option<DateTime<FixedOffset>>,
         vars: &Vars,
@@ -124,77 +74,28 @@ impl Dialogue {
         }
     }
 
+    /// The readable summary in the agents' language, from the `summary` line of `_dialogue.yaml`.
     fn summary_text(
         &self,
         state: &DialogueState,
         locale: &Locale,
         reason: HandoffReason,
-        handoff_intent: Option<&str>,
+        handoff_intent: Option<&IntentName>,
         sentiment: &SentimentSummary,
         vars: &Vars,
     ) -> Option<String> {
         let agent = &self.config.agent_locale;
         let words = &self.config.text(agent)?.summary;
-        let label = |intent: &str| Value::from(self.config.label(intent, agent));
-        let mut ctx = Vars::new();
-        for key in ["customer_name", "customer_email", "customer_id", "order_id"] {
-            if let Some(v) = vars.get(key) {
-                ctx.insert(key.into(), v.clone());
-            }
-        }
-        // The topic: the latest thing the bot answered or asked details for, not the handoff itself.
-        let topic = state.timeline.iter().rev().find_map(|e| {
-            let intent = e.intent.as_deref()?;
-            let always = self
-                .intents
-                .get(intent)
-                .is_some_and(|i| i.handoff == HandoffMode::Always);
-            (matches!(e.kind, TurnKind::Answer | TurnKind::AskSlot) && !always).then_some(intent)
-        });
-        if let Some(t) = topic {
-            ctx.insert("topic".into(), label(t));
-        }
-        if let Some(i) = handoff_intent {
-            ctx.insert("handoff_intent".into(), label(i));
-        }
-        let mut answered: Vec<&str> = Vec::new();
-        for a in &state.answers {
-            if !answered.contains(&a.intent.as_str()) {
-                answered.push(&a.intent);
-            }
-        }
-        let mut intents: Vec<&str> = Vec::new();
-        for e in &state.timeline {
-            if let Some(i) = e.intent.as_deref() {
-                if !intents.contains(&i) {
-                    intents.push(i);
-                }
-            }
-        }
-        let labels = |list: Vec<&str>| Value::from(list.into_iter().map(label).collect::<Vec<_>>());
-        ctx.insert("answered".into(), labels(answered));
-        ctx.insert("intents".into(), labels(intents));
-        let entities: BTreeMap<&str, &str> = state
-            .entities
+        let mut ctx: Vars = METADATA_VARIABLES
             .iter()
-            .filter_map(|(k, v)| v.last().map(|v| (k.as_str(), v.value.as_str())))
+            .filter_map(|&key| Some((key.to_string(), vars.get(key)?.clone())))
             .collect();
-        ctx.insert("entities".into(), Value::from_serialize(&entities));
+        ctx.extend(self.intent_vars(state, handoff_intent));
+        ctx.insert("entities".into(), latest_entities(state));
         ctx.insert("reason".into(), Value::from(words.reasons.get(reason)));
-        let sentiment_word = match sentiment.label {
-            SentimentLabel::Positive => &words.sentiments.positive,
-            SentimentLabel::Neutral => &words.sentiments.neutral,
-            SentimentLabel::Negative => &words.sentiments.negative,
-            SentimentLabel::Frustrated => &words.sentiments.frustrated,
-        };
-        ctx.insert("sentiment".into(), Value::from(sentiment_word.as_str()));
-        let quote = |m: Option<&super::state::CustomerMessage>| {
-            Value::from(m.map(|m| clip(&m.text, 200)).unwrap_or_default())
-        };
-        ctx.insert("first_message".into(), quote(state.messages.first()));
-        ctx.insert("last_message".into(), quote(state.messages.last()));
-        ctx.insert("turns".into(), Value::from(state.turn));
-        ctx.insert("locale".into(), Value::from(locale.0.as_str()));
+        let sentiment_word = sentiment_word(&words.sentiments, sentiment.label);
+        ctx.insert("sentiment".into(), Value::from(sentiment_word));
+        ctx.extend(conversation_vars(state, locale));
         match self.responder.line(agent, Line::Summary, &ctx) {
             Ok(text) => Some(text),
             Err(e) => {
@@ -203,6 +104,81 @@ impl Dialogue {
             }
         }
     }
+
+    /// `topic`, `handoff_intent`, `answered` and `intents`, named as agents know them.
+    fn intent_vars(&self, state: &DialogueState, handoff_intent: Option<&IntentName>) -> Vars {
+        let agent = &self.config.agent_locale;
+        let label = |intent: &IntentName| Value::from(self.config.label(intent.as_str(), agent));
+        let labels =
+            |list: Vec<&IntentName>| Value::from(list.into_iter().map(label).collect::<Vec<_>>());
+        let mut vars = Vars::new();
+        if let Some(topic) = self.topic(state) {
+            vars.insert("topic".into(), label(topic));
+        }
+        if let Some(i) = handoff_intent {
+            vars.insert("handoff_intent".into(), label(i));
+        }
+        let answered = distinct(state.answers.iter().map(|a| &a.intent));
+        let seen = distinct(state.timeline.iter().filter_map(|e| e.intent.as_ref()));
+        vars.insert("answered".into(), labels(answered));
+        vars.insert("intents".into(), labels(seen));
+        vars
+    }
+
+    /// The topic: the latest thing the bot answered or asked details for, not the handoff itself.
+    fn topic<'s>(&self, state: &'s DialogueState) -> Option<&'s IntentName> {
+        state.timeline.iter().rev().find_map(|e| {
+            let intent = e.intent.as_ref()?;
+            let always = self
+                .intents
+                .get(intent)
+                .is_some_and(|i| i.handoff == HandoffMode::Always);
+            (matches!(e.kind, TurnKind::Answer | TurnKind::AskSlot) && !always).then_some(intent)
+        })
+    }
+}
+
+/// Each intent once, in first-seen order.
+fn distinct<'a>(intents: impl Iterator<Item = &'a IntentName>) -> Vec<&'a IntentName> {
+    let mut out: Vec<&IntentName> = Vec::new();
+    for i in intents {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Entity name → its latest value.
+fn latest_entities(state: &DialogueState) -> Value {
+    let entities: BTreeMap<&str, &str> = state
+        .entities
+        .iter()
+        .filter_map(|(k, v)| v.last().map(|v| (k.as_str(), v.value.as_str())))
+        .collect();
+    Value::from_serialize(&entities)
+}
+
+fn sentiment_word(words: &SentimentLabels, label: SentimentLabel) -> &str {
+    match label {
+        SentimentLabel::Positive => &words.positive,
+        SentimentLabel::Neutral => &words.neutral,
+        SentimentLabel::Negative => &words.negative,
+        SentimentLabel::Frustrated => &words.frustrated,
+    }
+}
+
+/// `first_message`, `last_message` (quoted short), `turns` and `locale`.
+fn conversation_vars(state: &DialogueState, locale: &Locale) -> Vars {
+    let quote = |m: Option<&CustomerMessage>| {
+        Value::from(m.map(|m| clip(&m.text, 200)).unwrap_or_default())
+    };
+    Vars::from([
+        ("first_message".into(), quote(state.messages.first())),
+        ("last_message".into(), quote(state.messages.last())),
+        ("turns".into(), Value::from(state.turn)),
+        ("locale".into(), Value::from(locale.as_str())),
+    ])
 }
 
 /// All of them when there are at most `max`; else the first, the latest, and those with the most
@@ -277,7 +253,7 @@ mod tests {
         CustomerMessage {
             turn,
             text: format!("m{turn}"),
-            intent: intent.map(str::to_string),
+            intent: intent.map(|i| IntentName::try_from(i).expect("test intent name")),
             confidence,
         }
     }

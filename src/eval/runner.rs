@@ -189,9 +189,11 @@ pub fn evaluate_catalog(
         .map(|u| {
             u.intent
                 .as_ref()
-                .and_then(|n| names.iter().position(|x| x == n.as_str()))
+                .and_then(|n| names.iter().position(|x| x == n))
         })
         .collect();
+    // Predictions are reported by label text, like those of the public datasets.
+    let label_names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut stats = (0usize, 0.0f64);
     let x = embed(encoder, cache, &texts, &mut stats)?;
 
@@ -213,7 +215,7 @@ pub fn evaluate_catalog(
             }
         }
         let fitted = fit(&xt, &yt, names.len(), Calibration::CrossValidation, options)?;
-        let (p, outcome) = predict(&fitted, names.len(), &names, &xh, &yh);
+        let (p, outcome) = predict(&fitted, names.len(), &label_names, &xh, &yh);
         answered += outcome.coverage * xh.len() as f32;
         correct += outcome.precision * outcome.coverage * xh.len() as f32;
         thresholds.push((outcome.answer_threshold, outcome.similarity_threshold));
@@ -232,7 +234,7 @@ pub fn evaluate_catalog(
     };
     let mut locales: BTreeMap<&str, usize> = BTreeMap::new();
     for u in &data.examples {
-        *locales.entry(u.locale.0.as_str()).or_default() += 1;
+        *locales.entry(u.locale.as_str()).or_default() += 1;
     }
     Ok(Evaluation {
         name: "catalog".into(),

@@ -97,51 +97,28 @@ pub fn fit(
     let n_classes = n_intents + usize::from(has_oos);
     let class_of = |l: &Option<usize>| l.unwrap_or(n_intents);
 
-    // Held-out logits + similarities for calibration.
-    let mut held_logits: Vec<Vec<f32>> = Vec::new();
-    let mut held_sims: Vec<f32> = Vec::new();
-    let mut held_labels: Vec<Option<usize>> = Vec::new();
-    match calibration {
-        Calibration::CrossValidation => {
-            for fold in folds(labels, options.folds, options.seed) {
-                let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
-                let train_idx: Vec<usize> = (0..x.len()).filter(|i| !in_fold.contains(i)).collect();
-                let (xt, yt) = subset(x, labels, &train_idx);
-                let head = Head::fit(
-                    &xt,
-                    &yt.iter().map(class_of).collect::<Vec<_>>(),
-                    n_classes,
-                    &options.head,
-                )?;
-                let index = in_scope_index(&xt, &yt);
-                for &i in &fold {
-                    held_logits.push(head.logits(x.row(i)));
-                    held_sims.push(index.max_similarity(x.row(i)));
-                    held_labels.push(labels[i]);
-                }
-            }
-        }
-        Calibration::HeldOut { .. } => {}
-    }
-    let head = Head::fit(
-        x,
-        &labels.iter().map(class_of).collect::<Vec<_>>(),
-        n_classes,
-        &options.head,
-    )?;
+    let targets: Vec<usize> = labels.iter().map(class_of).collect();
+    let mut held = match calibration {
+        Calibration::CrossValidation => cross_validated(x, labels, n_classes, &class_of, options)?,
+        Calibration::HeldOut { .. } => HeldOut::default(),
+    };
+    let head = Head::fit(x, &targets, n_classes, &options.head)?;
     let index = in_scope_index(x, labels);
     if let Calibration::HeldOut { x: dx, labels: dl } = calibration {
         for (i, l) in dl.iter().enumerate() {
-            held_logits.push(head.logits(dx.row(i)));
-            held_sims.push(index.max_similarity(dx.row(i)));
-            held_labels.push(*l);
+            held.push(&head, &index, dx.row(i), *l);
         }
     }
-    if held_logits.is_empty() {
+    if held.logits.is_empty() {
         return Err(NluError::Training(
             "no held-out examples to calibrate on".into(),
         ));
     }
+    let HeldOut {
+        logits: held_logits,
+        sims: held_sims,
+        labels: held_labels,
+    } = held;
 
     let temperature = fit_temperature(
         &held_logits,
@@ -161,6 +138,45 @@ pub fn fit(
         stats,
         has_out_of_scope_class: has_oos,
     })
+}
+
+/// Held-out logits and similarities, with the true labels, for calibration.
+#[derive(Default)]
+struct HeldOut {
+    logits: Vec<Vec<f32>>,
+    sims: Vec<f32>,
+    labels: Vec<Option<usize>>,
+}
+
+impl HeldOut {
+    fn push(&mut self, head: &Head, index: &NeighbourIndex, row: &[f32], label: Option<usize>) {
+        self.logits.push(head.logits(row));
+        self.sims.push(index.max_similarity(row));
+        self.labels.push(label);
+    }
+}
+
+/// Each fold predicted by a head and an index trained on the other folds.
+fn cross_validated(
+    x: &Embeddings,
+    labels: &[Option<usize>],
+    n_classes: usize,
+    class_of: &dyn Fn(&Option<usize>) -> usize,
+    options: &FitOptions,
+) -> Result<HeldOut, NluError> {
+    let mut held = HeldOut::default();
+    for fold in folds(labels, options.folds, options.seed) {
+        let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
+        let train_idx: Vec<usize> = (0..x.len()).filter(|i| !in_fold.contains(i)).collect();
+        let (xt, yt) = subset(x, labels, &train_idx);
+        let targets: Vec<usize> = yt.iter().map(class_of).collect();
+        let head = Head::fit(&xt, &targets, n_classes, &options.head)?;
+        let index = in_scope_index(&xt, &yt);
+        for &i in &fold {
+            held.push(&head, &index, x.row(i), labels[i]);
+        }
+    }
+    Ok(held)
 }
 
 fn subset(
@@ -263,53 +279,92 @@ fn choose_thresholds(
     labels: &[Option<usize>],
     options: &FitOptions,
 ) -> (Thresholds, CalibrationStats) {
-    let n = scores.len().max(1) as f32;
     let in_scope = labels.iter().filter(|l| l.is_some()).count();
-    let out_of_scope = labels.len() - in_scope;
     let top1 = scores
         .iter()
         .zip(labels)
         .filter(|(s, l)| l.is_some() && Some(s.top().0) == **l)
         .count() as f32
         / in_scope.max(1) as f32;
+    let similarity = choose_similarity(scores, labels, options);
+    let choice = choose_answer_threshold(scores, labels, similarity, options);
+    (
+        Thresholds {
+            answer: choice.answer,
+            similarity,
+            margin: options.margin,
+        },
+        CalibrationStats {
+            examples: scores.len(),
+            accuracy: top1,
+            precision: choice.precision,
+            coverage: choice.coverage,
+            target_met: choice.target_met,
+        },
+    )
+}
 
+/// Step 1: the out-of-scope similarity threshold (−1, off, without out-of-scope examples).
+fn choose_similarity(scores: &[Scores], labels: &[Option<usize>], options: &FitOptions) -> f32 {
+    let in_scope = labels.iter().filter(|l| l.is_some()).count();
+    let out_of_scope = labels.len() - in_scope;
+    if out_of_scope == 0 || in_scope == 0 {
+        return -1.0;
+    }
+    let mut candidates: Vec<f32> = scores.iter().map(|s| s.similarity).collect();
+    candidates.sort_by(f32::total_cmp);
+    candidates.dedup();
+    let step = (candidates.len() / 400).max(1);
     let mut similarity = -1.0f32;
-    if out_of_scope > 0 && in_scope > 0 {
-        let mut candidates: Vec<f32> = scores.iter().map(|s| s.similarity).collect();
-        candidates.sort_by(f32::total_cmp);
-        candidates.dedup();
-        let step = (candidates.len() / 400).max(1);
-        let mut best_key = (false, f32::MIN, f32::MIN);
-        for &sim in std::iter::once(&-1.0f32).chain(candidates.iter().step_by(step)) {
-            let t = Thresholds {
-                answer: 0.0,
-                similarity: sim,
-                margin: options.margin,
-            };
-            let (mut right, mut caught) = (0usize, 0usize);
-            for (s, l) in scores.iter().zip(labels) {
-                match l {
-                    Some(g) => right += usize::from(!s.out_of_scope(&t) && s.top().0 == *g),
-                    None => caught += usize::from(s.out_of_scope(&t)),
-                }
-            }
-            let recall = caught as f32 / out_of_scope as f32;
-            let accuracy = right as f32 / in_scope as f32;
-            let reaches = recall >= options.min_out_of_scope_recall;
-            // Settings that reach the recall floor beat those that do not; then in-scope accuracy
-            // decides among the former and recall among the latter.
-            let key = if reaches {
-                (true, accuracy, recall)
-            } else {
-                (false, recall, accuracy)
-            };
-            if key > best_key {
-                best_key = key;
-                similarity = sim;
+    let mut best_key = (false, f32::MIN, f32::MIN);
+    for &sim in std::iter::once(&-1.0f32).chain(candidates.iter().step_by(step)) {
+        let t = Thresholds {
+            answer: 0.0,
+            similarity: sim,
+            margin: options.margin,
+        };
+        let (mut right, mut caught) = (0usize, 0usize);
+        for (s, l) in scores.iter().zip(labels) {
+            match l {
+                Some(g) => right += usize::from(!s.out_of_scope(&t) && s.top().0 == *g),
+                None => caught += usize::from(s.out_of_scope(&t)),
             }
         }
+        let recall = caught as f32 / out_of_scope as f32;
+        let accuracy = right as f32 / in_scope as f32;
+        let reaches = recall >= options.min_out_of_scope_recall;
+        // Settings that reach the recall floor beat those that do not; then in-scope accuracy
+        // decides among the former and recall among the latter.
+        let key = if reaches {
+            (true, accuracy, recall)
+        } else {
+            (false, recall, accuracy)
+        };
+        if key > best_key {
+            best_key = key;
+            similarity = sim;
+        }
     }
+    similarity
+}
 
+/// The answer threshold chosen in step 2, with what it gives on the held-out messages.
+struct AnswerChoice {
+    answer: f32,
+    precision: f32,
+    coverage: f32,
+    target_met: bool,
+}
+
+/// Step 2: the lowest answer threshold (0.00 .. 1.00) that keeps the target precision, else the
+/// most precise one.
+fn choose_answer_threshold(
+    scores: &[Scores],
+    labels: &[Option<usize>],
+    similarity: f32,
+    options: &FitOptions,
+) -> AnswerChoice {
+    let n = scores.len().max(1) as f32;
     let mut best: Option<(f32, f32, f32)> = None; // (coverage, precision, answer threshold)
     let mut most_precise: Option<(f32, f32, f32)> = None;
     for ans in (0..=100).map(|i| i as f32 / 100.0) {
@@ -337,22 +392,13 @@ fn choose_thresholds(
             most_precise = Some((coverage, precision, ans));
         }
     }
-    let target_met = best.is_some();
     let (coverage, precision, answer) = best.or(most_precise).unwrap_or((0.0, 0.0, 1.0));
-    (
-        Thresholds {
-            answer,
-            similarity,
-            margin: options.margin,
-        },
-        CalibrationStats {
-            examples: scores.len(),
-            accuracy: top1,
-            precision,
-            coverage,
-            target_met,
-        },
-    )
+    AnswerChoice {
+        answer,
+        precision,
+        coverage,
+        target_met: best.is_some(),
+    }
 }
 
 #[cfg(test)]

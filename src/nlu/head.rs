@@ -86,117 +86,40 @@ impl Head {
         n_classes: usize,
         config: &HeadConfig,
     ) -> Result<Self, NluError> {
-        if x.len() != y.len() || x.is_empty() {
-            return Err(NluError::Training(format!(
-                "{} examples but {} labels",
-                x.len(),
-                y.len()
-            )));
-        }
-        if let Some(&bad) = y.iter().find(|&&l| l >= n_classes) {
-            return Err(NluError::Training(format!(
-                "label {bad} out of range for {n_classes} classes"
-            )));
-        }
+        check_labels(x, y, n_classes)?;
         let dim = x.dim;
         let (mean, inv_std) = standardisation(x);
-        let dev = Device::Cpu;
-        let xs = standardise_all(x, &mean, &inv_std);
-        let xs = Tensor::from_vec(xs, (y.len(), dim), &dev)?;
-        let ys: Vec<u32> = y.iter().map(|&l| l as u32).collect();
-
-        // Class-balanced weights: every class contributes equally to the loss.
-        let mut counts = vec![0usize; n_classes];
-        for &l in y {
-            counts[l] += 1;
-        }
-        let present = counts.iter().filter(|&&c| c > 0).count().max(1);
-        let class_weight: Vec<f32> = counts
-            .iter()
-            .map(|&c| {
-                if c == 0 {
-                    0.0
-                } else {
-                    y.len() as f32 / (present as f32 * c as f32)
-                }
-            })
-            .collect();
-        let example_weight: Vec<f32> = y.iter().map(|&l| class_weight[l]).collect();
-
-        let mut rng = StdRng::seed_from_u64(config.seed);
-        let mut params = Vec::new();
-        let mut shapes = Vec::new();
-        let mut n_in = dim;
-        for n_out in config.hidden.into_iter().chain(std::iter::once(n_classes)) {
-            let bound = (1.0 / n_in as f64).sqrt();
-            let w: Vec<f32> = (0..n_out * n_in)
-                .map(|_| rand::Rng::random_range(&mut rng, -bound..bound) as f32)
-                .collect();
-            params.push(Var::from_tensor(&Tensor::from_vec(
-                w,
-                (n_out, n_in),
-                &dev,
-            )?)?);
-            params.push(Var::from_tensor(&Tensor::zeros(n_out, DType::F32, &dev)?)?);
-            shapes.push((n_out, n_in));
-            n_in = n_out;
-        }
-        let mut opt = AdamW::new(
-            params.clone(),
-            ParamsAdamW {
-                lr: config.learning_rate,
-                weight_decay: config.weight_decay,
-                ..Default::default()
-            },
+        let xs = Tensor::from_vec(
+            standardise_all(x, &mean, &inv_std),
+            (y.len(), dim),
+            &Device::Cpu,
         )?;
-
-        let n = y.len();
-        let batch = config.batch_size.clamp(1, n);
-        let smoothing = config.label_smoothing;
-        let mut order: Vec<usize> = (0..n).collect();
-        let steps_per_epoch = n.div_ceil(batch);
-        let epochs = config
-            .epochs
-            .max(config.min_steps.div_ceil(steps_per_epoch));
-        for _ in 0..epochs {
-            rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
-            for chunk in order.chunks(batch) {
-                let idx = Tensor::from_vec(
-                    chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                    chunk.len(),
-                    &dev,
-                )?;
-                let xb = xs.index_select(&idx, 0)?;
-                let yb = Tensor::from_vec(
-                    chunk.iter().map(|&i| ys[i]).collect::<Vec<_>>(),
-                    chunk.len(),
-                    &dev,
-                )?;
-                let wb = Tensor::from_vec(
-                    chunk.iter().map(|&i| example_weight[i]).collect::<Vec<_>>(),
-                    chunk.len(),
-                    &dev,
-                )?;
-                let logits = forward_train(&params, &xb)?;
-                let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-                let picked = log_p.gather(&yb.unsqueeze(1)?, 1)?.squeeze(1)?;
-                let uniform = log_p.mean(D::Minus1)?;
-                let per_example = ((picked * (1.0 - smoothing))? + (uniform * smoothing)?)?;
-                let loss = (per_example.mul(&wb)?.sum_all()?.neg()?
-                    / wb.sum_all()?.to_scalar::<f32>()? as f64)?;
-                opt.backward_step(&loss)?;
-            }
-        }
-
-        let mut layers = Vec::new();
-        for (pair, &(n_out, n_in)) in params.chunks(2).zip(&shapes) {
-            layers.push(Dense {
-                weight: pair[0].as_tensor().flatten_all()?.to_vec1()?,
-                bias: pair[1].as_tensor().to_vec1()?,
-                n_out,
-                n_in,
-            });
-        }
+        let class_weight = class_weights(y, n_classes);
+        let example_weight: Vec<f32> = y.iter().map(|&l| class_weight[l]).collect();
+        // One generator, first for the initial weights, then for the batch order.
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let Params {
+            vars: params,
+            shapes,
+        } = init_params(dim, n_classes, config, &mut rng)?;
+        let data = TrainingData {
+            xs,
+            ys: y.iter().map(|&l| l as u32).collect(),
+            example_weight,
+        };
+        train(&params, &data, config, &mut rng)?;
+        let layers = params
+            .chunks(2)
+            .zip(&shapes)
+            .map(|(pair, &(n_out, n_in))| {
+                Ok(Dense {
+                    weight: pair[0].as_tensor().flatten_all()?.to_vec1()?,
+                    bias: pair[1].as_tensor().to_vec1()?,
+                    n_out,
+                    n_in,
+                })
+            })
+            .collect::<Result<Vec<_>, NluError>>()?;
         Ok(Self {
             dim,
             n_classes,
@@ -286,6 +209,149 @@ impl Head {
             layers,
         })
     }
+}
+
+/// As many labels as examples, at least one, each in `0..n_classes`.
+fn check_labels(x: &Embeddings, y: &[usize], n_classes: usize) -> Result<(), NluError> {
+    if x.len() != y.len() || x.is_empty() {
+        return Err(NluError::Training(format!(
+            "{} examples but {} labels",
+            x.len(),
+            y.len()
+        )));
+    }
+    if let Some(&bad) = y.iter().find(|&&l| l >= n_classes) {
+        return Err(NluError::Training(format!(
+            "label {bad} out of range for {n_classes} classes"
+        )));
+    }
+    Ok(())
+}
+
+/// Class-balanced weights: every class present contributes equally to the loss.
+fn class_weights(y: &[usize], n_classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; n_classes];
+    for &l in y {
+        counts[l] += 1;
+    }
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                y.len() as f32 / (present as f32 * c as f32)
+            }
+        })
+        .collect()
+}
+
+/// The trainable weights and biases, layer by layer, with the `(n_out, n_in)` shape of each layer.
+struct Params {
+    vars: Vec<Var>,
+    shapes: Vec<(usize, usize)>,
+}
+
+/// Uniform(±1/√n_in) weights and zero biases for the hidden layers and the output layer, with
+/// the `(n_out, n_in)` shape of each layer.
+fn init_params(
+    dim: usize,
+    n_classes: usize,
+    config: &HeadConfig,
+    rng: &mut StdRng,
+) -> Result<Params, NluError> {
+    let dev = Device::Cpu;
+    let mut params = Vec::new();
+    let mut shapes = Vec::new();
+    let mut n_in = dim;
+    for n_out in config.hidden.into_iter().chain(std::iter::once(n_classes)) {
+        let bound = (1.0 / n_in as f64).sqrt();
+        let w: Vec<f32> = (0..n_out * n_in)
+            .map(|_| rand::Rng::random_range(rng, -bound..bound) as f32)
+            .collect();
+        params.push(Var::from_tensor(&Tensor::from_vec(
+            w,
+            (n_out, n_in),
+            &dev,
+        )?)?);
+        params.push(Var::from_tensor(&Tensor::zeros(n_out, DType::F32, &dev)?)?);
+        shapes.push((n_out, n_in));
+        n_in = n_out;
+    }
+    Ok(Params {
+        vars: params,
+        shapes,
+    })
+}
+
+/// The standardised examples, their labels and their loss weights.
+struct TrainingData {
+    xs: Tensor,
+    ys: Vec<u32>,
+    example_weight: Vec<f32>,
+}
+
+/// AdamW over shuffled mini-batches: `config.epochs`, or more to reach `config.min_steps`.
+fn train(
+    params: &[Var],
+    data: &TrainingData,
+    config: &HeadConfig,
+    rng: &mut StdRng,
+) -> Result<(), NluError> {
+    let mut opt = AdamW::new(
+        params.to_vec(),
+        ParamsAdamW {
+            lr: config.learning_rate,
+            weight_decay: config.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let n = data.ys.len();
+    let batch = config.batch_size.clamp(1, n);
+    let mut order: Vec<usize> = (0..n).collect();
+    let steps_per_epoch = n.div_ceil(batch);
+    let epochs = config
+        .epochs
+        .max(config.min_steps.div_ceil(steps_per_epoch));
+    for _ in 0..epochs {
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), rng);
+        for chunk in order.chunks(batch) {
+            let loss = batch_loss(params, data, chunk, config.label_smoothing)?;
+            opt.backward_step(&loss)?;
+        }
+    }
+    Ok(())
+}
+
+/// The class-weighted, label-smoothed cross-entropy of the examples `chunk`.
+fn batch_loss(
+    params: &[Var],
+    data: &TrainingData,
+    chunk: &[usize],
+    smoothing: f64,
+) -> Result<Tensor, NluError> {
+    let dev = Device::Cpu;
+    let column = |values: Vec<_>| Tensor::from_vec(values, chunk.len(), &dev);
+    let idx = column(chunk.iter().map(|&i| i as u32).collect::<Vec<_>>())?;
+    let xb = data.xs.index_select(&idx, 0)?;
+    let yb = column(chunk.iter().map(|&i| data.ys[i]).collect::<Vec<_>>())?;
+    let wb = Tensor::from_vec(
+        chunk
+            .iter()
+            .map(|&i| data.example_weight[i])
+            .collect::<Vec<_>>(),
+        chunk.len(),
+        &dev,
+    )?;
+    let logits = forward_train(params, &xb)?;
+    let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let picked = log_p.gather(&yb.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let uniform = log_p.mean(D::Minus1)?;
+    let per_example = ((picked * (1.0 - smoothing))? + (uniform * smoothing)?)?;
+    let loss =
+        (per_example.mul(&wb)?.sum_all()?.neg()? / wb.sum_all()?.to_scalar::<f32>()? as f64)?;
+    Ok(loss)
 }
 
 fn forward_train(params: &[Var], x: &Tensor) -> candle_core::Result<Tensor> {

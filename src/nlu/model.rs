@@ -11,6 +11,7 @@ use super::fit::{CalibrationStats, FitOptions};
 use super::head::Head;
 use super::knn::NeighbourIndex;
 use crate::catalog::HandoffMode;
+use crate::domain::IntentName;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const HEAD_FILE: &str = "head.safetensors";
@@ -20,7 +21,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntentInfo {
-    pub name: String,
+    pub name: IntentName,
     pub handoff: HandoffMode,
     /// Per-intent answer threshold from the catalog, overriding the trained one.
     pub threshold: Option<f32>,
@@ -64,7 +65,7 @@ pub struct Manifest {
 /// One ranked alternative intent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alternative {
-    pub intent: String,
+    pub intent: IntentName,
     pub confidence: f32,
 }
 
@@ -73,7 +74,7 @@ pub struct Alternative {
 pub struct Classification {
     pub text: String,
     /// `None` when the message is out of scope.
-    pub intent: Option<String>,
+    pub intent: Option<IntentName>,
     /// Calibrated probability of the best intent.
     pub confidence: f32,
     pub action: Action,

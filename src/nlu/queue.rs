@@ -568,7 +568,9 @@ mod tests {
                 .iter()
                 .map(|t| Classification {
                     text: t.to_string(),
-                    intent: Some("greeting".into()),
+                    intent: Some(
+                        crate::domain::IntentName::try_from("greeting").expect("a valid name"),
+                    ),
                     confidence: 0.9,
                     action: Action::Answer,
                     reason: Reason::Confident,

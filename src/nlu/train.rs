@@ -39,7 +39,7 @@ pub fn train_catalog(
         .map(|u| {
             u.intent
                 .as_ref()
-                .and_then(|n| names.iter().position(|x| x == n.as_str()))
+                .and_then(|n| names.iter().position(|x| x == n))
         })
         .collect();
 
@@ -77,7 +77,7 @@ pub fn train_catalog(
             .intents
             .iter()
             .map(|i| IntentInfo {
-                name: i.name.to_string(),
+                name: i.name.clone(),
                 handoff: i.handoff,
                 threshold: i.threshold,
             })

@@ -77,21 +77,16 @@ pub(super) fn check_new_conversation(
     check_sha256(token_sha256, "token_sha256")
 }
 
-/// What can be checked without the database. (A ticket's reason and locale are left to the
-/// database's constraints, which roll the whole turn back.)
+/// What can be checked without the database. (Intent names, reasons and locales are typed, so
+/// they are valid by construction.)
 pub(super) fn check_bot_turn(turn: &BotTurnRecord) -> Result<(), StoreError> {
     if let Some(reply) = &turn.reply {
         check_text(reply, "reply")?;
     }
-    check_no_nul(turn.intent.as_deref(), "intent")?;
-    check_no_nul(turn.reason.as_deref(), "reason")?;
     check_json(Some(&turn.dialogue_state), "dialogue state")?;
     check_json(turn.alternatives.as_ref(), "alternatives")?;
     check_json(turn.quick_replies.as_ref(), "quick replies")?;
     if let Some(h) = &turn.handoff {
-        check_no_nul(Some(&h.reason), "handoff reason")?;
-        check_no_nul(h.intent.as_deref(), "handoff intent")?;
-        check_no_nul(Some(&h.locale), "handoff locale")?;
         check_json(Some(&h.summary), "handoff summary")?;
     }
     if let Some(c) = turn.confidence {

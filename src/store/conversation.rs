@@ -15,6 +15,7 @@ use super::model::{
 use super::outbox::{write_outbox, HANDOFF_OPENED, HANDOFF_RESOLVED};
 use super::row::{self, ConversationRow, HandoffRow, MessageRow};
 use super::{sql, Store};
+use crate::domain::{IntentName, Locale, TurnKind};
 
 /// Resolution code given to a conversation's other open tickets when it is resolved.
 const CONVERSATION_RESOLVED: &str = "conversation_resolved";
@@ -34,7 +35,7 @@ impl Store {
         on!(&mut conn, D, c => {
             let row: ConversationRow<D::Id> = sqlx::query_as(sql::INSERT_CONVERSATION)
                 .bind(D::id(Uuid::new_v4()))
-                .bind(new.locale.as_deref())
+                .bind(new.locale.as_ref().map(Locale::as_str))
                 .bind(new.customer.as_ref().map(Json))
                 .bind(&new.token_sha256)
                 .bind(Json(serde_json::json!({})))
@@ -348,9 +349,9 @@ impl Store {
             let row: HandoffRow<D::Id> = sqlx::query_as(sql::INSERT_HANDOFF)
                 .bind(D::id(Uuid::new_v4()))
                 .bind(D::id(conversation_id))
-                .bind(&new.reason)
-                .bind(new.intent.as_deref())
-                .bind(&new.locale)
+                .bind(new.reason.as_str())
+                .bind(new.intent.as_ref().map(IntentName::as_str))
+                .bind(new.locale.as_str())
                 .bind(Json(&new.summary))
                 .bind(D::ts(now))
                 .fetch_one(c)
@@ -531,7 +532,7 @@ impl<'a> MessageInsert<'a> {
             intent: turn.intent.as_deref(),
             confidence: turn.confidence.map(f64::from),
             action: Some(turn.action),
-            reason: turn.reason.as_deref(),
+            reason: turn.reason.map(TurnKind::as_str),
             alternatives: turn.alternatives.as_ref(),
             quick_replies: turn.quick_replies.as_ref(),
             ..MessageInsert::plain(conversation_id, seq, Role::Bot, text, created_at)

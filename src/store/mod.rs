@@ -148,7 +148,7 @@ mod tests {
         let (token, hash) = new_customer_token();
         let c = store
             .create_conversation(NewConversation {
-                locale: Some("ja".into()),
+                locale: crate::domain::Locale::parse("ja").ok(),
                 customer: None,
                 token_sha256: hash,
             })

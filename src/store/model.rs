@@ -9,13 +9,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use crate::domain::{Action as BotAction, ConversationStatus, HandoffStatus, Role};
+use crate::domain::{HandoffReason, IntentName, Locale, TurnKind};
 
 /// A conversation between one customer and the bot (and, after a handoff, a person).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conversation {
     pub id: Uuid,
     /// `ja`, `en`, … when the customer chose one; otherwise detected per message above the store.
-    pub locale: Option<String>,
+    pub locale: Option<Locale>,
     /// Customer metadata as given when the conversation started (id, name, email, order_ids, …).
     pub customer: Option<Value>,
     /// SHA-256 (lowercase hex) of the customer's token. Never serialized.
@@ -63,13 +64,13 @@ pub struct Message {
     pub text: String,
     pub created_at: DateTime<Utc>,
     /// Bot messages: the intent the turn was about (None when out of scope).
-    pub intent: Option<String>,
+    pub intent: Option<IntentName>,
     /// Bot messages: calibrated confidence of that intent.
     pub confidence: Option<f32>,
     /// Bot messages: answer, clarify or handoff.
     pub action: Option<BotAction>,
     /// Bot messages: why that action (a stable code from the dialogue layer).
-    pub reason: Option<String>,
+    pub reason: Option<TurnKind>,
     /// Bot messages: the runner-up intents, as the dialogue layer gave them.
     pub alternatives: Option<Value>,
     /// Bot messages: quick replies offered (clarification).
@@ -95,10 +96,10 @@ pub struct Handoff {
     pub conversation_id: Uuid,
     pub status: HandoffStatus,
     /// Why the bot handed off (a stable code from the dialogue layer).
-    pub reason: String,
-    pub intent: Option<String>,
+    pub reason: HandoffReason,
+    pub intent: Option<IntentName>,
     /// The language the customer writes in (agents filter the queue by it).
-    pub locale: String,
+    pub locale: Locale,
     /// Everything an agent needs at a glance, built by the dialogue layer.
     pub summary: Value,
     pub created_at: DateTime<Utc>,
@@ -112,7 +113,7 @@ pub struct Handoff {
 /// What `create_conversation` needs.
 #[derive(Debug, Clone)]
 pub struct NewConversation {
-    pub locale: Option<String>,
+    pub locale: Option<Locale>,
     pub customer: Option<Value>,
     /// SHA-256 (lowercase hex) of the customer token: see [`super::new_customer_token`].
     pub token_sha256: String,
@@ -122,10 +123,10 @@ pub struct NewConversation {
 #[derive(Debug, Clone)]
 pub struct NewHandoff {
     /// Why (non-empty stable code, e.g. `low_confidence`, `always_handoff`, `frustration`).
-    pub reason: String,
-    pub intent: Option<String>,
+    pub reason: HandoffReason,
+    pub intent: Option<IntentName>,
     /// The customer's language (non-empty).
-    pub locale: String,
+    pub locale: Locale,
     pub summary: Value,
 }
 
@@ -134,10 +135,10 @@ pub struct NewHandoff {
 pub struct BotTurnRecord {
     /// The bot's message; None when the bot stays silent.
     pub reply: Option<String>,
-    pub intent: Option<String>,
+    pub intent: Option<IntentName>,
     pub confidence: Option<f32>,
     pub action: BotAction,
-    pub reason: Option<String>,
+    pub reason: Option<TurnKind>,
     pub alternatives: Option<Value>,
     pub quick_replies: Option<Value>,
     /// `Bot`, or `Handoff` together with `handoff` (or, with no reply and no ticket, to keep a
@@ -214,8 +215,8 @@ pub struct Note {
 #[derive(Debug, Clone, Default)]
 pub struct HandoffFilter {
     pub status: Option<HandoffStatus>,
-    pub intent: Option<String>,
-    pub locale: Option<String>,
+    pub intent: Option<IntentName>,
+    pub locale: Option<Locale>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
 }

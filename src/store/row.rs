@@ -12,6 +12,7 @@ use super::model::{
     BotAction, Conversation, ConversationStatus, Handoff, HandoffStatus, Message, Note,
     OutboxEvent, Role,
 };
+use crate::domain::{HandoffReason, IntentName, Locale, TurnKind};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationRow<I> {
@@ -38,7 +39,10 @@ impl<I: Into<Uuid>> TryFrom<ConversationRow<I>> for Conversation {
         let id = row.id.into();
         Ok(Conversation {
             id,
-            locale: row.locale,
+            locale: row
+                .locale
+                .map(|l| parse(|s| Locale::parse(s).ok(), &l, "conversation locale", id))
+                .transpose()?,
             customer: row.customer.map(|j| j.0),
             token_sha256: row.token_sha256,
             status: parse(
@@ -99,14 +103,17 @@ impl<I: Into<Uuid>> TryFrom<MessageRow<I>> for Message {
             role: parse(Role::parse, &row.role, "message role", id)?,
             text: row.text,
             created_at: row.created_at,
-            intent: row.intent,
+            intent: intent(row.intent, id)?,
             // Stored from an f32, so the narrowing is exact.
             confidence: row.confidence.map(|c| c as f32),
             action: row
                 .action
                 .map(|a| parse(BotAction::parse, &a, "message action", id))
                 .transpose()?,
-            reason: row.reason,
+            reason: row
+                .reason
+                .map(|r| parse(TurnKind::parse, &r, "message reason", id))
+                .transpose()?,
             alternatives: row.alternatives.map(|j| j.0),
             quick_replies: row.quick_replies.map(|j| j.0),
             agent_id: row.agent_id,
@@ -144,9 +151,9 @@ impl<I: Into<Uuid>> TryFrom<HandoffRow<I>> for Handoff {
             id,
             conversation_id: row.conversation_id.into(),
             status: parse(HandoffStatus::parse, &row.status, "handoff status", id)?,
-            reason: row.reason,
-            intent: row.intent,
-            locale: row.locale,
+            reason: parse(HandoffReason::parse, &row.reason, "handoff reason", id)?,
+            intent: intent(row.intent, id)?,
+            locale: parse(|s| Locale::parse(s).ok(), &row.locale, "handoff locale", id)?,
             summary: row.summary.0,
             created_at: row.created_at,
             claimed_at: row.claimed_at,
@@ -275,6 +282,11 @@ where
     T: TryFrom<R, Error = StoreError>,
 {
     rows.into_iter().map(T::try_from).collect()
+}
+
+fn intent(text: Option<String>, id: Uuid) -> Result<Option<IntentName>, StoreError> {
+    text.map(|t| parse(|s| IntentName::try_from(s).ok(), &t, "intent", id))
+        .transpose()
 }
 
 fn parse<T>(

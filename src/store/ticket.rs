@@ -13,6 +13,7 @@ use super::model::{
 use super::outbox::{write_outbox, HANDOFF_RESOLVED};
 use super::row::{self, HandoffRow, NoteRow};
 use super::{sql, Store};
+use crate::domain::{IntentName, Locale};
 
 impl Store {
     /// Tickets matching `filter`, oldest first.
@@ -22,8 +23,8 @@ impl Store {
         on!(&mut conn, D, c => {
             let rows: Vec<HandoffRow<D::Id>> = sqlx::query_as(sql::LIST_HANDOFFS)
                 .bind(filter.status.map(HandoffStatus::as_str))
-                .bind(filter.intent.as_deref())
-                .bind(filter.locale.as_deref())
+                .bind(filter.intent.as_ref().map(IntentName::as_str))
+                .bind(filter.locale.as_ref().map(Locale::as_str))
                 .bind(limit)
                 .fetch_all(c)
                 .await?;

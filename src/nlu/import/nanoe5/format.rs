@@ -12,7 +12,7 @@
 //! a panic or an out-of-range read.
 use std::path::Path;
 
-use super::ImportError;
+use super::error::ImportError;
 
 /// The only E5S1 version this importer knows.
 pub const SUPPORTED_VERSION: u32 = 1;

@@ -58,8 +58,8 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
+use super::error::ImportError;
 use super::format::Vocab;
-use super::ImportError;
 use crate::nlu::import::charsmap;
 
 /// SentencePiece's word-boundary marker.

@@ -10,8 +10,8 @@ use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
 use sha2::{Digest, Sha256};
 
+use super::error::ImportError;
 use super::format::{E5s1, Hyper, SrcDtype, SrcTensor, Q4_BLOCK, Q4_BLOCK_BYTES};
-use super::ImportError;
 
 /// One output tensor: its BERT name and shape, and the source tensor it comes from.
 #[derive(Debug)]
