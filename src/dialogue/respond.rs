@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, Value};
 
 use super::config::{DialogueConfig, LocaleText};
 use super::error::DialogueError;
@@ -345,6 +345,13 @@ fn add(
     let tmpl = env
         .get_template(name)
         .expect("a template just added is there; this is a bug");
+    if let Some(what) = undeclared(&tmpl, vars).or_else(|| failed_render(&tmpl, vars)) {
+        problems.push(Problem::new(path, None, format!("{place} {what}")));
+    }
+}
+
+/// What is wrong when the template uses a variable it never gets.
+fn undeclared(tmpl: &Template<'_, '_>, vars: &[Var<'_>]) -> Option<String> {
     let allowed: Vec<&str> = vars.iter().map(|v| v.name).collect();
     let mut unknown: Vec<String> = tmpl
         .undeclared_variables(false)
@@ -352,18 +359,18 @@ fn add(
         .filter(|v| !allowed.contains(&v.as_str()))
         .collect();
     unknown.sort();
-    if !unknown.is_empty() {
-        problems.push(Problem::new(
-            path,
-            None,
-            format!(
-                "{place} uses {}, which it never gets (it can use: {})",
-                unknown.join(", "),
-                allowed.join(", ")
-            ),
-        ));
-        return;
-    }
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "uses {}, which it never gets (it can use: {})",
+            unknown.join(", "),
+            allowed.join(", ")
+        )
+    })
+}
+
+/// What is wrong when the template fails to render without its optional variables, with all of
+/// them, or (when there are several) with each one alone.
+fn failed_render(tmpl: &Template<'_, '_>, vars: &[Var<'_>]) -> Option<String> {
     let optional: Vec<&Var<'_>> = vars.iter().filter(|v| !v.required).collect();
     let mut probes: Vec<(String, Vec<&Var<'_>>)> = vec![
         ("without its optional variables".into(), Vec::new()),
@@ -377,34 +384,29 @@ fn add(
             ));
         }
     }
-    for (when, present) in probes {
+    probes.into_iter().find_map(|(when, present)| {
+        let given = |v: &Var<'_>| present.iter().any(|p| p.name == v.name);
         let ctx: Vars = vars
             .iter()
-            .filter(|v| v.required || present.iter().any(|p| p.name == v.name))
+            .filter(|v| v.required || given(v))
             .map(|v| (v.name.to_string(), sample(v.kind)))
             .collect();
-        if let Err(e) = tmpl.render(&ctx) {
-            let missing: Vec<&str> = optional
-                .iter()
-                .filter(|v| !present.iter().any(|p| p.name == v.name))
-                .map(|v| v.name)
-                .collect();
-            let hint = if missing.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (optional variables may be missing: guard them with {{% if … %}}; missing here: {})",
-                    missing.join(", ")
-                )
-            };
-            problems.push(Problem::new(
-                path,
-                None,
-                format!("{place} fails to render {when}: {e}{hint}"),
-            ));
-            return;
-        }
-    }
+        let e = tmpl.render(&ctx).err()?;
+        let missing: Vec<&str> = optional
+            .iter()
+            .filter(|v| !given(v))
+            .map(|v| v.name)
+            .collect();
+        let hint = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (optional variables may be missing: guard them with {{% if … %}}; missing here: {})",
+                missing.join(", ")
+            )
+        };
+        Some(format!("fails to render {when}: {e}{hint}"))
+    })
 }
 
 fn sample(kind: Kind) -> Value {

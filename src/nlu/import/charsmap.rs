@@ -79,6 +79,54 @@ struct TrieNode {
 /// per node (the label check alone cannot tell two parents apart) and the array length is a
 /// multiple of 256, so every `b ^ c` a lookup can compute stays in bounds.
 pub fn double_array(keys: &[(&[u8], u32)]) -> Result<Vec<u32>, CharsmapError> {
+    let nodes = trie(keys)?;
+    let mut units: Vec<u32> = vec![0; 256];
+    let mut used = vec![false; 256]; // position holds a unit
+    let mut base_taken = vec![false; 256]; // position already serves as some node's base
+    used[0] = true; // the root
+    let mut first_free = 1;
+    let mut queue = VecDeque::from([(0usize, 0usize)]); // (node, position)
+    while let Some((node, pos)) = queue.pop_front() {
+        let node = &nodes[node];
+        // Labels this node needs under its base: 0 for its leaf, then its children's bytes.
+        let labels: Vec<u8> = node
+            .value
+            .map(|_| 0u8)
+            .into_iter()
+            .chain(node.children.keys().copied())
+            .collect();
+        if labels.is_empty() {
+            continue;
+        }
+        let base = find_base(&mut units, &mut used, &mut base_taken, first_free, &labels);
+        let relative = pos ^ base;
+        if relative >= MAX_PLAIN_OFFSET {
+            return Err(CharsmapError::TooLarge);
+        }
+        base_taken[base] = true;
+        let has_leaf = if node.value.is_some() { 1 << 8 } else { 0 };
+        // The node's own unit keeps its label (set when its parent placed it).
+        units[pos] = (units[pos] & 0xFF) | has_leaf | ((relative as u32) << 10);
+        if let Some(value) = node.value {
+            units[base] = value | (1 << 31);
+            used[base] = true;
+        }
+        for (&label, &child) in &node.children {
+            let at = base ^ usize::from(label);
+            units[at] = u32::from(label);
+            used[at] = true;
+            queue.push_back((child, at));
+        }
+        while first_free < used.len() && used[first_free] {
+            first_free += 1;
+        }
+    }
+    Ok(units)
+}
+
+/// The byte trie of `keys` (node 0 is the root), checking that keys are non-empty, free of NUL,
+/// distinct, and their values small enough.
+fn trie(keys: &[(&[u8], u32)]) -> Result<Vec<TrieNode>, CharsmapError> {
     let mut nodes = vec![TrieNode::default()];
     for &(key, value) in keys {
         if key.is_empty() || key.contains(&0) {
@@ -103,67 +151,37 @@ pub fn double_array(keys: &[(&[u8], u32)]) -> Result<Vec<u32>, CharsmapError> {
             return Err(CharsmapError::DuplicateKey(key.to_vec()));
         }
     }
+    Ok(nodes)
+}
 
-    let mut units: Vec<u32> = vec![0; 256];
-    let mut used = vec![false; 256]; // position holds a unit
-    let mut base_taken = vec![false; 256]; // position already serves as some node's base
-    used[0] = true; // the root
-    let mut first_free = 1;
-    let mut queue = VecDeque::from([(0usize, 0usize)]); // (node, position)
-    while let Some((node, pos)) = queue.pop_front() {
-        let node = &nodes[node];
-        // Labels this node needs under its base: 0 for its leaf, then its children's bytes.
-        let labels: Vec<u8> = node
-            .value
-            .map(|_| 0u8)
-            .into_iter()
-            .chain(node.children.keys().copied())
-            .collect();
-        if labels.is_empty() {
-            continue;
-        }
-        // Try bases that put the first label on a free position, from the first free one on.
-        let mut probe = first_free;
-        let base = loop {
-            while probe < used.len() && used[probe] {
-                probe += 1;
-            }
-            let base = probe ^ usize::from(labels[0]);
-            grow(&mut units, &mut used, &mut base_taken, base | 0xFF);
-            let fits = !base_taken[base]
-                && labels.iter().all(|&label| {
-                    let at = base ^ usize::from(label);
-                    at != 0 && !used[at]
-                });
-            if fits {
-                break base;
-            }
+/// A base for a node with `labels`: not yet any node's base, with every `base ^ label` free (and
+/// not the root). Tries bases that put the first label on a free position, from `first_free` on,
+/// growing the arrays as needed.
+fn find_base(
+    units: &mut Vec<u32>,
+    used: &mut Vec<bool>,
+    base_taken: &mut Vec<bool>,
+    first_free: usize,
+    labels: &[u8],
+) -> usize {
+    let mut probe = first_free;
+    loop {
+        while probe < used.len() && used[probe] {
             probe += 1;
-            grow(&mut units, &mut used, &mut base_taken, probe);
-        };
-        let relative = pos ^ base;
-        if relative >= MAX_PLAIN_OFFSET {
-            return Err(CharsmapError::TooLarge);
         }
-        base_taken[base] = true;
-        let has_leaf = if node.value.is_some() { 1 << 8 } else { 0 };
-        // The node's own unit keeps its label (set when its parent placed it).
-        units[pos] = (units[pos] & 0xFF) | has_leaf | ((relative as u32) << 10);
-        if let Some(value) = node.value {
-            units[base] = value | (1 << 31);
-            used[base] = true;
+        let base = probe ^ usize::from(labels[0]);
+        grow(units, used, base_taken, base | 0xFF);
+        let fits = !base_taken[base]
+            && labels.iter().all(|&label| {
+                let at = base ^ usize::from(label);
+                at != 0 && !used[at]
+            });
+        if fits {
+            return base;
         }
-        for (&label, &child) in &node.children {
-            let at = base ^ usize::from(label);
-            units[at] = u32::from(label);
-            used[at] = true;
-            queue.push_back((child, at));
-        }
-        while first_free < used.len() && used[first_free] {
-            first_free += 1;
-        }
+        probe += 1;
+        grow(units, used, base_taken, probe);
     }
-    Ok(units)
 }
 
 /// Extends the arrays by whole 256-unit blocks until `index` is in range.

@@ -87,15 +87,57 @@ pub fn build(
     norm_map: &[(char, String)],
     path: &Path,
 ) -> Result<(Tokenizer, TokenizerNotes), ImportError> {
-    let fail = |message: String| ImportError::Tokenizer {
-        path: path.to_owned(),
-        message,
-    };
-
-    // 1–3: normaliser.
+    let fail = |message: String| tokenizer_error(path, message);
     let marker = grapheme_marker(norm_map).ok_or_else(|| {
         fail("the normalisation map deletes no control character, so no grapheme marker is available".into())
     })?;
+    let normalizer = normalizer(norm_map, marker, path)?;
+    let (known, single) = piece_chars(vocab);
+    let (unknown_class, ranges) = negated_class(&known);
+    let pre_tokenizer = pre_tokenizer(unknown_class, path)?;
+
+    // 6–7: model, specials, post-processor, decoder.
+    let unk = vocab.unk as usize;
+    let scored: Vec<(String, f64)> = vocab
+        .pieces
+        .iter()
+        .zip(&vocab.scores)
+        .map(|(piece, &score)| (piece.to_string(), f64::from(score)))
+        .collect();
+    let model = Unigram::from(scored, Some(unk), false).map_err(|e| fail(e.to_string()))?;
+    let mut tokenizer = Tokenizer::new(model);
+    tokenizer
+        .with_normalizer(Some(normalizer))
+        .with_pre_tokenizer(Some(pre_tokenizer))
+        .with_post_processor(Some(post_processor(vocab, path)?))
+        .with_decoder(Some(Metaspace::new(METASPACE, PrependScheme::Always, true)));
+    tokenizer.add_special_tokens(&special_tokens(vocab));
+
+    let notes = TokenizerNotes {
+        pieces: vocab.pieces.len(),
+        normalization_entries: norm_map.len(),
+        grapheme_marker: format!("U+{:04X}", marker as u32),
+        known_chars: known.len(),
+        known_char_ranges: ranges,
+        chars_without_single_piece: known.difference(&single).count(),
+    };
+    Ok((tokenizer, notes))
+}
+
+fn tokenizer_error(path: &Path, message: String) -> ImportError {
+    ImportError::Tokenizer {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Steps 1–3: grapheme markers, the file's map as a precompiled charsmap, the space collapse.
+fn normalizer(
+    norm_map: &[(char, String)],
+    marker: char,
+    path: &Path,
+) -> Result<NormalizerSequence, ImportError> {
+    let fail = |message: String| tokenizer_error(path, message);
     let mut entries = Vec::with_capacity(norm_map.len());
     for (c, replacement) in norm_map {
         if *c == '\0' {
@@ -115,19 +157,21 @@ pub fn build(
         .map_err(|e| fail(e.to_string()))?;
     let collapse_spaces = Replace::new(ReplacePattern::Regex(" {2,}".into()), " ")
         .map_err(|e| fail(e.to_string()))?;
-    let normalizer = NormalizerSequence::new(vec![
+    Ok(NormalizerSequence::new(vec![
         insert_markers.into(),
         precompiled.into(),
         collapse_spaces.into(),
-    ]);
+    ]))
+}
 
-    // 4–5: pre-tokeniser.
-    let unk = vocab.unk as usize;
+/// The characters of every piece but `<unk>` (which C never matches), and those that are a piece
+/// on their own.
+fn piece_chars(vocab: &Vocab<'_>) -> (BTreeSet<char>, BTreeSet<char>) {
     let mut known = BTreeSet::new();
     let mut single = BTreeSet::new();
     for (id, piece) in vocab.pieces.iter().enumerate() {
-        if id == unk {
-            continue; // C never matches the <unk> piece
+        if id == vocab.unk as usize {
+            continue;
         }
         known.extend(piece.chars());
         let mut chars = piece.chars();
@@ -135,60 +179,48 @@ pub fn build(
             single.insert(c);
         }
     }
-    let (unknown_class, ranges) = negated_class(&known);
+    (known, single)
+}
+
+/// Steps 4–5: Metaspace, then each character in no piece split out on its own.
+fn pre_tokenizer(unknown_class: String, path: &Path) -> Result<PreTokenizerSequence, ImportError> {
     let isolate_unknown = Split::new(
         SplitPattern::Regex(unknown_class),
         SplitDelimiterBehavior::Isolated,
         false,
     )
-    .map_err(|e| fail(e.to_string()))?;
-    let pre_tokenizer = PreTokenizerSequence::new(vec![
+    .map_err(|e| tokenizer_error(path, e.to_string()))?;
+    Ok(PreTokenizerSequence::new(vec![
         Metaspace::new(METASPACE, PrependScheme::Always, false).into(),
         isolate_unknown.into(),
-    ]);
+    ]))
+}
 
-    // 6–7: model, specials, post-processor, decoder.
-    let scored: Vec<(String, f64)> = vocab
-        .pieces
-        .iter()
-        .zip(&vocab.scores)
-        .map(|(piece, &score)| (piece.to_string(), f64::from(score)))
-        .collect();
-    let model = Unigram::from(scored, Some(unk), false).map_err(|e| fail(e.to_string()))?;
-    let piece = |id: u32| vocab.pieces[id as usize];
-    let (bos, eos) = (piece(vocab.bos), piece(vocab.eos));
-    let post_processor = TemplateProcessing::builder()
+/// `<s> $A </s>` (and the pair form) with the file's ids.
+fn post_processor(vocab: &Vocab<'_>, path: &Path) -> Result<TemplateProcessing, ImportError> {
+    let fail = |e: String| tokenizer_error(path, format!("template: {e}"));
+    let (bos, eos) = (
+        vocab.pieces[vocab.bos as usize],
+        vocab.pieces[vocab.eos as usize],
+    );
+    TemplateProcessing::builder()
         .try_single(format!("{bos} $A {eos}"))
         .and_then(|b| b.try_pair(format!("{bos} $A {eos} {eos} $B {eos}")))
-        .map_err(|e| fail(format!("template: {e}")))?
+        .map_err(|e| fail(e.to_string()))?
         .special_tokens(vec![(bos, vocab.bos), (eos, vocab.eos)])
         .build()
-        .map_err(|e| fail(format!("template: {e}")))?;
+        .map_err(|e| fail(e.to_string()))
+}
 
-    let mut tokenizer = Tokenizer::new(model);
-    tokenizer
-        .with_normalizer(Some(normalizer))
-        .with_pre_tokenizer(Some(pre_tokenizer))
-        .with_post_processor(Some(post_processor))
-        .with_decoder(Some(Metaspace::new(METASPACE, PrependScheme::Always, true)));
+/// `<s>`, `<pad>`, `</s>` and `<unk>` as special added tokens, each once.
+fn special_tokens(vocab: &Vocab<'_>) -> Vec<AddedToken> {
     let mut specials: Vec<u32> = vec![vocab.bos, vocab.pad, vocab.eos, vocab.unk];
     specials.sort_unstable();
     specials.dedup();
-    let specials: Vec<AddedToken> = specials
+    specials
         .into_iter()
-        .map(|id| AddedToken::from(piece(id), true))
-        .collect();
-    tokenizer.add_special_tokens(&specials);
-
-    let notes = TokenizerNotes {
-        pieces: vocab.pieces.len(),
-        normalization_entries: norm_map.len(),
-        grapheme_marker: format!("U+{:04X}", marker as u32),
-        known_chars: known.len(),
-        known_char_ranges: ranges,
-        chars_without_single_piece: known.difference(&single).count(),
-    };
-    Ok((tokenizer, notes))
+        .map(|id| AddedToken::from(vocab.pieces[id as usize], true))
+        .collect()
 }
 
 /// A control character (grapheme boundary on both sides) that the table deletes.

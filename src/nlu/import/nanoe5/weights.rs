@@ -24,73 +24,14 @@ pub struct Planned<'a> {
 /// Maps every tensor the BERT encoder needs to its source, checking presence and sizes.
 /// The result is sorted by name, the order `safetensors` itself writes.
 pub fn plan<'a>(model: &'a E5s1<'a>, path: &Path) -> Result<Vec<Planned<'a>>, ImportError> {
-    let Hyper {
-        hidden: h,
-        intermediate: ff,
-        vocab,
-        max_positions,
-        type_vocab,
-        ..
-    } = model.hyper;
-    let mut wanted: Vec<(String, String, Vec<usize>)> = vec![
-        (
-            "emb.word".into(),
-            "embeddings.word_embeddings.weight".into(),
-            vec![vocab, h],
-        ),
-        (
-            "emb.pos".into(),
-            "embeddings.position_embeddings.weight".into(),
-            vec![max_positions, h],
-        ),
-        (
-            "emb.type".into(),
-            "embeddings.token_type_embeddings.weight".into(),
-            vec![type_vocab, h],
-        ),
-        (
-            "emb.ln.w".into(),
-            "embeddings.LayerNorm.weight".into(),
-            vec![h],
-        ),
-        (
-            "emb.ln.b".into(),
-            "embeddings.LayerNorm.bias".into(),
-            vec![h],
-        ),
-    ];
-    for layer in 0..model.hyper.layers {
-        let linear = [
-            ("q", "attention.self.query", h, h),
-            ("k", "attention.self.key", h, h),
-            ("v", "attention.self.value", h, h),
-            ("ao", "attention.output.dense", h, h),
-            ("fi", "intermediate.dense", ff, h),
-            ("fo", "output.dense", h, ff),
-        ];
-        for (src, dst, nout, nin) in linear {
-            let (src, dst) = (
-                format!("l{layer}.{src}"),
-                format!("encoder.layer.{layer}.{dst}"),
-            );
-            wanted.push((format!("{src}.w"), format!("{dst}.weight"), vec![nout, nin]));
-            wanted.push((format!("{src}.b"), format!("{dst}.bias"), vec![nout]));
-        }
-        for (src, dst) in [
-            ("aln", "attention.output.LayerNorm"),
-            ("oln", "output.LayerNorm"),
-        ] {
-            let (src, dst) = (
-                format!("l{layer}.{src}"),
-                format!("encoder.layer.{layer}.{dst}"),
-            );
-            wanted.push((format!("{src}.w"), format!("{dst}.weight"), vec![h]));
-            wanted.push((format!("{src}.b"), format!("{dst}.bias"), vec![h]));
-        }
-    }
-
+    let wanted = wanted(&model.hyper);
     let mut planned = Vec::with_capacity(wanted.len());
-    for (src_name, name, shape) in wanted {
+    for Wanted {
+        src: src_name,
+        name,
+        shape,
+    } in wanted
+    {
         let src = model
             .tensor(&src_name)
             .ok_or_else(|| ImportError::MissingTensor {
@@ -112,6 +53,100 @@ pub fn plan<'a>(model: &'a E5s1<'a>, path: &Path) -> Result<Vec<Planned<'a>>, Im
     }
     planned.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(planned)
+}
+
+/// A tensor the BERT encoder needs: its name in the source file, its Hugging Face name, its shape.
+struct Wanted {
+    src: String,
+    name: String,
+    shape: Vec<usize>,
+}
+
+impl Wanted {
+    fn new(src: impl Into<String>, name: impl Into<String>, shape: Vec<usize>) -> Self {
+        Self {
+            src: src.into(),
+            name: name.into(),
+            shape,
+        }
+    }
+}
+
+/// The embeddings, then every layer's linear maps and layer norms.
+fn wanted(hyper: &Hyper) -> Vec<Wanted> {
+    let h = hyper.hidden;
+    let mut wanted = vec![
+        Wanted::new(
+            "emb.word",
+            "embeddings.word_embeddings.weight",
+            vec![hyper.vocab, h],
+        ),
+        Wanted::new(
+            "emb.pos",
+            "embeddings.position_embeddings.weight",
+            vec![hyper.max_positions, h],
+        ),
+        Wanted::new(
+            "emb.type",
+            "embeddings.token_type_embeddings.weight",
+            vec![hyper.type_vocab, h],
+        ),
+        Wanted::new("emb.ln.w", "embeddings.LayerNorm.weight", vec![h]),
+        Wanted::new("emb.ln.b", "embeddings.LayerNorm.bias", vec![h]),
+    ];
+    for layer in 0..hyper.layers {
+        wanted.extend(layer_tensors(layer, h, hyper.intermediate));
+    }
+    wanted
+}
+
+/// Layer `layer`: six linear maps (weight and bias) and two layer norms.
+fn layer_tensors(layer: usize, h: usize, ff: usize) -> Vec<Wanted> {
+    let mut wanted = Vec::new();
+    let linear = [
+        ("q", "attention.self.query", h, h),
+        ("k", "attention.self.key", h, h),
+        ("v", "attention.self.value", h, h),
+        ("ao", "attention.output.dense", h, h),
+        ("fi", "intermediate.dense", ff, h),
+        ("fo", "output.dense", h, ff),
+    ];
+    for (src, dst, nout, nin) in linear {
+        let (src, dst) = (
+            format!("l{layer}.{src}"),
+            format!("encoder.layer.{layer}.{dst}"),
+        );
+        wanted.push(Wanted::new(
+            format!("{src}.w"),
+            format!("{dst}.weight"),
+            vec![nout, nin],
+        ));
+        wanted.push(Wanted::new(
+            format!("{src}.b"),
+            format!("{dst}.bias"),
+            vec![nout],
+        ));
+    }
+    for (src, dst) in [
+        ("aln", "attention.output.LayerNorm"),
+        ("oln", "output.LayerNorm"),
+    ] {
+        let (src, dst) = (
+            format!("l{layer}.{src}"),
+            format!("encoder.layer.{layer}.{dst}"),
+        );
+        wanted.push(Wanted::new(
+            format!("{src}.w"),
+            format!("{dst}.weight"),
+            vec![h],
+        ));
+        wanted.push(Wanted::new(
+            format!("{src}.b"),
+            format!("{dst}.bias"),
+            vec![h],
+        ));
+    }
+    wanted
 }
 
 /// Source tensors that [`plan`] does not use (recorded in `import.json`).
