@@ -70,6 +70,7 @@ classify: model train
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(PYTHON) scripts/import-cycles.py
 
 # Storage tests run against SQLite and a real PostgreSQL that scripts/pg-test-server.sh installs
 # (Debian packages) and starts on loopback; browser tests run in Debian's Chromium

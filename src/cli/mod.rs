@@ -1,8 +1,8 @@
 //! The `madoguchi` command line: one thin module per subcommand. Each parses its flags, calls into
 //! the library, and prints; errors bubble up as `anyhow` to `main`, which prints them and exits 1.
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand};
+pub use paths::Paths;
 
 pub mod bench;
 pub mod chat;
@@ -11,6 +11,7 @@ pub mod eval;
 pub mod import_rasa;
 pub mod model;
 pub mod outbox;
+mod paths;
 pub mod serve;
 pub mod train;
 pub mod validate;
@@ -29,51 +30,6 @@ pub struct Cli {
     pub log: String,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where the catalog, the training data and the models live.
-#[derive(Debug, Clone, Args)]
-pub struct Paths {
-    /// Intent definitions (`<name>.yaml`).
-    #[arg(
-        long,
-        global = true,
-        env = "MADOGUCHI_INTENTS",
-        default_value = "intents"
-    )]
-    pub intents: PathBuf,
-    /// Labelled utterances (`<locale>/<intent>.yaml`).
-    #[arg(
-        long,
-        global = true,
-        env = "MADOGUCHI_TRAINING_DATA",
-        default_value = "training-data"
-    )]
-    pub training_data: PathBuf,
-    /// Trained model versions and `current`.
-    #[arg(
-        long,
-        global = true,
-        env = "MADOGUCHI_MODELS",
-        default_value = "models"
-    )]
-    pub models: PathBuf,
-    /// Encoder: a directory with config.json, model.safetensors and tokenizer.json, or a Hugging
-    /// Face Hub id (fetched with hf-hub; honours HF_HUB_OFFLINE).
-    #[arg(long, global = true, env = "MADOGUCHI_ENCODER", default_value = crate::nlu::source::DEFAULT_ENCODER_DIR)]
-    pub encoder: String,
-    /// Embedding cache (default: `<models>/cache`).
-    #[arg(long, global = true, env = "MADOGUCHI_CACHE")]
-    pub cache: Option<PathBuf>,
-    /// At most this many texts per encoder forward pass.
-    #[arg(long, global = true, env = "MADOGUCHI_BATCH_SIZE",
-        default_value_t = crate::nlu::encoder::DEFAULT_BATCH_SIZE)]
-    pub batch_size: usize,
-    /// At most this many tokens (padding included) per encoder forward pass: passes whose
-    /// activations fit the core's L2 cache are fastest.
-    #[arg(long, global = true, env = "MADOGUCHI_BATCH_TOKENS",
-        default_value_t = crate::nlu::encoder::DEFAULT_BATCH_TOKENS)]
-    pub batch_tokens: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,28 +70,5 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(cmd) => serve::run(&cli.paths, cmd),
         Command::Chat(args) => chat::run(&cli.paths, args),
         Command::Outbox(cmd) => outbox::run(cmd),
-    }
-}
-
-impl Paths {
-    /// Loads the configured encoder (resolving a Hub id if needed).
-    pub fn load_encoder(&self) -> anyhow::Result<(crate::nlu::BertEncoder, PathBuf)> {
-        let offline = std::env::var("HF_HUB_OFFLINE")
-            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        let dir = crate::nlu::source::resolve_encoder(&self.encoder, offline)?;
-        let options = crate::nlu::EncoderOptions {
-            batch_size: self.batch_size,
-            batch_tokens: self.batch_tokens,
-            ..Default::default()
-        };
-        let encoder = crate::nlu::BertEncoder::from_dir(&dir, options)?;
-        Ok((encoder, dir))
-    }
-
-    /// The embedding cache directory.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.cache
-            .clone()
-            .unwrap_or_else(|| self.models.join("cache"))
     }
 }

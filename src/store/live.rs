@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::check::{self, now};
 use super::dialect::{on, ByDialect};
 use super::error::StoreError;
+use super::listener::Listener;
 use super::{sql, Store};
 
 impl Store {
@@ -80,26 +81,6 @@ impl Store {
         };
         let mut inner = PgListener::connect_with(pool).await?;
         inner.listen(channel).await?;
-        Ok(Some(Listener { inner }))
-    }
-}
-
-/// A subscription to one PostgreSQL notification channel (see [`Store::listen`]).
-pub struct Listener {
-    inner: PgListener,
-}
-
-impl std::fmt::Debug for Listener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Listener").finish_non_exhaustive()
-    }
-}
-
-impl Listener {
-    /// The next payload; Ok(None) when the connection was lost and re-established
-    /// (notifications may have been missed: the caller resyncs).
-    pub async fn recv(&mut self) -> Result<Option<String>, StoreError> {
-        let notification = self.inner.try_recv().await?;
-        Ok(notification.map(|n| n.payload().to_string()))
+        Ok(Some(Listener::new(inner)))
     }
 }

@@ -36,6 +36,7 @@ mod conversation;
 mod dialect;
 mod error;
 mod kpi;
+mod listener;
 mod live;
 mod model;
 mod outbox;
@@ -47,7 +48,7 @@ mod ticket;
 mod token;
 
 pub use error::StoreError;
-pub use live::Listener;
+pub use listener::Listener;
 pub use model::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,
     HandoffFilter, HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Note,

@@ -1,0 +1,46 @@
+//! [`AppState`]: everything a handler may use — the configuration and the conversation service.
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::conversation::Conversations;
+use crate::nlu::queue::NluHandle;
+use crate::store::Store;
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// The one path to every conversation step.
+    pub conversations: Conversations,
+    /// For health checks (the service owns the same handles).
+    pub store: Store,
+    pub nlu: NluHandle,
+    /// The KPIs `/metrics` exports, read from the database at most once per TTL.
+    pub kpis: crate::conversation::kpis::KpiCache,
+    /// Turns true when the server shuts down (live streams end).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Builds the state; returns the sender that signals shutdown to live streams.
+    pub fn new(config: Config, conversations: Conversations) -> (AppState, watch::Sender<bool>) {
+        let (tx, rx) = watch::channel(false);
+        let kpis = crate::conversation::kpis::KpiCache::new(
+            conversations.store().clone(),
+            crate::conversation::kpis::DEFAULT_KPI_TTL,
+        );
+        (
+            AppState {
+                config: Arc::new(config),
+                store: conversations.store().clone(),
+                nlu: conversations.nlu().clone(),
+                kpis,
+                conversations,
+                shutdown: rx,
+            },
+            tx,
+        )
+    }
+}
