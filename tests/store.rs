@@ -249,7 +249,7 @@ async fn ticket_after_handoff(store: &Store, locale: &str) -> (Conversation, Han
     let (_, ticket) = store
         .record_bot_turn(
             c.id,
-            hand_off(Some("human_agent"), "always_handoff", locale),
+            hand_off(Some("human_agent"), "explicit_request", locale),
         )
         .await
         .expect("hand off");
@@ -286,6 +286,7 @@ fn loc(code: &str) -> Locale {
 
 /// Puts a waiting ticket on a conversation the bot has (behind the store's back), so that the
 /// next ticket the store opens for it breaks the one-open-ticket index mid-transaction.
+/// [`remove_planted_tickets`] takes it away again.
 async fn plant_open_ticket(db: &TestDb, conversation: Uuid) {
     let sql = format!(
         "INSERT INTO handoffs (id, conversation_id, status, reason, locale, summary, created_at) \
@@ -293,6 +294,18 @@ async fn plant_open_ticket(db: &TestDb, conversation: Uuid) {
                  '2026-01-01T00:00:00.000000Z')",
         Uuid::new_v4()
     );
+    raw_sql(db, &sql).await;
+}
+
+async fn remove_planted_tickets(db: &TestDb, conversation: Uuid) {
+    let sql = format!(
+        "DELETE FROM handoffs WHERE conversation_id = '{conversation}' \
+         AND created_at = '2026-01-01T00:00:00.000000Z'"
+    );
+    raw_sql(db, &sql).await;
+}
+
+async fn raw_sql(db: &TestDb, sql: &str) {
     match db.dialect {
         Dialect::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open");
@@ -387,7 +400,10 @@ async fn ticket_lifecycle(db: Arc<TestDb>) {
         .await
         .expect("append");
     let (msg, t) = s
-        .record_bot_turn(c.id, hand_off(Some("complaint"), "always_handoff", "ja"))
+        .record_bot_turn(
+            c.id,
+            hand_off(Some("complaint"), "always_handoff_intent", "ja"),
+        )
         .await
         .expect("hand off");
     let t = t.expect("a ticket");
@@ -719,6 +735,7 @@ async fn failed_bot_turn_stores_nothing(db: Arc<TestDb>) {
     let bad = hand_off(Some("refund"), "low_confidence", "ja");
     let err = s.record_bot_turn(c.id, bad).await.expect_err("refused");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    remove_planted_tickets(&db, c.id).await;
     assert_eq!(get(s, c.id).await, before);
     assert_eq!(s.messages(c.id).await.expect("messages"), messages_before);
     assert!(s
@@ -925,7 +942,10 @@ async fn kpis_match_hand_computed_numbers(db: Arc<TestDb>) {
     // 3: a complaint handed off, claimed and resolved by an agent; CSAT 3.
     let c3 = conversation(s, "ja").await;
     let (_, t3) = s
-        .record_bot_turn(c3.id, hand_off(Some("complaint"), "always_handoff", "ja"))
+        .record_bot_turn(
+            c3.id,
+            hand_off(Some("complaint"), "always_handoff_intent", "ja"),
+        )
         .await
         .expect("turn");
     let t3 = t3.expect("ticket");
@@ -1141,6 +1161,7 @@ async fn customer_turn_stores_all_or_nothing(db: Arc<TestDb>) {
     let bad = hand_off(Some("refund"), "low_confidence", "ja");
     let bad = customer_turn("返品", Some("m-3"), after.version, bad);
     assert!(is_refused(s.record_customer_turn(c.id, bad).await));
+    remove_planted_tickets(&db, c.id).await;
     assert_eq!(get(s, c.id).await, after);
     assert_eq!(s.messages(c.id).await.expect("messages").len(), 2);
     assert!(s
@@ -1329,7 +1350,7 @@ async fn turn_by_client_message_id_finds_the_stored_turn(db: Arc<TestDb>) {
         "担当者を",
         Some("m-2"),
         version,
-        hand_off(Some("human_agent"), "always_handoff", "ja"),
+        hand_off(Some("human_agent"), "always_handoff_intent", "ja"),
     );
     let handed = s.record_customer_turn(c.id, turn).await.expect("hand off");
     assert!(handed.handoff.is_some());
@@ -1392,7 +1413,7 @@ async fn outbox_is_written_with_its_ticket_only_when_on(db: Arc<TestDb>) {
         "agent please",
         Some("m-1"),
         c2.version,
-        hand_off(None, "always_handoff", "en"),
+        hand_off(None, "always_handoff_intent", "en"),
     );
     let t2 = s
         .record_customer_turn(c2.id, turn)
@@ -1405,7 +1426,7 @@ async fn outbox_is_written_with_its_ticket_only_when_on(db: Arc<TestDb>) {
         "again",
         Some("m-2"),
         c2.version,
-        hand_off(None, "always_handoff", "en"),
+        hand_off(None, "always_handoff_intent", "en"),
     );
     assert!(s.record_customer_turn(c2.id, stale).await.is_err());
     s.claim(t1.id, "alice").await.expect("claim");
