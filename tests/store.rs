@@ -309,7 +309,7 @@ async fn raw_sql(db: &TestDb, sql: &str) {
     match db.dialect {
         Dialect::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open");
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .execute(&pool)
                 .await
                 .expect("plant ticket");
@@ -317,7 +317,7 @@ async fn raw_sql(db: &TestDb, sql: &str) {
         }
         Dialect::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .execute(&pool)
                 .await
                 .expect("plant ticket");
