@@ -309,18 +309,12 @@ async fn raw_sql(db: &TestDb, sql: &str) {
     match db.dialect {
         Dialect::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open");
-            sqlx::query(sql)
-                .execute(&pool)
-                .await
-                .expect("plant ticket");
+            sqlx::query(sql).execute(&pool).await.expect("plant ticket");
             pool.close().await;
         }
         Dialect::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-            sqlx::query(sql)
-                .execute(&pool)
-                .await
-                .expect("plant ticket");
+            sqlx::query(sql).execute(&pool).await.expect("plant ticket");
             pool.close().await;
         }
     }
