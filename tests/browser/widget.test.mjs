@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { AGENT_KEY, launchBrowser, screenshot, seriousA11yViolations, startServer } from './lib/harness.mjs';
+import { join } from 'node:path';
+import { AGENT_KEY, SCREENSHOTS, launchBrowser, screenshot, seriousA11yViolations, startServer } from './lib/harness.mjs';
 
 const OTHER_ORIGIN = 'http://shop.example';
 let server;
@@ -85,9 +86,13 @@ async function ticketOf(conversationId) {
   return ticket.id;
 }
 
-async function handOffToSato(page) {
+async function handOffToSato(page, { shot } = {}) {
   await say(page, '担当者と話したい');
-  await page.getByRole('dialog').getByRole('status').filter({ hasText: '担当者' }).first().waitFor();
+  const notice = page.getByRole('dialog').getByRole('status').filter({ hasText: '担当者' }).first();
+  await notice.waitFor();
+  // Honest: the queue position and wait while people answer, else when they answer again.
+  assert.match(await notice.textContent(), /番目にお待ちいただいています|営業時間外/);
+  if (shot) await screenshot(page, shot);
   const { id } = await conversationOf(page);
   const ticket = await ticketOf(id);
   await agentApi('POST', `/v1/handoffs/${ticket}/claim`);
@@ -208,12 +213,11 @@ test('1. ja customer: IME Enter never sends, Enter does; answer, quick reply, �
   await page.context().close();
 });
 
-test('3. reload mid-conversation: history restored once, live agent replies keep arriving', async () => {
+test('3. reload and network drop mid-conversation: history restored once, live delivery, nothing doubled; CSAT at the end', async () => {
   const page = await newPage();
   await openWidget(page);
   await say(page, '注文した商品がまだ届きません');
-  const ticket = await handOffToSato(page);
-  await screenshot(page, 'widget-handoff');
+  const ticket = await handOffToSato(page, { shot: 'widget-handoff' });
   const beforeReload = await storedMessages(page);
 
   await page.reload();
@@ -230,8 +234,29 @@ test('3. reload mid-conversation: history restored once, live agent replies keep
   assert.equal(after.length, beforeReload.length + 1);
   assert.equal(new Set(after.map(([id]) => id)).size, after.length);
 
-  // The customer keeps writing to the agent after the reload; the bot stays silent.
-  await say(page, 'ありがとうございます', { role: 'customer' });
+  // A network drop: the message waits, the offline state is shown, and once back it is sent once.
+  await page.context().setOffline(true);
+  await textbox(page).fill('配送先は東京です');
+  await textbox(page).press('Enter');
+  await page.getByText('接続が切れています').waitFor({ timeout: 5_000 });
+  await page.context().setOffline(false);
+  await log(page).locator('[data-role=customer][data-id]').filter({ hasText: '配送先は東京です' }).waitFor({ timeout: 20_000 });
+  await page.getByText('接続が切れています').waitFor({ state: 'hidden', timeout: 5_000 });
+  const sentOnce = (await transcript(page)).messages.filter((m) => m.text === '配送先は東京です');
+  assert.equal(sentOnce.length, 1, 'the retried message is stored once');
+
+  // The agent resolves: the widget asks for CSAT, and the score is stored.
+  const { id, token } = await conversationOf(page);
+  await agentApi('POST', `/v1/handoffs/${ticket}/resolve`, { resolution_code: 'answered' });
+  const csat = page.getByRole('group', { name: '今回の対応はいかがでしたか？' });
+  await csat.waitFor({ timeout: 5_000 });
+  await csat.getByRole('radio', { name: /^4/ }).check();
+  await page.getByRole('textbox', { name: 'コメント（任意）' }).fill('早い対応でした');
+  await page.getByRole('button', { name: '評価を送る' }).click();
+  await page.getByText('ご評価ありがとうございました。').waitFor();
+  const rated = await (await fetch(`${server.base}/v1/conversations/${id}`, { headers: { authorization: `Bearer ${token}` } })).json();
+  assert.equal(rated.csat_score, 4);
+  assert.equal(rated.csat_comment, '早い対応でした');
   await page.context().close();
 });
 
@@ -301,7 +326,7 @@ test('5. accessibility: axe finds nothing serious; keyboard only: Tab, Enter, ty
   assert.ok(box.width <= 360 && box.x >= 0, JSON.stringify(box));
   assert.ok(await sendButton(narrow).isVisible());
   assert.deepEqual(await seriousA11yViolations(narrow), [], 'the open widget at 360 px');
-  await screenshot(narrow, 'widget-en-360');
+  await narrow.screenshot({ path: join(SCREENSHOTS, 'widget-en-360.png') }); // the viewport, as seen
   await narrow.context().close();
 });
 

@@ -27,7 +27,7 @@
       launcherOpen: 'チャットで問い合わせる', launcherClose: 'チャットを閉じる',
       title: 'お問い合わせ', subtitle: 'AIアシスタントと担当者がお答えします',
       close: '閉じる', log: 'メッセージ履歴', input: 'メッセージ',
-      placeholder: 'メッセージを入力（Enterで送信、Shift+Enterで改行）', send: '送信',
+      placeholder: 'メッセージを入力…', hint: 'Enterで送信・Shift+Enterで改行', send: '送信',
       greeting: 'こんにちは！ご注文・配送・返品など、お気軽にご質問ください。',
       you: 'あなた', bot: 'AIアシスタント', agent: '担当者', agentNamed: '担当者 {agent}', system: 'お知らせ',
       botTyping: 'AIアシスタントが入力中…', agentTyping: '{agent}が入力中…',
@@ -43,13 +43,13 @@
       end: '会話を終了', ended: 'この会話は終了しました。',
       csatQuestion: '今回の対応はいかがでしたか？', csatComment: 'コメント（任意）', csatSubmit: '評価を送る',
       csatScores: ['1 とても不満', '2 不満', '3 普通', '4 満足', '5 とても満足'],
-      csatThanks: 'ご評価ありがとうございました。', restart: '新しい会話を始める',
+      csatThanks: 'ご評価ありがとうございました。', restart: '新しい会話を始める', sep: '',
     },
     en: {
       launcherOpen: 'Open chat', launcherClose: 'Close chat',
       title: 'Customer support', subtitle: 'Our assistant and our team answer here',
       close: 'Close', log: 'Messages', input: 'Message',
-      placeholder: 'Type a message (Enter to send, Shift+Enter for a new line)', send: 'Send',
+      placeholder: 'Type a message…', hint: 'Enter to send, Shift+Enter for a new line', send: 'Send',
       greeting: 'Hello! Ask us anything about orders, delivery or returns.',
       you: 'You', bot: 'Assistant', agent: 'Agent', agentNamed: 'Agent {agent}', system: 'Notice',
       botTyping: 'The assistant is typing…', agentTyping: '{agent} is typing…',
@@ -65,7 +65,7 @@
       end: 'End conversation', ended: 'This conversation has ended.',
       csatQuestion: 'How was your experience?', csatComment: 'Comment (optional)', csatSubmit: 'Submit rating',
       csatScores: ['1 Very poor', '2 Poor', '3 OK', '4 Good', '5 Excellent'],
-      csatThanks: 'Thank you for your rating.', restart: 'Start a new conversation',
+      csatThanks: 'Thank you for your rating.', restart: 'Start a new conversation', sep: ' ',
     },
   };
 
@@ -186,8 +186,9 @@
     '.compose textarea{flex:1;resize:none;min-height:44px;max-height:120px;padding:10px;border:1px solid #80868b;border-radius:10px;background:#fff}',
     '.send{border:0;border-radius:10px;background:#0b57d0;color:#fff;padding:0 16px;height:44px;font-weight:600;cursor:pointer}',
     '.send:disabled{background:#5f6368}',
-    '.foot{display:flex;justify-content:flex-end;padding:0 10px 8px}',
-    '.link{border:0;background:transparent;color:#0b57d0;text-decoration:underline;cursor:pointer;font-size:13px;padding:4px}',
+    '.foot{display:flex;justify-content:space-between;align-items:center;gap:8px;padding:0 10px 8px}',
+    '.hint{font-size:12px;color:#4d5156}',
+    '.link{border:0;background:transparent;color:#0b57d0;text-decoration:underline;cursor:pointer;font-size:13px;padding:4px;white-space:nowrap}',
     '.csat{padding:10px 14px;border-top:1px solid #dadce0;background:#f8fafd}',
     '.csat[hidden]{display:none}',
     '.csat fieldset{border:0;margin:0;padding:0}.csat legend{font-weight:600;padding:0;margin-bottom:6px}',
@@ -245,7 +246,7 @@
     ui.offline = el('p', { class: 'banner offline', role: 'status', hidden: '' });
     ui.log = el('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': T.log, tabindex: '0' });
     ui.typing = el('div', { class: 'typing', role: 'status', hidden: '' });
-    ui.input = el('textarea', { id: ids.input, rows: '1', placeholder: T.placeholder, autocomplete: 'off' });
+    ui.input = el('textarea', { id: ids.input, rows: '1', placeholder: T.placeholder, autocomplete: 'off', 'aria-describedby': 'mg-hint' });
     ui.send = el('button', { type: 'submit', class: 'send', text: T.send });
     ui.form = el('form', { class: 'compose' }, [
       el('label', { class: 'vh', for: ids.input, text: T.input }), ui.input, ui.send,
@@ -258,7 +259,7 @@
         ui.closeBtn,
       ]),
       ui.notice, ui.offline, ui.log, ui.typing, ui.csat, ui.form,
-      el('div', { class: 'foot' }, [ui.endBtn]),
+      el('div', { class: 'foot' }, [el('span', { id: 'mg-hint', class: 'hint', text: T.hint }), ui.endBtn]),
     ]);
     wrap.insertBefore(ui.panel, launcher);
     greet();
@@ -604,7 +605,7 @@
       parts.push(wait.minutes ? t('wait', { minutes: wait.minutes }) : T.waitSoon);
     }
     setStatus(h.status === 'claimed' ? 'agent' : 'handoff', null, true);
-    setNotice(parts.join(' '));
+    setNotice(parts.join(T.sep));
   }
 
   function setNotice(text) {
