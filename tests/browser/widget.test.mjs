@@ -196,7 +196,6 @@ test('1. ja customer: IME Enter never sends, Enter does; answer, quick reply, �
   await chip.click();
   await log(page).locator('[data-role=bot][data-id]').nth(bots).waitFor({ timeout: 15_000 });
   assert.equal(await log(page).locator('[data-role=customer]').last().locator('.text').textContent(), label);
-  await screenshot(page, 'widget-ja-desktop');
 
   // 👍 on an answer, stored on the server.
   await say(page, 'ポイントの使い方を教えて');
@@ -206,6 +205,7 @@ test('1. ja customer: IME Enter never sends, Enter does; answer, quick reply, �
   const rated = (await transcript(page)).messages.filter((m) => m.feedback_helpful === true);
   assert.equal(rated.length, 1, 'one answer is marked helpful');
   assert.equal(rated[0].id, await answer.getAttribute('data-id'));
+  await screenshot(page, 'widget-ja-desktop');
 
   // Nothing shows twice.
   const ids = (await storedMessages(page)).map(([id]) => id);
