@@ -73,7 +73,12 @@ pub fn cors(config: &Config) -> CorsLayer {
 async fn widget_js(headers: HeaderMap) -> Response {
     match WidgetAssets::get("widget.js") {
         Some(file) => {
-            let mut response = cached(&headers, file, "text/javascript; charset=utf-8", WIDGET_CACHE);
+            let mut response = cached(
+                &headers,
+                file,
+                "text/javascript; charset=utf-8",
+                WIDGET_CACHE,
+            );
             // Host pages with `Cross-Origin-Embedder-Policy` may load it too.
             response.headers_mut().insert(
                 HeaderName::from_static("cross-origin-resource-policy"),
@@ -149,7 +154,10 @@ fn cached(
             .into_response()
     };
     let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, etag);
     }
