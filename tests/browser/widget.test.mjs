@@ -76,7 +76,7 @@ async function agentApi(method, path, body, agent = 'sato') {
     body: body ? JSON.stringify(body) : undefined,
   });
   assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
-  return r.json();
+  return r.status === 204 ? null : r.json();
 }
 
 async function ticketOf(conversationId) {
@@ -88,10 +88,10 @@ async function ticketOf(conversationId) {
 
 async function handOffToSato(page, { shot } = {}) {
   await say(page, '担当者と話したい');
-  const notice = page.getByRole('dialog').getByRole('status').filter({ hasText: '担当者' }).first();
-  await notice.waitFor();
-  // Honest: the queue position and wait while people answer, else when they answer again.
-  assert.match(await notice.textContent(), /番目にお待ちいただいています|営業時間外/);
+  // Honest: the queue position and wait while people answer, else when they answer again. (The
+  // stream's `status` may come first with a shorter notice; the turn's answer completes it.)
+  await page.getByRole('dialog').getByRole('status')
+    .filter({ hasText: /番目にお待ちいただいています|営業時間外/ }).first().waitFor({ timeout: 5_000 });
   if (shot) await screenshot(page, shot);
   const { id } = await conversationOf(page);
   const ticket = await ticketOf(id);
@@ -226,6 +226,8 @@ test('3. reload and network drop mid-conversation: history restored once, live d
   await page.waitForTimeout(500); // a second restore or a replay would show up by now
   assert.deepEqual(await storedMessages(page), beforeReload, 'the history is restored exactly once');
 
+  await agentApi('POST', `/v1/handoffs/${ticket}/typing`);
+  await page.getByText('satoが入力中…').waitFor({ timeout: 2_000 });
   const sent = Date.now();
   await agentApi('POST', `/v1/handoffs/${ticket}/reply`, { text: 'お待たせしました。配送状況をお調べします。' });
   await log(page).locator('[data-role=agent]').getByText('お待たせしました。配送状況をお調べします。').waitFor({ timeout: 2_000 });
