@@ -174,8 +174,9 @@
     '.chip{border:1px solid #0b57d0;background:#fff;color:#0b57d0;border-radius:16px;padding:4px 12px;cursor:pointer;font-size:14px}',
     '.chip:hover{background:#e8f0fe}',
     '.rate{display:flex;gap:4px;align-items:center;margin-top:4px}',
-    '.rate button{border:1px solid #c4c7c5;background:#fff;border-radius:12px;padding:0 8px;cursor:pointer;font-size:14px;line-height:24px}',
-    '.rate button[aria-pressed=true]{background:#d3e3fd;border-color:#0b57d0}',
+    '.rate button{display:flex;align-items:center;border:1px solid #80868b;background:#fff;color:#3c4043;border-radius:12px;padding:3px 8px;cursor:pointer}',
+    '.rate svg{width:16px;height:16px;fill:currentColor}',
+    '.rate button[aria-pressed=true]{background:#d3e3fd;border-color:#0b57d0;color:#0b57d0}',
     '.rate span{font-size:12px;color:#3c4043}',
     '.typing{padding:0 14px 6px;font-size:13px;color:#3c4043;min-height:0}',
     '.typing[hidden]{display:none}',
@@ -505,6 +506,7 @@
     var node = renderBubble(Object.assign({}, m, shown), false);
     if (m.role === 'bot') decorateBot(node, m);
     if (m.role === 'agent') showTyping(null);
+    scrollToEnd();
   }
 
   function adoptCustomerMessage(node, id, seq) {
@@ -558,10 +560,24 @@
     Array.prototype.forEach.call(ui.log.querySelectorAll('.chips'), function (c) { c.remove(); });
   }
 
+  // Thumbs up (Material Icons, Apache-2.0): drawn, so no emoji font is needed.
+  var THUMB = 'M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 ' +
+    '7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z';
+  function thumb(down) {
+    var svg = document.createElementNS(svgNs, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    if (down) svg.setAttribute('transform', 'rotate(180)');
+    var path = document.createElementNS(svgNs, 'path');
+    path.setAttribute('d', THUMB);
+    svg.appendChild(path);
+    return svg;
+  }
+
   /** 👍/👎 on a bot answer. */
   function rating(m) {
-    var up = el('button', { type: 'button', 'aria-label': T.helpful, 'aria-pressed': String(m.feedback_helpful === true), text: '👍' });
-    var down = el('button', { type: 'button', 'aria-label': T.notHelpful, 'aria-pressed': String(m.feedback_helpful === false), text: '👎' });
+    var up = el('button', { type: 'button', 'aria-label': T.helpful, 'aria-pressed': String(m.feedback_helpful === true) }, [thumb(false)]);
+    var down = el('button', { type: 'button', 'aria-label': T.notHelpful, 'aria-pressed': String(m.feedback_helpful === false) }, [thumb(true)]);
     var note = el('span', { role: 'status' });
     function rate(helpful) {
       api('POST', '/v1/conversations/' + encodeURIComponent(state.id) + '/messages/' + encodeURIComponent(m.id) + '/feedback',
@@ -611,6 +627,7 @@
   function setNotice(text) {
     ui.notice.textContent = text || '';
     ui.notice.hidden = !text;
+    scrollToEnd(); // the banner took room from the log
   }
 
   function setStatus(status, agentId, quiet) {
