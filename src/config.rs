@@ -75,6 +75,11 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "MADOGUCHI_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Other sites that may embed the chat widget (comma-separated origins such as
+    /// `https://shop.example`): CORS on the customer API and `frame-ancestors` on our pages.
+    /// Default: our own origin only.
+    #[arg(long, env = "MADOGUCHI_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// The resolved configuration the service runs with.
@@ -98,6 +103,8 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     pub webhook_attempts: u32,
     pub log_format: LogFormat,
+    /// Origins (`scheme://host[:port]`) that may embed the widget, besides our own.
+    pub allowed_origins: Vec<String>,
 }
 
 fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -145,6 +152,7 @@ impl Default for Config {
             webhook_secret: None,
             webhook_attempts: 5,
             log_format: LogFormat::Text,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -203,6 +211,7 @@ impl ServeArgs {
                 .or(file.webhook_attempts)
                 .unwrap_or(d.webhook_attempts),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            allowed_origins: normalize_origins(self.allowed_origins.or(file.allowed_origins)),
         };
         config.validate()?;
         Ok(config)
@@ -231,6 +240,11 @@ impl Config {
         if !(self.minutes_per_ticket.is_finite() && self.minutes_per_ticket >= 0.0) {
             return bad("minutes_per_ticket must be a non-negative number");
         }
+        if let Some(origin) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError::Invalid(format!(
+                "allowed_origins: {origin:?} is not an origin like https://shop.example"
+            )));
+        }
         if self.webhook_url.is_some() && self.webhook_secret.as_deref().unwrap_or("").is_empty() {
             return bad("webhook_url needs webhook_secret (the HMAC key)");
         }
@@ -246,6 +260,30 @@ impl Config {
         }
         v.to_string()
     }
+}
+
+/// Trimmed, non-empty origins without a trailing slash.
+fn normalize_origins(origins: Option<Vec<String>>) -> Vec<String> {
+    origins
+        .unwrap_or_default()
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect()
+}
+
+/// `http(s)://host[:port]` with nothing after the authority (what browsers send as `Origin`).
+fn is_origin(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !authority.is_empty()
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 /// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
@@ -306,6 +344,24 @@ mod tests {
         .resolve()
         .expect_err("zero capacity");
         assert!(err.to_string().contains("queue_capacity"), "{err}");
+    }
+
+    #[test]
+    fn allowed_origins_are_trimmed_and_checked() {
+        let c = ServeArgs {
+            allowed_origins: Some(vec![" https://shop.example/ ".into(), "".into()]),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("resolve");
+        assert_eq!(c.allowed_origins, vec!["https://shop.example".to_string()]);
+        let err = ServeArgs {
+            allowed_origins: Some(vec!["shop.example/path".into()]),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("not an origin");
+        assert!(err.to_string().contains("allowed_origins"), "{err}");
     }
 
     #[test]

@@ -11,9 +11,12 @@ use axum::Router;
 
 use crate::api::{self, AppState};
 
-/// The whole application: the JSON API plus the web pages.
+/// The whole application: the JSON API plus the web pages. CORS (for the widget embedded on
+/// other sites, see [`widget::cors`]) wraps everything, so preflights are answered before routing.
 pub fn app(state: AppState) -> Router {
+    let cors = widget::cors(&state.config);
     api::router(state.clone())
         .merge(widget::router(state.clone()))
         .merge(console::router(state))
+        .layer(cors)
 }
