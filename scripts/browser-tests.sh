@@ -4,7 +4,8 @@
 #
 #   scripts/browser-tests.sh [TEST_FILE…]
 #
-# Installs what it needs: Debian's `chromium` package (root or passwordless sudo), the npm
+# Installs what it needs: Debian's `chromium` and `fonts-ipafont-gothic` packages (root or
+# passwordless sudo), the npm
 # packages of tests/browser/package-lock.json. Trains the default catalog into
 # target/browser-test-workspace (embedding cache shared with the cargo tests, so it is quick).
 # Screenshots go to target/test-output/screenshots/.
@@ -18,12 +19,13 @@ say() { echo "browser-tests: $*" >&2; }
 BIN=${MADOGUCHI_BIN:-target/debug/madoguchi}
 [[ -x $BIN ]] || { say "no binary at $BIN (cargo build first)"; exit 1; }
 
-if ! command -v chromium >/dev/null 2>&1; then
-    say "installing Debian's chromium (once)…"
+# Chromium, and a Japanese font so that screenshots show Japanese text rather than boxes.
+if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; then
+    say "installing Debian's chromium and fonts-ipafont-gothic (once)…"
     sudo=()
     [[ $EUID -ne 0 ]] && sudo=(sudo -n)
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >&2
 fi
 CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 
