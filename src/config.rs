@@ -75,6 +75,14 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "MADOGUCHI_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Mark the console's session cookie `Secure` (set when users reach the service over HTTPS,
+    /// e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "MADOGUCHI_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
+    /// Password of the `admin` account `serve` creates when there is no account yet (default: a
+    /// random one, printed once to the terminal).
+    #[arg(long, env = "MADOGUCHI_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
 }
 
 /// The resolved configuration the service runs with.
@@ -98,6 +106,9 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     pub webhook_attempts: u32,
     pub log_format: LogFormat,
+    pub secure_cookies: bool,
+    #[serde(serialize_with = "redact")]
+    pub admin_password: Option<String>,
 }
 
 fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -145,6 +156,8 @@ impl Default for Config {
             webhook_secret: None,
             webhook_attempts: 5,
             log_format: LogFormat::Text,
+            secure_cookies: false,
+            admin_password: None,
         }
     }
 }
@@ -203,6 +216,14 @@ impl ServeArgs {
                 .or(file.webhook_attempts)
                 .unwrap_or(d.webhook_attempts),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            secure_cookies: self
+                .secure_cookies
+                .or(file.secure_cookies)
+                .unwrap_or(d.secure_cookies),
+            admin_password: self
+                .admin_password
+                .or(file.admin_password)
+                .filter(|p| !p.is_empty()),
         };
         config.validate()?;
         Ok(config)

@@ -13,6 +13,7 @@ pub mod model;
 pub mod outbox;
 pub mod serve;
 pub mod train;
+pub mod user;
 pub mod validate;
 
 #[derive(Debug, Parser)]
@@ -100,6 +101,9 @@ pub enum Command {
     /// Inspect the webhook outbox (pending, delivered and dead-letter events).
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Manage the agent console's accounts (agent, lead, admin).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(cmd) => serve::run(&cli.paths, cmd),
         Command::Chat(args) => chat::run(&cli.paths, args),
         Command::Outbox(cmd) => outbox::run(cmd),
+        Command::User(cmd) => user::run(cmd),
     }
 }
 
