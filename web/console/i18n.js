@@ -1,1 +1,42 @@
-
+// The console's UI texts in Japanese and English (the login page's are rendered by the server).
+"use strict";
+window.CONSOLE_TEXTS = {
+  ja: {
+    title: "窓口 担当者コンソール", logout: "ログアウト", switchLang: "English",
+    waiting: "待機中", mine: "自分の担当", all: "すべて", resolved: "解決済み",
+    queue: "チケット一覧", language: "言語", reason: "理由", any: "すべて",
+    empty: "チケットはありません。", pick: "左の一覧からチケットを選んでください。",
+    waited: "待ち時間", sentiment: "感情", intent: "意図", claimedBy: "担当",
+    summary: "引き継ぎの要約", keyMessages: "お客様の主な発言", intents: "意図と確信度",
+    entities: "抽出した情報", answered: "ボットが回答済み", customer: "お客様情報",
+    transcript: "会話", notes: "メモ(社内のみ)", addNote: "メモを追加",
+    claim: "担当する", reply: "返信", send: "送信", handBack: "ボットに戻す",
+    resolve: "解決済みにする", confirmResolve: "このチケットを解決済みにしますか?",
+    resolutionCode: "解決コード", cancel: "キャンセル", canned: "定型文",
+    help: "キーボードショートカット", close: "閉じる",
+    keys: [["j / k", "次 / 前のチケット"], ["c", "担当する"], ["r", "返信欄へ"], ["e", "解決済みにする"], ["?", "このヘルプ"]],
+    roles: { customer: "お客様", bot: "ボット", agent: "担当者", system: "システム" },
+    status: { waiting: "待機中", claimed: "対応中", returned: "ボットに戻した", resolved: "解決済み" },
+    none: "なし", newTickets: "件の新着", error: "エラー",
+    minutes: (m) => m < 1 ? "1分未満" : `${m}分`,
+  },
+  en: {
+    title: "Madoguchi agent console", logout: "Log out", switchLang: "日本語",
+    waiting: "Waiting", mine: "Mine", all: "All", resolved: "Resolved",
+    queue: "Tickets", language: "Language", reason: "Reason", any: "Any",
+    empty: "No tickets.", pick: "Pick a ticket from the list.",
+    waited: "Waiting", sentiment: "Sentiment", intent: "Intent", claimedBy: "Agent",
+    summary: "Handoff summary", keyMessages: "What the customer said", intents: "Intents and confidence",
+    entities: "Details found", answered: "The bot already answered", customer: "Customer",
+    transcript: "Conversation", notes: "Notes (internal)", addNote: "Add note",
+    claim: "Claim", reply: "Reply", send: "Send", handBack: "Hand back to the bot",
+    resolve: "Resolve", confirmResolve: "Resolve this ticket?",
+    resolutionCode: "Resolution code", cancel: "Cancel", canned: "Canned replies",
+    help: "Keyboard shortcuts", close: "Close",
+    keys: [["j / k", "Next / previous ticket"], ["c", "Claim"], ["r", "Focus the reply"], ["e", "Resolve"], ["?", "This help"]],
+    roles: { customer: "Customer", bot: "Bot", agent: "Agent", system: "System" },
+    status: { waiting: "Waiting", claimed: "Claimed", returned: "Handed back", resolved: "Resolved" },
+    none: "none", newTickets: "new", error: "Error",
+    minutes: (m) => m < 1 ? "< 1 min" : `${m} min`,
+  },
+};
