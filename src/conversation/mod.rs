@@ -13,6 +13,7 @@
 //!
 //! Layering: channels → `conversation` → `dialogue` → `nlu` / `catalog` → `store`.
 pub mod agent;
+mod canned;
 pub mod customer;
 mod error;
 pub mod events;
@@ -26,6 +27,7 @@ mod turn;
 use std::sync::Arc;
 
 pub use agent::{Ticket, TicketDetail};
+pub use canned::CannedReply;
 pub use customer::Started;
 pub use error::ConversationError;
 pub use events::{Event, EventBus};

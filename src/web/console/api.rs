@@ -217,3 +217,23 @@ pub async fn events(
 ) -> Result<impl IntoResponse, ApiError> {
     crate::api::events::agent_events(state).await
 }
+
+#[derive(Debug, Serialize)]
+pub struct Canned {
+    pub replies: Vec<crate::conversation::CannedReply>,
+}
+
+/// `GET /agent/api/tickets/{id}/canned`: the intent's templates, rendered for this conversation.
+pub async fn canned(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Canned>, ApiError> {
+    let id = parse_id(&id, "ticket")?;
+    let detail = state.conversations.ticket(id).await?;
+    if !may_see(&session, &detail.ticket.handoff) {
+        return Err(ApiError::Forbidden("another agent has this ticket".into()));
+    }
+    let replies = state.conversations.canned_replies(id).await?;
+    Ok(Json(Canned { replies }))
+}

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agent/api/me", get(api::me))
         .route("/agent/api/tickets", get(api::queue))
         .route("/agent/api/tickets/{id}", get(api::ticket))
+        .route("/agent/api/tickets/{id}/canned", get(api::canned))
         .route("/agent/api/tickets/{id}/claim", post(api::claim))
         .route("/agent/api/tickets/{id}/reply", post(api::reply))
         .route("/agent/api/tickets/{id}/typing", post(api::typing))
