@@ -29,7 +29,12 @@ impl Page {
 }
 
 /// One request, redirects not followed.
-fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<(&str, String)>) -> Page {
+fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, String)>,
+) -> Page {
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(Duration::from_secs(30))
@@ -74,7 +79,12 @@ struct Console<'a> {
 
 impl Console<'_> {
     fn get(&self, path: &str) -> Page {
-        request("GET", &format!("{}{path}", self.base), &[("Cookie", &self.cookie)], None)
+        request(
+            "GET",
+            &format!("{}{path}", self.base),
+            &[("Cookie", &self.cookie)],
+            None,
+        )
     }
 
     fn post(&self, path: &str, body: Value) -> Page {
@@ -101,8 +111,17 @@ fn log_in<'a>(base: &'a str, name: &str, password: &str) -> Console<'a> {
     assert_eq!(r.status, 303, "login {name}: {}", r.body);
     assert_eq!(r.location.as_deref(), Some("/agent"));
     let set_cookie = r.set_cookie.expect("a session cookie");
-    let cookie = set_cookie.split(';').next().expect("name=value").to_string();
-    let shell = request("GET", &format!("{base}/agent"), &[("Cookie", &cookie)], None);
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
+    let shell = request(
+        "GET",
+        &format!("{base}/agent"),
+        &[("Cookie", &cookie)],
+        None,
+    );
     assert_eq!(shell.status, 200, "{}", shell.body);
     let csrf = shell
         .body
@@ -117,10 +136,17 @@ fn log_in<'a>(base: &'a str, name: &str, password: &str) -> Console<'a> {
 fn add_account(s: &Server, dir: &std::path::Path, name: &str, role: AccountRole, password: &str) {
     let _ = s;
     block_on(async {
-        let store = Store::connect(&sqlite_url(dir, "fake.db")).await.expect("connect");
+        let store = Store::connect(&sqlite_url(dir, "fake.db"))
+            .await
+            .expect("connect");
         let hash = hash_password(password).expect("hash");
         store
-            .create_account(NewAccount { name, display_name: name, role, password_hash: &hash })
+            .create_account(NewAccount {
+                name,
+                display_name: name,
+                role,
+                password_hash: &hash,
+            })
             .await
             .expect("account");
         store.close().await;
@@ -146,17 +172,44 @@ fn user_cli_adds_lists_disables_and_changes_passwords() {
         assert!(out.status.success(), "{}", show(&all.join(" "), &out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    run(&["user", "add", "yuki", "--role", "agent", "--display-name", "佐藤 由紀"], b"first-password\n");
-    run(&["user", "add", "mina", "--role", "lead"], b"second-password\n");
+    run(
+        &[
+            "user",
+            "add",
+            "yuki",
+            "--role",
+            "agent",
+            "--display-name",
+            "佐藤 由紀",
+        ],
+        b"first-password\n",
+    );
+    run(
+        &["user", "add", "mina", "--role", "lead"],
+        b"second-password\n",
+    );
     let listed = run(&["user", "list"], b"");
-    assert!(listed.contains("yuki\tagent\tactive\t佐藤 由紀"), "{listed}");
+    assert!(
+        listed.contains("yuki\tagent\tactive\t佐藤 由紀"),
+        "{listed}"
+    );
     assert!(listed.contains("mina\tlead\tactive"), "{listed}");
-    let short = madoguchi(dir.path(), &["user", "add", "x", "--role", "agent", "--database", &db], b"short\n");
-    assert!(!short.status.success(), "{}", show("user add (short password)", &short));
+    let short = madoguchi(
+        dir.path(),
+        &["user", "add", "x", "--role", "agent", "--database", &db],
+        b"short\n",
+    );
+    assert!(
+        !short.status.success(),
+        "{}",
+        show("user add (short password)", &short)
+    );
     run(&["user", "passwd", "yuki"], b"third-password\n");
     run(&["user", "disable", "mina"], b"");
     let store = block_on(Store::connect(&db)).expect("connect");
-    let yuki = block_on(store.account("yuki")).expect("read").expect("yuki");
+    let yuki = block_on(store.account("yuki"))
+        .expect("read")
+        .expect("yuki");
     assert!(verify_password("third-password", &yuki.password_hash));
     let listed = run(&["user", "list"], b"");
     assert!(listed.contains("mina\tlead\tdisabled"), "{listed}");
@@ -167,7 +220,12 @@ fn login_sets_a_strict_httponly_cookie_and_refuses_bad_passwords_and_disabled_ac
     let dir = tempfile::tempdir().expect("tempdir");
     let s = fake_server(dir.path(), Duration::ZERO, |_| {});
     add_account(&s, dir.path(), "boss", AccountRole::Admin, ADMIN_PASSWORD);
-    let page = request("GET", &format!("{}/agent/login", s.base), &[("Accept-Language", "ja")], None);
+    let page = request(
+        "GET",
+        &format!("{}/agent/login", s.base),
+        &[("Accept-Language", "ja")],
+        None,
+    );
     assert_eq!(page.status, 200);
     for label in ["ユーザー名", "パスワード", "ログイン"] {
         assert!(page.body.contains(label), "{label}: {}", page.body);
@@ -186,7 +244,11 @@ fn login_sets_a_strict_httponly_cookie_and_refuses_bad_passwords_and_disabled_ac
     let bob = log_in(&s.base, "bob", "agent-password");
     let r = admin.post("/agent/api/users/bob/disabled", json!({"disabled": true}));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(bob.get("/agent/api/me").status, 401, "disabling ends the sessions");
+    assert_eq!(
+        bob.get("/agent/api/me").status,
+        401,
+        "disabling ends the sessions"
+    );
     assert_eq!(login(&s.base, "bob", "agent-password").status, 401);
 }
 
@@ -198,23 +260,42 @@ fn sessions_are_needed_csrf_is_checked_and_roles_are_enforced() {
     let page = request("GET", &format!("{}/agent", s.base), &[], None);
     assert_eq!(page.status, 303);
     assert_eq!(page.location.as_deref(), Some("/agent/login"));
-    assert_eq!(request("GET", &format!("{}/agent/api/tickets", s.base), &[], None).status, 401);
+    assert_eq!(
+        request("GET", &format!("{}/agent/api/tickets", s.base), &[], None).status,
+        401
+    );
 
     let agent = log_in(&s.base, "alice", "agent-password");
     assert_eq!(agent.get("/agent/api/me").json()["role"], "agent");
     assert_eq!(agent.get("/agent/api/users").status, 403);
     let add = json!({"name": "mallory", "role": "admin", "password": "mallory-password"});
     assert_eq!(agent.post("/agent/api/users", add.clone()).status, 403);
-    assert_eq!(agent.get("/agent/api/tickets?view=all").status, 403, "leads only");
+    assert_eq!(
+        agent.get("/agent/api/tickets?view=all").status,
+        403,
+        "leads only"
+    );
 
     let admin = log_in(&s.base, "boss", ADMIN_PASSWORD);
-    assert_eq!(admin.post_without_csrf("/agent/api/users", add.clone()).status, 403);
-    let wrong = Console { base: &s.base, cookie: admin.cookie.clone(), csrf: "0".repeat(64) };
+    assert_eq!(
+        admin
+            .post_without_csrf("/agent/api/users", add.clone())
+            .status,
+        403
+    );
+    let wrong = Console {
+        base: &s.base,
+        cookie: admin.cookie.clone(),
+        csrf: "0".repeat(64),
+    };
     assert_eq!(wrong.post("/agent/api/users", add.clone()).status, 403);
     let r = admin.post("/agent/api/users", add);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!r.body.contains("argon2"), "never the hash: {}", r.body);
-    let r = admin.post("/agent/api/users/mallory/password", json!({"password": "new-password-9"}));
+    let r = admin.post(
+        "/agent/api/users/mallory/password",
+        json!({"password": "new-password-9"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(login(&s.base, "mallory", "new-password-9").status, 303);
 
@@ -236,21 +317,34 @@ fn console_actions_reach_the_conversation_and_are_attributed_to_the_account() {
     expect(customer.say("a human please"), 200);
     let aiko = log_in(&s.base, "aiko", "agent-password");
     let queue = aiko.get("/agent/api/tickets?view=waiting").json();
-    let ticket = queue["tickets"][0]["id"].as_str().expect("a waiting ticket").to_string();
+    let ticket = queue["tickets"][0]["id"]
+        .as_str()
+        .expect("a waiting ticket")
+        .to_string();
     let path = format!("/agent/api/tickets/{ticket}");
-    assert_eq!(aiko.post_without_csrf(&format!("{path}/claim"), json!({})).status, 403);
+    assert_eq!(
+        aiko.post_without_csrf(&format!("{path}/claim"), json!({}))
+            .status,
+        403
+    );
     let claimed = aiko.post(&format!("{path}/claim"), json!({}));
     assert_eq!(claimed.status, 200, "{}", claimed.body);
     assert_eq!(claimed.json()["claimed_by"], "aiko");
     let ken = log_in(&s.base, "ken", "agent-password");
     assert_eq!(ken.get(&path).status, 403, "another agent's ticket");
-    let reply = aiko.post(&format!("{path}/reply"), json!({"text": "<b>担当の愛子です</b>"}));
+    let reply = aiko.post(
+        &format!("{path}/reply"),
+        json!({"text": "<b>担当の愛子です</b>"}),
+    );
     assert_eq!(reply.status, 200, "{}", reply.body);
     let transcript = expect(customer.transcript(), 200);
     assert!(transcript.text.contains("担当の愛子です"), "{transcript}");
     let mine = aiko.get("/agent/api/tickets?view=mine").json();
     assert_eq!(mine["tickets"].as_array().map(Vec::len), Some(1), "{mine}");
-    let resolved = aiko.post(&format!("{path}/resolve"), json!({"resolution_code": "answered"}));
+    let resolved = aiko.post(
+        &format!("{path}/resolve"),
+        json!({"resolution_code": "answered"}),
+    );
     assert_eq!(resolved.status, 200, "{}", resolved.body);
 }
 
@@ -269,9 +363,16 @@ fn logins_are_rate_limited_per_account() {
     let Err(ureq::Error::Status(429, r)) = limited else {
         panic!("expected 429, got {limited:?}");
     };
-    let wait: u64 = r.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
     assert!((1..=60).contains(&wait), "{wait}");
-    assert_eq!(login(&s.base, "aiko", "agent-password").status, 303, "other accounts still log in");
+    assert_eq!(
+        login(&s.base, "aiko", "agent-password").status,
+        303,
+        "other accounts still log in"
+    );
 }
 
 #[test]
@@ -280,10 +381,19 @@ fn x_agent_id_must_name_an_active_account() {
     let s = fake_server(dir.path(), Duration::ZERO, |_| {});
     let customer = new_conversation(&s.base, json!({"locale": "ja"}));
     expect(customer.say("a human please"), 200);
-    let list = expect(agent_call(&s.base, "GET", "/v1/handoffs", "agent", None), 200);
-    let ticket = list["handoffs"][0]["id"].as_str().expect("ticket").to_string();
+    let list = expect(
+        agent_call(&s.base, "GET", "/v1/handoffs", "agent", None),
+        200,
+    );
+    let ticket = list["handoffs"][0]["id"]
+        .as_str()
+        .expect("ticket")
+        .to_string();
     let claim = format!("/v1/handoffs/{ticket}/claim");
-    assert_eq!(agent_call(&s.base, "POST", &claim, "nobody", None).status, 403);
+    assert_eq!(
+        agent_call(&s.base, "POST", &claim, "nobody", None).status,
+        403
+    );
     let r = expect(agent_call(&s.base, "POST", &claim, "sato", None), 200);
     assert_eq!(r["claimed_by"], "sato");
 }
@@ -297,7 +407,12 @@ fn accounts_and_sessions_in_postgres() {
         let store = Store::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let hash = hash_password("pg-password-1").expect("hash");
-        let new = NewAccount { name: "pg", display_name: "PG", role: AccountRole::Lead, password_hash: &hash };
+        let new = NewAccount {
+            name: "pg",
+            display_name: "PG",
+            role: AccountRole::Lead,
+            password_hash: &hash,
+        };
         store.create_account(new.clone()).await.expect("create");
         assert!(store.create_account(new).await.is_err(), "names are unique");
         assert_eq!(store.account_count().await.expect("count"), 1);
@@ -309,10 +424,20 @@ fn accounts_and_sessions_in_postgres() {
             absolute: chrono::Duration::hours(2),
         };
         store.create_session(session).await.expect("session");
-        let live = store.touch_session(&"a".repeat(64), chrono::Duration::hours(1)).await.expect("touch");
+        let live = store
+            .touch_session(&"a".repeat(64), chrono::Duration::hours(1))
+            .await
+            .expect("touch");
         assert_eq!(live.map(|s| s.account.role), Some(AccountRole::Lead));
-        store.set_account_password("pg", &hash).await.expect("passwd").expect("pg");
-        let gone = store.touch_session(&"a".repeat(64), chrono::Duration::hours(1)).await.expect("touch");
+        store
+            .set_account_password("pg", &hash)
+            .await
+            .expect("passwd")
+            .expect("pg");
+        let gone = store
+            .touch_session(&"a".repeat(64), chrono::Duration::hours(1))
+            .await
+            .expect("touch");
         assert!(gone.is_none(), "a new password ends the sessions");
         store.close().await;
     });

@@ -49,9 +49,7 @@ async fn require_agent(
 
 /// The account the action is attributed to: `X-Agent-Id` must name an active account.
 async fn agent_id(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let refused = || {
-        ApiError::Forbidden("X-Agent-Id must name an existing, active account".into())
-    };
+    let refused = || ApiError::Forbidden("X-Agent-Id must name an existing, active account".into());
     let id = headers
         .get("x-agent-id")
         .and_then(|v| v.to_str().ok())

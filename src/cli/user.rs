@@ -12,7 +12,11 @@ use crate::web::console::password::hash_password;
 #[derive(Debug, Args)]
 pub struct Database {
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB` (the one `serve` uses).
-    #[arg(long, env = "MADOGUCHI_DATABASE", default_value = "sqlite://data/madoguchi.db")]
+    #[arg(
+        long,
+        env = "MADOGUCHI_DATABASE",
+        default_value = "sqlite://data/madoguchi.db"
+    )]
     pub database: String,
 }
 
@@ -50,14 +54,18 @@ pub enum UserCommand {
 }
 
 fn parse_role(text: &str) -> Result<AccountRole, String> {
-    AccountRole::parse(text).ok_or_else(|| format!("unknown role {text:?}; use agent, lead or admin"))
+    AccountRole::parse(text)
+        .ok_or_else(|| format!("unknown role {text:?}; use agent, lead or admin"))
 }
 
 async fn open(db: &Database) -> anyhow::Result<Store> {
     let store = Store::connect(&db.database)
         .await
         .context("cannot open the database")?;
-    store.migrate().await.context("cannot migrate the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
     Ok(store)
 }
 
@@ -84,12 +92,22 @@ pub fn run(cmd: UserCommand) -> anyhow::Result<()> {
 
 async fn run_async(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { name, role, display_name, db } => {
+        UserCommand::Add {
+            name,
+            role,
+            display_name,
+            db,
+        } => {
             let store = open(&db).await?;
             let hash = hash_password(&read_password(&name)?)?;
             let display_name = display_name.unwrap_or_else(|| name.clone());
             let account = store
-                .create_account(NewAccount { name: &name, display_name: &display_name, role, password_hash: &hash })
+                .create_account(NewAccount {
+                    name: &name,
+                    display_name: &display_name,
+                    role,
+                    password_hash: &hash,
+                })
                 .await?;
             println!("added {} ({})", account.name, account.role);
         }
@@ -110,7 +128,10 @@ async fn run_async(cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Passwd { name, db } => {
             let store = open(&db).await?;
-            anyhow::ensure!(store.account(&name).await?.is_some(), "no account named {name:?}");
+            anyhow::ensure!(
+                store.account(&name).await?.is_some(),
+                "no account named {name:?}"
+            );
             let hash = hash_password(&read_password(&name)?)?;
             store.set_account_password(&name, &hash).await?;
             println!("password changed for {name}; their sessions have ended");

@@ -22,7 +22,10 @@ pub struct CannedReply {
 impl Conversations {
     /// The rendered templates of the ticket's intent (empty when it has none, or none renders
     /// with what the conversation knows).
-    pub async fn canned_replies(&self, ticket_id: Uuid) -> Result<Vec<CannedReply>, ConversationError> {
+    pub async fn canned_replies(
+        &self,
+        ticket_id: Uuid,
+    ) -> Result<Vec<CannedReply>, ConversationError> {
         let handoff = self
             .store()
             .handoff(ticket_id)

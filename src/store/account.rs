@@ -81,7 +81,10 @@ impl TryFrom<AccountRow> for Account {
 
     fn try_from(row: AccountRow) -> Result<Self, StoreError> {
         let role = AccountRole::parse(&row.role).ok_or_else(|| {
-            StoreError::Invalid(format!("account {:?} has unknown role {:?}", row.name, row.role))
+            StoreError::Invalid(format!(
+                "account {:?} has unknown role {:?}",
+                row.name, row.role
+            ))
         })?;
         Ok(Account {
             name: row.name,
@@ -170,8 +173,12 @@ impl Store {
         name: &str,
         disabled: bool,
     ) -> Result<Option<Account>, StoreError> {
-        self.update_account(name, sql::SET_ACCOUNT_DISABLED, AccountChange::Disabled(disabled))
-            .await
+        self.update_account(
+            name,
+            sql::SET_ACCOUNT_DISABLED,
+            AccountChange::Disabled(disabled),
+        )
+        .await
     }
 
     /// Replaces an account's password hash and ends its sessions. None for an unknown name.
@@ -180,8 +187,12 @@ impl Store {
         name: &str,
         password_hash: &str,
     ) -> Result<Option<Account>, StoreError> {
-        self.update_account(name, sql::SET_ACCOUNT_PASSWORD, AccountChange::Password(password_hash))
-            .await
+        self.update_account(
+            name,
+            sql::SET_ACCOUNT_PASSWORD,
+            AccountChange::Password(password_hash),
+        )
+        .await
     }
 
     async fn update_account(

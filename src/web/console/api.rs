@@ -65,7 +65,10 @@ pub struct Queue {
 
 fn in_view(view: View, handoff: &Handoff, me: &str) -> bool {
     match view {
-        View::Waiting => matches!(handoff.status, HandoffStatus::Waiting | HandoffStatus::Returned),
+        View::Waiting => matches!(
+            handoff.status,
+            HandoffStatus::Waiting | HandoffStatus::Returned
+        ),
         View::Mine => {
             handoff.status == HandoffStatus::Claimed && handoff.claimed_by.as_deref() == Some(me)
         }
@@ -104,7 +107,11 @@ pub async fn queue(
         .await?
         .into_iter()
         .filter(|t| in_view(q.view, &t.handoff, me))
-        .filter(|t| reason.as_deref().is_none_or(|r| t.handoff.reason.as_str() == r))
+        .filter(|t| {
+            reason
+                .as_deref()
+                .is_none_or(|r| t.handoff.reason.as_str() == r)
+        })
         .collect();
     Ok(Json(Queue { tickets }))
 }

@@ -66,7 +66,13 @@ pub fn router(state: AppState) -> Router {
         .route("/agent/api/tickets/{id}/resolve", post(api::resolve))
         .route("/agent/api/events", get(api::events))
         .route("/agent/api/users", get(users::list).post(users::add))
-        .route("/agent/api/users/{name}/disabled", post(users::set_disabled))
-        .route("/agent/api/users/{name}/password", post(users::set_password))
+        .route(
+            "/agent/api/users/{name}/disabled",
+            post(users::set_disabled),
+        )
+        .route(
+            "/agent/api/users/{name}/password",
+            post(users::set_password),
+        )
         .with_state(state)
 }

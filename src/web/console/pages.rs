@@ -35,9 +35,11 @@ impl UiLocale {
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let wanted = explicit
-            .into_iter()
-            .chain(accept.split(',').map(|part| part.split(';').next().unwrap_or("")));
+        let wanted = explicit.into_iter().chain(
+            accept
+                .split(',')
+                .map(|part| part.split(';').next().unwrap_or("")),
+        );
         for tag in wanted {
             match tag.trim().get(..2).map(str::to_ascii_lowercase).as_deref() {
                 Some("ja") => return UiLocale::Ja,
@@ -124,9 +126,18 @@ pub fn escape(text: &str) -> String {
 fn page(html: String) -> Response {
     let mut response = Html(html).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -221,7 +232,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     if let Ok(v) = HeaderValue::from_str(&mime) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -234,13 +248,19 @@ mod tests {
     fn locale_comes_from_the_choice_then_accept_language() {
         let mut h = HeaderMap::new();
         assert_eq!(UiLocale::pick(None, &h), UiLocale::Ja);
-        h.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("fr;q=0.9, en-US"));
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("fr;q=0.9, en-US"),
+        );
         assert_eq!(UiLocale::pick(None, &h), UiLocale::En);
         assert_eq!(UiLocale::pick(Some("ja"), &h), UiLocale::Ja);
     }
 
     #[test]
     fn escape_leaves_no_markup() {
-        assert_eq!(escape(r#"<img src=x onerror="a">&'"#), "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape(r#"<img src=x onerror="a">&'"#),
+            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -72,11 +72,18 @@ fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The live session the request's cookie names, if any.
-pub async fn current(state: &ConsoleState, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
+pub async fn current(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, ApiError> {
     let Some(token) = cookie_token(headers, cookie_name(state)) else {
         return Ok(None);
     };
-    let found = state.app.store.touch_session(&sha256_hex(token), IDLE).await?;
+    let found = state
+        .app
+        .store
+        .touch_session(&sha256_hex(token), IDLE)
+        .await?;
     Ok(found.map(|s| Session {
         account: s.account,
         csrf_token: s.csrf_token,
@@ -85,7 +92,11 @@ pub async fn current(state: &ConsoleState, headers: &HeaderMap) -> Result<Option
 
 /// Compares in time independent of where the texts differ.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -99,9 +110,9 @@ impl FromRequestParts<ConsoleState> for Session {
         parts: &mut Parts,
         state: &ConsoleState,
     ) -> Result<Self, Self::Rejection> {
-        let session = current(state, &parts.headers)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("log in first (no live console session)".into()))?;
+        let session = current(state, &parts.headers).await?.ok_or_else(|| {
+            ApiError::Unauthorized("log in first (no live console session)".into())
+        })?;
         if changes_state(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if !sent.is_some_and(|t| same_secret(t, &session.csrf_token)) {
@@ -115,7 +126,11 @@ impl FromRequestParts<ConsoleState> for Session {
 }
 
 fn set_cookie(state: &ConsoleState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.app.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.app.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
         cookie_name(state)
@@ -150,8 +165,8 @@ pub async fn login(
     state.limiter.shrink();
     if let Err(wait) = state.limiter.check(name, client_address(&extensions)) {
         let seconds = wait.as_secs().max(1);
-        let mut response = pages::login_page(locale, Some(pages::LoginProblem::TooMany))
-            .into_response();
+        let mut response =
+            pages::login_page(locale, Some(pages::LoginProblem::TooMany)).into_response();
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         response
             .headers_mut()
@@ -169,8 +184,8 @@ pub async fn login(
         .await
         .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
     let Some(account) = account.filter(|a| matches && !a.disabled) else {
-        let mut response = pages::login_page(locale, Some(pages::LoginProblem::Refused))
-            .into_response();
+        let mut response =
+            pages::login_page(locale, Some(pages::LoginProblem::Refused)).into_response();
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(response);
     };

@@ -125,7 +125,9 @@ pub async fn set_disabled(
 ) -> Result<Json<AccountView>, ApiError> {
     session.require(AccountRole::Admin)?;
     if body.disabled && name == session.account.name {
-        return Err(ApiError::Conflict("you cannot disable your own account".into()));
+        return Err(ApiError::Conflict(
+            "you cannot disable your own account".into(),
+        ));
     }
     let account = state
         .app
