@@ -108,9 +108,13 @@ pub(crate) const TEST_AGENTS: &[&str] = &["agent", "a", "alice", "bob", "aiko", 
 /// Their password.
 pub(crate) const TEST_AGENT_PASSWORD: &str = "agent-password";
 
+/// Creates them unless they exist (a restarted server reuses its database).
 async fn create_test_agents(store: &madoguchi::store::Store) {
     let hash = madoguchi::web::console::password::hash_password(TEST_AGENT_PASSWORD).expect("hash");
     for name in TEST_AGENTS {
+        if store.account(name).await.expect("read account").is_some() {
+            continue;
+        }
         store
             .create_account(madoguchi::store::NewAccount {
                 name,
