@@ -195,8 +195,8 @@
   function transcriptSection(messages) {
     return el("section", { class: "transcript", "aria-labelledby": "transcript-title" },
       el("h2", { id: "transcript-title" }, T.transcript),
-      el("ol", { class: "messages", role: "log", "aria-live": "polite" },
-        messages.map((m) => el("li", { class: `msg ${m.role}`, "data-seq": m.seq },
+      el("div", { class: "messages", role: "log", "aria-live": "polite" },
+        messages.map((m) => el("div", { class: `msg ${m.role}`, "data-seq": m.seq },
           el("span", { class: "author" }, m.role === "agent" && m.agent_id ? `${T.roles.agent} ${m.agent_id}` : T.roles[m.role] || m.role),
           el("time", { datetime: m.created_at }, new Date(m.created_at).toLocaleTimeString(lang)),
           el("p", { class: "text" }, m.text)))),
