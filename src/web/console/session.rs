@@ -202,6 +202,10 @@ pub async fn login(
             absolute: ABSOLUTE,
         })
         .await?;
+    // Sweep the expired sessions now and then (a login is rare enough and a good moment).
+    if let Err(e) = state.app.store.delete_expired_sessions().await {
+        tracing::warn!(error = %e, "could not sweep expired console sessions");
+    }
     tracing::info!(account = %account.name, "console login");
     let mut response = Redirect::to("/agent").into_response();
     response.headers_mut().insert(
