@@ -95,7 +95,7 @@ pub enum Command {
     /// Import a Rasa NLU file (intents and examples) into training-data/ and intents/.
     ImportRasa(import_rasa::ImportRasaArgs),
     /// Run the HTTP service (customer, agent and developer APIs).
-    Serve(serve::ServeCmd),
+    Serve(Box<serve::ServeCmd>),
     /// Chat with the local bot in the terminal.
     Chat(chat::ChatArgs),
     /// Inspect the webhook outbox (pending, delivered and dead-letter events).
@@ -115,7 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classify(args) => classify::run(&cli.paths, args),
         Command::Bench(args) => bench::run(&cli.paths, args),
         Command::ImportRasa(args) => import_rasa::run(&cli.paths, args),
-        Command::Serve(cmd) => serve::run(&cli.paths, cmd),
+        Command::Serve(cmd) => serve::run(&cli.paths, *cmd),
         Command::Chat(args) => chat::run(&cli.paths, args),
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::User(cmd) => user::run(cmd),
