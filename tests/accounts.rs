@@ -442,3 +442,19 @@ fn accounts_and_sessions_in_postgres() {
         store.close().await;
     });
 }
+
+#[test]
+fn a_login_form_posted_from_another_site_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = fake_server(dir.path(), Duration::ZERO, |_| {});
+    let r = request(
+        "POST",
+        &format!("{}/agent/login", s.base),
+        &[("Origin", "https://evil.example")],
+        Some((
+            "application/x-www-form-urlencoded",
+            "username=agent&password=agent-password".into(),
+        )),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -146,6 +146,17 @@ pub struct LoginForm {
     pub lang: Option<String>,
 }
 
+/// Login CSRF: a browser's cross-site form post carries another site's `Origin`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),
+        (Some(_), None) => false,
+    }
+}
+
 fn client_address(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
     parts_ext
         .get::<ConnectInfo<SocketAddr>>()
@@ -161,6 +172,11 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
     let locale = UiLocale::pick(form.lang.as_deref(), &headers);
+    if !same_origin(&headers) {
+        return Err(ApiError::Forbidden(
+            "the login form must be posted from this site".into(),
+        ));
+    }
     let name = form.username.trim();
     state.limiter.shrink();
     if let Err(wait) = state.limiter.check(name, client_address(&extensions)) {
