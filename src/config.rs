@@ -80,6 +80,14 @@ pub struct ServeArgs {
     /// Default: our own origin only.
     #[arg(long, env = "MADOGUCHI_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// Mark the console's session cookie `Secure` (set when users reach the service over HTTPS,
+    /// e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "MADOGUCHI_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
+    /// Password of the `admin` account `serve` creates when there is no account yet (default: a
+    /// random one, printed once to the terminal).
+    #[arg(long, env = "MADOGUCHI_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
 }
 
 /// The resolved configuration the service runs with.
@@ -105,6 +113,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Origins (`scheme://host[:port]`) that may embed the widget, besides our own.
     pub allowed_origins: Vec<String>,
+    pub secure_cookies: bool,
+    #[serde(serialize_with = "redact")]
+    pub admin_password: Option<String>,
 }
 
 fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -153,6 +164,8 @@ impl Default for Config {
             webhook_attempts: 5,
             log_format: LogFormat::Text,
             allowed_origins: Vec::new(),
+            secure_cookies: false,
+            admin_password: None,
         }
     }
 }
@@ -212,6 +225,14 @@ impl ServeArgs {
                 .unwrap_or(d.webhook_attempts),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             allowed_origins: normalize_origins(self.allowed_origins.or(file.allowed_origins)),
+            secure_cookies: self
+                .secure_cookies
+                .or(file.secure_cookies)
+                .unwrap_or(d.secure_cookies),
+            admin_password: self
+                .admin_password
+                .or(file.admin_password)
+                .filter(|p| !p.is_empty()),
         };
         config.validate()?;
         Ok(config)

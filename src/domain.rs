@@ -428,3 +428,30 @@ mod tests {
         assert!(IntentName::try_from(OUT_OF_SCOPE).is_err());
     }
 }
+
+text_enum! {
+    /// What a person's account may do (each role can do everything the ones before it can).
+    AccountRole {
+        /// Works tickets in the console.
+        Agent = "agent",
+        /// Also sees every ticket and the studio.
+        Lead = "lead",
+        /// Also manages accounts.
+        Admin = "admin",
+    }
+}
+
+impl AccountRole {
+    /// Whether this role may do what `required` may.
+    pub fn at_least(self, required: AccountRole) -> bool {
+        self.rank() >= required.rank()
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            AccountRole::Agent => 0,
+            AccountRole::Lead => 1,
+            AccountRole::Admin => 2,
+        }
+    }
+}

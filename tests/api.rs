@@ -71,6 +71,7 @@ pub(crate) fn start(paths: Paths, config: Config, loader: Loader) -> Server {
             // The model loads in the background, as in `serve`; tests poll /readyz.
             drop(loaded);
             let store = state.store.clone();
+            create_test_agents(&store).await;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -81,7 +82,7 @@ pub(crate) fn start(paths: Paths, config: Config, loader: Loader) -> Server {
             };
             api::serve(
                 listener,
-                api::router(state),
+                madoguchi::web::app(state),
                 stop_streams,
                 shutdown,
                 Duration::from_secs(5),
@@ -99,6 +100,30 @@ pub(crate) fn start(paths: Paths, config: Config, loader: Loader) -> Server {
         base,
         stop: Some(stop_tx),
         thread: Some(thread),
+    }
+}
+
+/// The accounts the agent tests act as (`X-Agent-Id` must name an active account).
+pub(crate) const TEST_AGENTS: &[&str] = &["agent", "a", "alice", "bob", "aiko", "ken", "sato"];
+/// Their password.
+pub(crate) const TEST_AGENT_PASSWORD: &str = "agent-password";
+
+/// Creates them unless they exist (a restarted server reuses its database).
+async fn create_test_agents(store: &madoguchi::store::Store) {
+    let hash = madoguchi::web::console::password::hash_password(TEST_AGENT_PASSWORD).expect("hash");
+    for name in TEST_AGENTS {
+        if store.account(name).await.expect("read account").is_some() {
+            continue;
+        }
+        store
+            .create_account(madoguchi::store::NewAccount {
+                name,
+                display_name: name,
+                role: madoguchi::domain::AccountRole::Agent,
+                password_hash: &hash,
+            })
+            .await
+            .expect("test account");
     }
 }
 

@@ -1,5 +1,7 @@
 //! The agent API: the handoff queue for people. Every route needs `Authorization: Bearer <agent
-//! key>`; the agent is named by `X-Agent-Id` (default `agent`). Claims are atomic in the store: of
+//! key>`; every action (claim, reply, note, typing, hand back, resolve) is attributed to the
+//! account named by `X-Agent-Id`, which must be an existing, active account (else 403): the key
+//! vouches for the integration, the header says which person acts. Claims are atomic in the store: of
 //! two agents claiming at once, one gets the ticket and the other 409. Handlers are thin: the
 //! conversation service does the work and announces every change on the event bus.
 use axum::extract::{Path, Query, Request, State};
@@ -45,21 +47,18 @@ async fn require_agent(
     Ok(next.run(req).await)
 }
 
-fn agent_id(headers: &HeaderMap) -> Result<String, ApiError> {
-    match headers.get("x-agent-id") {
-        None => Ok("agent".into()),
-        Some(v) => {
-            let id = v
-                .to_str()
-                .map_err(|_| ApiError::BadRequest("X-Agent-Id must be ASCII".into()))?
-                .trim();
-            if id.is_empty() || id.len() > 128 {
-                return Err(ApiError::Unprocessable(
-                    "X-Agent-Id must be 1 to 128 characters".into(),
-                ));
-            }
-            Ok(id.to_string())
-        }
+/// The account the action is attributed to: `X-Agent-Id` must name an active account.
+async fn agent_id(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let refused = || ApiError::Forbidden("X-Agent-Id must name an existing, active account".into());
+    let id = headers
+        .get("x-agent-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(refused)?;
+    match state.store.account(id).await? {
+        Some(account) if !account.disabled => Ok(account.name),
+        _ => Err(refused()),
     }
 }
 
@@ -151,7 +150,7 @@ pub async fn claim(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Ticket>, ApiError> {
-    let agent = agent_id(&headers)?;
+    let agent = agent_id(&state, &headers).await?;
     let ticket = state.conversations.claim(ticket_id(&id)?, &agent).await?;
     Ok(Json(ticket))
 }
@@ -166,7 +165,7 @@ pub async fn reply(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AgentReply>,
 ) -> Result<Json<Message>, ApiError> {
-    let agent = agent_id(&headers)?;
+    let agent = agent_id(&state, &headers).await?;
     let message = state
         .conversations
         .agent_reply(ticket_id(&id)?, &agent, &body.text)
@@ -183,7 +182,7 @@ pub async fn hand_back(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Ticket>, ApiError> {
-    let agent = agent_id(&headers)?;
+    let agent = agent_id(&state, &headers).await?;
     let ticket = state
         .conversations
         .hand_back(ticket_id(&id)?, &agent)
@@ -201,7 +200,7 @@ pub async fn resolve(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Json<Ticket>, ApiError> {
-    let agent = agent_id(&headers)?;
+    let agent = agent_id(&state, &headers).await?;
     let ticket = state
         .conversations
         .resolve_ticket(ticket_id(&id)?, &agent, &body.resolution_code)
@@ -225,7 +224,7 @@ pub async fn add_note(
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewNote>,
 ) -> Result<Json<Note>, ApiError> {
-    let agent = agent_id(&headers)?;
+    let agent = agent_id(&state, &headers).await?;
     let note = state
         .conversations
         .add_note(ticket_id(&id)?, &agent, &body.text)
@@ -242,7 +241,7 @@ pub async fn typing(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let agent = agent_id(&headers)?;
+    let agent = agent_id(&state, &headers).await?;
     state
         .conversations
         .agent_typing(ticket_id(&id)?, &agent)

@@ -154,6 +154,8 @@ pub async fn serve(
         let _ = stop_streams.send(true);
         let _ = drain_tx.send(true);
     };
+    // With the peer address, for per-address limits (console logins).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     tokio::select! {
         result = server => result,

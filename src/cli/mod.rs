@@ -14,6 +14,7 @@ pub mod outbox;
 mod paths;
 pub mod serve;
 pub mod train;
+pub mod user;
 pub mod validate;
 
 #[derive(Debug, Parser)]
@@ -56,6 +57,9 @@ pub enum Command {
     /// Inspect the webhook outbox (pending, delivered and dead-letter events).
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Manage the agent console's accounts (agent, lead, admin).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -70,5 +74,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(cmd) => serve::run(&cli.paths, *cmd),
         Command::Chat(args) => chat::run(&cli.paths, args),
         Command::Outbox(cmd) => outbox::run(cmd),
+        Command::User(cmd) => user::run(cmd),
     }
 }

@@ -112,6 +112,39 @@ fn load_catalog(paths: &Paths) -> anyhow::Result<Catalog> {
     Ok(catalog)
 }
 
+/// With no account yet, creates `admin` with `password` or a random one, printed once to the
+/// terminal (stderr, never the logs).
+async fn ensure_admin(store: &Store, password: Option<String>) -> anyhow::Result<()> {
+    use crate::web::console::password::{hash_password, random_password};
+    if store.account_count().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (random_password(), true),
+    };
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password).map(|h| (h, password)))
+        .await??;
+    store
+        .create_account(crate::store::NewAccount {
+            name: "admin",
+            display_name: "admin",
+            role: crate::domain::AccountRole::Admin,
+            password_hash: &hash.0,
+        })
+        .await
+        .context("cannot create the first admin account")?;
+    if generated {
+        eprintln!(
+            "madoguchi: created the console account `admin` with password {} (shown once; change it with `madoguchi user passwd admin`)",
+            hash.1
+        );
+    } else {
+        eprintln!("madoguchi: created the console account `admin` (password from MADOGUCHI_ADMIN_PASSWORD)");
+    }
+    Ok(())
+}
+
 pub fn run(paths: &Paths, cmd: ServeCmd) -> anyhow::Result<()> {
     let config = cmd.args.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -126,8 +159,10 @@ async fn serve(paths: &Paths, config: Config) -> anyhow::Result<()> {
     let redacted = config.redacted();
     tracing::info!(config = %redacted, "starting madoguchi serve");
     let bind = config.bind;
+    let admin_password = config.admin_password.clone();
     let (state, stop, loaded) = build_state(paths, config, classifier_loader(paths)).await?;
     let store = state.store.clone();
+    ensure_admin(&store, admin_password).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;

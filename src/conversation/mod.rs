@@ -14,6 +14,7 @@
 //!
 //! Layering: channels → `conversation` → `dialogue` → `nlu` / `catalog` → `store`.
 pub mod agent;
+mod canned;
 pub mod customer;
 mod error;
 pub mod events;
@@ -27,6 +28,7 @@ pub mod stream;
 mod turn;
 
 pub use agent::{Ticket, TicketDetail};
+pub use canned::CannedReply;
 pub use customer::Started;
 pub use error::ConversationError;
 pub use events::{Event, EventBus};

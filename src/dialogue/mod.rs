@@ -44,6 +44,7 @@ pub use entities::{
 };
 pub use error::DialogueError;
 pub use hours::BusinessHours;
+pub(crate) use respond::template_vars;
 pub use respond::{Line, Responder, Vars, SUMMARY_VARIABLES};
 pub use signals::{fold, Lexicon, Reading, Signal, Signals};
 pub use state::{

@@ -31,6 +31,7 @@
 //! - A stream ticket is used at most once (deleted as it is read).
 //!
 //! Times are taken from the process's clock (UTC, microseconds).
+mod account;
 mod check;
 mod conversation;
 mod dialect;
@@ -47,6 +48,9 @@ mod sqlite;
 mod ticket;
 mod token;
 
+pub use account::{
+    check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
+};
 pub use error::StoreError;
 pub use listener::Listener;
 pub use model::{

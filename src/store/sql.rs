@@ -314,3 +314,44 @@ pub mod postgres {
                      FOR UPDATE SKIP LOCKED)
         RETURNING *";
 }
+
+// ---- accounts and console sessions ---------------------------------------------------------
+
+pub const INSERT_ACCOUNT: &str = "
+    INSERT INTO accounts (name, display_name, role, password_hash, disabled, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING *";
+
+pub const ACCOUNT: &str = "SELECT * FROM accounts WHERE name = $1";
+
+pub const ACCOUNTS: &str = "SELECT * FROM accounts ORDER BY name";
+
+pub const ACCOUNT_COUNT: &str = "SELECT COUNT(*) FROM accounts";
+
+pub const SET_ACCOUNT_DISABLED: &str = "
+    UPDATE accounts SET disabled = $2 WHERE name = $1 RETURNING *";
+
+pub const SET_ACCOUNT_PASSWORD: &str = "
+    UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING *";
+
+pub const INSERT_SESSION: &str = "
+    INSERT INTO console_sessions
+        (token_sha256, account_name, csrf_token, created_at, expires_at, absolute_expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Slides a live session's idle expiry forward (capped by its absolute expiry) and returns it
+/// with its account; nothing for an unknown, expired or disabled one.
+pub const TOUCH_SESSION: &str = "
+    UPDATE console_sessions
+    SET expires_at = CASE WHEN $3 < absolute_expires_at THEN $3 ELSE absolute_expires_at END
+    WHERE token_sha256 = $1 AND expires_at > $2
+      AND account_name IN (SELECT name FROM accounts WHERE NOT disabled)
+    RETURNING account_name, csrf_token, expires_at";
+
+pub const DELETE_SESSION: &str = "DELETE FROM console_sessions WHERE token_sha256 = $1";
+
+pub const DELETE_ACCOUNT_SESSIONS: &str = "
+    DELETE FROM console_sessions WHERE account_name = $1";
+
+pub const DELETE_EXPIRED_SESSIONS: &str = "
+    DELETE FROM console_sessions WHERE expires_at <= $1";

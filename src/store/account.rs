@@ -1,0 +1,300 @@
+//! People's accounts (agents, leads, admins) and their console sessions. The store keeps only
+//! what it is given: password hashes (hashing is the console's job) and the SHA-256 of each
+//! session token, so a copy of the database opens no session.
+use chrono::{DateTime, Duration, Utc};
+
+use super::check::{self, now};
+use super::dialect::on;
+use super::error::StoreError;
+use super::{sql, Store};
+use crate::domain::AccountRole;
+
+/// At most this many bytes in an account name.
+pub const MAX_ACCOUNT_NAME_LEN: usize = 64;
+
+/// A person's account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The login name, unique; also the agent id tickets and messages carry.
+    pub name: String,
+    pub display_name: String,
+    pub role: AccountRole,
+    /// argon2id, PHC string.
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .field("display_name", &self.display_name)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What creating an account takes.
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    pub name: &'a str,
+    pub display_name: &'a str,
+    pub role: AccountRole,
+    pub password_hash: &'a str,
+}
+
+/// A live console session, as found by its token.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    pub account: Account,
+    /// Sent back by the page as `X-CSRF-Token` on every state-changing request.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What opening a session takes.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub token_sha256: &'a str,
+    pub account_name: &'a str,
+    pub csrf_token: &'a str,
+    /// The session ends after this long unused…
+    pub idle: Duration,
+    /// …and after this long in any case.
+    pub absolute: Duration,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    name: String,
+    display_name: String,
+    role: String,
+    password_hash: String,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+
+    fn try_from(row: AccountRow) -> Result<Self, StoreError> {
+        let role = AccountRole::parse(&row.role).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "account {:?} has unknown role {:?}",
+                row.name, row.role
+            ))
+        })?;
+        Ok(Account {
+            name: row.name,
+            display_name: row.display_name,
+            role,
+            password_hash: row.password_hash,
+            disabled: row.disabled,
+            created_at: row.created_at,
+        })
+    }
+}
+
+fn convert(row: Option<AccountRow>) -> Result<Option<Account>, StoreError> {
+    row.map(Account::try_from).transpose()
+}
+
+/// A name is 1–64 characters of ASCII letters, digits, `.`, `_` and `-`.
+pub fn check_account_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_ACCOUNT_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "account name {name:?} must be 1 to {MAX_ACCOUNT_NAME_LEN} ASCII letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+impl Store {
+    /// Creates an account; `Conflict` when the name is taken.
+    pub async fn create_account(&self, new: NewAccount<'_>) -> Result<Account, StoreError> {
+        check_account_name(new.name)?;
+        check::check_text(new.display_name, "display name")?;
+        let mut conn = self.pool.conn().await?;
+        on!(&mut conn, D, c => {
+            let row: AccountRow = sqlx::query_as(sql::INSERT_ACCOUNT)
+                .bind(new.name)
+                .bind(new.display_name.trim())
+                .bind(new.role.as_str())
+                .bind(new.password_hash)
+                .bind(false)
+                .bind(D::ts(now()))
+                .fetch_one(c)
+                .await
+                .map_err(|e| StoreError::from_write(e, &format!("account {:?} exists", new.name)))?;
+            Account::try_from(row)
+        })
+    }
+
+    pub async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        let mut conn = self.pool.conn().await?;
+        on!(&mut conn, D, c => {
+            let row: Option<AccountRow> = sqlx::query_as(sql::ACCOUNT)
+                .bind(name)
+                .fetch_optional(c)
+                .await?;
+            convert(row)
+        })
+    }
+
+    /// Every account, by name.
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut conn = self.pool.conn().await?;
+        on!(&mut conn, D, c => {
+            let rows: Vec<AccountRow> = sqlx::query_as(sql::ACCOUNTS).fetch_all(c).await?;
+            rows.into_iter().map(Account::try_from).collect()
+        })
+    }
+
+    pub async fn account_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.conn().await?;
+        let n: i64 = on!(&mut conn, D, c => {
+            sqlx::query_scalar(sql::ACCOUNT_COUNT).fetch_one(c).await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Disables (or re-enables) an account; disabling ends its sessions in the same
+    /// transaction. None for an unknown name.
+    pub async fn set_account_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<Option<Account>, StoreError> {
+        self.update_account(
+            name,
+            sql::SET_ACCOUNT_DISABLED,
+            AccountChange::Disabled(disabled),
+        )
+        .await
+    }
+
+    /// Replaces an account's password hash and ends its sessions. None for an unknown name.
+    pub async fn set_account_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        self.update_account(
+            name,
+            sql::SET_ACCOUNT_PASSWORD,
+            AccountChange::Password(password_hash),
+        )
+        .await
+    }
+
+    async fn update_account(
+        &self,
+        name: &str,
+        statement: &str,
+        change: AccountChange<'_>,
+    ) -> Result<Option<Account>, StoreError> {
+        let mut tx = self.pool.begin_write().await?;
+        let account = on!(&mut tx, D, c => {
+            let query = sqlx::query_as(statement).bind(name);
+            let query = match change {
+                AccountChange::Disabled(disabled) => query.bind(disabled),
+                AccountChange::Password(hash) => query.bind(hash.to_string()),
+            };
+            let row: Option<AccountRow> = query.fetch_optional(&mut *c).await?;
+            let account = convert(row)?;
+            let ends_sessions = !matches!(change, AccountChange::Disabled(false));
+            if account.is_some() && ends_sessions {
+                sqlx::query(sql::DELETE_ACCOUNT_SESSIONS)
+                    .bind(name)
+                    .execute(&mut *c)
+                    .await?;
+            }
+            account
+        });
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// Opens a console session (only the token's hash is stored).
+    pub async fn create_session(&self, new: NewSession<'_>) -> Result<(), StoreError> {
+        let now = now();
+        let mut conn = self.pool.conn().await?;
+        on!(&mut conn, D, c => {
+            sqlx::query(sql::INSERT_SESSION)
+                .bind(new.token_sha256)
+                .bind(new.account_name)
+                .bind(new.csrf_token)
+                .bind(D::ts(now))
+                .bind(D::ts(now + new.idle))
+                .bind(D::ts(now + new.absolute))
+                .execute(c)
+                .await
+                .map_err(|e| StoreError::from_write(e, "the session could not be opened"))?;
+        });
+        Ok(())
+    }
+
+    /// The live session with this token hash, its idle expiry slid forward by `idle`; None when
+    /// unknown, expired, logged out or its account is disabled.
+    pub async fn touch_session(
+        &self,
+        token_sha256: &str,
+        idle: Duration,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        let now = now();
+        let mut conn = self.pool.conn().await?;
+        let found: Option<(String, String, DateTime<Utc>)> = on!(&mut conn, D, c => {
+            sqlx::query_as(sql::TOUCH_SESSION)
+                .bind(token_sha256)
+                .bind(D::ts(now))
+                .bind(D::ts(now + idle))
+                .fetch_optional(c)
+                .await?
+        });
+        drop(conn);
+        let Some((name, csrf_token, expires_at)) = found else {
+            return Ok(None);
+        };
+        let account = self.account(&name).await?.filter(|a| !a.disabled);
+        Ok(account.map(|account| ConsoleSession {
+            account,
+            csrf_token,
+            expires_at,
+        }))
+    }
+
+    /// Ends one session (logout).
+    pub async fn delete_session(&self, token_sha256: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.conn().await?;
+        on!(&mut conn, D, c => {
+            sqlx::query(sql::DELETE_SESSION).bind(token_sha256).execute(c).await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets expired sessions; returns how many.
+    pub async fn delete_expired_sessions(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.conn().await?;
+        on!(&mut conn, D, c => {
+            let done = sqlx::query(sql::DELETE_EXPIRED_SESSIONS)
+                .bind(D::ts(now()))
+                .execute(c)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum AccountChange<'a> {
+    Disabled(bool),
+    Password(&'a str),
+}
