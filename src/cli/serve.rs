@@ -168,6 +168,10 @@ async fn serve(paths: &Paths, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     eprintln!("madoguchi: listening on http://{addr} (config: {redacted})");
+    eprintln!(
+        "madoguchi: demo shop with the chat widget http://{addr}/ (English: /en), \
+         agent console http://{addr}/agent, API docs http://{addr}/docs"
+    );
     tracing::info!(%addr, "listening");
 
     // Stop on a signal, or when the model cannot be loaded (the error is reported after draining).
