@@ -97,6 +97,7 @@ test('an agent works a handed-off ticket live; texts render as text; roles and C
     assert.match(await summary.innerText(), /MD12345678/);
 
     await agent.getByRole('button', { name: '担当する' }).click();
+    await agent.locator('.ticket-status', { hasText: '対応中' }).waitFor();
     const reply = agent.getByLabel('返信');
     await reply.waitFor();
     await reply.fill(XSS_AGENT);

@@ -11,7 +11,8 @@
   const T = window.CONSOLE_TEXTS[lang];
   const isLead = me.role === "lead" || me.role === "admin";
 
-  const state = { view: "waiting", locale: "", reason: "", tickets: [], current: null, detail: null, unseen: 0 };
+  // drafts: the reply being written, per ticket, so live re-renders never lose it.
+  const state = { view: "waiting", locale: "", reason: "", tickets: [], current: null, detail: null, unseen: 0, drafts: {} };
 
   // ---- DOM helpers -------------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -220,8 +221,10 @@
       claimable ? el("button", { type: "button", id: "claim", on: { click: () => act("/claim") } }, T.claim) : null);
     if (!mine) return section;
     const reply = el("textarea", { id: "reply", rows: "4" });
+    reply.value = state.drafts[t.id] || "";
     let typingSent = 0;
     reply.addEventListener("input", () => {
+      state.drafts[t.id] = reply.value;
       if (Date.now() - typingSent > 3000) { typingSent = Date.now(); api("POST", `/tickets/${t.id}/typing`).catch(() => {}); }
     });
     const canned = el("div", { class: "canned", role: "group", "aria-label": T.canned });
@@ -242,7 +245,7 @@
     try {
       const data = await api("GET", `/tickets/${id}/canned`);
       for (const c of data.replies) {
-        container.append(el("button", { type: "button", class: "chip", on: { click: () => { reply.value = c.text; reply.focus(); } } }, c.label || c.text.slice(0, 24)));
+        container.append(el("button", { type: "button", class: "chip", on: { click: () => { reply.value = c.text; state.drafts[id] = c.text; reply.focus(); } } }, c.label || c.text.slice(0, 24)));
       }
     } catch (_) { /* no canned replies for this ticket */ }
   }
@@ -250,7 +253,8 @@
   async function sendReply(textarea) {
     const text = textarea.value.trim();
     if (!text) return;
-    await act("/reply", { text });
+    const id = state.detail && state.detail.id;
+    if (await act("/reply", { text })) delete state.drafts[id];
   }
 
   async function act(path, body) {
@@ -258,18 +262,24 @@
     const id = state.detail.id;
     try {
       await api("POST", `/tickets/${id}${path}`, body === undefined ? {} : body);
+      if (path === "/reply") delete state.drafts[id];
       await openTicket(id);
       await loadQueue();
-    } catch (e) { showError(e); }
+      return true;
+    } catch (e) { showError(e); return false; }
   }
 
   function renderTicket() {
     const d = state.detail;
+    // Live updates re-render the view: keep the focus where it was.
+    const focused = document.activeElement && view.contains(document.activeElement) ? document.activeElement.id : "";
     clear(view);
     if (!d) { view.append(el("p", { class: "pick" }, T.pick)); return; }
     view.append(summarySection(d), actionsSection(d), transcriptSection(d.messages), notesSection(d));
     const log = view.querySelector(".messages");
     if (log && log.lastElementChild) log.lastElementChild.scrollIntoView({ block: "nearest" });
+    const again = focused && document.getElementById(focused);
+    if (again) again.focus();
   }
 
   // ---- dialogs -------------------------------------------------------------------------------
