@@ -18,6 +18,8 @@ use tempfile::TempDir;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
+use crate::util::with_database;
+
 const PG_URL_VAR: &str = "MADOGUCHI_TEST_POSTGRES_URL";
 
 #[derive(Debug, Clone, Copy)]
@@ -90,23 +92,6 @@ async fn connect(url: &str) -> Store {
         .await
         .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
     store
-}
-
-/// `base` with its database name replaced by `name`.
-fn with_database(base: &str, name: &str) -> String {
-    let (url, query) = match base.split_once('?') {
-        Some((url, query)) => (url, Some(query)),
-        None => (base, None),
-    };
-    let authority_end = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match url[authority_end..].find('/') {
-        Some(slash) => &url[..authority_end + slash],
-        None => url,
-    };
-    match query {
-        Some(query) => format!("{root}/{name}?{query}"),
-        None => format!("{root}/{name}"),
-    }
 }
 
 /// Runs a case on a fresh database of the dialect (or skips it). The database is dropped even
