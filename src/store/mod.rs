@@ -32,6 +32,7 @@
 //!
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
+mod account_model;
 mod check;
 mod conversation;
 mod dialect;
@@ -48,7 +49,7 @@ mod sqlite;
 mod ticket;
 mod token;
 
-pub use account::{
+pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;

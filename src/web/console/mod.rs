@@ -14,33 +14,19 @@ pub mod limit;
 pub mod pages;
 pub mod password;
 pub mod session;
+mod shell;
+mod state;
 pub mod users;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
 
 pub use session::Session;
+pub use state::ConsoleState;
 
 use crate::api::AppState;
-
-/// The console's state: the application's, plus the login limiter.
-#[derive(Clone)]
-pub struct ConsoleState {
-    pub app: AppState,
-    pub limiter: Arc<limit::LoginLimiter>,
-    /// A hash checked against when the account does not exist, so a login takes as long either
-    /// way.
-    pub dummy_hash: Arc<str>,
-}
-
-impl FromRef<ConsoleState> for AppState {
-    fn from_ref(state: &ConsoleState) -> AppState {
-        state.app.clone()
-    }
-}
 
 pub fn router(state: AppState) -> Router {
     let dummy_hash = password::hash_password(&password::random_password()).unwrap_or_default();
@@ -50,7 +36,7 @@ pub fn router(state: AppState) -> Router {
         dummy_hash: dummy_hash.into(),
     };
     Router::new()
-        .route("/agent", get(pages::console))
+        .route("/agent", get(shell::console))
         .route("/agent/login", get(pages::login_form).post(session::login))
         .route("/agent/logout", post(session::logout))
         .route("/agent/assets/{file}", get(pages::asset))

@@ -3,15 +3,11 @@
 //! `web/console/` (embedded). Pages carry a strict Content-Security-Policy: no inline script or
 //! style, nothing from elsewhere. Every dynamic text is HTML-escaped here, and set with
 //! `textContent` by the scripts.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use rust_embed::RustEmbed;
 use serde::Deserialize;
-
-use super::session;
-use super::ConsoleState;
-use crate::api::ApiError;
 
 #[derive(RustEmbed)]
 #[folder = "web/console/"]
@@ -123,7 +119,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A page with the console's security headers.
-fn page(html: String) -> Response {
+pub(super) fn page(html: String) -> Response {
     let mut response = Html(html).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -189,36 +185,6 @@ pub struct LangQuery {
 /// `GET /agent/login`.
 pub async fn login_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
     login_page(UiLocale::pick(q.lang.as_deref(), &headers), None)
-}
-
-/// `GET /agent`: the console shell for a logged-in person, else a redirect to the login page.
-pub async fn console(
-    State(state): State<ConsoleState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let Some(session) = session::current(&state, &headers).await? else {
-        return Ok(Redirect::to("/agent/login").into_response());
-    };
-    let locale = UiLocale::pick(q.lang.as_deref(), &headers);
-    let a = &session.account;
-    Ok(page(format!(
-        r#"<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="csrf-token" content="{csrf}">
-<meta name="account" content="{name}" data-display-name="{display}" data-role="{role}">
-<title>窓口</title><link rel="stylesheet" href="/agent/assets/console.css"></head>
-<body><div id="app"></div>
-<script src="/agent/assets/i18n.js"></script>
-<script src="/agent/assets/console.js"></script>
-</body></html>"#,
-        lang = locale.tag(),
-        csrf = escape(&session.csrf_token),
-        name = escape(&a.name),
-        display = escape(&a.display_name),
-        role = a.role,
-    )))
 }
 
 /// `GET /agent/assets/{file}`: an embedded file of `web/console/`.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::pages::{self, UiLocale};
 use super::password::verify_password;
-use super::ConsoleState;
+use super::state::ConsoleState;
 use crate::api::ApiError;
 use crate::domain::AccountRole;
 use crate::store::{new_customer_token, sha256_hex, Account, NewSession};

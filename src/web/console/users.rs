@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::password::{hash_password, PasswordError};
 use super::session::Session;
-use super::ConsoleState;
+use super::state::ConsoleState;
 use crate::api::extract::ApiJson;
 use crate::api::ApiError;
 use crate::domain::AccountRole;
