@@ -15,7 +15,7 @@ use crate::api::{
     agent_call, call, expect, expect_error, fake_server, new_conversation, Customer, Resp,
     AGENT_KEY,
 };
-use crate::util::{fresh_postgres, trained_workspace};
+use crate::util::{fresh_postgres, madoguchi, show, trained_workspace};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -666,6 +666,18 @@ fn two_serve_processes_on_postgres_deliver_live_across_replicas() {
     let Some((workspace, encoder)) = trained_workspace() else {
         return;
     };
+    // Agent actions are attributed to real accounts: `sato` is one.
+    let args = [
+        "user",
+        "add",
+        "sato",
+        "--role",
+        "agent",
+        "--database",
+        &db.url,
+    ];
+    let out = madoguchi(workspace.path(), &args, b"correct-horse-battery\n");
+    assert!(out.status.success(), "{}", show("madoguchi user add", &out));
     let a = replica(workspace.path(), encoder, &db.url);
     let b = replica(workspace.path(), encoder, &db.url);
 
