@@ -15,6 +15,7 @@ let browser;
 
 before(async () => {
   server = await startServer({ env: { MADOGUCHI_ALLOWED_ORIGINS: OTHER_ORIGIN } });
+  server.addAccount('sato');
   browser = await launchBrowser();
 });
 

@@ -1,7 +1,7 @@
 // Shared helpers of the browser tests: a real `madoguchi serve` on a loopback port (temporary
 // SQLite database, the model trained by scripts/browser-tests.sh), Debian's Chromium through
 // playwright-core, screenshots, and axe-core.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,8 +57,19 @@ export async function startServer({ env = {} } = {}) {
     if (Date.now() > deadline) throw new Error(`never ready:\n${lines.join('\n')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  const database = `sqlite://${join(dir, 'madoguchi.db')}`;
   return {
     base,
+    database,
+    /** Adds a console account (agent actions are attributed to real accounts). */
+    addAccount: (name, role = 'agent') => {
+      const r = spawnSync(bin, ['user', 'add', name, '--role', role, '--database', database], {
+        cwd: REPO,
+        input: 'browser-test-password\n',
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`user add ${name}: ${r.stderr}`);
+    },
     log: () => lines.join('\n'),
     stop: async () => {
       child.kill('SIGTERM');
