@@ -1300,24 +1300,11 @@ fn serve_runs_without_a_config_file_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn madoguchi serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    let base = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let _ = child.kill();
-            panic!("serve exited before listening:\n{}", seen.join("\n"));
-        };
-        if let Some(rest) = line.strip_prefix("madoguchi: listening on ") {
-            assert!(
-                !line.contains("env-agent-key"),
-                "secrets are redacted: {line}"
-            );
-            break rest.split_whitespace().next().expect("url").to_string();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (base, line) = crate::util::wait_listening(&mut child);
+    assert!(
+        !line.contains("env-agent-key"),
+        "secrets are redacted: {line}"
+    );
     let s = wait_ready(Server {
         base,
         stop: None,

@@ -636,19 +636,7 @@ fn replica(workspace: &Path, encoder: &Path, database: &str) -> Replica {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn madoguchi serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    let base = loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("serve exited before listening:\n{}", seen.join("\n"));
-        };
-        if let Some(rest) = line.strip_prefix("madoguchi: listening on ") {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (base, _) = crate::util::wait_listening(&mut child);
     let replica = Replica { child, base };
     let deadline = Instant::now() + Duration::from_secs(120);
     while call("GET", &format!("{}/readyz", replica.base), &[], None).status != 200 {

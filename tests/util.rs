@@ -165,3 +165,25 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .expect("runtime")
         .block_on(f)
 }
+
+/// Reads a spawned `madoguchi serve`'s stderr until it says where it listens, then drains the rest
+/// on a thread. Returns the base URL and that line; kills the child and panics with what it
+/// printed if it exits first.
+pub fn wait_listening(child: &mut std::process::Child) -> (String, String) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("serve exited before listening:\n{}", seen.join("\n"));
+        };
+        if let Some(rest) = line.strip_prefix("madoguchi: listening on ") {
+            let url = rest.split_whitespace().next().expect("url").to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return (url, line);
+        }
+        seen.push(line);
+    }
+}
