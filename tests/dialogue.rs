@@ -614,7 +614,12 @@ fn outside_business_hours_the_handoff_says_when_a_person_answers() {
     ] {
         let mut chat = Chat::new(&d, Some(locale), json!({}));
         chat.now = at("2025-11-22T03:00:00Z");
-        let turn = chat.say("talk to a human / 人と話したい", always("human_agent"));
+        let request = if locale == "ja" {
+            "人と話したい"
+        } else {
+            "talk to a human"
+        };
+        let turn = chat.say(request, always("human_agent"));
         assert!(reply(&turn).contains(expected), "{}", chat.transcript());
         let s = turn.handoff.unwrap().summary;
         assert_eq!(
@@ -721,6 +726,30 @@ fn the_language_follows_the_script_when_the_conversation_has_none() {
         confident("thanks", 0.9),
     );
     assert_eq!(chat.state.locale, Some(locale("en")));
+}
+
+#[test]
+fn a_conversation_started_in_japanese_follows_an_english_customer() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("送料はいくらですか", confident("shipping_fees", 0.9));
+    assert!(japanese(reply(&turn)), "{}", chat.transcript());
+    let turn = chat.say("OK", confident("thanks", 0.9));
+    assert!(japanese(reply(&turn)), "a short word keeps Japanese");
+    let turn = chat.say(
+        "Sorry, could you answer in English? How much is shipping?",
+        confident("shipping_fees", 0.9),
+    );
+    assert!(!japanese(reply(&turn)), "{}", chat.transcript());
+    assert_eq!(chat.state.locale, Some(locale("en")));
+    let turn = chat.say("送料無料になる金額は？", confident("shipping_fees", 0.9));
+    assert!(japanese(reply(&turn)), "and back to Japanese");
+}
+
+/// Kana or kanji in the text.
+fn japanese(text: &str) -> bool {
+    text.chars()
+        .any(|c| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{4e00}'..='\u{9fff}'))
 }
 
 #[test]

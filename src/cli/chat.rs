@@ -5,9 +5,8 @@ use std::io::{BufRead, Write};
 use anyhow::Context;
 use clap::Args;
 
-use super::serve::{build_state, classifier_loader};
+use super::local::LocalBot;
 use super::Paths;
-use crate::config::Config;
 use crate::conversation::TurnReply;
 
 #[derive(Debug, Args)]
@@ -32,11 +31,6 @@ pub fn run(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
 }
 
 async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
-    let temp = tempdir_path()?;
-    let database = match &args.database {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", temp.join("chat.db").display()),
-    };
     let customer = match &args.customer {
         Some(text) => Some(
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
@@ -44,16 +38,8 @@ async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let config = Config {
-        database,
-        ..Config::default()
-    };
-    let (state, _stop, loaded) = build_state(paths, config, classifier_loader(paths)).await?;
-    eprintln!("loading the model…");
-    loaded
-        .await
-        .context("the inference thread stopped")?
-        .map_err(|e| anyhow::anyhow!("cannot load the classifier: {e}"))?;
+    let bot = LocalBot::start(paths, args.database.clone()).await?;
+    let state = &bot.state;
     let service = &state.conversations;
     let conversation = service
         .start(args.locale.as_deref(), customer)
@@ -78,8 +64,7 @@ async fn chat(paths: &Paths, args: ChatArgs) -> anyhow::Result<()> {
             Err(e) => println!("error: {e}"),
         }
     }
-    state.store.close().await;
-    let _ = std::fs::remove_dir_all(&temp);
+    bot.close().await;
     Ok(())
 }
 
@@ -116,11 +101,4 @@ fn print_turn(turn: &TurnReply) {
             }
         }
     }
-}
-
-/// A fresh private directory under the system temp dir.
-fn tempdir_path() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("madoguchi-chat-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
 }

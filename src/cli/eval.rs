@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::local::LocalBot;
+use super::suite::{load_suite, play_suite};
 use super::Paths;
 use crate::eval::datasets::{Benchmark, Dataset, DatasetError, Example};
 use crate::eval::metrics::to_markdown;
@@ -41,12 +43,22 @@ pub struct EvalArgs {
     /// Hidden layer width of the head (0 = linear).
     #[arg(long, default_value_t = 0)]
     pub hidden: usize,
+    /// Play the scripted conversations of this directory (e.g. `tests/conversations`) against the
+    /// trained model instead of the benchmarks, and print a pass table by category.
+    #[arg(long)]
+    pub conversations: Option<PathBuf>,
+    /// With `--conversations`: exit 1 when fewer than this share (0–1) of them pass.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_pass_rate: f64,
     /// Write eval.json and eval.md here.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.conversations {
+        return run_conversations(paths, dir, &args);
+    }
     let benchmarks: Vec<Benchmark> = args
         .benchmarks
         .iter()
@@ -190,4 +202,41 @@ fn subsample(mut d: Dataset) -> Dataset {
     d.dev = take(&d.dev, 2);
     d.test = take(&d.test, 2);
     d
+}
+
+/// `eval --conversations DIR`: plays the suite through an in-process bot on a temporary database.
+fn run_conversations(paths: &Paths, dir: &std::path::Path, args: &EvalArgs) -> anyhow::Result<()> {
+    let scripts = load_suite(dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let bot = LocalBot::start(paths, None).await?;
+        eprintln!(
+            "playing {} conversations from {}…",
+            scripts.len(),
+            dir.display()
+        );
+        let report = play_suite(&bot.state.conversations, &scripts).await;
+        bot.close().await;
+        anyhow::Ok(report)
+    })?;
+    print!("{}", report.failures());
+    println!("{}", report.table());
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(
+            out.join("conversations.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+        std::fs::write(out.join("conversations.md"), report.table())?;
+    }
+    let rate = report.pass_rate();
+    anyhow::ensure!(
+        rate >= args.min_pass_rate,
+        "{:.1} % of the conversations passed, below the required {:.1} %",
+        100.0 * rate,
+        100.0 * args.min_pass_rate
+    );
+    Ok(())
 }

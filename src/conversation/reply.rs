@@ -18,6 +18,10 @@ pub struct TurnReply {
     /// `answer`, `clarify` or `handoff`.
     #[schema(value_type = String, example = "answer")]
     pub action: Action,
+    /// What exactly the bot did: `answer`, `clarify`, `ask_slot` (asked for a value such as the
+    /// order number), `rephrase`, `out_of_scope`, `handoff`, or `silent` (a person has it).
+    #[schema(value_type = String, example = "answer")]
+    pub kind: TurnKind,
     /// The intent understood (null when out of scope).
     #[schema(value_type = Option<String>)]
     pub intent: Option<IntentName>,

@@ -226,6 +226,7 @@ impl Conversations {
         TurnReply {
             reply: turn.reply,
             action: turn.action,
+            kind: turn.kind,
             intent: turn.intent,
             confidence: turn.confidence,
             quick_replies: turn.quick_replies,
@@ -253,6 +254,7 @@ impl Conversations {
         Ok(TurnReply {
             reply: stored.reply.as_ref().map(|m| m.text.clone()),
             action: outcome.action,
+            kind: outcome.kind,
             intent: outcome.intent,
             confidence: outcome.confidence,
             quick_replies: outcome.quick_replies,

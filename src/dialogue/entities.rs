@@ -74,6 +74,11 @@ pub struct EntitySpec {
     /// Steps applied to the value found.
     #[serde(default)]
     pub clean: Vec<TextStep>,
+    /// A facet says what this message asks about (a payment method, "how much", "how long"), so
+    /// that the reply can answer exactly that: it fills the template variable for this reply
+    /// only, is not remembered by the conversation, and claims no text from other entities.
+    #[serde(default)]
+    pub facet: bool,
 }
 
 /// A regex, optionally with how to build the value from its groups.
@@ -104,6 +109,7 @@ impl PatternSpec {
 
 struct Compiled {
     name: String,
+    facet: bool,
     normalize: Vec<TextStep>,
     clean: Vec<TextStep>,
     patterns: Vec<(Regex, Option<String>)>,
@@ -131,6 +137,8 @@ pub struct Extraction {
     pub found: Vec<Found>,
     /// Every stretch of `text` some entity matched (repeated values included).
     pub claimed: Vec<Range<usize>>,
+    /// The facets of the message: the first value of each facet entity that matched.
+    pub facets: Vec<Found>,
 }
 
 impl Extraction {
@@ -195,6 +203,7 @@ impl EntityExtractor {
             }
             entities.push(Compiled {
                 name: spec.name.clone(),
+                facet: spec.facet,
                 normalize: spec.normalize.clone(),
                 clean: spec.clean.clone(),
                 patterns,
@@ -217,7 +226,11 @@ impl EntityExtractor {
         let base: String = text.nfkc().collect();
         let mut found: Vec<Found> = Vec::new();
         let mut claimed: Vec<Range<usize>> = Vec::new();
-        for entity in &self.entities {
+        let mut facets = Vec::new();
+        for entity in self.entities.iter().filter(|e| e.facet) {
+            facets.extend(entity.first_match(&base));
+        }
+        for entity in self.entities.iter().filter(|e| !e.facet) {
             let normalized = Normalized::new(&base, &entity.normalize);
             for (re, value_template) in &entity.patterns {
                 for caps in re.captures_iter(&normalized.text) {
@@ -231,15 +244,7 @@ impl EntityExtractor {
                     {
                         continue;
                     }
-                    let raw = match value_template {
-                        Some(t) => {
-                            let mut s = String::new();
-                            caps.expand(t, &mut s);
-                            s
-                        }
-                        None => value_group.unwrap_or(whole).as_str().to_string(),
-                    };
-                    let value = apply_steps(raw.trim(), &entity.clean);
+                    let value = value_of(&caps, value_template.as_deref(), &entity.clean);
                     if value.is_empty() {
                         continue;
                     }
@@ -262,7 +267,43 @@ impl EntityExtractor {
             text: base,
             found,
             claimed,
+            facets,
         }
+    }
+}
+
+/// The value a match stands for: built from the groups by `template`, else the `value` group,
+/// else the whole match; then cleaned.
+fn value_of(caps: &regex::Captures<'_>, template: Option<&str>, clean: &[TextStep]) -> String {
+    let raw = match template {
+        Some(t) => {
+            let mut s = String::new();
+            caps.expand(t, &mut s);
+            s
+        }
+        None => caps
+            .name("value")
+            .or_else(|| caps.get(0))
+            .map_or_else(String::new, |m| m.as_str().to_string()),
+    };
+    apply_steps(raw.trim(), clean)
+}
+
+impl Compiled {
+    /// The value of the first pattern that matches anywhere in `base` (for facets).
+    fn first_match(&self, base: &str) -> Option<Found> {
+        let normalized = Normalized::new(base, &self.normalize);
+        self.patterns.iter().find_map(|(re, value_template)| {
+            let caps = re.captures(&normalized.text)?;
+            let whole = caps.get(0)?;
+            let value_group = caps.name("value");
+            let value = value_of(&caps, value_template.as_deref(), &self.clean);
+            (!value.is_empty()).then(|| Found {
+                name: self.name.clone(),
+                value,
+                span: normalized.to_base(value_group.unwrap_or(whole).range()),
+            })
+        })
     }
 }
 

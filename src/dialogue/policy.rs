@@ -21,7 +21,7 @@ use rand::seq::SliceRandom;
 
 use super::config::Script;
 use super::engine::Dialogue;
-use super::entities::Extraction;
+use super::entities::{Extraction, Found};
 use super::respond::{template_vars, Line, Vars};
 use super::signals::{fold, Reading};
 use super::state::{
@@ -77,14 +77,18 @@ impl Dialogue {
             state,
             input,
             locale,
+            facets: extraction.facets.clone(),
+            question: clip(input.text, MAX_KEPT_CHARS),
             extraction,
             reading,
         }
         .decide()
     }
 
-    /// The conversation's locale when given (and known), else the script of the message, else what
-    /// the conversation was in, else the fallback.
+    /// The language of this reply. The conversation starts in its chosen locale (when given and
+    /// known) and then follows the customer message by message: the script of the message decides
+    /// (kana → Japanese), and a message of `switch_min_words` or more English words switches to
+    /// the fallback; shorter Latin text ("OK", an order number) keeps the current language.
     fn pick_locale(
         &self,
         state: &mut DialogueState,
@@ -92,9 +96,8 @@ impl Dialogue {
         extraction: &Extraction,
     ) -> Locale {
         let lang = &self.config.language;
-        if let Some(l) = given.filter(|l| self.locales.contains(l)) {
-            state.locale = Some(l.clone());
-            return l.clone();
+        if state.locale.is_none() {
+            state.locale = given.filter(|l| self.locales.contains(l)).cloned();
         }
         // Order numbers and e-mails say nothing about the language.
         let residual = extraction.residual();
@@ -130,6 +133,11 @@ struct Ctx<'d, 's, 'i> {
     locale: Locale,
     extraction: Extraction,
     reading: Reading,
+    /// What exactly is asked (see `EntitySpec::facet`): of this message, and of the question it
+    /// answers when it picks a choice or gives a detail the bot asked for.
+    facets: Vec<Found>,
+    /// The question being answered (this message, or the one the bot asked back about).
+    question: String,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -154,6 +162,7 @@ impl Ctx<'_, '_, '_> {
         }
         if let Some(p) = pending_clarification {
             if let Some(chosen) = self.choice(&p) {
+                self.continue_question(&p.text);
                 return self.answer(&chosen, 1.0);
             }
         }
@@ -163,6 +172,7 @@ impl Ctx<'_, '_, '_> {
             if given
                 && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
             {
+                self.continue_question(&slot.question);
                 return self.answer(&slot.intent.clone(), slot.confidence);
             }
             if !given && !other {
@@ -237,10 +247,12 @@ impl Ctx<'_, '_, '_> {
         if let Some((variable, _)) = missing {
             self.state.misses = 0;
             self.state.last_miss = None;
+            let question = self.question.clone();
             return self.ask_slot(PendingSlot {
                 intent: intent.clone(),
                 variable: variable.clone(),
                 confidence,
+                question,
             });
         }
         let Some(text) = self.render_intent(intent, &vars, true) else {
@@ -549,8 +561,25 @@ impl Ctx<'_, '_, '_> {
         }
     }
 
+    /// This message answers the earlier `question`: its facets count too (this message's win).
+    fn continue_question(&mut self, question: &str) {
+        if question.is_empty() {
+            return;
+        }
+        for earlier in self.d.extractor.extract(question).facets {
+            if !self.facets.iter().any(|f| f.name == earlier.name) {
+                self.facets.push(earlier);
+            }
+        }
+        self.question = question.to_string();
+    }
+
     fn vars(&self) -> Vars {
-        template_vars(self.input.customer, self.state)
+        let mut vars = template_vars(self.input.customer, self.state);
+        for facet in &self.facets {
+            vars.insert(facet.name.clone(), Value::from(facet.value.clone()));
+        }
+        vars
     }
 
     /// A variation of `intent` that is not the one used last time (rotating through all of them

@@ -94,6 +94,10 @@ pub struct PendingSlot {
     /// The confidence the intent was recognised with.
     #[serde(serialize_with = "four_places")]
     pub confidence: f32,
+    /// The customer's question, so that the answer given once the detail arrives still answers
+    /// what exactly was asked (its facets).
+    #[serde(default)]
+    pub question: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
