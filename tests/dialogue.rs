@@ -940,3 +940,95 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         .to_string();
     assert!(err.contains("_entities.yaml"), "{err}");
 }
+
+#[test]
+fn a_short_follow_up_that_points_back_continues_the_running_topic() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "When is my refund for MD12345678?",
+        confident("refund_status", 0.95),
+    );
+    let turn = chat.say(
+        "how long?",
+        ambiguous("order_status", 0.39, "goodbye", 0.31),
+    );
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    assert_eq!(turn.intent, Some(intent_name("refund_status")));
+    // Pointing back, but classified as something else with little doubt: the new topic wins.
+    let turn = chat.say("Can I cancel it?", confident("cancel_order", 0.97));
+    assert_eq!(
+        turn.intent,
+        Some(intent_name("cancel_order")),
+        "{}",
+        chat.transcript()
+    );
+    // A short message that does not point back is read on its own.
+    let turn = chat.say("What's the weather?", out_of_scope());
+    assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
+}
+
+#[test]
+fn a_vague_request_offers_the_topic_intents() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "I have a question about an order",
+        confident("order_status", 0.84),
+    );
+    assert_eq!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+    let offered: Vec<&str> = turn
+        .quick_replies
+        .iter()
+        .map(|q| q.value.as_str())
+        .collect();
+    assert_eq!(
+        offered.first(),
+        Some(&"order_status"),
+        "the classifier's favourite first"
+    );
+    assert!(offered.contains(&"cancel_order") && !offered.contains(&"password_reset"));
+    let turn = chat.say("cancel_order", unsure("cancel_order"));
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    // A specific request about an order is not vague.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("I want to cancel my order", confident("cancel_order", 0.95));
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+}
+
+#[test]
+fn the_detail_asked_for_is_taken_with_polite_words_and_a_wrong_format_is_explained() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("Where is my order?", confident("order_status", 0.95));
+    let turn = chat.say("my order number is 1234, thanks", confident("thanks", 0.7));
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    assert!(
+        reply(&turn).contains("MD followed by 8 digits"),
+        "{}",
+        chat.transcript()
+    );
+    let turn = chat.say(
+        "Sure, my order number is MD12345678, thank you so much!",
+        confident("thanks", 0.67),
+    );
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    assert!(reply(&turn).contains("MD12345678"));
+}
+
+#[test]
+fn an_order_number_settles_a_tie_with_an_intent_that_does_not_use_it() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "MD 1234 5678 status",
+        ambiguous("delete_account", 0.45, "order_status", 0.40),
+    );
+    assert_eq!(
+        turn.intent,
+        Some(intent_name("order_status")),
+        "{}",
+        chat.transcript()
+    );
+    assert_eq!(turn.kind, TurnKind::Answer);
+}

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::context::ContextConfig;
 use super::entities::EntitySpec;
 use super::error::DialogueError;
 use super::hours::BusinessHours;
@@ -39,6 +40,9 @@ pub struct DialogueConfig {
     pub language: LanguageConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Follow-ups, vague requests and small talk.
+    #[serde(default)]
+    pub context: ContextConfig,
     #[serde(default)]
     pub frustration: FrustrationConfig,
     /// When people answer; `None` means always.
@@ -211,6 +215,10 @@ pub struct LocaleText {
     pub sentiment: SentimentWords,
     /// The handoff summary, when this is the agents' language.
     pub summary: SummaryText,
+    /// Variable → what a valid value looks like, said when the customer's answer to "your order
+    /// number?" held none (e.g. "Order numbers are MD followed by 8 digits").
+    #[serde(default)]
+    pub slot_hints: BTreeMap<String, String>,
 }
 
 /// The bot's own lines (minijinja templates).
@@ -221,6 +229,8 @@ pub struct Lines {
     pub rephrase: String,
     /// Two intents too close: `a` or `b`?
     pub clarify: String,
+    /// A vague request: which of the quick replies (`options`) is it about?
+    pub choose: String,
     /// Out of scope, first time: say honestly what the bot can help with (`topics`).
     pub out_of_scope: String,
     /// Appended to a handoff outside business hours (`next_open`).
@@ -440,14 +450,33 @@ impl DialogueConfig {
     /// The policy's intent lists name intents of the catalog; `max_misses` is at least 1.
     fn check_policy(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         let p = &self.policy;
-        for (field, list) in [
-            ("explicit_request_intents", &p.explicit_request_intents),
-            ("complaint_intents", &p.complaint_intents),
-            ("out_of_scope_suggestions", &p.out_of_scope_suggestions),
-        ] {
+        let vague = self
+            .context
+            .vague
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("context.vague.topics[{i}].intents"), &t.intents));
+        let lists = [
+            (
+                "policy.explicit_request_intents",
+                &p.explicit_request_intents,
+            ),
+            ("policy.complaint_intents", &p.complaint_intents),
+            (
+                "policy.out_of_scope_suggestions",
+                &p.out_of_scope_suggestions,
+            ),
+            (
+                "context.small_talk_intents",
+                &self.context.small_talk_intents,
+            ),
+        ]
+        .map(|(field, list)| (field.to_string(), list));
+        for (field, list) in lists.into_iter().chain(vague) {
             for name in list.iter().filter(|n| catalog.get(n).is_none()) {
                 problems.push(self.problem(format!(
-                    "policy.{field}: no intent {:?} in the catalog",
+                    "{field}: no intent {:?} in the catalog",
                     name.as_str()
                 )));
             }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::config::DialogueConfig;
+use super::context::Context;
 use super::entities::EntityExtractor;
 use super::error::DialogueError;
 use super::hours::BusinessHours;
@@ -27,6 +28,7 @@ pub struct Dialogue {
     pub(super) responder: Responder,
     pub(super) extractor: EntityExtractor,
     pub(super) signals: Signals,
+    pub(super) context: Context,
     pub(super) intents: BTreeMap<IntentName, IntentInfo>,
     pub(super) locales: Vec<Locale>,
 }
@@ -56,6 +58,7 @@ impl Dialogue {
         };
         Ok(Self {
             signals: Signals::new(&config),
+            context: Context::new(&config.context),
             config,
             responder,
             extractor,

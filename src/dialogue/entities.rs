@@ -365,7 +365,27 @@ mod tests {
                 .map(|p| PatternSpec::Regex((*p).into()))
                 .collect(),
             clean: Vec::new(),
+            facet: false,
         }
+    }
+
+    #[test]
+    fn facets_claim_no_text_and_keep_their_first_match() {
+        let asks = EntitySpec {
+            facet: true,
+            ..spec("asks", &["how much", "(?P<value>when)"], &[TextStep::Lower])
+        };
+        let order = spec("order_id", &["MD[0-9]{4}", "how much"], &[TextStep::Upper]);
+        let x = EntityExtractor::new(&[asks, order], Path::new("_entities.yaml")).expect("valid");
+        let found = x.extract("When is MD1234 due, how much?");
+        assert_eq!(found.facets.len(), 1);
+        assert_eq!(
+            found.facets[0].value, "how much",
+            "first pattern wins, not first position"
+        );
+        assert_eq!(found.get("order_id"), Some("MD1234"));
+        assert_eq!(found.get("asks"), None, "facets are not entities");
+        assert!(found.residual().contains("how much") || found.residual().contains("HOW MUCH"));
     }
 
     #[test]

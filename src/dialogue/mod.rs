@@ -14,6 +14,8 @@
 //! - `summary`: the [`HandoffSummary`] for agents; `hours`: [`BusinessHours`].
 //! - `config`: `intents/_dialogue.yaml` (wording per locale, policy knobs) and `_entities.yaml`
 //!   ([`DialogueConfig`]); `state`: the per-conversation [`DialogueState`].
+//! - `context`: follow-ups, vague requests and small talk (`context:` of `_dialogue.yaml`);
+//!   `words`: folding and word-list matching shared by `signals` and `context`.
 //!
 //! Every word the bot says is catalog data: the code never branches on a locale.
 //!
@@ -21,6 +23,7 @@
 //! `summary` use `engine`, `respond`, `state` and `types`; `config` and the parsers below it use
 //! none of them; this file only declares and re-exports.
 mod config;
+mod context;
 mod engine;
 mod entities;
 mod error;
@@ -31,12 +34,14 @@ mod signals;
 mod state;
 mod summary;
 mod types;
+mod words;
 
 pub use config::{
     DialogueConfig, FrustrationConfig, FrustrationWeights, HandoffLines, LanguageConfig, Lines,
     LocaleText, PolicyConfig, ReasonLabels, Script, SentimentLabels, SentimentWords, SummaryText,
     DIALOGUE_FILE, ENTITIES_FILE, METADATA_VARIABLES,
 };
+pub use context::{ContextConfig, FollowUpConfig, VagueConfig, VagueTopic};
 pub use engine::Dialogue;
 pub use entities::{
     apply_steps, EntityExtractor, EntitySpec, Extraction, Found, PatternSpec, PatternWithValue,
@@ -46,7 +51,7 @@ pub use error::DialogueError;
 pub use hours::BusinessHours;
 pub(crate) use respond::template_vars;
 pub use respond::{Line, Responder, Vars, SUMMARY_VARIABLES};
-pub use signals::{fold, Lexicon, Reading, Signal, Signals};
+pub use signals::{Reading, Signal, Signals};
 pub use state::{
     BotAnswer, Candidate, CustomerMessage, DialogueState, EntityValue, MissKind,
     PendingClarification, PendingSlot, Rotation, SentimentSignal, TimelineEntry,
@@ -55,5 +60,6 @@ pub use types::{
     BotTurn, CustomerMetadata, HandoffRequest, HandoffSummary, QuickReply, SentimentLabel,
     SentimentSummary, TurnInput,
 };
+pub use words::{fold, Lexicon};
 
 pub use crate::domain::{HandoffReason, TurnKind};

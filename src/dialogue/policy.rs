@@ -34,6 +34,8 @@ use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind}
 
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
+/// At most this many intents offered for a vague request.
+const MAX_CHOICES: usize = 4;
 
 impl Dialogue {
     /// Decides the bot's side of one turn and updates `state`. Never fails: a template that cannot
@@ -168,7 +170,12 @@ impl Ctx<'_, '_, '_> {
         }
         if let Some(slot) = pending_slot {
             let given = self.extraction.get(&slot.variable).is_some();
-            let other = confident && c.intent.as_ref() != Some(&slot.intent);
+            // "Sure, it's MD12345678, thanks!" reads as thanks, but it answers the question.
+            let small_talk = c
+                .intent
+                .as_ref()
+                .is_some_and(|i| d.context.is_small_talk(i));
+            let other = confident && c.intent.as_ref() != Some(&slot.intent) && !small_talk;
             if given
                 && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
             {
@@ -179,11 +186,75 @@ impl Ctx<'_, '_, '_> {
                 if self.count_miss(MissKind::SlotNotGiven) {
                     return self.handoff(HandoffReason::LowConfidence, None);
                 }
-                return self.ask_slot(slot);
+                let hint = self.slot_hint(&slot.variable);
+                return self.ask_slot(slot, hint);
             }
             // Something else entirely: the classification decides below.
         }
+        if let Some(intents) = self.vague_choices() {
+            return self.choose(intents);
+        }
+        if let Some(topic) = self.running_topic() {
+            return self.answer(&topic, c.confidence);
+        }
         self.classified()
+    }
+
+    /// What a valid value looks like, when the message seems to have tried to give one (it has
+    /// digits) but held none.
+    fn slot_hint(&self, variable: &str) -> Option<String> {
+        let tried = self.input.text.chars().any(|c| c.is_numeric());
+        let text = self.d.config.text(&self.locale)?;
+        tried
+            .then(|| text.slot_hints.get(variable).cloned())
+            .flatten()
+    }
+
+    /// The intents a vague request ("a question about an order") may mean, the classifier's
+    /// favourites first.
+    fn vague_choices(&self) -> Option<Vec<IntentName>> {
+        let intents = self.d.context.vague_topic(self.input.text)?;
+        let c = self.input.classification;
+        let score = |i: &IntentName| {
+            if c.intent.as_ref() == Some(i) {
+                return c.confidence;
+            }
+            c.alternatives
+                .iter()
+                .find(|a| a.intent == *i)
+                .map_or(0.0, |a| a.confidence)
+        };
+        let mut ranked: Vec<IntentName> = intents
+            .iter()
+            .filter(|i| self.d.intents.contains_key(*i))
+            .cloned()
+            .collect();
+        ranked.sort_by(|a, b| score(b).total_cmp(&score(a)));
+        ranked.truncate(MAX_CHOICES);
+        (!ranked.is_empty()).then_some(ranked)
+    }
+
+    /// The topic the bot just answered, when this short message points back to it ("how long?",
+    /// "それもキャンセルできますか") and does not clearly ask something else.
+    fn running_topic(&self) -> Option<IntentName> {
+        let d = self.d;
+        let c = self.input.classification;
+        let follow_up = d.context.follow_up();
+        let last = self.state.answers.last()?;
+        let recent = self.state.turn.saturating_sub(last.turn) <= follow_up.within_turns;
+        let text = self.input.text;
+        if !recent || !d.context.is_short(text) || !d.context.points_back(text) {
+            return None;
+        }
+        let own = c
+            .intent
+            .as_ref()
+            .filter(|_| matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff));
+        match own {
+            Some(i) if *i == last.intent || d.context.is_small_talk(i) => None,
+            Some(_) if c.confidence >= follow_up.override_below => None,
+            _ => Some(last.intent.clone()),
+        }
     }
 
     /// The fresh classification decides.
@@ -209,6 +280,11 @@ impl Ctx<'_, '_, '_> {
                     .alternatives
                     .iter()
                     .find(|a| a.intent != intent && d.intents.contains_key(&a.intent));
+                if let Some(pick) =
+                    alternative.and_then(|alt| self.hinted_by_entities(&intent, &alt.intent))
+                {
+                    return self.answer(&pick, c.confidence);
+                }
                 match alternative {
                     Some(alt) => {
                         let b = Candidate {
@@ -248,12 +324,13 @@ impl Ctx<'_, '_, '_> {
             self.state.misses = 0;
             self.state.last_miss = None;
             let question = self.question.clone();
-            return self.ask_slot(PendingSlot {
+            let slot = PendingSlot {
                 intent: intent.clone(),
                 variable: variable.clone(),
                 confidence,
                 question,
-            });
+            };
+            return self.ask_slot(slot, None);
         }
         let Some(text) = self.render_intent(intent, &vars, true) else {
             return self.handoff(HandoffReason::LowConfidence, None);
@@ -275,8 +352,9 @@ impl Ctx<'_, '_, '_> {
         )
     }
 
-    /// Asks for `slot.variable` with the intent's prompt in the customer's language.
-    fn ask_slot(self, slot: PendingSlot) -> BotTurn {
+    /// Asks for `slot.variable` with the intent's prompt in the customer's language, after `hint`
+    /// (what a valid value looks like) when the last try held none.
+    fn ask_slot(self, slot: PendingSlot, hint: Option<String>) -> BotTurn {
         let d = self.d;
         let prompt = d
             .intents
@@ -288,7 +366,11 @@ impl Ctx<'_, '_, '_> {
                     .or_else(|| spec.prompt.values().next())
             })
             .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty());
+            .filter(|p| !p.is_empty())
+            .map(|p| match hint {
+                Some(hint) => format!("{}\n{p}", hint.trim()),
+                None => p,
+            });
         let Some(prompt) = prompt else {
             tracing::error!(
                 intent = %slot.intent,
@@ -343,6 +425,68 @@ impl Ctx<'_, '_, '_> {
             quick_replies,
             TurnKind::Clarify,
         )
+    }
+
+    /// A vague request: "which of these is it about?" with a quick reply per intent.
+    fn choose(self, intents: Vec<IntentName>) -> BotTurn {
+        let d = self.d;
+        let quick_replies: Vec<QuickReply> = intents
+            .iter()
+            .map(|i| QuickReply {
+                label: d.config.label(i.as_str(), &self.locale).to_string(),
+                value: i.clone(),
+            })
+            .collect();
+        let mut vars = self.vars();
+        let labels: Vec<Value> = quick_replies
+            .iter()
+            .map(|q| Value::from(q.label.clone()))
+            .collect();
+        vars.insert("options".into(), Value::from(labels));
+        let Some(text) = self.line(Line::Choose, &vars) else {
+            return self.handoff(HandoffReason::LowConfidence, None);
+        };
+        let c = self.input.classification;
+        self.state.pending_clarification = Some(PendingClarification {
+            candidates: intents
+                .iter()
+                .map(|i| Candidate {
+                    intent: i.clone(),
+                    confidence: 0.0,
+                })
+                .collect(),
+            text: clip(self.input.text, MAX_KEPT_CHARS),
+        });
+        self.reply(
+            text,
+            Action::Clarify,
+            intents.first().cloned(),
+            c.confidence,
+            quick_replies,
+            TurnKind::Clarify,
+        )
+    }
+
+    /// Of two close intents, the one that uses a detail this message gives (an order number
+    /// points to an order question, not to "close my account").
+    fn hinted_by_entities(&self, a: &IntentName, b: &IntentName) -> Option<IntentName> {
+        let given: Vec<&str> = self
+            .extraction
+            .found
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let uses = |i: &IntentName| {
+            self.d
+                .intents
+                .get(i)
+                .is_some_and(|info| info.variables.keys().any(|v| given.contains(&v.as_str())))
+        };
+        match (uses(a), uses(b)) {
+            (true, false) => Some(a.clone()),
+            (false, true) => Some(b.clone()),
+            _ => None,
+        }
     }
 
     /// Counts a miss; true when that makes too many in a row.

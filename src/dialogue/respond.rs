@@ -26,6 +26,7 @@ pub type Vars = BTreeMap<String, Value>;
 pub enum Line {
     Rephrase,
     Clarify,
+    Choose,
     OutOfScope,
     OutsideHours,
     HandoffExplicitRequest,
@@ -119,9 +120,10 @@ const NEXT_OPEN: &[Var<'static>] = &[
 ];
 
 impl Line {
-    pub const ALL: [Line; 10] = [
+    pub const ALL: [Line; 11] = [
         Line::Rephrase,
         Line::Clarify,
+        Line::Choose,
         Line::OutOfScope,
         Line::OutsideHours,
         Line::HandoffExplicitRequest,
@@ -137,6 +139,7 @@ impl Line {
         match self {
             Self::Rephrase => "lines.rephrase",
             Self::Clarify => "lines.clarify",
+            Self::Choose => "lines.choose",
             Self::OutOfScope => "lines.out_of_scope",
             Self::OutsideHours => "lines.outside_hours",
             Self::HandoffExplicitRequest => "lines.handoff.explicit_request",
@@ -152,6 +155,7 @@ impl Line {
         match self {
             Self::Rephrase => &t.lines.rephrase,
             Self::Clarify => &t.lines.clarify,
+            Self::Choose => &t.lines.choose,
             Self::OutOfScope => &t.lines.out_of_scope,
             Self::OutsideHours => &t.lines.outside_hours,
             Self::HandoffExplicitRequest => &t.lines.handoff.explicit_request,
@@ -175,8 +179,11 @@ impl Line {
             req("next_open", Kind::Text),
             opt("customer_name", Kind::Text),
         ];
+        const CHOOSE: &[Var<'static>] =
+            &[req("options", Kind::List), opt("customer_name", Kind::Text)];
         match self {
             Self::Clarify => CLARIFY,
+            Self::Choose => CHOOSE,
             Self::OutOfScope => OUT_OF_SCOPE,
             Self::OutsideHours => OUTSIDE_HOURS,
             Self::NextOpen => NEXT_OPEN,

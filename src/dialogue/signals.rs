@@ -4,10 +4,11 @@
 //! The word lists are per locale in `_dialogue.yaml`; every message is checked against all of them,
 //! since a customer may switch languages. Matching is on the NFKC, lower-cased text; ASCII terms match
 //! whole words only ("agent" does not match "agents'" … but does match "agent!").
+use super::config::{DialogueConfig, FrustrationConfig};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use super::config::{DialogueConfig, FrustrationConfig};
+pub use super::words::{fold, Lexicon};
 
 /// A frustration signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,54 +21,6 @@ pub enum Signal {
     NegativeSentiment,
     /// The previous message was already a miss.
     PreviousMiss,
-}
-
-/// NFKC, lower case, whitespace runs as one space.
-pub fn fold(text: &str) -> String {
-    let lower = text.nfkc().collect::<String>().to_lowercase();
-    lower.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A list of words and phrases.
-#[derive(Debug, Clone, Default)]
-pub struct Lexicon {
-    terms: Vec<String>,
-}
-
-impl Lexicon {
-    pub fn new<'a>(words: impl IntoIterator<Item = &'a String>) -> Self {
-        let mut terms: Vec<String> = words
-            .into_iter()
-            .map(|w| fold(w))
-            .filter(|w| !w.is_empty())
-            .collect();
-        terms.sort();
-        terms.dedup();
-        Self { terms }
-    }
-
-    /// The terms found in `folded` (a [`fold`]ed message).
-    pub fn found<'a>(&'a self, folded: &str) -> Vec<&'a str> {
-        self.terms
-            .iter()
-            .filter(|t| contains_term(folded, t))
-            .map(String::as_str)
-            .collect()
-    }
-
-    pub fn any(&self, folded: &str) -> bool {
-        self.terms.iter().any(|t| contains_term(folded, t))
-    }
-}
-
-fn contains_term(text: &str, term: &str) -> bool {
-    if !term.is_ascii() {
-        return text.contains(term);
-    }
-    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    text.match_indices(term).any(|(i, _)| {
-        !word(text[..i].chars().next_back()) && !word(text[i + term.len()..].chars().next())
-    })
 }
 
 /// What one message shows.

@@ -1,0 +1,210 @@
+//! Reading a message in the context of the conversation (`context:` in `_dialogue.yaml`):
+//!
+//! - **follow-ups**: a short message that points back ("how long?", "それもキャンセルできますか",
+//!   "what if I already opened it?") continues the topic the bot just answered;
+//! - **vague requests**: a message made only of filler words and one topic word ("I have a question
+//!   about an order", "支払いについて聞きたいです") gets that topic's intents to choose from;
+//! - **small talk** ("thanks", "hello") never counts as a change of topic while the bot waits for a
+//!   detail it asked for.
+//!
+//! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
+//! them.
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::words::{fold, remove_terms, Lexicon};
+use crate::domain::{IntentName, Locale};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextConfig {
+    pub follow_up: FollowUpConfig,
+    /// Intents that are courtesy, not a topic (greeting, thanks, goodbye).
+    pub small_talk_intents: Vec<IntentName>,
+    pub vague: VagueConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowUpConfig {
+    /// The running topic is the intent the bot answered within this many turns.
+    pub within_turns: u32,
+    /// A follow-up is short: at most this many words of Latin script …
+    pub max_words: usize,
+    /// … or this many characters of other scripts (Japanese has no spaces).
+    pub max_chars: usize,
+    /// Above this confidence a message's own intent wins even when it points back.
+    pub override_below: f32,
+    /// Words that point back to what was just said, per locale.
+    pub markers: BTreeMap<Locale, Vec<String>>,
+}
+
+impl Default for FollowUpConfig {
+    fn default() -> Self {
+        Self {
+            within_turns: 2,
+            max_words: 8,
+            max_chars: 24,
+            override_below: 0.9,
+            markers: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VagueConfig {
+    /// Words that carry no request of their own ("question", "about", "について"), per locale.
+    pub filler: BTreeMap<Locale, Vec<String>>,
+    pub topics: Vec<VagueTopic>,
+}
+
+/// A topic word and the intents a vague message about it may mean.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VagueTopic {
+    pub words: Vec<String>,
+    pub intents: Vec<IntentName>,
+}
+
+/// The compiled word lists.
+#[derive(Debug, Clone)]
+pub struct Context {
+    markers: Lexicon,
+    /// Longest first, so that "お支払い" is removed before "支払い".
+    filler: Vec<String>,
+    topics: Vec<(Vec<String>, Vec<IntentName>)>,
+    config: FollowUpConfig,
+    small_talk: Vec<IntentName>,
+}
+
+impl Context {
+    pub fn new(config: &ContextConfig) -> Context {
+        let markers = Lexicon::new(config.follow_up.markers.values().flatten());
+        let mut filler: Vec<String> = config
+            .vague
+            .filler
+            .values()
+            .flatten()
+            .map(|w| fold(w))
+            .collect();
+        filler.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+        let topics = config
+            .vague
+            .topics
+            .iter()
+            .map(|t| {
+                let mut words: Vec<String> = t.words.iter().map(|w| fold(w)).collect();
+                words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+                (words, t.intents.clone())
+            })
+            .collect();
+        Context {
+            markers,
+            filler,
+            topics,
+            config: config.follow_up.clone(),
+            small_talk: config.small_talk_intents.clone(),
+        }
+    }
+
+    pub fn follow_up(&self) -> &FollowUpConfig {
+        &self.config
+    }
+
+    pub fn is_small_talk(&self, intent: &IntentName) -> bool {
+        self.small_talk.contains(intent)
+    }
+
+    /// The message points back to what was just said ("that", "それ", "how long").
+    pub fn points_back(&self, text: &str) -> bool {
+        self.markers.any(&fold(text))
+    }
+
+    /// Short enough to be a follow-up rather than a question of its own.
+    pub fn is_short(&self, text: &str) -> bool {
+        let folded = fold(text);
+        let words = folded
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .count();
+        let other = folded
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphanumeric())
+            .count();
+        words <= self.config.max_words && other <= self.config.max_chars
+    }
+
+    /// The intents of the topic a vague message names, when it names exactly one topic and says
+    /// nothing else of substance.
+    pub fn vague_topic(&self, text: &str) -> Option<&[IntentName]> {
+        let mut rest = fold(text);
+        let mut named = None;
+        for (i, (words, _)) in self.topics.iter().enumerate() {
+            if remove_terms(&mut rest, words) {
+                if named.is_some() {
+                    return None;
+                }
+                named = Some(i);
+            }
+        }
+        let topic = named?;
+        remove_terms(&mut rest, &self.filler);
+        let substance = rest.chars().any(char::is_alphanumeric);
+        (!substance).then(|| self.topics[topic].1.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> Context {
+        let yaml = r#"
+follow_up:
+  markers: {en: [that, it, how long], ja: [それ, いつ頃]}
+small_talk_intents: [thanks]
+vague:
+  filler:
+    en: [i, have, a, question, about, an, my, help, with, need]
+    ja: [について, 質問, があります, 聞きたい, です]
+  topics:
+    - words: [order, 注文]
+      intents: [order_status, cancel_order]
+    - words: [account, アカウント]
+      intents: [update_account]
+"#;
+        Context::new(&serde_norway::from_str(yaml).expect("valid"))
+    }
+
+    #[test]
+    fn vague_messages_name_one_topic_and_nothing_else() {
+        let c = context();
+        let names = |t: &str| c.vague_topic(t).map(|i| i.len());
+        assert_eq!(names("I have a question about an order"), Some(2));
+        assert_eq!(names("注文について質問があります"), Some(2));
+        assert_eq!(names("I need help with my account!"), Some(1));
+        assert_eq!(
+            names("I want to cancel my order"),
+            None,
+            "cancel is substance"
+        );
+        assert_eq!(names("a question about my order and my account"), None);
+        assert_eq!(names("reorder"), None, "whole words only");
+        assert_eq!(names("hello"), None);
+    }
+
+    #[test]
+    fn follow_ups_are_short_and_may_point_back() {
+        let c = context();
+        assert!(c.points_back("who pays the shipping for that?"));
+        assert!(c.points_back("How long?"));
+        assert!(!c.points_back("Where is my parcel?"));
+        assert!(!c.points_back("thatcher"), "whole words only");
+        assert!(c.points_back("それもキャンセルできますか"));
+        assert!(c.is_short("what if I already opened it?"));
+        assert!(!c.is_short("I ordered a jacket last week and it still has not arrived at my home"));
+        assert!(c.is_short("いつ頃になりますか"));
+    }
+}
