@@ -365,6 +365,7 @@ mod tests {
                 .map(|p| PatternSpec::Regex((*p).into()))
                 .collect(),
             clean: Vec::new(),
+            facet: false,
         }
     }
 
