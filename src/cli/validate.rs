@@ -7,7 +7,9 @@ use super::Paths;
 pub struct ValidateArgs {}
 
 pub fn run(paths: &Paths, _args: ValidateArgs) -> anyhow::Result<()> {
-    let (catalog, data, warnings) = crate::catalog::load(&paths.intents, &paths.training_data)?;
+    let (catalog, data, mut warnings) = crate::catalog::load(&paths.intents, &paths.training_data)?;
+    // Variations of an intent must answer the same question with the same facts.
+    warnings.extend(crate::dialogue::check_variations(&catalog));
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -12,6 +12,8 @@
 //! - `entities`: order numbers, e-mails, phones, dates, tracking numbers ([`EntityExtractor`]).
 //! - `signals`: explicit requests for a person, sentiment and frustration ([`Signals`]).
 //! - `summary`: the [`HandoffSummary`] for agents; `hours`: [`BusinessHours`].
+//! - `consistency`: the one-question rule for templates ([`check_variations`]: variations of an
+//!   intent state the same numbers and names), warned about by `madoguchi validate`.
 //! - `config`: `intents/_dialogue.yaml` (wording per locale, policy knobs) and `_entities.yaml`
 //!   ([`DialogueConfig`]); `state`: the per-conversation [`DialogueState`].
 //! - `context`: follow-ups, vague requests and small talk (`context:` of `_dialogue.yaml`);
@@ -23,6 +25,7 @@
 //! `summary` use `engine`, `respond`, `state` and `types`; `config` and the parsers below it use
 //! none of them; this file only declares and re-exports.
 mod config;
+mod consistency;
 mod context;
 mod engine;
 mod entities;
@@ -41,6 +44,7 @@ pub use config::{
     LocaleText, PolicyConfig, ReasonLabels, Script, SentimentLabels, SentimentWords, SummaryText,
     DIALOGUE_FILE, ENTITIES_FILE, METADATA_VARIABLES,
 };
+pub use consistency::{check_intent, check_variations, facts_of};
 pub use context::{ContextConfig, FollowUpConfig, VagueConfig, VagueTopic};
 pub use engine::Dialogue;
 pub use entities::{
