@@ -88,8 +88,8 @@ test('2. complaint → handoff notice with position → agent claims and replies
     const item = agent.locator('.ticket-item').first();
     await item.waitFor({ timeout: 10_000 });
     await agent.waitForFunction(() => window.__tones === 1, null, { timeout: 2_000 });
-    assert.match(await item.innerText(), /苦情/, 'the reason in words');
-    assert.doesNotMatch(await item.innerText(), /complaint/);
+    assert.equal(await item.locator('.reason').innerText(), '苦情', 'the reason in words, not its code');
+    assert.equal(await item.locator('.tag').innerText(), '日本語');
     await item.click();
     const summary = agent.locator('.summary');
     await summary.waitFor();
