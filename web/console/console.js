@@ -67,7 +67,7 @@
     const other = lang === "ja" ? "en" : "ja";
     return el("header", { class: "top" },
       el("h1", {}, T.title),
-      el("span", { class: "who" }, `${me.displayName} (${me.role})`),
+      el("span", { class: "who" }, `${me.displayName} (${label("accountRoles", me.role)})`),
       el("a", { href: `/agent?lang=${other}`, lang: other }, T.switchLang),
       soundToggle,
       isAdmin ? el("button", { type: "button", class: "quiet", id: "users", on: { click: showUsers } }, T.users) : null,
