@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use madoguchi::domain::AccountRole;
-use madoguchi::store::{NewAccount, Store};
+use madoguchi::store::{sha256_hex, NewAccount, Store};
 use madoguchi::web::console::password::{hash_password, verify_password};
+use madoguchi::web::console::StoreSessions;
 use serde_json::{json, Value};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::SessionStore;
 
 use crate::api::{agent_call, expect, fake_server, new_conversation, sqlite_url, Server};
 use crate::util::{block_on, fresh_postgres, madoguchi, show};
@@ -253,6 +256,42 @@ fn login_sets_a_strict_httponly_cookie_and_refuses_bad_passwords_and_disabled_ac
 }
 
 #[test]
+fn behind_tls_the_cookie_is_secure_and_host_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = fake_server(dir.path(), Duration::ZERO, |c| c.secure_cookies = true);
+    let ok = login(&s.base, "agent", "agent-password");
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok.set_cookie.expect("cookie");
+    assert!(cookie.starts_with("__Host-madoguchi_console="), "{cookie}");
+    for flag in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=43200",
+    ] {
+        assert!(cookie.contains(flag), "{flag}: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Domain"),
+        "__Host- cookies name no domain: {cookie}"
+    );
+    // The session works (a browser would send it back over TLS; the server does not mind here).
+    let name_value = cookie.split(';').next().expect("name=value");
+    let me = request(
+        "GET",
+        &format!("{}/agent/api/me", s.base),
+        &[("Cookie", name_value)],
+        None,
+    );
+    assert_eq!(me.status, 200, "{}", me.body);
+    let again = me
+        .set_cookie
+        .expect("the idle expiry slides: the cookie is renewed");
+    assert!(again.contains("Max-Age=43200"), "{again}");
+}
+
+#[test]
 fn sessions_are_needed_csrf_is_checked_and_roles_are_enforced() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = fake_server(dir.path(), Duration::ZERO, |_| {});
@@ -398,49 +437,137 @@ fn x_agent_id_must_name_an_active_account() {
     assert_eq!(r["claimed_by"], "sato");
 }
 
-#[test]
-fn accounts_and_sessions_in_postgres() {
-    let Some(db) = fresh_postgres("accounts_and_sessions_in_postgres") else {
-        return;
-    };
-    block_on(async {
-        let store = Store::connect(&db.url).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let hash = hash_password("pg-password-1").expect("hash");
+/// A session record as the console's login makes it.
+fn login_record(account: &str, logged_in: chrono::DateTime<chrono::Utc>, idle: Duration) -> Record {
+    let mut data = std::collections::HashMap::new();
+    data.insert(
+        "login".to_string(),
+        json!({"account": account, "csrf_token": "c".repeat(43), "at": logged_in}),
+    );
+    Record {
+        id: Id::default(),
+        data,
+        expiry_date: time::OffsetDateTime::now_utc() + idle,
+    }
+}
+
+/// The console's tower-sessions `SessionStore` over our store, on one dialect: create, load,
+/// slide, the absolute limit, expiry, logout, and the account's sessions ending with a new
+/// password or a disabled account (and a save never bringing a revoked session back).
+async fn session_store_case(url: &str) {
+    let store = Store::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let hash = hash_password("pg-password-1").expect("hash");
+    for name in ["pg", "other"] {
         let new = NewAccount {
-            name: "pg",
+            name,
             display_name: "PG",
             role: AccountRole::Lead,
             password_hash: &hash,
         };
-        store.create_account(new.clone()).await.expect("create");
-        assert!(store.create_account(new).await.is_err(), "names are unique");
-        assert_eq!(store.account_count().await.expect("count"), 1);
-        let session = madoguchi::store::NewSession {
-            token_sha256: &"a".repeat(64),
-            account_name: "pg",
-            csrf_token: &"c".repeat(64),
-            idle: chrono::Duration::hours(1),
-            absolute: chrono::Duration::hours(2),
-        };
-        store.create_session(session).await.expect("session");
-        let live = store
-            .touch_session(&"a".repeat(64), chrono::Duration::hours(1))
-            .await
-            .expect("touch");
-        assert_eq!(live.map(|s| s.account.role), Some(AccountRole::Lead));
-        store
-            .set_account_password("pg", &hash)
-            .await
-            .expect("passwd")
-            .expect("pg");
-        let gone = store
-            .touch_session(&"a".repeat(64), chrono::Duration::hours(1))
-            .await
-            .expect("touch");
-        assert!(gone.is_none(), "a new password ends the sessions");
-        store.close().await;
-    });
+        store.create_account(new).await.expect("create");
+    }
+    let sessions = StoreSessions::new(store.clone());
+    let now = chrono::Utc::now();
+    let hour = Duration::from_secs(3600);
+
+    let mut live = login_record("pg", now, hour);
+    sessions.create(&mut live).await.expect("create");
+    let loaded = sessions.load(&live.id).await.expect("load").expect("live");
+    assert_eq!(loaded.data, live.data);
+    let stored = store
+        .web_session(&sha256_hex(&live.id.to_string()))
+        .await
+        .expect("row")
+        .expect("kept under the id's hash");
+    assert_eq!(stored.account_name.as_deref(), Some("pg"));
+    assert!(
+        !stored.data.contains(&live.id.to_string()),
+        "never the id itself"
+    );
+    assert!(store
+        .web_session(&live.id.to_string())
+        .await
+        .expect("row")
+        .is_none());
+
+    // Use slides the idle expiry, never past the absolute limit (7 days after login).
+    let mut old = login_record(
+        "pg",
+        now - chrono::Duration::days(7) + chrono::Duration::minutes(5),
+        hour,
+    );
+    sessions.create(&mut old).await.expect("create");
+    let capped = sessions.load(&old.id).await.expect("load").expect("live");
+    let limit = (now + chrono::Duration::minutes(5)).timestamp();
+    assert!(
+        capped.expiry_date.unix_timestamp() <= limit,
+        "capped at the absolute limit"
+    );
+    let mut expired = login_record("pg", now, Duration::ZERO);
+    expired.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    sessions.create(&mut expired).await.expect("create");
+    assert!(
+        sessions.load(&expired.id).await.expect("load").is_none(),
+        "expired"
+    );
+    assert!(store.delete_expired_web_sessions().await.expect("sweep") >= 1);
+
+    // Logout deletes; a later save (a request in flight) does not bring it back.
+    let mut out = login_record("pg", now, hour);
+    sessions.create(&mut out).await.expect("create");
+    sessions.delete(&out.id).await.expect("delete");
+    sessions.save(&out).await.expect("save");
+    assert!(
+        sessions.load(&out.id).await.expect("load").is_none(),
+        "logged out stays out"
+    );
+
+    // A new password ends all of the account's sessions, and only its own.
+    let mut others = login_record("other", now, hour);
+    sessions.create(&mut others).await.expect("create");
+    store
+        .set_account_password("pg", &hash)
+        .await
+        .expect("passwd")
+        .expect("pg");
+    assert!(
+        sessions.load(&live.id).await.expect("load").is_none(),
+        "a new password ends it"
+    );
+    sessions.save(&live).await.expect("save");
+    assert!(
+        sessions.load(&live.id).await.expect("load").is_none(),
+        "not brought back"
+    );
+    assert!(
+        sessions.load(&others.id).await.expect("load").is_some(),
+        "other accounts keep theirs"
+    );
+    store
+        .set_account_disabled("other", true)
+        .await
+        .expect("disable")
+        .expect("other");
+    assert!(
+        sessions.load(&others.id).await.expect("load").is_none(),
+        "disabling ends it"
+    );
+    store.close().await;
+}
+
+#[test]
+fn session_store_in_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    block_on(session_store_case(&sqlite_url(dir.path(), "sessions.db")));
+}
+
+#[test]
+fn session_store_in_postgres() {
+    let Some(db) = fresh_postgres("session_store_in_postgres") else {
+        return;
+    };
+    block_on(session_store_case(&db.url));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{bearer, parse_id, ApiJson, ApiJsonOrDefault};
 use super::AppState;
+use crate::conversation::customer::CustomerTicket;
 use crate::conversation::TurnReply;
 use crate::domain::ClientMessageId;
 use crate::store::{Conversation, Message};
@@ -69,6 +70,8 @@ pub struct Transcript {
     pub csat_comment: Option<String>,
     #[schema(value_type = Vec<Object>)]
     pub messages: Vec<Message>,
+    /// The open ticket (waiting for or with a person); null when the bot has the conversation.
+    pub handoff: Option<CustomerTicket>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -166,6 +169,7 @@ pub async fn transcript(
 ) -> Result<Json<Transcript>, ApiError> {
     let c = authorize(&state, &headers, &id).await?;
     let messages = state.conversations.transcript(&c).await?;
+    let handoff = state.conversations.customer_ticket(&c).await?;
     Ok(Json(Transcript {
         id: c.id,
         status: c.status.as_str().to_string(),
@@ -176,6 +180,7 @@ pub async fn transcript(
         csat_score: c.csat_score,
         csat_comment: c.csat_comment,
         messages,
+        handoff,
     }))
 }
 

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{agent, chat, developer, error, events, health};
-use crate::conversation::reply;
+use crate::conversation::{customer, reply};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +23,7 @@ use crate::conversation::reply;
         error::ErrorBody, error::ErrorDetail,
         chat::StartConversation, chat::ConversationCreated, chat::SendMessage, chat::Transcript,
         chat::Feedback, chat::Csat, chat::Ack,
-        reply::TurnReply, reply::HandoffInfo, reply::ExpectedWait, events::StreamTicket,
+        reply::TurnReply, reply::HandoffInfo, reply::ExpectedWait, customer::CustomerTicket, events::StreamTicket,
         agent::Ticket, agent::TicketList, agent::TicketDetail, agent::AgentReply, agent::Resolve,
         agent::NewNote,
         developer::ClassifyRequest, developer::ClassifyResponse,

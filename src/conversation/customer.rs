@@ -8,12 +8,30 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::events::Event;
+use super::reply::ExpectedWait;
 use super::{ConversationError, Conversations};
 use crate::domain::{ConversationStatus, HandoffStatus, Locale};
 use crate::store::{new_customer_token, sha256_hex, Conversation, Message, NewConversation};
 
 /// How long a stream ticket may wait to be used.
 pub const STREAM_TICKET_TTL: Duration = Duration::from_secs(60);
+
+/// The conversation's open ticket as the customer sees it, so a widget reloaded mid-handoff can
+/// say again where the customer stands: in the queue (position, expected wait, or the business
+/// hours when nobody is on shift), or with which person.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CustomerTicket {
+    pub ticket_id: Uuid,
+    /// `waiting` or `claimed`.
+    pub status: String,
+    /// 1-based place in the queue while waiting.
+    pub position: Option<u32>,
+    pub expected_wait: ExpectedWait,
+    /// The account of the person who has the conversation (as on their messages)…
+    pub agent_id: Option<String>,
+    /// …and the name the customer is shown.
+    pub agent_name: Option<String>,
+}
 
 /// A conversation just started: its id and the customer's bearer token (shown once).
 #[derive(Debug)]
@@ -81,6 +99,35 @@ impl Conversations {
         conversation: &Conversation,
     ) -> Result<Vec<Message>, ConversationError> {
         Ok(self.store().messages(conversation.id).await?)
+    }
+
+    /// The open ticket's state for the customer; None when no person has or will have the
+    /// conversation.
+    pub async fn customer_ticket(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Option<CustomerTicket>, ConversationError> {
+        let Some(ticket) = self.open_ticket(conversation).await? else {
+            return Ok(None);
+        };
+        let info = self.handoff_info(&ticket, Utc::now()).await;
+        let agent_name = match &ticket.claimed_by {
+            Some(name) => Some(
+                self.store()
+                    .account(name)
+                    .await?
+                    .map_or_else(|| name.clone(), |a| a.display_name),
+            ),
+            None => None,
+        };
+        Ok(Some(CustomerTicket {
+            ticket_id: ticket.id,
+            status: info.status,
+            position: info.position,
+            expected_wait: info.expected_wait,
+            agent_id: ticket.claimed_by,
+            agent_name,
+        }))
     }
 
     /// "Did this help?" on one of the bot's messages (a second call replaces it).

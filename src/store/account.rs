@@ -1,9 +1,10 @@
 //! People's accounts (agents, leads, admins) and their console sessions. The store keeps only
-//! what it is given: password hashes (hashing is the console's job) and the SHA-256 of each
-//! session token, so a copy of the database opens no session.
-use chrono::{DateTime, Duration, Utc};
+//! what it is given: password hashes (hashing is the console's job) and sessions under the
+//! SHA-256 of their ids, so a copy of the database opens no session (what a session holds is the
+//! console's business: see `web::console::session_store`).
+use chrono::{DateTime, Utc};
 
-use super::account_model::{check_account_name, Account, ConsoleSession, NewAccount, NewSession};
+use super::account_model::{check_account_name, Account, NewAccount, StoredSession};
 use super::check::{self, now};
 use super::dialect::on;
 use super::error::StoreError;
@@ -151,65 +152,67 @@ impl Store {
         Ok(account)
     }
 
-    /// Opens a console session (only the token's hash is stored).
-    pub async fn create_session(&self, new: NewSession<'_>) -> Result<(), StoreError> {
-        let now = now();
-        let mut conn = self.pool.conn().await?;
-        on!(&mut conn, D, c => {
-            sqlx::query(sql::INSERT_SESSION)
-                .bind(new.token_sha256)
-                .bind(new.account_name)
-                .bind(new.csrf_token)
-                .bind(D::ts(now))
-                .bind(D::ts(now + new.idle))
-                .bind(D::ts(now + new.absolute))
-                .execute(c)
-                .await
-                .map_err(|e| StoreError::from_write(e, "the session could not be opened"))?;
-        });
-        Ok(())
+    /// Stores a new console session; `false` (and nothing stored) when its id is taken.
+    pub async fn insert_web_session(&self, session: &StoredSession) -> Result<bool, StoreError> {
+        self.write_web_session(sql::INSERT_WEB_SESSION, session)
+            .await
     }
 
-    /// The live session with this token hash, its idle expiry slid forward by `idle`; None when
-    /// unknown, expired, logged out or its account is disabled.
-    pub async fn touch_session(
+    /// Saves a session that still exists; `false` when it is gone (logged out or revoked), which
+    /// then stays gone.
+    pub async fn update_web_session(&self, session: &StoredSession) -> Result<bool, StoreError> {
+        self.write_web_session(sql::UPDATE_WEB_SESSION, session)
+            .await
+    }
+
+    async fn write_web_session(
         &self,
-        token_sha256: &str,
-        idle: Duration,
-    ) -> Result<Option<ConsoleSession>, StoreError> {
-        let now = now();
+        statement: &str,
+        session: &StoredSession,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.pool.conn().await?;
-        let found: Option<(String, String, DateTime<Utc>)> = on!(&mut conn, D, c => {
-            sqlx::query_as(sql::TOUCH_SESSION)
-                .bind(token_sha256)
-                .bind(D::ts(now))
-                .bind(D::ts(now + idle))
+        on!(&mut conn, D, c => {
+            let done = sqlx::query(statement)
+                .bind(&session.id_sha256)
+                .bind(session.account_name.as_deref())
+                .bind(&session.data)
+                .bind(D::ts(session.expires_at))
+                .execute(c)
+                .await
+                .map_err(|e| StoreError::from_write(e, "the session could not be saved"))?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// The live (unexpired) session with this id hash.
+    pub async fn web_session(&self, id_sha256: &str) -> Result<Option<StoredSession>, StoreError> {
+        let mut conn = self.pool.conn().await?;
+        let found: Option<(Option<String>, String, DateTime<Utc>)> = on!(&mut conn, D, c => {
+            sqlx::query_as(sql::WEB_SESSION)
+                .bind(id_sha256)
+                .bind(D::ts(now()))
                 .fetch_optional(c)
                 .await?
         });
-        drop(conn);
-        let Some((name, csrf_token, expires_at)) = found else {
-            return Ok(None);
-        };
-        let account = self.account(&name).await?.filter(|a| !a.disabled);
-        Ok(account.map(|account| ConsoleSession {
-            account,
-            csrf_token,
+        Ok(found.map(|(account_name, data, expires_at)| StoredSession {
+            id_sha256: id_sha256.to_string(),
+            account_name,
+            data,
             expires_at,
         }))
     }
 
     /// Ends one session (logout).
-    pub async fn delete_session(&self, token_sha256: &str) -> Result<(), StoreError> {
+    pub async fn delete_web_session(&self, id_sha256: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.conn().await?;
         on!(&mut conn, D, c => {
-            sqlx::query(sql::DELETE_SESSION).bind(token_sha256).execute(c).await?;
+            sqlx::query(sql::DELETE_WEB_SESSION).bind(id_sha256).execute(c).await?;
         });
         Ok(())
     }
 
     /// Forgets expired sessions; returns how many.
-    pub async fn delete_expired_sessions(&self) -> Result<u64, StoreError> {
+    pub async fn delete_expired_web_sessions(&self) -> Result<u64, StoreError> {
         let mut conn = self.pool.conn().await?;
         on!(&mut conn, D, c => {
             let done = sqlx::query(sql::DELETE_EXPIRED_SESSIONS)

@@ -1,6 +1,6 @@
 //! The records of people's accounts and console sessions, and what makes an account name valid
 //! (the account methods of `Store` are in `account.rs`).
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::error::StoreError;
 use crate::domain::AccountRole;
@@ -41,25 +41,17 @@ pub struct NewAccount<'a> {
     pub password_hash: &'a str,
 }
 
-/// A live console session, as found by its token.
-#[derive(Debug, Clone)]
-pub struct ConsoleSession {
-    pub account: Account,
-    /// Sent back by the page as `X-CSRF-Token` on every state-changing request.
-    pub csrf_token: String,
+/// A console login session as the store keeps it (the console's tower-sessions `SessionStore`
+/// decides what `data` holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// SHA-256 (hex) of the session id the cookie carries.
+    pub id_sha256: String,
+    /// The logged-in account, if any: its sessions end when it is disabled or its password changes.
+    pub account_name: Option<String>,
+    /// The session's record, JSON.
+    pub data: String,
     pub expires_at: DateTime<Utc>,
-}
-
-/// What opening a session takes.
-#[derive(Debug, Clone)]
-pub struct NewSession<'a> {
-    pub token_sha256: &'a str,
-    pub account_name: &'a str,
-    pub csrf_token: &'a str,
-    /// The session ends after this long unused…
-    pub idle: Duration,
-    /// …and after this long in any case.
-    pub absolute: Duration,
 }
 
 /// A name is 1–64 characters of ASCII letters, digits, `.`, `_` and `-`.

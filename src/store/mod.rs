@@ -50,7 +50,7 @@ mod ticket;
 mod token;
 
 pub use account_model::{
-    check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
+    check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
 pub use listener::Listener;

@@ -334,24 +334,24 @@ pub const SET_ACCOUNT_DISABLED: &str = "
 pub const SET_ACCOUNT_PASSWORD: &str = "
     UPDATE accounts SET password_hash = $2 WHERE name = $1 RETURNING *";
 
-pub const INSERT_SESSION: &str = "
-    INSERT INTO console_sessions
-        (token_sha256, account_name, csrf_token, created_at, expires_at, absolute_expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6)";
+/// A new console session; nothing when its id is taken (the caller picks another).
+pub const INSERT_WEB_SESSION: &str = "
+    INSERT INTO web_sessions (id_sha256, account_name, data, expires_at)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id_sha256) DO NOTHING";
 
-/// Slides a live session's idle expiry forward (capped by its absolute expiry) and returns it
-/// with its account; nothing for an unknown, expired or disabled one.
-pub const TOUCH_SESSION: &str = "
-    UPDATE console_sessions
-    SET expires_at = CASE WHEN $3 < absolute_expires_at THEN $3 ELSE absolute_expires_at END
-    WHERE token_sha256 = $1 AND expires_at > $2
-      AND account_name IN (SELECT name FROM accounts WHERE NOT disabled)
-    RETURNING account_name, csrf_token, expires_at";
+/// Saves a session that still exists: a session deleted meanwhile (logout, revocation) stays
+/// deleted.
+pub const UPDATE_WEB_SESSION: &str = "
+    UPDATE web_sessions SET account_name = $2, data = $3, expires_at = $4 WHERE id_sha256 = $1";
 
-pub const DELETE_SESSION: &str = "DELETE FROM console_sessions WHERE token_sha256 = $1";
+pub const WEB_SESSION: &str = "
+    SELECT account_name, data, expires_at FROM web_sessions WHERE id_sha256 = $1 AND expires_at > $2";
+
+pub const DELETE_WEB_SESSION: &str = "DELETE FROM web_sessions WHERE id_sha256 = $1";
 
 pub const DELETE_ACCOUNT_SESSIONS: &str = "
-    DELETE FROM console_sessions WHERE account_name = $1";
+    DELETE FROM web_sessions WHERE account_name = $1";
 
 pub const DELETE_EXPIRED_SESSIONS: &str = "
-    DELETE FROM console_sessions WHERE expires_at <= $1";
+    DELETE FROM web_sessions WHERE expires_at <= $1";

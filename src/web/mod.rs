@@ -15,8 +15,12 @@ use crate::api::{self, AppState};
 /// other sites, see [`widget::cors`]) wraps everything, so preflights are answered before routing.
 pub fn app(state: AppState) -> Router {
     let cors = widget::cors(&state.config);
+    // Console sessions wrap every page, so any console-like face (the studio too) can take the
+    // `Session` extractor; a request without the cookie costs nothing.
+    let sessions = console::session_layer(&state.config, state.store.clone());
     api::router(state.clone())
         .merge(widget::router(state.clone()))
         .merge(console::router(state))
+        .layer(sessions)
         .layer(cors)
 }

@@ -263,6 +263,66 @@ test('3. reload and network drop mid-conversation: history restored once, live d
   await page.context().close();
 });
 
+test('7. unacknowledged messages survive a reload: kept with their client_message_id, resent, shown once', async () => {
+  const page = await newPage();
+  await openWidget(page);
+  await say(page, '返品したいです');
+  const outbox = () => page.evaluate((base) => JSON.parse(localStorage.getItem(`madoguchi:outbox:${base}`) ?? '[]'), server.base);
+  const customerBubbles = (text) => log(page).locator('[data-role=customer]').filter({ hasText: text });
+  const storedTimes = async (text) => (await transcript(page)).messages.filter((m) => m.text === text).length;
+  const messages = '**/v1/conversations/*/messages';
+
+  // (a) The server stores the message but its answer never arrives; then the page is reloaded.
+  const lostAck = '注文番号は MD11112222 です';
+  await page.route(messages, async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    await route.fetch(); // it reaches the server…
+    await route.abort('failed'); // …but the answer is lost
+  });
+  await textbox(page).fill(lostAck);
+  await textbox(page).press('Enter');
+  await page.getByText('接続が切れています').waitFor({ timeout: 5_000 });
+  const kept = await outbox();
+  assert.equal(kept.length, 1);
+  assert.equal(kept[0].text, lostAck);
+  assert.ok(kept[0].cid, 'kept with its client_message_id');
+  await page.unroute(messages);
+  await page.reload();
+  await launcher(page).click();
+  await customerBubbles(lostAck).and(log(page).locator('[data-id]')).waitFor({ timeout: 10_000 });
+  await page.waitForTimeout(1_000); // a resend or a second bubble would show by now
+  assert.equal(await customerBubbles(lostAck).count(), 1, 'shown once');
+  assert.equal(await storedTimes(lostAck), 1, 'stored once');
+  assert.deepEqual(await outbox(), []);
+
+  // (b) Offline: send, reload (the message endpoint still unreachable), back online: sent once, answered.
+  const offline = '配送先を変更したいです';
+  await page.context().setOffline(true);
+  await textbox(page).fill(offline);
+  await textbox(page).press('Enter');
+  await page.getByText('接続が切れています').waitFor({ timeout: 5_000 });
+  await page.route(messages, (route) => (route.request().method() === 'POST' ? route.abort('internetdisconnected') : route.continue()));
+  await page.context().setOffline(false);
+  await page.reload();
+  await launcher(page).click();
+  await customerBubbles(offline).waitFor({ timeout: 5_000 });
+  assert.equal((await outbox()).length, 1, 'still waiting to be sent after the reload');
+  const bots = await log(page).locator('[data-role=bot][data-id]').count();
+  await page.unroute(messages);
+  await customerBubbles(offline).and(log(page).locator('[data-id]')).waitFor({ timeout: 20_000 });
+  await log(page).locator('[data-role=bot][data-id]').nth(bots).waitFor({ timeout: 15_000 });
+  await page.waitForTimeout(1_000);
+  assert.equal(await customerBubbles(offline).count(), 1, 'shown once');
+  assert.equal(await storedTimes(offline), 1, 'stored once');
+  const all = (await transcript(page)).messages;
+  const at = all.findIndex((m) => m.text === offline);
+  assert.ok(all[at + 1] && all[at + 1].role === 'bot', 'with its reply');
+  assert.deepEqual(await outbox(), []);
+  const ids = (await storedMessages(page)).map(([id]) => id);
+  assert.equal(new Set(ids).size, ids.length, `duplicates in ${ids}`);
+  await page.context().close();
+});
+
 test('4. XSS: customer and agent HTML is shown as text and never runs', async () => {
   const page = await newPage();
   const dialogs = [];

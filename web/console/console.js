@@ -10,9 +10,13 @@
   const lang = document.documentElement.lang === "en" ? "en" : "ja";
   const T = window.CONSOLE_TEXTS[lang];
   const isLead = me.role === "lead" || me.role === "admin";
+  const isAdmin = me.role === "admin";
+  /** A code (reason, sentiment, language, …) in words: never shown raw when we know it. */
+  const label = (kind, code) => (code && T[kind][code]) || code || T.none;
 
   // drafts: the reply being written, per ticket, so live re-renders never lose it.
-  const state = { view: "waiting", locale: "", reason: "", tickets: [], current: null, detail: null, unseen: 0, drafts: {} };
+  // page: "tickets" or "users" (admins).
+  const state = { page: "tickets", view: "waiting", locale: "", reason: "", tickets: [], current: null, detail: null, unseen: 0, drafts: {} };
 
   // ---- DOM helpers -------------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -63,8 +67,10 @@
     const other = lang === "ja" ? "en" : "ja";
     return el("header", { class: "top" },
       el("h1", {}, T.title),
-      el("span", { class: "who" }, `${me.displayName} (${me.role})`),
+      el("span", { class: "who" }, `${me.displayName} (${label("accountRoles", me.role)})`),
       el("a", { href: `/agent?lang=${other}`, lang: other }, T.switchLang),
+      soundToggle,
+      isAdmin ? el("button", { type: "button", class: "quiet", id: "users", on: { click: showUsers } }, T.users) : null,
       el("button", { type: "button", class: "quiet", on: { click: () => showHelp() } }, "?"),
       el("button", { type: "button", class: "quiet", on: { click: logout } }, T.logout));
   }
@@ -89,8 +95,8 @@
     const reasons = new Set(state.tickets.map((t) => t.reason));
     if (state.locale) locales.add(state.locale);
     if (state.reason) reasons.add(state.reason);
-    clear(localeFilter).append(option("", T.any), ...[...locales].sort().map((l) => option(l, l, l === state.locale)));
-    clear(reasonFilter).append(option("", T.any), ...[...reasons].sort().map((r) => option(r, r, r === state.reason)));
+    clear(localeFilter).append(option("", T.any), ...[...locales].sort().map((l) => option(l, label("languages", l), l === state.locale)));
+    clear(reasonFilter).append(option("", T.any), ...[...reasons].sort().map((r) => option(r, label("reasons", r), r === state.reason)));
   }
   localeFilter.addEventListener("change", () => { state.locale = localeFilter.value; loadQueue(); });
   reasonFilter.addEventListener("change", () => { state.reason = reasonFilter.value; loadQueue(); });
@@ -129,12 +135,12 @@
           "data-ticket": t.id, on: { click: () => openTicket(t.id) },
         },
         el("span", { class: "line" },
-          el("span", { class: "tag" }, t.locale),
-          el("span", { class: "reason" }, t.reason),
+          el("span", { class: "tag" }, label("languages", t.locale)),
+          el("span", { class: "reason" }, label("reasons", t.reason)),
           el("span", { class: "waited", "data-since": (t.summary && t.summary.waiting_since) || t.created_at }, T.minutes(waitedMinutes(t)))),
         el("span", { class: "line small" },
           `${T.intent}: ${t.intent || T.none}`,
-          sentimentOf(t) ? ` · ${T.sentiment}: ${sentimentOf(t)}` : "",
+          sentimentOf(t) ? ` · ${T.sentiment}: ${label("sentiments", sentimentOf(t))}` : "",
           t.claimed_by ? ` · ${T.claimedBy}: ${t.claimed_by}` : ""))));
     }
     updateTitle();
@@ -155,6 +161,7 @@
 
   // ---- ticket view ---------------------------------------------------------------------------
   async function openTicket(id) {
+    state.page = "tickets";
     state.current = id;
     renderQueue();
     try {
@@ -176,9 +183,9 @@
       el("h2", { id: "summary-title" }, T.summary),
       el("p", { class: "summary-text" }, s.text || ""),
       definitionList([
-        [T.reason, t.reason], [T.intent, t.intent || T.none],
-        [T.sentiment, s.sentiment ? `${s.sentiment.label} (${s.sentiment.score})` : T.none],
-        [T.language, t.locale], [T.waited, T.minutes(waitedMinutes(t))],
+        [T.reason, label("reasons", t.reason)], [T.intent, t.intent || T.none],
+        [T.sentiment, s.sentiment ? `${label("sentiments", s.sentiment.label)} (${s.sentiment.score})` : T.none],
+        [T.language, label("languages", t.locale)], [T.waited, T.minutes(waitedMinutes(t))],
         [T.claimedBy, t.claimed_by || T.none],
       ]),
       el("h3", {}, T.keyMessages),
@@ -270,6 +277,7 @@
   }
 
   function renderTicket() {
+    if (state.page !== "tickets") return;
     const d = state.detail;
     // Live updates re-render the view: keep the focus where it was.
     const focused = document.activeElement && view.contains(document.activeElement) ? document.activeElement.id : "";
@@ -334,6 +342,117 @@
     }
   });
 
+  // ---- new-ticket sound ----------------------------------------------------------------------
+  // A short two-note chime made with WebAudio (no audio file). Browsers allow sound only after a
+  // user gesture, so the AudioContext is made on the first click or key press. Muting is kept in
+  // localStorage.
+  const SOUND_KEY = "madoguchi:console:muted";
+  const sound = { context: null, muted: false };
+  try { sound.muted = localStorage.getItem(SOUND_KEY) === "1"; } catch (_) { /* storage off */ }
+  const soundToggle = el("button", { type: "button", class: "quiet", id: "sound", on: { click: () => setMuted(!sound.muted) } });
+  function setMuted(muted) {
+    sound.muted = muted;
+    try { localStorage.setItem(SOUND_KEY, muted ? "1" : "0"); } catch (_) { /* storage off */ }
+    soundToggle.setAttribute("aria-pressed", String(!muted));
+    soundToggle.textContent = muted ? T.soundOff : T.soundOn;
+  }
+  setMuted(sound.muted);
+  function unlockAudio() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!sound.context && Context) sound.context = new Context();
+    if (sound.context && sound.context.state === "suspended") sound.context.resume();
+  }
+  document.addEventListener("pointerdown", unlockAudio);
+  document.addEventListener("keydown", unlockAudio);
+  function chime() {
+    const ctx = sound.context;
+    if (sound.muted || !ctx) return;
+    const start = ctx.currentTime + 0.01;
+    const gain = ctx.createGain();
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(0.15, start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.45);
+    gain.connect(ctx.destination);
+    const osc = ctx.createOscillator();
+    osc.type = "sine";
+    osc.frequency.setValueAtTime(880, start);
+    osc.frequency.setValueAtTime(1318.5, start + 0.15);
+    osc.connect(gain);
+    osc.start(start);
+    osc.stop(start + 0.5);
+  }
+
+  // ---- users (admins) ------------------------------------------------------------------------
+  async function showUsers(message) {
+    state.page = "users";
+    state.current = null;
+    state.detail = null;
+    renderQueue();
+    try {
+      const data = await api("GET", "/users");
+      renderUsers(data.users, typeof message === "string" ? message : "");
+    } catch (e) { showError(e); }
+  }
+
+  async function userAction(path, body, done, name) {
+    try {
+      await api("POST", path, body);
+      await showUsers(done.replace("{name}", name));
+    } catch (e) { showError(e); }
+  }
+
+  function userRow(u) {
+    const path = `/users/${encodeURIComponent(u.name)}`;
+    const password = el("input", { type: "password", id: `password-${u.name}`, autocomplete: "new-password", minlength: "8", required: true });
+    const reset = el("form", { class: "inline", on: { submit: (e) => {
+      e.preventDefault();
+      userAction(`${path}/password`, { password: password.value }, T.passwordReset, u.name);
+    } } },
+    el("label", { for: password.id, class: "vh" }, `${T.newPassword} (${u.name})`), password,
+    el("button", { type: "submit", class: "secondary" }, T.resetPassword));
+    const toggle = u.name === me.name ? null : el("button", {
+      type: "button", class: "secondary",
+      on: { click: () => userAction(`${path}/disabled`, { disabled: !u.disabled }, T.changed, u.name) },
+    }, u.disabled ? T.enable : T.disable);
+    return el("tr", { "data-user": u.name },
+      el("th", { scope: "row" }, u.name), el("td", {}, u.display_name), el("td", {}, label("accountRoles", u.role)),
+      el("td", { class: u.disabled ? "off" : "" }, u.disabled ? T.disabled : T.enabled),
+      el("td", { class: "user-actions" }, toggle, reset));
+  }
+
+  function addUserForm() {
+    const field = (id, text, input) => [el("label", { for: id }, text), input];
+    const name = el("input", { id: "new-name", required: true, pattern: "[A-Za-z0-9._-]{1,64}", autocomplete: "off" });
+    const display = el("input", { id: "new-display" });
+    const role = el("select", { id: "new-role" }, ["agent", "lead", "admin"].map((r) => option(r, label("accountRoles", r), r === "agent")));
+    const password = el("input", { id: "new-password", type: "password", required: true, minlength: "8", autocomplete: "new-password" });
+    return el("form", { class: "add-user", "aria-labelledby": "add-user-title", on: { submit: (e) => {
+      e.preventDefault();
+      const body = { name: name.value.trim(), role: role.value, password: password.value };
+      if (display.value.trim()) body.display_name = display.value.trim();
+      userAction("/users", body, T.added, body.name);
+    } } },
+    el("h3", { id: "add-user-title" }, T.addUser),
+    field("new-name", T.userName, name), field("new-display", T.displayName, display),
+    field("new-role", T.role, role), field("new-password", T.password, password),
+    el("div", { class: "row" }, el("button", { type: "submit" }, T.addUser)));
+  }
+
+  function renderUsers(users, message) {
+    clear(view);
+    clear(status);
+    view.append(el("section", { class: "users", "aria-labelledby": "users-title" },
+      el("h2", { id: "users-title" }, T.users),
+      el("p", { class: "done", role: "status" }, message),
+      el("table", {},
+        el("caption", {}, T.userList),
+        el("thead", {}, el("tr", {}, [T.userName, T.displayName, T.role, T.state, T.actions].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, users.map(userRow))),
+      addUserForm(),
+      el("p", {}, el("button", { type: "button", class: "secondary", on: { click: () => { state.page = "tickets"; renderTicket(); } } }, T.backToTickets))));
+    view.focus();
+  }
+
   // ---- live ----------------------------------------------------------------------------------
   function live() {
     const events = new EventSource("/agent/api/events");
@@ -342,7 +461,10 @@
     };
     events.addEventListener("queue", (e) => {
       const ev = JSON.parse(e.data);
-      if (ev.status === "waiting" && document.hidden) { state.unseen += 1; }
+      if (ev.status === "waiting") {
+        chime();
+        if (document.hidden) state.unseen += 1;
+      }
       loadQueue();
       refreshCurrent(ev.conversation_id);
     });

@@ -19,6 +19,7 @@
 
   var BASE = new URL(script.src, location.href).origin;
   var STORE_KEY = 'madoguchi:conversation:' + BASE;
+  var OUTBOX_KEY = 'madoguchi:outbox:' + BASE;
   var RETRY_DELAYS = [500, 1000, 2000, 4000, 8000, 15000];
   var TYPING_MS = 6000;
 
@@ -334,7 +335,7 @@
     id: null, token: null, status: 'bot', lastSeq: 0, ended: false,
     seen: {}, pending: {}, outbox: [], flushing: false,
     stream: null, streamRetry: 0, streamTimer: null, typingTimer: null,
-    quickLabels: {}, csatShown: false,
+    quickLabels: {}, csatShown: false, agentNames: {},
   };
 
   function saved() {
@@ -376,15 +377,17 @@
   /** On load: the stored conversation's transcript, once; then its live stream. */
   function restore() {
     var s = saved();
-    if (!s || !s.id || !s.token) return;
+    if (!s || !s.id || !s.token) return restoreOutbox([]);
     state.id = s.id;
     state.token = s.token;
     api('GET', '/v1/conversations/' + encodeURIComponent(s.id)).then(function (c) {
       if (c.status === 'resolved') return startFresh();
       ui.log.setAttribute('aria-live', 'off'); // only new messages are announced
+      if (c.handoff) showHandoff(c.handoff); // first: it names the agent for their messages
+      else setStatus(c.status, null, true);
       c.messages.forEach(showMessage);
-      setStatus(c.status, null, true);
       setTimeout(function () { ui.log.setAttribute('aria-live', 'polite'); }, 0);
+      restoreOutbox(c.messages);
       openStream();
     }, function (error) {
       if (retryable(error)) return setTimeout(restore, 2000);
@@ -402,6 +405,8 @@
     state.csatShown = false;
     state.seen = {};
     state.pending = {};
+    state.outbox = []; // they were for the conversation that is gone
+    saveOutbox();
     ui.log.textContent = '';
     greet();
     ui.csat.hidden = true;
@@ -429,12 +434,42 @@
   }
 
   // ---- Sending, with retries under the same client_message_id ----
+  // Unacknowledged messages are kept in localStorage with their client_message_id, so a reload or
+  // a closed tab loses none; the server answers a resend of the same id once.
   function send(text, shown) {
-    var item = { text: text, cid: newClientId(), attempt: 0 };
-    item.node = renderBubble({ role: 'customer', text: shown, created_at: new Date().toISOString() }, true);
+    queue({ text: text, shown: shown, cid: newClientId(), at: new Date().toISOString() });
+    saveOutbox();
+    flushOutbox();
+  }
+
+  function queue(entry) {
+    var item = { text: entry.text, shown: entry.shown || entry.text, cid: entry.cid, at: entry.at, attempt: 0 };
+    item.node = renderBubble({ role: 'customer', text: item.shown, created_at: item.at }, true);
     item.node.classList.add('pending');
+    setMeta(item.node, T.sending);
     state.pending[item.cid] = item;
     state.outbox.push(item);
+  }
+
+  function saveOutbox() {
+    var entries = state.outbox.map(function (i) { return { text: i.text, shown: i.shown, cid: i.cid, at: i.at }; });
+    try {
+      if (entries.length) localStorage.setItem(OUTBOX_KEY, JSON.stringify(entries));
+      else localStorage.removeItem(OUTBOX_KEY);
+    } catch (e) { /* private mode: kept in memory only */ }
+  }
+
+  /** After a reload: what was never acknowledged is shown again and resent, unless the server has it. */
+  function restoreOutbox(messages) {
+    var entries;
+    try { entries = JSON.parse(localStorage.getItem(OUTBOX_KEY) || '[]'); } catch (e) { entries = []; }
+    if (!Array.isArray(entries)) return;
+    var stored = {};
+    messages.forEach(function (m) { if (m.client_message_id) stored[m.client_message_id] = true; });
+    entries.forEach(function (entry) {
+      if (entry && entry.cid && typeof entry.text === 'string' && !stored[entry.cid] && !state.pending[entry.cid]) queue(entry);
+    });
+    saveOutbox();
     flushOutbox();
   }
 
@@ -447,7 +482,8 @@
       return api('POST', '/v1/conversations/' + encodeURIComponent(state.id) + '/messages',
         { text: item.text, client_message_id: item.cid });
     }).then(function (reply) {
-      state.outbox.shift();
+      if (state.outbox[0] === item) state.outbox.shift();
+      saveOutbox();
       state.flushing = false;
       delivered(item, reply);
       flushOutbox();
@@ -459,7 +495,8 @@
         setTimeout(flushOutbox, delay);
         return;
       }
-      state.outbox.shift();
+      if (state.outbox[0] === item) state.outbox.shift();
+      saveOutbox();
       showTyping(null);
       item.node.classList.remove('pending');
       item.node.classList.add('failed');
@@ -518,7 +555,7 @@
 
   function renderBubble(m, local) {
     var who = m.role === 'customer' ? T.you : m.role === 'bot' ? T.bot : m.role === 'agent'
-      ? (m.agent_id ? t('agentNamed', { agent: m.agent_id }) : T.agent) : T.system;
+      ? (m.agent_id ? t('agentNamed', { agent: agentName(m.agent_id) }) : T.agent) : T.system;
     var body = el('span', { class: 'text' });
     appendLinkified(body, String(m.text || ''));
     var when = new Date(m.created_at || Date.now());
@@ -532,6 +569,11 @@
     ui.log.appendChild(node);
     scrollToEnd();
     return node;
+  }
+
+  /** The name customers see for an agent account (known once the ticket's state was read). */
+  function agentName(id) {
+    return state.agentNames[id] || id;
   }
 
   function setMeta(node, note) {
@@ -600,7 +642,7 @@
     clearTimeout(state.typingTimer);
     if (!who) { ui.typing.hidden = true; ui.typing.textContent = ''; return; }
     ui.typing.textContent = '';
-    ui.typing.appendChild(el('span', { class: 'dots', text: who === 'bot' ? T.botTyping : t('agentTyping', { agent: agent || T.agent }) }));
+    ui.typing.appendChild(el('span', { class: 'dots', text: who === 'bot' ? T.botTyping : t('agentTyping', { agent: agent ? agentName(agent) : T.agent }) }));
     ui.typing.hidden = false;
     if (who === 'agent') state.typingTimer = setTimeout(function () { showTyping(null); }, TYPING_MS);
   }
@@ -611,17 +653,32 @@
   }
 
   // ---- Handoff: honest about who answers and when ----
+  // `h`: a turn's handoff, or the transcript's open ticket (after a reload).
   function showHandoff(h) {
+    if (h.status === 'claimed') {
+      if (h.agent_id && h.agent_name) state.agentNames[h.agent_id] = h.agent_name;
+      setStatus('agent', null, true);
+      setNotice(t('joined', { agent: h.agent_name || h.agent_id || T.agent }));
+      return;
+    }
     var wait = h.expected_wait || {};
     var parts = [T.handoff];
+    if (h.position) parts.push(t('position', { position: h.position }));
     if (wait.open_now === false) {
       parts.push(wait.next_open ? t('closed', { next: format('date', new Date(wait.next_open)) }) : T.closedUnknown);
     } else {
-      if (h.position) parts.push(t('position', { position: h.position }));
       parts.push(wait.minutes ? t('wait', { minutes: wait.minutes }) : T.waitSoon);
     }
-    setStatus(h.status === 'claimed' ? 'agent' : 'handoff', null, true);
+    setStatus('handoff', null, true);
     setNotice(parts.join(T.sep));
+  }
+
+  /** The open ticket's state again (a person joined: their name; else the queue). */
+  function refreshTicket() {
+    if (!state.id) return;
+    api('GET', '/v1/conversations/' + encodeURIComponent(state.id)).then(function (c) {
+      if (c.handoff && !state.ended) showHandoff(c.handoff);
+    }, function () { /* the stream's own notice stays */ });
   }
 
   function setNotice(text) {
@@ -635,7 +692,7 @@
     state.status = status;
     if (status === 'agent') {
       clearChips();
-      if (agentId) setNotice(t('joined', { agent: agentId }));
+      if (agentId) setNotice(t('joined', { agent: agentName(agentId) }));
       else if (ui.notice.hidden) setNotice(T.handoffPending);
     } else if (status === 'handoff') {
       clearChips();
@@ -665,7 +722,10 @@
       es.addEventListener('open', function () { state.streamRetry = 0; });
       es.addEventListener('message', function (e) { withJson(e, showMessage); });
       es.addEventListener('status', function (e) {
-        withJson(e, function (s) { setStatus(s.status, s.agent_id); });
+        withJson(e, function (s) {
+          setStatus(s.status, s.agent_id);
+          if (s.status === 'agent' || s.status === 'handoff') refreshTicket();
+        });
       });
       es.addEventListener('typing', function (e) {
         withJson(e, function (s) { if (s.role === 'agent') showTyping('agent', s.agent_id); });

@@ -1,8 +1,9 @@
 //! The agent console (`/agent`): per-person accounts with roles, login sessions, the live queue
 //! and the ticket view.
 //!
-//! - `password`: argon2id hashing; `session`: login/logout, the session cookie, the [`Session`]
-//!   extractor (with the CSRF check); `limit`: login rate limits.
+//! - `password`: argon2id hashing; `session`: login/logout and the [`Session`] extractor (with
+//!   the CSRF check); `session_store`: the sessions on tower-sessions, kept in our store (the
+//!   cookie, expiry, revocation); `limit`: login rate limits.
 //! - `pages`: the login page, the console shell and the embedded assets of `web/console/`.
 //! - `api`: the console's JSON endpoints over the conversation service; `users`: account
 //!   management for admins.
@@ -14,6 +15,7 @@ pub mod limit;
 pub mod pages;
 pub mod password;
 pub mod session;
+pub mod session_store;
 mod shell;
 mod state;
 pub mod users;
@@ -24,6 +26,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use session::Session;
+pub use session_store::{layer as session_layer, StoreSessions};
 pub use state::ConsoleState;
 
 use crate::api::AppState;

@@ -1,10 +1,10 @@
-//! Console sessions: logging in and out, the session cookie, and the [`Session`] extractor that
-//! every console endpoint takes (it also checks the CSRF token on state-changing requests).
+//! Console sessions: logging in and out, and the [`Session`] extractor that every console
+//! endpoint takes (it also checks the CSRF token on state-changing requests).
 //!
-//! The cookie holds a random token; the store keeps only its SHA-256, with the account, a CSRF
-//! token, an idle expiry that slides on use and an absolute one. Logging out deletes the row;
-//! disabling an account or changing its password deletes all of its rows, so sessions are
-//! revocable at once, on every replica.
+//! The sessions themselves are tower-sessions' (cookie, idle expiry, storage through
+//! `session_store`): a logged-in session holds a [`Login`] — the account, a CSRF token and when.
+//! Logging out deletes it; disabling an account or changing its password deletes all of its
+//! sessions, so sessions are revocable at once, on every replica.
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -12,24 +12,34 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::pages::{self, UiLocale};
 use super::password::verify_password;
 use super::state::ConsoleState;
 use crate::api::ApiError;
 use crate::domain::AccountRole;
-use crate::store::{new_customer_token, sha256_hex, Account, NewSession};
+use crate::store::{new_customer_token, Account};
 
-/// The session cookie's name (`__Host-` prefix when Secure: bound to this host and path `/`).
-const COOKIE: &str = "madoguchi_console";
-const SECURE_COOKIE: &str = "__Host-madoguchi_console";
 /// A session ends after this long unused…
 pub const IDLE: chrono::Duration = chrono::Duration::hours(12);
 /// …and a week after login in any case.
 pub const ABSOLUTE: chrono::Duration = chrono::Duration::days(7);
 /// The header the console's scripts send the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Where a session keeps its [`Login`].
+pub const LOGIN_KEY: &str = "login";
+
+/// What a logged-in session holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Login {
+    pub account: String,
+    /// Sent back by the page as `X-CSRF-Token` on every state-changing request.
+    pub csrf_token: String,
+    /// When the person logged in (the absolute limit counts from here).
+    pub at: DateTime<Utc>,
+}
 
 /// The logged-in person, for a console endpoint.
 #[derive(Debug, Clone)]
@@ -52,42 +62,47 @@ impl Session {
     }
 }
 
-fn cookie_name(state: &ConsoleState) -> &'static str {
-    if state.app.config.secure_cookies {
-        SECURE_COOKIE
-    } else {
-        COOKIE
-    }
+/// The idle expiry, as tower-sessions takes it.
+pub fn idle_expiry() -> tower_sessions::Expiry {
+    tower_sessions::Expiry::OnInactivity(time::Duration::seconds(IDLE.num_seconds()))
 }
 
-fn cookie_token<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+fn session_error(e: tower_sessions::session::Error) -> ApiError {
+    ApiError::Internal(format!("console session: {e}"))
 }
 
-/// The live session the request's cookie names, if any.
+/// The live session of this request, if logged in: within the absolute limit and with an
+/// enabled account (otherwise the session is ended here).
 pub async fn current(
     state: &ConsoleState,
-    headers: &HeaderMap,
+    session: &tower_sessions::Session,
 ) -> Result<Option<Session>, ApiError> {
-    let Some(token) = cookie_token(headers, cookie_name(state)) else {
+    let Some(login) = session
+        .get::<Login>(LOGIN_KEY)
+        .await
+        .map_err(session_error)?
+    else {
         return Ok(None);
     };
-    let found = state
-        .app
-        .store
-        .touch_session(&sha256_hex(token), IDLE)
-        .await?;
-    Ok(found.map(|s| Session {
-        account: s.account,
-        csrf_token: s.csrf_token,
-    }))
+    let account = if login.at + ABSOLUTE > Utc::now() {
+        state.app.store.account(&login.account).await?
+    } else {
+        None
+    };
+    match account.filter(|a| !a.disabled) {
+        Some(account) => {
+            // Marks the session used: saved with its idle expiry slid forward.
+            session.set_expiry(Some(idle_expiry()));
+            Ok(Some(Session {
+                account,
+                csrf_token: login.csrf_token,
+            }))
+        }
+        None => {
+            session.flush().await.map_err(session_error)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Compares in time independent of where the texts differ.
@@ -110,7 +125,10 @@ impl FromRequestParts<ConsoleState> for Session {
         parts: &mut Parts,
         state: &ConsoleState,
     ) -> Result<Self, Self::Rejection> {
-        let session = current(state, &parts.headers).await?.ok_or_else(|| {
+        let tower = tower_sessions::Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, why)| ApiError::Internal(why.to_string()))?;
+        let session = current(state, &tower).await?.ok_or_else(|| {
             ApiError::Unauthorized("log in first (no live console session)".into())
         })?;
         if changes_state(&parts.method) {
@@ -123,19 +141,6 @@ impl FromRequestParts<ConsoleState> for Session {
         }
         Ok(session)
     }
-}
-
-fn set_cookie(state: &ConsoleState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.app.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
-        cookie_name(state)
-    );
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,10 +168,36 @@ fn client_address(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-/// `POST /agent/login` (an HTML form): on success a new session cookie and a redirect to the
-/// console; otherwise the login page again with a message (401), or 429 when rate-limited.
+fn login_refused(locale: UiLocale, problem: pages::LoginProblem, status: StatusCode) -> Response {
+    let mut response = pages::login_page(locale, Some(problem)).into_response();
+    *response.status_mut() = status;
+    response
+}
+
+/// The account, if `password` is its password and it is enabled. Verifies even for an unknown
+/// name, so timing does not tell which names exist.
+async fn check_password(
+    state: &ConsoleState,
+    name: &str,
+    password: String,
+) -> Result<Option<Account>, ApiError> {
+    let account = state.app.store.account(name).await?;
+    let hash = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.to_string());
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
+    Ok(account.filter(|a| matches && !a.disabled))
+}
+
+/// `POST /agent/login` (an HTML form): on success a new session (new id: no fixation) and a
+/// redirect to the console; otherwise the login page again with a message (401), or 429 when
+/// rate-limited.
 pub async fn login(
     State(state): State<ConsoleState>,
+    session: tower_sessions::Session,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
     Form(form): Form<LoginForm>,
@@ -180,70 +211,46 @@ pub async fn login(
     let name = form.username.trim();
     state.limiter.shrink();
     if let Err(wait) = state.limiter.check(name, client_address(&extensions)) {
+        let mut response = login_refused(
+            locale,
+            pages::LoginProblem::TooMany,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
         let seconds = wait.as_secs().max(1);
-        let mut response =
-            pages::login_page(locale, Some(pages::LoginProblem::TooMany)).into_response();
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return Ok(response);
     }
-    let account = state.app.store.account(name).await?;
-    let password = form.password;
-    // Verify even for an unknown name, so timing does not tell which names exist.
-    let hash = account
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.to_string());
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
-    let Some(account) = account.filter(|a| matches && !a.disabled) else {
-        let mut response =
-            pages::login_page(locale, Some(pages::LoginProblem::Refused)).into_response();
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(response);
+    let Some(account) = check_password(&state, name, form.password).await? else {
+        let refused = pages::LoginProblem::Refused;
+        return Ok(login_refused(locale, refused, StatusCode::UNAUTHORIZED));
     };
-    let (token, token_sha256) = new_customer_token();
     let (csrf_token, _) = new_customer_token();
-    state
-        .app
-        .store
-        .create_session(NewSession {
-            token_sha256: &token_sha256,
-            account_name: &account.name,
-            csrf_token: &csrf_token,
-            idle: IDLE,
-            absolute: ABSOLUTE,
-        })
-        .await?;
+    let login = Login {
+        account: account.name.clone(),
+        csrf_token,
+        at: Utc::now(),
+    };
+    session.cycle_id().await.map_err(session_error)?;
+    session
+        .insert(LOGIN_KEY, login)
+        .await
+        .map_err(session_error)?;
     // Sweep the expired sessions now and then (a login is rare enough and a good moment).
-    if let Err(e) = state.app.store.delete_expired_sessions().await {
+    if let Err(e) = state.app.store.delete_expired_web_sessions().await {
         tracing::warn!(error = %e, "could not sweep expired console sessions");
     }
     tracing::info!(account = %account.name, "console login");
-    let mut response = Redirect::to("/agent").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        set_cookie(&state, &token, ABSOLUTE.num_seconds()),
-    );
-    Ok(response)
+    Ok(Redirect::to("/agent").into_response())
 }
 
-/// `POST /agent/logout` (CSRF-checked): ends the session and clears the cookie.
+/// `POST /agent/logout` (CSRF-checked): ends the session; the cookie is cleared.
 pub async fn logout(
-    State(state): State<ConsoleState>,
     session: Session,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    if let Some(token) = cookie_token(&headers, cookie_name(&state)) {
-        state.app.store.delete_session(&sha256_hex(token)).await?;
-    }
+    tower: tower_sessions::Session,
+) -> Result<StatusCode, ApiError> {
+    tower.flush().await.map_err(session_error)?;
     tracing::info!(account = %session.account.name, "console logout");
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(&state, "", 0));
-    Ok(response)
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -13,9 +13,10 @@ use crate::api::ApiError;
 pub async fn console(
     State(state): State<ConsoleState>,
     Query(q): Query<LangQuery>,
+    tower: tower_sessions::Session,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(session) = session::current(&state, &headers).await? else {
+    let Some(session) = session::current(&state, &tower).await? else {
         return Ok(Redirect::to("/agent/login").into_response());
     };
     let locale = UiLocale::pick(q.lang.as_deref(), &headers);

@@ -61,9 +61,10 @@ export async function startServer({ env = {} } = {}) {
   return {
     base,
     database,
-    /** Adds a console account (agent actions are attributed to real accounts). */
-    addAccount: (name, role = 'agent') => {
-      const r = spawnSync(bin, ['user', 'add', name, '--role', role, '--database', database], {
+    /** Adds a console account (agent actions are attributed to real accounts); password browser-test-password. */
+    addAccount: (name, role = 'agent', displayName = undefined) => {
+      const named = displayName ? ['--display-name', displayName] : [];
+      const r = spawnSync(bin, ['user', 'add', name, '--role', role, ...named, '--database', database], {
         cwd: REPO,
         input: 'browser-test-password\n',
         encoding: 'utf8',
