@@ -15,8 +15,12 @@ use crate::api::{self, AppState};
 /// other sites, see [`widget::cors`]) wraps everything, so preflights are answered before routing.
 pub fn app(state: AppState) -> Router {
     let cors = widget::cors(&state.config);
-    api::router(state.clone())
+    let line = crate::channels::line::router(&state);
+    let mut app = api::router(state.clone())
         .merge(widget::router(state.clone()))
-        .merge(console::router(state))
-        .layer(cors)
+        .merge(console::router(state));
+    if let Some(line) = line {
+        app = app.merge(line);
+    }
+    app.layer(cors)
 }
