@@ -445,6 +445,38 @@ mod tests {
     }
 
     #[test]
+    fn the_line_channel_needs_secret_and_token_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "line_channel_secret = \"s\"\nline_channel_access_token = \"t\"\nline_api_base = \"http://127.0.0.1:9/\"\n",
+        )
+        .expect("write");
+        let c = ServeArgs {
+            config: Some(path),
+            line_idle_minutes: Some(30),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("resolve");
+        assert_eq!(c.line_channel_secret.as_deref(), Some("s"));
+        assert_eq!(c.line_api_base, "http://127.0.0.1:9");
+        assert_eq!(c.line_idle_minutes, 30);
+        assert_eq!(Config::default().line_api_base, "https://api.line.me");
+        let err = ServeArgs {
+            line_channel_secret: Some("s".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("no token");
+        assert!(
+            err.to_string().contains("line_channel_access_token"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let c = Config {
             api_key: Some("sekrit-api".into()),

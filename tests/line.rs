@@ -746,3 +746,146 @@ fn a_handoff_reaches_line_and_the_agents_reply_is_pushed() {
     assert_eq!(rated.csat_score, Some(4));
     s.line.assert_no_violations();
 }
+
+/// An agent's reply LINE refuses for good is a dead letter the agents see on the ticket.
+#[test]
+fn a_delivery_line_refuses_is_a_dead_letter_noted_on_the_ticket() {
+    let s = setup(Duration::ZERO, None);
+    let base = &s.server.base;
+    s.line.give_reply_token("rt-dead");
+    send(
+        base,
+        &[text_event(
+            "01DEAD",
+            "U-dead",
+            "human の担当者と話したい",
+            "rt-dead",
+        )],
+    );
+    s.line.wait_for(1, WAIT, is_reply);
+    let conversation = block_on(s.store.current_line_conversation("U-dead"))
+        .expect("read")
+        .expect("conversation");
+    let ticket = block_on(s.store.conversation_handoffs(conversation.id)).expect("tickets")[0].id;
+    expect(
+        agent_call(
+            base,
+            "POST",
+            &format!("/v1/handoffs/{ticket}/claim"),
+            "ken",
+            None,
+        ),
+        200,
+    );
+    // The user blocked the account meanwhile: LINE answers 400 to the push.
+    s.line.fail_next(&[400]);
+    expect(
+        agent_call(
+            base,
+            "POST",
+            &format!("/v1/handoffs/{ticket}/reply"),
+            "ken",
+            Some(json!({ "text": "お待たせしました。" })),
+        ),
+        200,
+    );
+    let deadline = Instant::now() + WAIT;
+    let notes = loop {
+        let detail = expect(
+            agent_call(base, "GET", &format!("/v1/handoffs/{ticket}"), "ken", None),
+            200,
+        );
+        let notes = detail["notes"].as_array().cloned().unwrap_or_default();
+        if !notes.is_empty() {
+            break notes;
+        }
+        assert!(Instant::now() < deadline, "no note on the ticket\n{detail}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let note = notes[0]["text"].as_str().unwrap_or("");
+    assert!(note.contains("LINE") && note.contains("400"), "{note}");
+    let stats = block_on(s.store.line_delivery_stats()).expect("stats");
+    assert_eq!((stats.dead, stats.pending), (1, 0), "{stats:?}");
+    // Given up at once: one attempt, no retry.
+    assert_eq!(s.line.calls().iter().filter(|c| c.status == 400).count(), 1);
+    loop {
+        let metrics = crate::api::call("GET", &format!("{base}/metrics"), &[], None);
+        if metrics.text.contains("madoguchi_line_dead_letters 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", metrics.text);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A restart loses nothing: a delivery still failing when the server stops is delivered (once)
+/// by the next one, and an event stored but not processed (the process died after the 200) is
+/// processed by it.
+#[test]
+fn what_is_pending_at_a_restart_is_done_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = FakeLine::start();
+    let start = || fake_server(dir.path(), Duration::ZERO, |c| line_config(c, &line));
+    let database = format!("sqlite://{}", dir.path().join("fake.db").display());
+    let first = start();
+    let store = block_on(Store::connect(&database)).expect("store");
+    line.give_reply_token("rt-restart");
+    line.fail_next(&[503; 8]);
+    send(
+        &first.base,
+        &[text_event(
+            "01RESTART",
+            "U-restart",
+            "こんにちは",
+            "rt-restart",
+        )],
+    );
+    // Two failed attempts recorded, then the server stops.
+    let deadline = Instant::now() + WAIT;
+    while block_on(store.line_deliveries(None, 10))
+        .expect("deliveries")
+        .first()
+        .is_none_or(|d| d.attempts < 2)
+    {
+        assert!(Instant::now() < deadline, "{:#?}", line.calls());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(first);
+    line.with(|f| f.fail_next.clear());
+    // Stored by a webhook whose process died before processing it.
+    let event = text_event("01ORPHAN", "U-restart", "ありがとう", "rt-orphan");
+    line.give_reply_token("rt-orphan");
+    let orphan = madoguchi::store::NewLineEvent {
+        webhook_event_id: "01ORPHAN".into(),
+        user_id: Some("U-restart".into()),
+        event_type: "message".into(),
+        event,
+        reply_token: Some("rt-orphan".into()),
+        reply_until: Some(chrono::Utc::now() + chrono::Duration::seconds(50)),
+    };
+    assert_eq!(
+        block_on(store.record_line_events(&[orphan])).expect("store"),
+        1
+    );
+
+    let _second = start();
+    let pushed = line.wait_for(1, WAIT, push_to("U-restart"));
+    let answered = line.wait_for(1, WAIT, |c| {
+        is_reply(c) && c.body["replyToken"] == "rt-orphan"
+    });
+    let stored = transcript(&store, "U-restart", 4);
+    assert_eq!(
+        stored[1].1,
+        pushed[0].body["messages"][0]["text"].as_str().unwrap_or("")
+    );
+    assert_eq!(
+        stored[3].1,
+        answered[0].body["messages"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(line.delivered("/push").len(), 1, "{:#?}", line.calls());
+    assert_eq!(block_on(store.line_events_pending()).expect("pending"), 0);
+    line.assert_no_violations();
+}

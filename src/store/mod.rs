@@ -39,6 +39,7 @@ mod dialect;
 mod error;
 mod kpi;
 mod line;
+mod line_model;
 mod listener;
 mod live;
 mod model;
@@ -54,7 +55,7 @@ pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
-pub use line::{
+pub use line_model::{
     LineDelivery, LineDeliveryStats, LineEvent, LineLink, NewLineDelivery, NewLineEvent,
 };
 pub use listener::Listener;

@@ -116,8 +116,9 @@ async fn deliver(line: &Line, delivery: LineDelivery) {
         Sent::Retry(error) | Sent::GiveUp(error) => {
             metrics::counter!(DELIVERIES_METRIC, "outcome" => "dead", "api" => by).increment(1);
             tracing::error!(conversation_id = ?delivery.conversation_id, %error, "LINE delivery given up: dead letter");
+            let recorded = store.line_delivery_dead(delivery.seq, &error).await;
             note_on_ticket(line, &delivery, &error).await;
-            store.line_delivery_dead(delivery.seq, &error).await
+            recorded
         }
     };
     if let Err(e) = recorded {
