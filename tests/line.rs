@@ -448,6 +448,16 @@ fn a_signed_message_is_answered_with_its_reply_token(s: &Setup) {
         .expect("read")
         .expect("a conversation");
     assert_eq!(channel_of(&s.database, conversation.id), "line");
+    // A message that shows no language is answered in Japanese (the channel's default).
+    s.line.give_reply_token("rt-ok");
+    send(&s.server.base, &[text_event("01OK", "U-ok", "ok", "rt-ok")]);
+    let replies = s
+        .line
+        .wait_for(1, WAIT, |c| is_reply(c) && c.body["replyToken"] == "rt-ok");
+    let text = replies[0].body["messages"][0]["text"]
+        .as_str()
+        .expect("text");
+    assert!(has_kana(text), "not Japanese: {text}");
     s.line.assert_no_violations();
 }
 

@@ -132,11 +132,12 @@ impl Store {
     }
 
     /// Starts a conversation on the `line` channel for `user_id` (it becomes the user's current
-    /// one), in one transaction with its link.
+    /// one) with `dialogue_state` (opaque, the dialogue layer's), in one transaction with its link.
     pub async fn start_line_conversation(
         &self,
         user_id: &str,
         new: NewConversation,
+        dialogue_state: Value,
     ) -> Result<Conversation, StoreError> {
         check::check_code(user_id, "LINE user id")?;
         check::check_new_conversation(
@@ -144,6 +145,7 @@ impl Store {
             new.customer.as_ref(),
             &new.token_sha256,
         )?;
+        check::check_json(Some(&dialogue_state), "dialogue state")?;
         let now = now();
         let mut tx = self.pool.begin_write().await?;
         let conversation: Conversation = on!(&mut tx, D, c => {
@@ -152,7 +154,7 @@ impl Store {
                 .bind(new.locale.as_ref().map(Locale::as_str))
                 .bind(new.customer.as_ref().map(Json))
                 .bind(&new.token_sha256)
-                .bind(Json(serde_json::json!({})))
+                .bind(Json(&dialogue_state))
                 .bind(D::ts(now))
                 .fetch_one(&mut *c)
                 .await?;

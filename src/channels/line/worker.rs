@@ -18,6 +18,7 @@ use super::relay::{self, locale_of, ReplyToken};
 use super::settings::{EVENTS_METRIC, LOADING_AFTER, LOADING_SECONDS};
 use super::state::Line;
 use crate::conversation::ConversationError;
+use crate::dialogue::DialogueState;
 use crate::domain::{ClientMessageId, ConversationStatus};
 use crate::store::{new_customer_token, Conversation, LineEvent, NewConversation, NewLineDelivery};
 
@@ -195,18 +196,29 @@ async fn current_or_new(line: &Line, user: &str) -> Result<Conversation, Convers
         relay::relay(line, current.id, None).await?;
     }
     let (_, token_sha256) = new_customer_token();
+    let new = NewConversation {
+        locale: None,
+        customer: None,
+        token_sha256,
+    };
     let conversation = store
-        .start_line_conversation(
-            user,
-            NewConversation {
-                locale: None,
-                customer: None,
-                token_sha256,
-            },
-        )
+        .start_line_conversation(user, new, japanese_by_default(line))
         .await?;
     tracing::info!(conversation_id = %conversation.id, "LINE conversation started");
     Ok(conversation)
+}
+
+/// The dialogue state a LINE conversation starts with: the locale is still read from every
+/// message (Japanese script, or enough English words, switch it), but a message that shows no
+/// language ("ok", "?", an order number) is answered in the channel's fallback (Japanese), not in
+/// the dialogue's general fallback.
+fn japanese_by_default(line: &Line) -> Value {
+    let fallback = line.copy.fallback();
+    let mut state = DialogueState::default();
+    if line.conversations.locales().contains(fallback) {
+        state.locale = Some(fallback.clone());
+    }
+    serde_json::to_value(state).unwrap_or_else(|_| serde_json::json!({}))
 }
 
 /// A tapped button: a quick reply choice is a turn with its value; a CSAT score is stored through
