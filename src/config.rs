@@ -88,6 +88,25 @@ pub struct ServeArgs {
     /// random one, printed once to the terminal).
     #[arg(long, env = "MADOGUCHI_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// LINE channel secret (Basic settings of the Messaging API channel): verifies the
+    /// `x-line-signature` of webhooks. The LINE channel is on when this and the token are set.
+    #[arg(long, env = "MADOGUCHI_LINE_CHANNEL_SECRET", hide_env_values = true)]
+    pub line_channel_secret: Option<String>,
+    /// LINE channel access token (long-lived, from the Messaging API tab): authorizes replies
+    /// and pushes.
+    #[arg(
+        long,
+        env = "MADOGUCHI_LINE_CHANNEL_ACCESS_TOKEN",
+        hide_env_values = true
+    )]
+    pub line_channel_access_token: Option<String>,
+    /// Base URL of the LINE Messaging API (default `https://api.line.me`).
+    #[arg(long, env = "MADOGUCHI_LINE_API_BASE")]
+    pub line_api_base: Option<String>,
+    /// Minutes without a message after which a LINE user's next message starts a new
+    /// conversation (while the bot has it; a conversation with a person never times out).
+    #[arg(long, env = "MADOGUCHI_LINE_IDLE_MINUTES")]
+    pub line_idle_minutes: Option<u64>,
 }
 
 /// The resolved configuration the service runs with.
@@ -116,6 +135,12 @@ pub struct Config {
     pub secure_cookies: bool,
     #[serde(serialize_with = "redact")]
     pub admin_password: Option<String>,
+    #[serde(serialize_with = "redact")]
+    pub line_channel_secret: Option<String>,
+    #[serde(serialize_with = "redact")]
+    pub line_channel_access_token: Option<String>,
+    pub line_api_base: String,
+    pub line_idle_minutes: u64,
 }
 
 fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -166,6 +191,10 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             secure_cookies: false,
             admin_password: None,
+            line_channel_secret: None,
+            line_channel_access_token: None,
+            line_api_base: "https://api.line.me".into(),
+            line_idle_minutes: 24 * 60,
         }
     }
 }
@@ -233,6 +262,23 @@ impl ServeArgs {
                 .admin_password
                 .or(file.admin_password)
                 .filter(|p| !p.is_empty()),
+            line_channel_secret: self
+                .line_channel_secret
+                .or(file.line_channel_secret)
+                .filter(|s| !s.is_empty()),
+            line_channel_access_token: self
+                .line_channel_access_token
+                .or(file.line_channel_access_token)
+                .filter(|t| !t.is_empty()),
+            line_api_base: self
+                .line_api_base
+                .or(file.line_api_base)
+                .map(|b| b.trim_end_matches('/').to_string())
+                .unwrap_or(d.line_api_base),
+            line_idle_minutes: self
+                .line_idle_minutes
+                .or(file.line_idle_minutes)
+                .unwrap_or(d.line_idle_minutes),
         };
         config.validate()?;
         Ok(config)
@@ -268,6 +314,19 @@ impl Config {
         }
         if self.webhook_url.is_some() && self.webhook_secret.as_deref().unwrap_or("").is_empty() {
             return bad("webhook_url needs webhook_secret (the HMAC key)");
+        }
+        if self.line_channel_secret.is_some() != self.line_channel_access_token.is_some() {
+            return bad(
+                "the LINE channel needs both line_channel_secret and line_channel_access_token",
+            );
+        }
+        if !(self.line_api_base.starts_with("https://")
+            || self.line_api_base.starts_with("http://"))
+        {
+            return bad("line_api_base must be an http(s) URL such as https://api.line.me");
+        }
+        if self.line_idle_minutes == 0 {
+            return bad("line_idle_minutes must be at least 1");
         }
         Ok(())
     }
@@ -386,12 +445,46 @@ mod tests {
     }
 
     #[test]
+    fn the_line_channel_needs_secret_and_token_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "line_channel_secret = \"s\"\nline_channel_access_token = \"t\"\nline_api_base = \"http://127.0.0.1:9/\"\n",
+        )
+        .expect("write");
+        let c = ServeArgs {
+            config: Some(path),
+            line_idle_minutes: Some(30),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("resolve");
+        assert_eq!(c.line_channel_secret.as_deref(), Some("s"));
+        assert_eq!(c.line_api_base, "http://127.0.0.1:9");
+        assert_eq!(c.line_idle_minutes, 30);
+        assert_eq!(Config::default().line_api_base, "https://api.line.me");
+        let err = ServeArgs {
+            line_channel_secret: Some("s".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("no token");
+        assert!(
+            err.to_string().contains("line_channel_access_token"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let c = Config {
             api_key: Some("sekrit-api".into()),
             agent_key: Some("sekrit-agent".into()),
             webhook_url: Some("https://h".into()),
             webhook_secret: Some("sekrit-hook".into()),
+            line_channel_secret: Some("sekrit-line".into()),
+            line_channel_access_token: Some("sekrit-line-token".into()),
             database: "postgres://bot:sekrit-db@db/m".into(),
             ..Default::default()
         };

@@ -455,3 +455,15 @@ impl AccountRole {
         }
     }
 }
+
+text_enum! {
+    /// Where a conversation came from (stored with it; KPIs filter by it).
+    Channel {
+        /// The chat widget on the shop's pages.
+        Web = "web",
+        /// The customer API, called by someone's own code.
+        Api = "api",
+        /// LINE (the Messaging API).
+        Line = "line",
+    }
+}

@@ -5,6 +5,7 @@
 //! - [`api`]: the HTTP service (customer, agent and developer APIs); [`config`] its settings,
 //!   [`telemetry`] its logs and metrics.
 //! - [`web`]: the web pages (chat widget, demo shop, agent console), served with the API.
+//! - [`channels`]: messaging channels (LINE) on the conversation service, like the API and pages.
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
 //! - [`conversation`]: the conversation service every channel calls (turns, agent actions, live
 //!   events, the webhook outbox).
@@ -17,6 +18,7 @@
 //! - [`store`]: conversations, messages, handoffs and feedback in SQLite or PostgreSQL.
 pub mod api;
 pub mod catalog;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod conversation;

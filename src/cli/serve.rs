@@ -81,7 +81,13 @@ pub async fn build_state(
         bus,
         streams: StreamLimits::new(config.max_streams_per_conversation, config.max_streams),
     });
-    let (state, stop) = AppState::new(config, conversations);
+    let line = crate::channels::line::LineSettings::from_config(&config);
+    let (state, stop) = AppState::new(config, conversations.clone());
+    if let Some(settings) = line {
+        let copy =
+            crate::channels::line::LineCopy::load(&paths.intents).map_err(anyhow::Error::msg)?;
+        crate::channels::line::start(conversations, settings, copy, state.shutdown.clone());
+    }
     if let Some(target) = webhook {
         tokio::spawn(outbox::dispatch(store, target, state.shutdown.clone()));
     }

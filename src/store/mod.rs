@@ -38,6 +38,8 @@ mod conversation;
 mod dialect;
 mod error;
 mod kpi;
+mod line;
+mod line_model;
 mod listener;
 mod live;
 mod model;
@@ -53,6 +55,9 @@ pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
+pub use line_model::{
+    LineDelivery, LineDeliveryStats, LineEvent, LineLink, NewLineDelivery, NewLineEvent,
+};
 pub use listener::Listener;
 pub use model::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,

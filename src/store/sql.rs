@@ -355,3 +355,159 @@ pub const DELETE_ACCOUNT_SESSIONS: &str = "
 
 pub const DELETE_EXPIRED_SESSIONS: &str = "
     DELETE FROM web_sessions WHERE expires_at <= $1";
+
+// ---- the LINE channel (store/line.rs) ------------------------------------------------------
+
+/// A redelivered event (same webhookEventId) is not stored again.
+pub const INSERT_LINE_EVENT: &str = "
+    INSERT INTO line_events
+        (webhook_event_id, user_id, event_type, event, reply_token, reply_until, received_at,
+         next_attempt_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+    ON CONFLICT (webhook_event_id) DO NOTHING";
+
+/// The claimable events: due, not leased, and the oldest undone event of their user (a user's
+/// events are processed one at a time, in arrival order). $1: now; $2: the lease's end; $3: limit.
+pub const CLAIM_LINE_EVENTS_SQLITE: &str = "
+    UPDATE line_events SET locked_until = $2
+    WHERE seq IN (SELECT e.seq FROM line_events e
+                  WHERE e.done_at IS NULL AND e.next_attempt_at <= $1
+                    AND (e.locked_until IS NULL OR e.locked_until <= $1)
+                    AND NOT EXISTS (SELECT 1 FROM line_events o
+                                    WHERE o.done_at IS NULL AND o.user_id = e.user_id
+                                      AND o.seq < e.seq)
+                  ORDER BY e.seq
+                  LIMIT $3)
+    RETURNING *";
+
+/// As [`CLAIM_LINE_EVENTS_SQLITE`], skipping rows another replica is claiming.
+pub const CLAIM_LINE_EVENTS_POSTGRES: &str = "
+    UPDATE line_events SET locked_until = $2
+    WHERE seq IN (SELECT e.seq FROM line_events e
+                  WHERE e.done_at IS NULL AND e.next_attempt_at <= $1
+                    AND (e.locked_until IS NULL OR e.locked_until <= $1)
+                    AND NOT EXISTS (SELECT 1 FROM line_events o
+                                    WHERE o.done_at IS NULL AND o.user_id = e.user_id
+                                      AND o.seq < e.seq)
+                  ORDER BY e.seq
+                  LIMIT $3
+                  FOR UPDATE SKIP LOCKED)
+    RETURNING *";
+
+pub const LINE_EVENT_DONE: &str = "
+    UPDATE line_events SET done_at = $2, locked_until = NULL WHERE seq = $1 RETURNING seq";
+
+pub const LINE_EVENT_RETRY: &str = "
+    UPDATE line_events
+    SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, locked_until = NULL
+    WHERE seq = $1
+    RETURNING seq";
+
+pub const LINE_EVENTS_PENDING: &str = "SELECT COUNT(*) FROM line_events WHERE done_at IS NULL";
+
+pub const INSERT_LINE_CONVERSATION: &str = "
+    INSERT INTO conversations
+        (id, locale, customer, token_sha256, status, dialogue_state, last_seq,
+         created_at, updated_at, channel)
+    VALUES ($1, $2, $3, $4, 'bot', $5, 0, $6, $6, 'line')
+    RETURNING *";
+
+pub const INSERT_LINE_LINK: &str = "
+    INSERT INTO line_conversations (conversation_id, user_id, created_at) VALUES ($1, $2, $3)";
+
+/// The user's newest conversation.
+pub const CURRENT_LINE_CONVERSATION: &str = "
+    SELECT c.* FROM conversations c
+    JOIN line_conversations l ON l.conversation_id = c.id
+    WHERE l.user_id = $1
+    ORDER BY l.created_at DESC, c.id DESC
+    LIMIT 1";
+
+pub const LINE_LINK: &str = "SELECT * FROM line_conversations WHERE conversation_id = $1";
+
+/// LINE conversations with something to relay (messages after `relayed_seq`, or a CSAT question
+/// once resolved) whose user has no event in progress (that event's processor relays them itself,
+/// with the reply token). $1: limit.
+pub const LINE_LINKS_TO_RELAY: &str = "
+    SELECT l.* FROM line_conversations l
+    JOIN conversations c ON c.id = l.conversation_id
+    WHERE (c.last_seq > l.relayed_seq OR (c.status = 'resolved' AND NOT l.csat_asked))
+      AND NOT EXISTS (SELECT 1 FROM line_events e WHERE e.user_id = l.user_id AND e.done_at IS NULL)
+    ORDER BY l.created_at
+    LIMIT $1";
+
+/// Compare-and-set of a link's progress: of two relayers, one moves it. $2/$3: the expected
+/// seq and flag; $4/$5: the new ones.
+pub const ADVANCE_LINE_LINK: &str = "
+    UPDATE line_conversations SET relayed_seq = $4, csat_asked = $5
+    WHERE conversation_id = $1 AND relayed_seq = $2 AND csat_asked = $3
+    RETURNING conversation_id";
+
+pub const SKIP_LINE_CSAT: &str = "
+    UPDATE line_conversations SET csat_asked = TRUE WHERE conversation_id = $1";
+
+pub const INSERT_LINE_DELIVERY: &str = "
+    INSERT INTO line_deliveries
+        (source, user_id, conversation_id, messages, reply_token, reply_until, retry_key,
+         created_at, next_attempt_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+    ON CONFLICT (source) DO NOTHING";
+
+/// The claimable deliveries: due, not leased, and the oldest undelivered live one of their user
+/// (messages arrive in order). $1: now; $2: the lease's end; $3: limit.
+pub const CLAIM_LINE_DELIVERIES_SQLITE: &str = "
+    UPDATE line_deliveries SET locked_until = $2
+    WHERE seq IN (SELECT d.seq FROM line_deliveries d
+                  WHERE d.delivered_at IS NULL AND d.dead_at IS NULL AND d.next_attempt_at <= $1
+                    AND (d.locked_until IS NULL OR d.locked_until <= $1)
+                    AND NOT EXISTS (SELECT 1 FROM line_deliveries o
+                                    WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+                                      AND o.user_id = d.user_id AND o.seq < d.seq)
+                  ORDER BY d.seq
+                  LIMIT $3)
+    RETURNING *";
+
+pub const CLAIM_LINE_DELIVERIES_POSTGRES: &str = "
+    UPDATE line_deliveries SET locked_until = $2
+    WHERE seq IN (SELECT d.seq FROM line_deliveries d
+                  WHERE d.delivered_at IS NULL AND d.dead_at IS NULL AND d.next_attempt_at <= $1
+                    AND (d.locked_until IS NULL OR d.locked_until <= $1)
+                    AND NOT EXISTS (SELECT 1 FROM line_deliveries o
+                                    WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+                                      AND o.user_id = d.user_id AND o.seq < d.seq)
+                  ORDER BY d.seq
+                  LIMIT $3
+                  FOR UPDATE SKIP LOCKED)
+    RETURNING *";
+
+pub const LINE_DELIVERED: &str = "
+    UPDATE line_deliveries SET delivered_at = $2, delivered_by = $3, locked_until = NULL
+    WHERE seq = $1
+    RETURNING seq";
+
+/// A failed attempt to try again at $3; the reply token is dropped (the retry pushes).
+pub const LINE_DELIVERY_RETRY: &str = "
+    UPDATE line_deliveries
+    SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, locked_until = NULL,
+        reply_token = NULL, reply_until = NULL
+    WHERE seq = $1
+    RETURNING seq";
+
+pub const LINE_DELIVERY_DEAD: &str = "
+    UPDATE line_deliveries
+    SET attempts = attempts + 1, last_error = $2, dead_at = $3, locked_until = NULL
+    WHERE seq = $1
+    RETURNING seq";
+
+/// $1: the conversation (NULL: every one); newest first.
+pub const LINE_DELIVERIES: &str = "
+    SELECT * FROM line_deliveries
+    WHERE $1 IS NULL OR conversation_id = $1
+    ORDER BY seq DESC
+    LIMIT $2";
+
+pub const LINE_DELIVERY_STATS: &str = "
+    SELECT COUNT(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS pending,
+           COUNT(dead_at) AS dead,
+           COUNT(delivered_at) AS delivered
+    FROM line_deliveries";

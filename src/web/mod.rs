@@ -18,9 +18,12 @@ pub fn app(state: AppState) -> Router {
     // Console sessions wrap every page, so any console-like face (the studio too) can take the
     // `Session` extractor; a request without the cookie costs nothing.
     let sessions = console::session_layer(&state.config, state.store.clone());
-    api::router(state.clone())
+    let line = crate::channels::line::router(&state);
+    let mut app = api::router(state.clone())
         .merge(widget::router(state.clone()))
-        .merge(console::router(state))
-        .layer(sessions)
-        .layer(cors)
+        .merge(console::router(state));
+    if let Some(line) = line {
+        app = app.merge(line);
+    }
+    app.layer(sessions).layer(cors)
 }
