@@ -6,6 +6,7 @@
 //!   [`telemetry`] its logs and metrics.
 //! - [`web`]: the web pages (chat widget, demo shop, agent console), served with the API.
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
+//! - [`studio`]: the support lead's services (train, publish, roll back, audit).
 //! - [`conversation`]: the conversation service every channel calls (turns, agent actions, live
 //!   events, the webhook outbox).
 //! - [`dialogue`]: the per-turn decision (answer, clarify, ask for a detail, hand off), templates,
@@ -25,5 +26,6 @@ pub mod domain;
 pub mod eval;
 pub mod nlu;
 pub mod store;
+pub mod studio;
 pub mod telemetry;
 pub mod web;

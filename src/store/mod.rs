@@ -33,6 +33,7 @@
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
 mod account_model;
+mod audit;
 mod check;
 mod conversation;
 mod dialect;
@@ -41,8 +42,10 @@ mod kpi;
 mod listener;
 mod live;
 mod model;
+mod model_version;
 mod outbox;
 mod postgres;
+mod regression;
 mod row;
 mod sql;
 mod sqlite;
@@ -52,6 +55,7 @@ mod token;
 pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
+pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use listener::Listener;
 pub use model::{
@@ -59,6 +63,8 @@ pub use model::{
     HandoffFilter, HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Note,
     OutboxEvent, OutboxStats, Role, StoredTurn,
 };
+pub use model_version::{NewPublication, Publication, PublishAction};
+pub use regression::{NewRegressionCase, RegressionCase};
 pub use token::{new_customer_token, sha256_hex};
 
 use dialect::{on, ByDialect, Pool};
