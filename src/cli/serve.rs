@@ -54,6 +54,8 @@ fn model_paths(paths: &Paths) -> ModelPaths {
         training_data: paths.training_data.clone(),
         models: paths.models.clone(),
         cache: paths.cache_dir(),
+        encoder_weights: Some(std::path::Path::new(&paths.encoder).join("model.safetensors"))
+            .filter(|p| p.is_file()),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct ModelPaths {
     pub training_data: PathBuf,
     pub models: PathBuf,
     pub cache: PathBuf,
+    /// The encoder's `model.safetensors`, hashed into a trained manifest (None: unknown).
+    pub encoder_weights: Option<PathBuf>,
 }
 
 /// The model service of one replica. Cheap to clone.
