@@ -162,7 +162,16 @@ impl Drop for Replica {
 }
 
 fn serve(ws: &TwoVersions, database: &str) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+    serve_env(ws, database, &[])
+}
+
+fn serve_env(ws: &TwoVersions, database: &str, env: &[(&str, &Path)]) -> Replica {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+    command.env_remove("MADOGUCHI_CACHE");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
         .args(["serve", "--bind", "127.0.0.1:0", "--database", database])
         .arg("--encoder")
         .arg(&ws.encoder)
@@ -319,23 +328,25 @@ fn publish_and_rollback_under_load_switch_answers_and_fail_no_request() {
 
     let load = Load::start(&replica.base, 4);
     std::thread::sleep(Duration::from_millis(500));
-    let t = Instant::now();
+    // The 2 s count from the moment the publish is recorded (the CLI has returned).
+    let cli_started = Instant::now();
     let out = cli_ok(ws, &["model", "publish", &ws.v2, "--database", &db]);
+    let cli_took = cli_started.elapsed();
     assert!(out.contains(&ws.v2), "{out}");
-    let publish_took = wait_for_model(&replica.base, &ws.v2, t);
+    let publish_took = wait_for_model(&replica.base, &ws.v2, Instant::now());
     assert_eq!(probe_intent(&replica.base).as_deref(), Some(PROBE_INTENT));
     std::thread::sleep(Duration::from_millis(500));
 
-    let t = Instant::now();
     let out = cli_ok(ws, &["model", "rollback", "--database", &db]);
     assert!(out.contains(&ws.v1), "{out}");
-    let rollback_took = wait_for_model(&replica.base, &ws.v1, t);
+    let rollback_took = wait_for_model(&replica.base, &ws.v1, Instant::now());
     std::thread::sleep(Duration::from_millis(300));
     let (done, failures, answers) = load.finish();
 
     eprintln!(
-        "publish reached the replica in {publish_took:?}, rollback in {rollback_took:?}; \
-         {done} requests under load; trains took {:?} s",
+        "SQLite: publish reached the replica {publish_took:?} after the CLI returned (the CLI \
+         took {cli_took:?}), rollback {rollback_took:?}; {done} requests under load; trains \
+         took {:?} s",
         ws.train_seconds
     );
     assert!(
@@ -371,11 +382,15 @@ fn two_replicas_on_postgres_switch_within_two_seconds_of_the_cli() {
     for r in [&a, &b] {
         assert_eq!(served_model(&r.base).as_deref(), Some(ws.v2.as_str()));
     }
-    let t = Instant::now();
+    let cli_started = Instant::now();
     cli_ok(ws, &["model", "publish", &ws.v1, "--database", &pg.url]);
+    let (cli_took, t) = (cli_started.elapsed(), Instant::now());
     let took_a = wait_for_model(&a.base, &ws.v1, t);
     let took_b = wait_for_model(&b.base, &ws.v1, t);
-    eprintln!("publish reached replica A in {took_a:?}, B in {took_b:?} (including the CLI)");
+    eprintln!(
+        "PostgreSQL: publish reached replica A {took_a:?} and B {took_b:?} after the CLI \
+         returned (the CLI took {cli_took:?})"
+    );
     assert!(
         took_a.max(took_b) < Duration::from_secs(2),
         "{took_a:?} {took_b:?}"
@@ -513,4 +528,307 @@ fn prune_keeps_the_newest_and_never_the_published_or_current_version() {
         list.contains("published") && list.contains("current"),
         "{list}"
     );
+}
+
+/// A console login: the session cookie and the CSRF token of the shell page.
+struct Lead {
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn raw(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> (u16, Value, Option<String>) {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(60))
+        .build();
+    let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) if b.contains('=') && !b.starts_with('{') => req
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&b),
+        Some(b) => req.set("Content-Type", "application/json").send_string(&b),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let cookie = response.header("set-cookie").map(str::to_string);
+    let text = response.into_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        cookie,
+    )
+}
+
+impl Lead {
+    fn log_in(base: &str, name: &str, password: &str) -> Lead {
+        let form = format!("username={name}&password={password}");
+        let (status, body, set_cookie) =
+            raw("POST", &format!("{base}/agent/login"), &[], Some(form));
+        assert_eq!(status, 303, "login {name}: {body}");
+        let cookie = set_cookie
+            .and_then(|c| c.split(';').next().map(str::to_string))
+            .expect("a session cookie");
+        let (status, shell, _) = raw(
+            "GET",
+            &format!("{base}/agent"),
+            &[("Cookie", &cookie)],
+            None,
+        );
+        assert_eq!(status, 200);
+        let csrf = shell
+            .as_str()
+            .and_then(|s| s.split(r#"name="csrf-token" content=""#).nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .expect("the shell carries the CSRF token")
+            .to_string();
+        Lead {
+            base: base.to_string(),
+            cookie,
+            csrf,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (s, v, _) = raw(
+            "GET",
+            &format!("{}{path}", self.base),
+            &[("Cookie", &self.cookie)],
+            None,
+        );
+        (s, v)
+    }
+
+    fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let headers = [
+            ("Cookie", self.cookie.as_str()),
+            ("X-CSRF-Token", self.csrf.as_str()),
+        ];
+        let (s, v, _) = raw(
+            method,
+            &format!("{}{path}", self.base),
+            &headers,
+            Some(body.to_string()),
+        );
+        (s, v)
+    }
+}
+
+fn add_account(dir: &Path, db: &str, name: &str, role: &str) {
+    let args = ["user", "add", name, "--role", role, "--database", db];
+    let out = madoguchi(dir, &args, b"lead-password-123\n");
+    assert!(out.status.success(), "{}", show("madoguchi user add", &out));
+}
+
+#[test]
+fn the_studio_trains_reports_pins_publishes_with_a_threshold_and_rolls_back() {
+    let Some(ws) = two_versions() else {
+        return;
+    };
+    // A workspace of its own (a studio run trains a new version into it).
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["intents", "training-data"] {
+        crate::util::copy_dir(&ws.dir.path().join(sub), &dir.path().join(sub));
+    }
+    for v in [&ws.v1, &ws.v2] {
+        let from = ws.dir.path().join("models").join(v.as_str());
+        crate::util::copy_dir(&from, &dir.path().join("models").join(v.as_str()));
+    }
+    let db = sqlite_url(dir.path(), "studio.db");
+    add_account(dir.path(), &db, "lead", "lead");
+    add_account(dir.path(), &db, "agent1", "agent");
+    let own = TwoVersions {
+        dir,
+        encoder: ws.encoder.clone(),
+        v1: ws.v1.clone(),
+        v2: ws.v2.clone(),
+        train_seconds: Vec::new(),
+    };
+    cli_ok(&own, &["model", "publish", &own.v1, "--database", &db]);
+    let replica = serve_with_cache(&own, &db);
+    let lead = Lead::log_in(&replica.base, "lead", "lead-password-123");
+
+    // Roles: an agent is refused, no session is 401.
+    let agent = Lead::log_in(&replica.base, "agent1", "lead-password-123");
+    assert_eq!(agent.get("/studio/api/models").0, 403);
+    let (status, body, _) = raw(
+        "GET",
+        &format!("{}/studio/api/models", replica.base),
+        &[],
+        None,
+    );
+    assert_eq!(status, 401, "{body}");
+
+    // Pins: the probe must go to warp_drive; an unknown intent is refused.
+    let (status, pin) = lead.send(
+        "POST",
+        "/studio/api/regression",
+        json!({ "text": PROBE, "expected_intent": PROBE_INTENT }),
+    );
+    assert_eq!(status, 201, "{pin}");
+    let (status, body) = lead.send(
+        "POST",
+        "/studio/api/regression",
+        json!({ "text": "hello", "expected_intent": "no_such_intent" }),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str().is_some()),
+        (422, true),
+        "{body}"
+    );
+
+    // Train in the background; a second run is refused while the first runs.
+    let started = Instant::now();
+    let (status, run) = lead.send("POST", "/studio/api/models/train", json!({}));
+    assert_eq!(status, 202, "{run}");
+    assert_eq!(
+        lead.send("POST", "/studio/api/models/train", json!({})).0,
+        409
+    );
+    let mut stages = Vec::new();
+    let version = loop {
+        let (status, s) = lead.get("/studio/api/models/train");
+        assert_eq!(status, 200, "{s}");
+        let stage = s["stage"].as_str().unwrap_or_default().to_string();
+        if stages.last() != Some(&stage) {
+            stages.push(stage);
+        }
+        match s["state"].as_str() {
+            Some("succeeded") => break s["version"].as_str().expect("version").to_string(),
+            Some("running") => {}
+            other => panic!("training {other:?}: {s}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(900), "{s}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    eprintln!(
+        "studio training took {:?}; stages {stages:?}",
+        started.elapsed()
+    );
+    assert!(stages.len() >= 2, "{stages:?}");
+
+    // The report: candidate vs published, per intent, curve, and the pin the candidate fixes.
+    let (status, report) = lead.get(&format!("/studio/api/models/{version}/report"));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["published"], own.v1.as_str());
+    assert!(report["candidate_cv"]["curve"]
+        .as_array()
+        .is_some_and(|c| c.len() > 10));
+    assert!(report["intents"]
+        .as_array()
+        .expect("intents")
+        .iter()
+        .any(|r| r["intent"] == PROBE_INTENT));
+    let pins = report["regression"].as_array().expect("regression");
+    assert_eq!(pins.len(), 1, "{report}");
+    assert_eq!(pins[0]["status"], "fixed", "{}", pins[0]);
+
+    // The dial: a target precision gives a threshold; that threshold gives back the precision.
+    let (status, d) = lead.get(&format!("/studio/api/models/{version}/dial?precision=0.9"));
+    assert_eq!(status, 200, "{d}");
+    let threshold = d["threshold"].as_f64().expect("threshold");
+    let (_, back) = lead.get(&format!(
+        "/studio/api/models/{version}/dial?threshold={threshold}"
+    ));
+    assert_eq!(back["coverage"], d["coverage"]);
+    assert_eq!(
+        lead.get(&format!("/studio/api/models/{version}/dial?precision=2"))
+            .0,
+        422
+    );
+
+    // Publish with that threshold: this replica serves it at once and answers the probe.
+    let (status, p) = lead.send(
+        "POST",
+        &format!("/studio/api/models/{version}/publish"),
+        json!({ "threshold": threshold }),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert!((p["threshold"].as_f64().expect("threshold") - threshold).abs() < 1e-6);
+    assert_eq!(
+        served_model(&replica.base).as_deref(),
+        Some(version.as_str())
+    );
+    assert_eq!(probe_intent(&replica.base).as_deref(), Some(PROBE_INTENT));
+
+    // A version that does not load is refused, and the model keeps serving.
+    let (status, e) = lead.send("POST", "/studio/api/models/v-nope/publish", json!({}));
+    assert_eq!(status, 404, "{e}");
+    let broken = own.dir.path().join("models/v-broken");
+    crate::util::copy_dir(&own.dir.path().join("models").join(&version), &broken);
+    std::fs::write(broken.join("neighbours.safetensors"), b"garbage").expect("corrupt");
+    let (status, e) = lead.send("POST", "/studio/api/models/v-broken/publish", json!({}));
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(
+        served_model(&replica.base).as_deref(),
+        Some(version.as_str())
+    );
+
+    // Roll back: v1 again.
+    let (status, r) = lead.send("POST", "/studio/api/models/rollback", json!({}));
+    assert_eq!(
+        (status, r["version"].as_str()),
+        (200, Some(own.v1.as_str())),
+        "{r}"
+    );
+    assert_eq!(
+        served_model(&replica.base).as_deref(),
+        Some(own.v1.as_str())
+    );
+    assert_ne!(probe_intent(&replica.base).as_deref(), Some(PROBE_INTENT));
+
+    // Versions and the audit log.
+    let (_, versions) = lead.get("/studio/api/models");
+    let list = versions["versions"].as_array().expect("versions");
+    assert!(list
+        .iter()
+        .any(|v| v["version"] == version.as_str() && v["current"] == true));
+    assert!(list
+        .iter()
+        .any(|v| v["version"] == own.v1.as_str() && v["published"] == true));
+    let (_, audit) = lead.get("/studio/api/audit?limit=10");
+    let actions: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or("").into(),
+                e["action"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    for action in ["model.train", "model.publish", "model.rollback"] {
+        assert!(
+            actions.contains(&("lead".into(), action.into())),
+            "{action}: {actions:?}"
+        );
+    }
+    assert_eq!(
+        lead.send(
+            "DELETE",
+            &format!("/studio/api/regression/{}", pin["id"].as_str().expect("id")),
+            json!({})
+        )
+        .0,
+        204
+    );
+}
+
+/// `serve` with the shared embedding cache (studio training runs use it).
+fn serve_with_cache(ws: &TwoVersions, database: &str) -> Replica {
+    let cache = repo().join("target/test-embedding-cache");
+    serve_env(ws, database, &[("MADOGUCHI_CACHE", &cache)])
 }

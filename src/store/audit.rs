@@ -1,28 +1,12 @@
 //! The audit log: who trained, published, rolled back or edited what, and when. Append-only.
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
 use super::check::{self, now};
 use super::dialect::on;
 use super::error::StoreError;
+use super::studio_model::AuditEntry;
 use super::{sql, Store};
-
-/// One audited action.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    pub id: i64,
-    /// Who: an account name, `cli`, or `serve`.
-    pub actor: String,
-    /// What, e.g. `model.train`, `model.publish`, `model.rollback`, `intent.edit`.
-    pub action: String,
-    /// On what, e.g. a model version or an intent name.
-    pub subject: String,
-    /// Details of the action (a JSON object).
-    #[schema(value_type = Object)]
-    pub detail: Value,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(sqlx::FromRow)]
 struct AuditRow {

@@ -49,13 +49,13 @@ mod regression;
 mod row;
 mod sql;
 mod sqlite;
+mod studio_model;
 mod ticket;
 mod token;
 
 pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
-pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use listener::Listener;
 pub use model::{
@@ -63,8 +63,9 @@ pub use model::{
     HandoffFilter, HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Note,
     OutboxEvent, OutboxStats, Role, StoredTurn,
 };
-pub use model_version::{NewPublication, Publication, PublishAction};
-pub use regression::{NewRegressionCase, RegressionCase};
+pub use studio_model::{
+    AuditEntry, NewPublication, NewRegressionCase, Publication, PublishAction, RegressionCase,
+};
 pub use token::{new_customer_token, sha256_hex};
 
 use dialect::{on, ByDialect, Pool};

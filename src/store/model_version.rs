@@ -2,60 +2,12 @@
 //! `model_publications`; the newest row is the published version. Replicas poll
 //! [`Store::published_model`] (cheap: one indexed row) and listen for a notification.
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::check::{self, now};
 use super::dialect::on;
 use super::error::StoreError;
+use super::studio_model::{NewPublication, Publication, PublishAction};
 use super::{sql, Store};
-
-/// How a version came to be published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PublishAction {
-    Publish,
-    Rollback,
-}
-
-impl PublishAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PublishAction::Publish => "publish",
-            PublishAction::Rollback => "rollback",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PublishAction> {
-        match s {
-            "publish" => Some(PublishAction::Publish),
-            "rollback" => Some(PublishAction::Rollback),
-            _ => None,
-        }
-    }
-}
-
-/// One publish or rollback event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Publication {
-    pub id: i64,
-    /// The model version (`models/<version>/`).
-    pub version: String,
-    /// The answer threshold chosen at publishing (None: the trained one).
-    pub threshold: Option<f64>,
-    pub action: PublishAction,
-    /// Who published (an account name, `cli`, or `serve` for the first start).
-    pub actor: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What to record.
-#[derive(Debug, Clone)]
-pub struct NewPublication<'a> {
-    pub version: &'a str,
-    pub threshold: Option<f64>,
-    pub action: PublishAction,
-    pub actor: &'a str,
-}
 
 #[derive(sqlx::FromRow)]
 struct PublicationRow {

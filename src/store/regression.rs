@@ -1,12 +1,12 @@
 //! The regression set: messages a lead pinned with what the bot must do with them (an intent,
 //! an action, or both). Every candidate model is checked against it before publishing.
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::check::{self, now};
 use super::dialect::on;
 use super::error::StoreError;
+use super::studio_model::{NewRegressionCase, RegressionCase};
 use super::{sql, Store};
 
 /// Longest pinned message, in characters.
@@ -14,28 +14,15 @@ const MAX_CASE_CHARS: usize = 2000;
 /// The actions a case may expect (the classifier's `action`).
 const ACTIONS: [&str; 3] = ["answer", "clarify", "handoff"];
 
-/// One pinned message.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct RegressionCase {
-    pub id: Uuid,
-    pub text: String,
-    /// The intent the bot must choose (None: any, only the action matters). `out_of_scope` for a
-    /// message that must get no intent.
-    pub expected_intent: Option<String>,
-    /// `answer`, `clarify` or `handoff` (None: any).
-    pub expected_action: Option<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What a lead pins.
-#[derive(Debug, Clone)]
-pub struct NewRegressionCase<'a> {
-    pub text: &'a str,
-    pub expected_intent: Option<&'a str>,
-    pub expected_action: Option<&'a str>,
-    pub created_by: &'a str,
-}
+/// A row of `regression_cases` (id, text, expected intent and action, created by, at).
+type CaseRow<Id> = (
+    Id,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+);
 
 impl Store {
     /// Pins a message.
@@ -46,7 +33,7 @@ impl Store {
         check_case(&new)?;
         let mut conn = self.pool.conn().await?;
         on!(&mut conn, D, c => {
-            let row: (D::Id, String, Option<String>, Option<String>, String, DateTime<Utc>) =
+            let row: CaseRow<D::Id> =
                 sqlx::query_as(sql::INSERT_REGRESSION_CASE)
                     .bind(D::id(Uuid::new_v4()))
                     .bind(new.text.trim())
@@ -64,7 +51,7 @@ impl Store {
     pub async fn regression_cases(&self) -> Result<Vec<RegressionCase>, StoreError> {
         let mut conn = self.pool.conn().await?;
         on!(&mut conn, D, c => {
-            let rows: Vec<(D::Id, String, Option<String>, Option<String>, String, DateTime<Utc>)> =
+            let rows: Vec<CaseRow<D::Id>> =
                 sqlx::query_as(sql::REGRESSION_CASES).fetch_all(c).await?;
             Ok(rows
                 .into_iter()

@@ -49,7 +49,7 @@ struct Inner {
     failed: Mutex<Option<ModelChoice>>,
     /// One switch at a time.
     switching: tokio::sync::Mutex<()>,
-    pub(super) training: super::training::TrainingSlot,
+    pub(super) training: super::training_state::TrainingSlot,
 }
 
 /// One version on disk with its place in the story.
@@ -109,7 +109,7 @@ impl ModelService {
         &self.inner.loader
     }
 
-    pub(super) fn training(&self) -> &super::training::TrainingSlot {
+    pub(super) fn training(&self) -> &super::training_state::TrainingSlot {
         &self.inner.training
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::models::Versions;
 use super::regression::{CaseResult, NewPin};
 use super::report::{CompareReport, DialSetting};
-use super::training::{TrainOptions, TrainingStatus};
+use super::training_state::{TrainOptions, TrainingStatus};
 use crate::store::{AuditEntry, Publication, RegressionCase};
 
 /// What publishing takes.

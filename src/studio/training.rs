@@ -3,120 +3,19 @@
 //! embeds through the shared embedding cache, trains and saves a new version (not published),
 //! writes its compare report (cross-validation against the published configuration on the same
 //! folds, and the regression set against the published model) and an audit entry.
-use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 use serde_json::json;
 
 use super::models::ModelService;
 use super::models_error::ModelError;
 use super::report::{self, CompareReport, REPORT_FILE};
+use super::training_state::{RunState, TrainOptions, TrainingStatus};
 use crate::nlu::cache::EmbeddingCache;
 use crate::nlu::fit::{fit, Calibration, FitOptions};
 use crate::nlu::train::{train_catalog_with_held_out, TrainRequest, TrainedWithHeldOut};
 use crate::nlu::versions::read_manifest;
-
-/// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RunState {
-    /// No run since the process started.
-    Idle,
-    Running,
-    Succeeded,
-    Failed,
-}
-
-/// The state of this replica's training run.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct TrainingStatus {
-    pub state: RunState,
-    /// What the run does now (`loading`, `embedding`, `fitting`, `comparing`, `regression`,
-    /// `done`).
-    pub stage: String,
-    /// 0 to 1.
-    pub progress: f32,
-    pub started_by: Option<String>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The version trained (once saved).
-    pub version: Option<String>,
-    /// Why the run failed.
-    pub error: Option<String>,
-    pub seconds: Option<f64>,
-}
-
-impl Default for TrainingStatus {
-    fn default() -> Self {
-        TrainingStatus {
-            state: RunState::Idle,
-            stage: "idle".into(),
-            progress: 0.0,
-            started_by: None,
-            started_at: None,
-            finished_at: None,
-            version: None,
-            error: None,
-            seconds: None,
-        }
-    }
-}
-
-/// Options of a studio training run (the rest are `madoguchi train`'s defaults).
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainOptions {
-    /// Held-out precision the answer threshold is chosen for (default 0.95).
-    pub target_precision: Option<f32>,
-}
-
-/// The one training run of this replica.
-#[derive(Default)]
-pub struct TrainingSlot {
-    status: Mutex<TrainingStatus>,
-}
-
-impl TrainingSlot {
-    fn get(&self) -> TrainingStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut TrainingStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
-    fn stage(&self, stage: &str, progress: f32) {
-        self.update(|s| {
-            s.stage = stage.into();
-            s.progress = progress;
-        });
-    }
-
-    /// Claims the slot for a new run; Conflict while one runs.
-    fn claim(&self, actor: &str) -> Result<TrainingStatus, ModelError> {
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        if s.state == RunState::Running {
-            return Err(ModelError::Conflict(format!(
-                "a training run started by {} is in progress ({})",
-                s.started_by.as_deref().unwrap_or("someone"),
-                s.stage
-            )));
-        }
-        *s = TrainingStatus {
-            state: RunState::Running,
-            stage: "loading".into(),
-            started_by: Some(actor.to_string()),
-            started_at: Some(Utc::now()),
-            ..TrainingStatus::default()
-        };
-        Ok(s.clone())
-    }
-}
 
 impl ModelService {
     pub fn training_status(&self) -> TrainingStatus {

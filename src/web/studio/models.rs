@@ -17,7 +17,7 @@ use crate::studio::models::Versions;
 use crate::studio::models_api_doc::{AuditPage, CheckResults, PinList, PublishBody, RollbackBody};
 use crate::studio::regression::NewPin;
 use crate::studio::report::{self, CompareReport, DialSetting};
-use crate::studio::training::{TrainOptions, TrainingStatus};
+use crate::studio::training_state::{TrainOptions, TrainingStatus};
 use crate::studio::{ModelError, ModelService};
 use crate::web::console::{ConsoleState, Session};
 
