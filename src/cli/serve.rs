@@ -1,7 +1,8 @@
 //! `madoguchi serve`: the HTTP service. Loads the configuration, connects and migrates the
-//! database, loads the dialogue engine, starts the inference thread (the model loads in the
-//! background: `/readyz` says when it is ready), the event bus and the webhook dispatcher, and
-//! serves until Ctrl-C or SIGTERM.
+//! database, loads the dialogue engine, starts the inference thread on the published model
+//! version (the model loads in the background: `/readyz` says when it is ready; a fresh database
+//! gets `models/current` recorded as published), the event bus, the webhook dispatcher and the
+//! follower that swaps in whatever is published later, and serves until Ctrl-C or SIGTERM.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
