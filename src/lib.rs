@@ -7,6 +7,7 @@
 //! - [`web`]: the web pages (chat widget, demo shop, agent console), served with the API.
 //! - [`channels`]: messaging channels (LINE) on the conversation service, like the API and pages.
 //! - [`cli`]: the `madoguchi` command line (thin: parse, call a stage, print).
+//! - [`studio`]: the support lead's services (train, publish, roll back, audit).
 //! - [`conversation`]: the conversation service every channel calls (turns, agent actions, live
 //!   events, the webhook outbox).
 //! - [`dialogue`]: the per-turn decision (answer, clarify, ask for a detail, hand off), templates,
@@ -27,5 +28,6 @@ pub mod domain;
 pub mod eval;
 pub mod nlu;
 pub mod store;
+pub mod studio;
 pub mod telemetry;
 pub mod web;

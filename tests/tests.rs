@@ -14,6 +14,7 @@ mod encoder;
 mod eval_smoke;
 mod health;
 mod line;
+mod models;
 mod real_model;
 mod store;
 mod tokenizer_parity;

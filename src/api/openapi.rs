@@ -7,6 +7,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{agent, chat, developer, error, events, health};
 use crate::conversation::{customer, reply};
+use crate::studio::models_api_doc as models_doc;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +19,9 @@ use crate::conversation::{customer, reply};
         agent::add_note, agent::typing,
         developer::classify,
         health::healthz, health::readyz, health::metrics,
+        models_doc::versions, models_doc::training, models_doc::train, models_doc::compare_report,
+        models_doc::dial, models_doc::publish, models_doc::rollback, models_doc::pins,
+        models_doc::pin, models_doc::unpin, models_doc::check, models_doc::audit,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -27,6 +31,8 @@ use crate::conversation::{customer, reply};
         agent::Ticket, agent::TicketList, agent::TicketDetail, agent::AgentReply, agent::Resolve,
         agent::NewNote,
         developer::ClassifyRequest, developer::ClassifyResponse,
+        models_doc::PublishBody, models_doc::RollbackBody, models_doc::PinList,
+        models_doc::CheckResults, models_doc::AuditPage,
     )),
     modifiers(&Security),
     tags(
@@ -34,6 +40,7 @@ use crate::conversation::{customer, reply};
         (name = "agent", description = "Handoff queue (Bearer: MADOGUCHI_AGENT_KEY; X-Agent-Id)"),
         (name = "developer", description = "Classification (Bearer: MADOGUCHI_API_KEY)"),
         (name = "operations", description = "Health and metrics"),
+        (name = "studio", description = "The leads' studio (console session cookie; role lead or admin)"),
     )
 )]
 pub struct ApiDoc;

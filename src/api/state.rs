@@ -19,13 +19,19 @@ pub struct AppState {
     pub nlu: NluHandle,
     /// The KPIs `/metrics` exports, read from the database at most once per TTL.
     pub kpis: crate::conversation::kpis::KpiCache,
+    /// The model this replica serves: publish, roll back, versions (the studio and the CLI).
+    pub models: crate::studio::ModelService,
     /// Turns true when the server shuts down (live streams end).
     pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
     /// Builds the state; returns the sender that signals shutdown to live streams.
-    pub fn new(config: Config, conversations: Conversations) -> (AppState, watch::Sender<bool>) {
+    pub fn new(
+        config: Config,
+        conversations: Conversations,
+        models: crate::studio::ModelService,
+    ) -> (AppState, watch::Sender<bool>) {
         let (tx, rx) = watch::channel(false);
         let kpis = crate::conversation::kpis::KpiCache::new(
             conversations.store().clone(),
@@ -37,6 +43,7 @@ impl AppState {
                 store: conversations.store().clone(),
                 nlu: conversations.nlu().clone(),
                 kpis,
+                models,
                 conversations,
                 shutdown: rx,
             },

@@ -37,7 +37,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Provision encoder models.
+    /// Provision encoder models; list, publish, roll back and prune trained versions.
     #[command(subcommand)]
     Model(model::ModelCommand),
     /// Check intents/ and training-data/ and report every problem with file and line.
@@ -66,7 +66,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Model(cmd) => model::run(cmd),
+        Command::Model(cmd) => model::run(&cli.paths, cmd),
         Command::Validate(args) => validate::run(&cli.paths, args),
         Command::Train(args) => train::run(&cli.paths, args),
         Command::Eval(args) => eval::run(&cli.paths, args),

@@ -1,7 +1,8 @@
 //! `madoguchi serve`: the HTTP service. Loads the configuration, connects and migrates the
-//! database, loads the dialogue engine, starts the inference thread (the model loads in the
-//! background: `/readyz` says when it is ready), the event bus and the webhook dispatcher, and
-//! serves until Ctrl-C or SIGTERM.
+//! database, loads the dialogue engine, starts the inference thread on the published model
+//! version (the model loads in the background: `/readyz` says when it is ready; a fresh database
+//! gets `models/current` recorded as published), the event bus, the webhook dispatcher and the
+//! follower that swaps in whatever is published later, and serves until Ctrl-C or SIGTERM.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,9 +17,12 @@ use crate::config::{Config, ServeArgs};
 use crate::conversation::outbox::{self, WebhookTarget};
 use crate::conversation::{Conversations, EventBus, Parts, Settings, StreamLimits};
 use crate::dialogue::Dialogue;
-use crate::nlu::queue::{ClassifyBackend, Loader, NluHandle};
-use crate::nlu::{Classifier, TrainedModel};
+use crate::nlu::loader::{ModelChoice, ModelLoader};
+use crate::nlu::queue::{Loader, NluHandle};
+use crate::nlu::Encoder;
 use crate::store::Store;
+use crate::studio::publishing::published_or_current;
+use crate::studio::{ModelPaths, ModelService};
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -26,42 +30,91 @@ pub struct ServeCmd {
     pub args: ServeArgs,
 }
 
-/// Loads the classifier (trained model + its encoder) on the inference thread.
+/// Loads model versions from `paths.models` with the encoder the flags name (built once, on
+/// first use).
+pub fn model_loader(paths: &Paths) -> Arc<ModelLoader> {
+    let p = paths.clone();
+    Arc::new(ModelLoader::new(
+        paths.models.clone(),
+        Box::new(move || {
+            let (encoder, _) = p.load_encoder().map_err(|e| format!("{e:#}"))?;
+            Ok(Arc::new(encoder) as Arc<dyn Encoder>)
+        }),
+    ))
+}
+
+/// Loads the last trained model (`models/current`) on the inference thread (`chat`, tests);
+/// `serve` loads the published one.
 pub fn classifier_loader(paths: &Paths) -> Loader {
-    let paths = paths.clone();
-    Box::new(move || {
-        let load = || -> anyhow::Result<Box<dyn ClassifyBackend>> {
-            let model = TrainedModel::load_current(&paths.models)?;
-            let (encoder, _) = paths.load_encoder()?;
-            let classifier = Classifier::new(Arc::new(encoder), model, &paths.models)?;
-            Ok(Box::new(classifier))
-        };
-        load().map_err(|e| format!("{e:#}"))
-    })
+    model_loader(paths).loader()
+}
+
+fn model_paths(paths: &Paths) -> ModelPaths {
+    ModelPaths {
+        intents: paths.intents.clone(),
+        training_data: paths.training_data.clone(),
+        models: paths.models.clone(),
+        cache: paths.cache_dir(),
+        encoder_weights: Some(std::path::Path::new(&paths.encoder).join("model.safetensors"))
+            .filter(|p| p.is_file()),
+    }
+}
+
+/// Connects to the configured database and migrates it.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database)
+        .await
+        .context("cannot open the database")?
+        .with_outbox(config.webhook_url.is_some());
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
 }
 
 /// Everything the API needs, built from the configuration: the store (migrated), the dialogue
 /// engine, the inference thread, the event bus, the conversation service and, when a webhook is
 /// configured, its dispatcher. Returns the state, the shutdown sender for live streams and
 /// background tasks, and the receiver that reports when the model is loaded.
-pub async fn build_state(
-    paths: &Paths,
-    config: Config,
-    loader: Loader,
-) -> anyhow::Result<(
+pub async fn build_state(paths: &Paths, config: Config, loader: Loader) -> anyhow::Result<Built> {
+    let store = open_store(&config).await?;
+    assemble(paths, config, store, loader, model_loader(paths), None).await
+}
+
+/// What [`build_state`] returns: the state, the shutdown sender for live streams and background
+/// tasks, and the receiver that reports when the model is loaded.
+pub type Built = (
     AppState,
     watch::Sender<bool>,
     oneshot::Receiver<Result<(), String>>,
-)> {
+);
+
+/// [`build_state`] for `serve`: the inference thread loads the published model (recording the
+/// last trained one as published on a fresh database), and the replica follows publishes.
+pub async fn build_serving_state(paths: &Paths, config: Config) -> anyhow::Result<Built> {
+    let store = open_store(&config).await?;
+    let models = model_loader(paths);
+    let serving = published_or_current(&store, &paths.models)
+        .await
+        .context("cannot read the published model version")?;
+    if let Some(choice) = &serving {
+        models.set_wanted(choice.clone());
+    }
+    let built = assemble(paths, config, store, models.loader(), models, serving).await?;
+    built.0.models.spawn_follower(built.0.shutdown.clone());
+    Ok(built)
+}
+
+async fn assemble(
+    paths: &Paths,
+    config: Config,
+    store: Store,
+    loader: Loader,
+    models: Arc<ModelLoader>,
+    serving: Option<ModelChoice>,
+) -> anyhow::Result<Built> {
     let webhook = webhook_target(&config);
-    let store = Store::connect(&config.database)
-        .await
-        .context("cannot open the database")?
-        .with_outbox(webhook.is_some());
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
     let catalog = load_catalog(paths)?;
     let dialogue = Dialogue::load(&catalog, &paths.intents)?;
     let (nlu, loaded) = NluHandle::spawn(loader, config.queue_capacity, config.max_batch)
@@ -73,6 +126,7 @@ pub async fn build_state(
         store: store.clone(),
         nlu,
         dialogue,
+        intents_dir: paths.intents.clone(),
         locales: catalog.locales.clone(),
         settings: Settings {
             max_message_chars: config.max_message_chars,
@@ -82,7 +136,8 @@ pub async fn build_state(
         streams: StreamLimits::new(config.max_streams_per_conversation, config.max_streams),
     });
     let line = crate::channels::line::LineSettings::from_config(&config);
-    let (state, stop) = AppState::new(config, conversations.clone());
+    let models = ModelService::new(conversations.clone(), models, model_paths(paths), serving);
+    let (state, stop) = AppState::new(config, conversations.clone(), models);
     if let Some(settings) = line {
         let copy =
             crate::channels::line::LineCopy::load(&paths.intents).map_err(anyhow::Error::msg)?;
@@ -166,7 +221,7 @@ async fn serve(paths: &Paths, config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %redacted, "starting madoguchi serve");
     let bind = config.bind;
     let admin_password = config.admin_password.clone();
-    let (state, stop, loaded) = build_state(paths, config, classifier_loader(paths)).await?;
+    let (state, stop, loaded) = build_serving_state(paths, config).await?;
     let store = state.store.clone();
     ensure_admin(&store, admin_password).await?;
     let listener = tokio::net::TcpListener::bind(bind)

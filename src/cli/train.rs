@@ -105,5 +105,9 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
         m.fit_seconds,
         dir.display()
     );
+    println!(
+        "not published: a running service keeps its model until `madoguchi model publish {} --database URL` (or the studio)",
+        model.manifest.version
+    );
     Ok(())
 }

@@ -52,7 +52,8 @@ impl Conversations {
                 }
             }
         }
-        let responder = self.dialogue().responder();
+        let dialogue = self.dialogue();
+        let responder = dialogue.responder();
         let mut replies = Vec::new();
         for intent in intents.into_iter().take(MAX_INTENTS) {
             let count = responder.variations(intent.as_str(), &handoff.locale);

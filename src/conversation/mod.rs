@@ -34,5 +34,5 @@ pub use error::ConversationError;
 pub use events::{Event, EventBus};
 pub use limits::StreamLimits;
 pub use reply::{ExpectedWait, HandoffInfo, TurnReply};
-pub use service::{Conversations, Parts, Settings};
+pub use service::{load_dialogue, Conversations, Parts, Settings};
 pub use stream::StreamItem;

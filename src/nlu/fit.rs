@@ -78,6 +78,16 @@ pub struct Fitted {
     pub thresholds: Thresholds,
     pub stats: CalibrationStats,
     pub has_out_of_scope_class: bool,
+    /// The held-out predictions calibration was done on (out-of-fold ones under
+    /// cross-validation), scored with the fitted temperature: what the compare report reads.
+    pub held_out: HeldOutScores,
+}
+
+/// Held-out scores with their true labels, index for index.
+#[derive(Debug, Clone, Default)]
+pub struct HeldOutScores {
+    pub scores: Vec<Scores>,
+    pub labels: Vec<Option<usize>>,
 }
 
 /// Fits the final model on all of `x` and calibrates it on held-out predictions.
@@ -137,6 +147,10 @@ pub fn fit(
         thresholds,
         stats,
         has_out_of_scope_class: has_oos,
+        held_out: HeldOutScores {
+            scores,
+            labels: held_labels,
+        },
     })
 }
 

@@ -6,7 +6,9 @@
 //! - [`head`], [`knn`], [`fit`], [`decision`]: the classifier over embeddings, its calibration, and
 //!   the answer / clarify / hand-off decision.
 //! - [`cache`], [`train`], [`model`]: training with an embedding cache and the on-disk model.
-//! - [`classifier`]: encoder + model, what the service calls; [`queue`]: its inference thread.
+//! - [`classifier`]: encoder + model, what the service calls; [`queue`]: its inference thread
+//!   (which can swap the model it serves without failing a request).
+//! - [`versions`]: the trained versions under `models/`; [`loader`]: loads one with a shared encoder.
 pub mod bert;
 pub mod cache;
 pub mod classifier;
@@ -18,11 +20,13 @@ pub mod fit;
 pub mod head;
 pub mod import;
 pub mod knn;
+pub mod loader;
 pub mod model;
 pub mod packed;
 pub mod queue;
 pub mod source;
 pub mod train;
+pub mod versions;
 
 pub use classifier::Classifier;
 pub use decision::{Action, Reason, Thresholds};

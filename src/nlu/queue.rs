@@ -139,6 +139,14 @@ struct Job {
 enum Work {
     Classify(Job),
     Fault,
+    /// Serve this backend from the next batch on (see [`NluHandle::swap`]).
+    Swap(Swap),
+}
+
+/// A new backend and who waits for it to take over.
+struct Swap {
+    backend: Box<dyn ClassifyBackend>,
+    done: oneshot::Sender<()>,
 }
 
 /// State the handles and the supervisor share.
@@ -257,6 +265,21 @@ impl NluHandle {
         self.shared.fault.store(true, Ordering::Release);
         // Wake an idle worker; a full queue wakes it anyway.
         let _ = self.tx.try_send(Work::Fault);
+    }
+
+    /// Replaces the model served, atomically: jobs queued before the call finish on the old
+    /// backend, later ones run on `backend`; no job fails for it. Returns once the worker serves
+    /// the new backend (`NotReady` if the worker is down or restarting: its loader decides then).
+    pub async fn swap(&self, backend: Box<dyn ClassifyBackend>) -> Result<(), QueueError> {
+        if !self.is_ready() {
+            return Err(QueueError::NotReady);
+        }
+        let (done, taken) = oneshot::channel();
+        self.tx
+            .send(Work::Swap(Swap { backend, done }))
+            .await
+            .map_err(|_| QueueError::Closed)?;
+        taken.await.map_err(|_| QueueError::NotReady)
     }
 
     /// Messages waiting for the model now.
@@ -416,7 +439,8 @@ impl Supervisor {
                     Ok(Work::Classify(job)) => {
                         let _ = job.reply.send(Err(QueueError::NotReady));
                     }
-                    Ok(Work::Fault) => {}
+                    // The loader loads the wanted model when the worker comes back.
+                    Ok(Work::Fault | Work::Swap(_)) => {}
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => return false,
                 }
@@ -459,8 +483,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The worker loop: block for one job, drain what else is queued (up to `max_batch`), classify
-/// the batch in one call, answer each job. Returns when every handle is gone.
+/// The worker loop: block for one job, drain what else is queued (up to `max_batch`, and not past
+/// a swap), classify the batch in one call, answer each job, then take over a swapped-in backend.
+/// Returns when every handle is gone.
 fn worker(
     mut backend: Box<dyn ClassifyBackend>,
     rx: &mut mpsc::Receiver<Work>,
@@ -472,7 +497,7 @@ fn worker(
             jobs: Vec::new(),
             shared,
         };
-        collect_batch(first, rx, max_batch, &mut batch.jobs);
+        let swap = collect_batch(first, rx, max_batch, &mut batch.jobs);
         if shared.fault.swap(false, Ordering::AcqRel) {
             panic!("inference worker fault injected (test hook)");
         }
@@ -482,26 +507,36 @@ fn worker(
         if !batch.jobs.is_empty() {
             classify_batch(backend.as_mut(), &mut batch.jobs);
         }
+        if let Some(swap) = swap {
+            shared.set_model_version(swap.backend.model_version());
+            backend = swap.backend;
+            let _ = swap.done.send(());
+            tracing::info!(model = ?backend.model_version(), "now serving a new model");
+        }
     }
 }
 
-/// Takes `first` and whatever else is queued now, up to `max_batch` jobs.
+/// Takes `first` and whatever else is queued now, up to `max_batch` jobs; stops at a swap (the
+/// jobs before it belong to the old backend) and returns it.
 fn collect_batch(
     first: Work,
     rx: &mut mpsc::Receiver<Work>,
     max_batch: usize,
     jobs: &mut Vec<Job>,
-) {
+) -> Option<Swap> {
     let mut next = Some(first);
     while let Some(work) = next.take() {
-        if let Work::Classify(job) = work {
-            jobs.push(job);
+        match work {
+            Work::Classify(job) => jobs.push(job),
+            Work::Swap(swap) => return Some(swap),
+            Work::Fault => {}
         }
         if jobs.len() >= max_batch {
             break;
         }
         next = rx.try_recv().ok();
     }
+    None
 }
 
 /// Classifies the batch in one call and answers (and removes) every job.
@@ -732,6 +767,50 @@ mod tests {
         assert_eq!(attempts.load(Ordering::SeqCst), 3);
         assert_eq!(h.restarts(), 2);
         h.classify("hello".into()).await.expect("classify");
+    }
+
+    /// A stand-in model that tags every answer with its name (and takes `delay` per batch).
+    struct Tagged(&'static str, Duration);
+
+    impl ClassifyBackend for Tagged {
+        fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
+            std::thread::sleep(self.1);
+            let mut echo = Echo {
+                batches: Arc::default(),
+                delay: Duration::ZERO,
+            };
+            let mut out = echo.classify(texts)?;
+            for c in &mut out {
+                c.text = format!("{}:{}", self.0, c.text);
+            }
+            Ok(out)
+        }
+
+        fn model_version(&self) -> Option<String> {
+            Some(self.0.into())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_swap_lets_queued_jobs_finish_on_the_old_model_and_fails_none() {
+        let loader: Loader =
+            Box::new(|| Ok(Box::new(Tagged("old", Duration::from_millis(30))) as _));
+        let (h, loaded) = NluHandle::spawn_with(loader, 64, 4, FAST_RESTARTS).expect("spawn");
+        loaded.await.expect("loaded").expect("ok");
+        // Queued synchronously, so they are surely ahead of the swap.
+        let before: Vec<_> = (0..10)
+            .map(|i| h.reserve().expect("place").send(format!("b{i}")))
+            .collect();
+        h.swap(Box::new(Tagged("new", Duration::ZERO)))
+            .await
+            .expect("swapped");
+        assert_eq!(h.model_version().as_deref(), Some("new"));
+        for rx in before {
+            let c = rx.await.expect("answered").expect("no job fails");
+            assert!(c.text.starts_with("old:"), "{}", c.text);
+        }
+        let after = h.classify("a".into()).await.expect("classify");
+        assert_eq!(after.text, "new:a");
     }
 
     #[test]

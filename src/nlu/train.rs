@@ -31,6 +31,25 @@ pub fn train_catalog(
     data: &TrainingSet,
     req: TrainRequest<'_>,
 ) -> Result<TrainedModel, NluError> {
+    train_catalog_with_held_out(catalog, data, req).map(|t| t.model)
+}
+
+/// A trained model with the embeddings it was trained on and the cross-validated held-out
+/// scores its calibration saw (for the studio's compare report).
+pub struct TrainedWithHeldOut {
+    pub model: TrainedModel,
+    pub embeddings: super::encoder::Embeddings,
+    /// Intent index per example (None: out of scope), in the catalog's order of names.
+    pub labels: Vec<Option<usize>>,
+    pub held_out: super::fit::HeldOutScores,
+}
+
+/// [`train_catalog`], keeping what a report needs.
+pub fn train_catalog_with_held_out(
+    catalog: &Catalog,
+    data: &TrainingSet,
+    req: TrainRequest<'_>,
+) -> Result<TrainedWithHeldOut, NluError> {
     let names = catalog.names();
     let texts: Vec<&str> = data.examples.iter().map(|u| u.text.as_str()).collect();
     let labels: Vec<Option<usize>> = data
@@ -95,10 +114,15 @@ pub fn train_catalog(
             new_texts_embedded,
         },
     };
-    Ok(TrainedModel {
-        manifest,
-        head: fitted.head,
-        index: fitted.index,
+    Ok(TrainedWithHeldOut {
+        model: TrainedModel {
+            manifest,
+            head: fitted.head,
+            index: fitted.index,
+        },
+        embeddings: x,
+        labels,
+        held_out: fitted.held_out,
     })
 }
 

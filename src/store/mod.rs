@@ -33,6 +33,7 @@
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
 mod account_model;
+mod audit;
 mod check;
 mod conversation;
 mod dialect;
@@ -43,11 +44,14 @@ mod line_model;
 mod listener;
 mod live;
 mod model;
+mod model_version;
 mod outbox;
 mod postgres;
+mod regression;
 mod row;
 mod sql;
 mod sqlite;
+mod studio_model;
 mod ticket;
 mod token;
 
@@ -63,6 +67,9 @@ pub use model::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,
     HandoffFilter, HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Note,
     OutboxEvent, OutboxStats, Role, StoredTurn,
+};
+pub use studio_model::{
+    AuditEntry, NewPublication, NewRegressionCase, Publication, PublishAction, RegressionCase,
 };
 pub use token::{new_customer_token, sha256_hex};
 

@@ -511,3 +511,41 @@ pub const LINE_DELIVERY_STATS: &str = "
            COUNT(dead_at) AS dead,
            COUNT(delivered_at) AS delivered
     FROM line_deliveries";
+
+// ---- model publications, audit log, regression set -----------------------------------------
+
+pub const INSERT_PUBLICATION: &str = "
+    INSERT INTO model_publications (version, threshold, action, actor, created_at)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING id, version, threshold, action, actor, created_at";
+
+pub const LATEST_PUBLICATION: &str = "
+    SELECT id, version, threshold, action, actor, created_at
+    FROM model_publications ORDER BY id DESC LIMIT 1";
+
+pub const PUBLICATIONS: &str = "
+    SELECT id, version, threshold, action, actor, created_at
+    FROM model_publications ORDER BY id";
+
+pub const INSERT_AUDIT: &str = "
+    INSERT INTO audit_log (actor, action, subject, detail, created_at)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING id, actor, action, subject, detail, created_at";
+
+/// $1: only ids below this (NULL: from the newest); $2: at most this many.
+pub const AUDIT_LOG: &str = "
+    SELECT id, actor, action, subject, detail, created_at
+    FROM audit_log WHERE $1 IS NULL OR id < $1
+    ORDER BY id DESC LIMIT $2";
+
+pub const INSERT_REGRESSION_CASE: &str = "
+    INSERT INTO regression_cases
+        (id, text, expected_intent, expected_action, created_by, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id, text, expected_intent, expected_action, created_by, created_at";
+
+pub const REGRESSION_CASES: &str = "
+    SELECT id, text, expected_intent, expected_action, created_by, created_at
+    FROM regression_cases ORDER BY created_at, id";
+
+pub const DELETE_REGRESSION_CASE: &str = "DELETE FROM regression_cases WHERE id = $1";

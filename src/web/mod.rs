@@ -5,6 +5,7 @@
 //!
 //! Like the API, every page and action goes through the conversation service.
 pub mod console;
+pub mod studio;
 pub mod widget;
 
 use axum::Router;
@@ -21,7 +22,8 @@ pub fn app(state: AppState) -> Router {
     let line = crate::channels::line::router(&state);
     let mut app = api::router(state.clone())
         .merge(widget::router(state.clone()))
-        .merge(console::router(state));
+        .merge(console::router(state.clone()))
+        .merge(studio::router(state));
     if let Some(line) = line {
         app = app.merge(line);
     }
