@@ -21,6 +21,8 @@ pub struct AppState {
     pub kpis: crate::conversation::kpis::KpiCache,
     /// Turns true when the server shuts down (live streams end).
     pub shutdown: watch::Receiver<bool>,
+    /// The lead's studio: the catalog files it edits and its caches (`serve` sets the paths).
+    pub studio: crate::studio::Studio,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
                 kpis,
                 conversations,
                 shutdown: rx,
+                studio: crate::studio::Studio::new(crate::studio::Workspace::default()),
             },
             tx,
         )

@@ -81,7 +81,12 @@ pub async fn build_state(
         bus,
         streams: StreamLimits::new(config.max_streams_per_conversation, config.max_streams),
     });
-    let (state, stop) = AppState::new(config, conversations);
+    let (mut state, stop) = AppState::new(config, conversations);
+    state.studio = crate::studio::Studio::new(crate::studio::Workspace {
+        intents: paths.intents.clone(),
+        training_data: paths.training_data.clone(),
+        models: paths.models.clone(),
+    });
     if let Some(target) = webhook {
         tokio::spawn(outbox::dispatch(store, target, state.shutdown.clone()));
     }

@@ -32,11 +32,27 @@ pub trait ClassifyBackend: Send + 'static {
     fn model_version(&self) -> Option<String> {
         None
     }
+
+    /// The encoder's (L2-normalised) embeddings of `texts`, for grouping similar messages and
+    /// finding near training examples. Backends without an encoder refuse.
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        let _ = texts;
+        Err(NluError::Training(
+            "this classifier backend has no encoder to embed with".into(),
+        ))
+    }
 }
 
 impl ClassifyBackend for Classifier {
     fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
         Classifier::classify(self, texts)
+    }
+
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        let embeddings = self.encoder().embed(texts)?;
+        Ok((0..embeddings.len())
+            .map(|i| embeddings.row(i).to_vec())
+            .collect())
     }
 
     fn model_version(&self) -> Option<String> {
@@ -138,7 +154,15 @@ struct Job {
 /// the channel, so a flag alone would wait for the next job).
 enum Work {
     Classify(Job),
+    /// Texts to embed (studio grouping), answered between classification batches.
+    Embed(EmbedJob),
     Fault,
+}
+
+/// One [`NluHandle::embed_many`] request.
+struct EmbedJob {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Vec<f32>>, QueueError>>,
 }
 
 /// State the handles and the supervisor share.
@@ -312,6 +336,28 @@ impl NluHandle {
     }
 }
 
+impl NluHandle {
+    /// Embeds `texts` with the loaded encoder (one queue place for all of them; answered between
+    /// classification batches). Callers should send a few dozen texts at a time, so customers'
+    /// messages are not held behind a long embedding job.
+    pub async fn embed_many(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, QueueError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.is_ready() {
+            return Err(QueueError::NotReady);
+        }
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(())) => return Err(QueueError::Full),
+            Err(TrySendError::Closed(())) => return Err(QueueError::Closed),
+        };
+        let (reply, rx) = oneshot::channel();
+        permit.send(Work::Embed(EmbedJob { texts, reply }));
+        rx.await.map_err(|_| QueueError::Closed)?
+    }
+}
+
 impl Slot<'_> {
     fn send(self, text: String) -> oneshot::Receiver<Result<Classification, QueueError>> {
         let (reply, rx) = oneshot::channel();
@@ -416,6 +462,9 @@ impl Supervisor {
                     Ok(Work::Classify(job)) => {
                         let _ = job.reply.send(Err(QueueError::NotReady));
                     }
+                    Ok(Work::Embed(job)) => {
+                        let _ = job.reply.send(Err(QueueError::NotReady));
+                    }
                     Ok(Work::Fault) => {}
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => return false,
@@ -472,7 +521,8 @@ fn worker(
             jobs: Vec::new(),
             shared,
         };
-        collect_batch(first, rx, max_batch, &mut batch.jobs);
+        let mut embeds = Vec::new();
+        collect_batch(first, rx, max_batch, &mut batch.jobs, &mut embeds);
         if shared.fault.swap(false, Ordering::AcqRel) {
             panic!("inference worker fault injected (test hook)");
         }
@@ -481,6 +531,9 @@ fn worker(
         batch.jobs.retain(|job| !job.reply.is_closed());
         if !batch.jobs.is_empty() {
             classify_batch(backend.as_mut(), &mut batch.jobs);
+        }
+        for job in embeds {
+            embed_job(backend.as_mut(), job);
         }
     }
 }
@@ -491,11 +544,14 @@ fn collect_batch(
     rx: &mut mpsc::Receiver<Work>,
     max_batch: usize,
     jobs: &mut Vec<Job>,
+    embeds: &mut Vec<EmbedJob>,
 ) {
     let mut next = Some(first);
     while let Some(work) = next.take() {
-        if let Work::Classify(job) = work {
-            jobs.push(job);
+        match work {
+            Work::Classify(job) => jobs.push(job),
+            Work::Embed(job) => embeds.push(job),
+            Work::Fault => {}
         }
         if jobs.len() >= max_batch {
             break;
@@ -544,6 +600,18 @@ fn classify_batch(backend: &mut dyn ClassifyBackend, jobs: &mut Vec<Job>) {
             }
         }
     }
+}
+
+/// Embeds one request's texts and answers it (a caller that went away is skipped).
+fn embed_job(backend: &mut dyn ClassifyBackend, job: EmbedJob) {
+    if job.reply.is_closed() {
+        return;
+    }
+    let texts: Vec<&str> = job.texts.iter().map(String::as_str).collect();
+    let result = backend
+        .embed(&texts)
+        .map_err(|e| QueueError::Failed(e.to_string()));
+    let _ = job.reply.send(result);
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ mod check;
 mod conversation;
 mod dialect;
 mod error;
+mod inbox;
 mod kpi;
 mod listener;
 mod live;
@@ -53,6 +54,7 @@ pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
+pub use inbox::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
 pub use listener::Listener;
 pub use model::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,
