@@ -38,6 +38,7 @@ mod conversation;
 mod dialect;
 mod error;
 mod inbox;
+mod inbox_model;
 mod kpi;
 mod listener;
 mod live;
@@ -54,7 +55,7 @@ pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
-pub use inbox::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
+pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
 pub use listener::Listener;
 pub use model::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,

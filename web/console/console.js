@@ -64,6 +64,7 @@
     return el("header", { class: "top" },
       el("h1", {}, T.title),
       el("span", { class: "who" }, `${me.displayName} (${me.role})`),
+      isLead ? el("a", { href: `/studio?lang=${lang}`, id: "studio-link" }, lang === "ja" ? "スタジオ" : "Studio") : null,
       el("a", { href: `/agent?lang=${other}`, lang: other }, T.switchLang),
       el("button", { type: "button", class: "quiet", on: { click: () => showHelp() } }, "?"),
       el("button", { type: "button", class: "quiet", on: { click: logout } }, T.logout));

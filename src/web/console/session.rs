@@ -144,6 +144,9 @@ pub struct LoginForm {
     pub password: String,
     #[serde(default)]
     pub lang: Option<String>,
+    /// Where to go after logging in (a path on this site; see [`pages::safe_next`]).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// Login CSRF: a browser's cross-site form post carries another site's `Origin`.
@@ -181,8 +184,12 @@ pub async fn login(
     state.limiter.shrink();
     if let Err(wait) = state.limiter.check(name, client_address(&extensions)) {
         let seconds = wait.as_secs().max(1);
-        let mut response =
-            pages::login_page(locale, Some(pages::LoginProblem::TooMany)).into_response();
+        let mut response = pages::login_page(
+            locale,
+            Some(pages::LoginProblem::TooMany),
+            form.next.as_deref(),
+        )
+        .into_response();
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         response
             .headers_mut()
@@ -200,8 +207,12 @@ pub async fn login(
         .await
         .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
     let Some(account) = account.filter(|a| matches && !a.disabled) else {
-        let mut response =
-            pages::login_page(locale, Some(pages::LoginProblem::Refused)).into_response();
+        let mut response = pages::login_page(
+            locale,
+            Some(pages::LoginProblem::Refused),
+            form.next.as_deref(),
+        )
+        .into_response();
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(response);
     };
@@ -223,7 +234,8 @@ pub async fn login(
         tracing::warn!(error = %e, "could not sweep expired console sessions");
     }
     tracing::info!(account = %account.name, "console login");
-    let mut response = Redirect::to("/agent").into_response();
+    let target = pages::safe_next(form.next.as_deref()).unwrap_or("/agent");
+    let mut response = Redirect::to(target).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         set_cookie(&state, &token, ABSOLUTE.num_seconds()),
