@@ -15,4 +15,5 @@ mod eval_smoke;
 mod health;
 mod real_model;
 mod store;
+mod studio;
 mod tokenizer_parity;

@@ -28,7 +28,12 @@ pub fn mask_personal_data(extractor: &EntityExtractor, text: &str) -> String {
             });
         if let Some(found) = owner {
             if PERSONAL_ENTITIES.contains(&found.name.as_str()) {
-                spans.push((range.clone(), found.name.as_str()));
+                let span = if found.name == "order_id" {
+                    order_number_span(&extraction.text, range.clone())
+                } else {
+                    range.clone()
+                };
+                spans.push((span, found.name.as_str()));
             }
         }
     }
@@ -50,4 +55,42 @@ pub fn mask_personal_data(extractor: &EntityExtractor, text: &str) -> String {
     }
     out.push_str(&extraction.text[at..]);
     out
+}
+
+/// An order-number pattern may match its lead-in ("order MD12345678,", "注文番号12345678"): keep
+/// the words and mask only the number (digits, with an `MD` prefix and separators in between).
+fn order_number_span(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let piece = &text[range.clone()];
+    let (Some(first), Some(last)) = (
+        piece.find(|c: char| c.is_ascii_digit()),
+        piece.rfind(|c: char| c.is_ascii_digit()),
+    ) else {
+        return range;
+    };
+    let before = &piece[..first];
+    let trimmed = before.trim_end_matches([' ', '-']);
+    let start = if trimmed.to_ascii_uppercase().ends_with("MD") {
+        trimmed.len() - 2
+    } else {
+        first
+    };
+    range.start + start..range.start + last + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_number_of_an_order_match_is_masked() {
+        let text = "order MD12345678, thanks";
+        let span = order_number_span(text, 0..17);
+        assert_eq!(&text[span], "MD12345678");
+        let text = "注文番号12345678です";
+        let span = order_number_span(text, 0..text.len());
+        assert_eq!(&text[span], "12345678");
+        let text = "no md 1234-5678 here";
+        let span = order_number_span(text, 3..15);
+        assert_eq!(&text[span], "md 1234-5678");
+    }
 }

@@ -96,7 +96,7 @@ impl Studio {
                 now: Utc::now(),
             },
         );
-        let neighbours = self.neighbours(conversations, &req.text).await;
+        let neighbours = self.neighbours(conversations, &req.text, &locale).await;
         Ok(TryResult {
             text: req.text,
             intent: c.intent.map(|i| i.to_string()),
@@ -112,9 +112,15 @@ impl Studio {
         })
     }
 
-    /// The training examples nearest to `text` (empty, and logged, when they cannot be embedded).
-    async fn neighbours(&self, conversations: &Conversations, text: &str) -> Vec<Neighbour> {
-        match self.nearest_examples(conversations, text).await {
+    /// The training examples of `locale` nearest to `text` (empty, and logged, when they cannot
+    /// be embedded).
+    async fn neighbours(
+        &self,
+        conversations: &Conversations,
+        text: &str,
+        locale: &Locale,
+    ) -> Vec<Neighbour> {
+        match self.nearest_examples(conversations, text, locale).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::info!(error = %e, "try it: no neighbours");
@@ -127,8 +133,10 @@ impl Studio {
         &self,
         conversations: &Conversations,
         text: &str,
+        locale: &Locale,
     ) -> Result<Vec<Neighbour>, EditError> {
-        let (_, data, _) = load_all(self.workspace())?;
+        let (_, mut data, _) = load_all(self.workspace())?;
+        data.examples.retain(|u| &u.locale == locale);
         let mut texts: Vec<String> = data.examples.iter().map(|u| u.text.clone()).collect();
         texts.push(text.to_string());
         let vectors = self.embed(conversations.nlu(), &texts).await?;

@@ -8,13 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::lead::Lead;
 use crate::api::extract::ApiJson;
 use crate::api::ApiError;
-use crate::domain::AccountRole;
 use crate::store::Message;
 use crate::studio::inbox::{InboxFilter, InboxPage};
 use crate::studio::label::{DecideReceipt, DecideRequest, UndoReceipt};
-use crate::web::console::{ConsoleState, Session};
+use crate::web::console::ConsoleState;
 
 pub fn router() -> Router<ConsoleState> {
     Router::new()
@@ -38,10 +38,9 @@ pub fn router() -> Router<ConsoleState> {
         (status = 403, body = crate::api::error::ErrorBody)))]
 pub async fn list(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
     Query(filter): Query<InboxFilter>,
 ) -> Result<Json<InboxPage>, ApiError> {
-    session.require(AccountRole::Lead)?;
     let page = state
         .app
         .studio
@@ -57,10 +56,9 @@ pub async fn list(
         (status = 409, body = crate::api::error::ErrorBody), (status = 422, body = crate::api::error::ErrorBody)))]
 pub async fn decide(
     State(state): State<ConsoleState>,
-    session: Session,
+    Lead(session): Lead,
     ApiJson(body): ApiJson<DecideRequest>,
 ) -> Result<Json<DecideReceipt>, ApiError> {
-    session.require(AccountRole::Lead)?;
     let receipt = state
         .app
         .studio
@@ -75,10 +73,9 @@ pub async fn decide(
     responses((status = 200, body = UndoReceipt), (status = 404, body = crate::api::error::ErrorBody)))]
 pub async fn undo(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
     Path(batch_id): Path<Uuid>,
 ) -> Result<Json<UndoReceipt>, ApiError> {
-    session.require(AccountRole::Lead)?;
     let receipt = state
         .app
         .studio
@@ -100,10 +97,9 @@ pub struct StudioTranscript {
     responses((status = 200, body = StudioTranscript), (status = 404, body = crate::api::error::ErrorBody)))]
 pub async fn transcript(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
     Path(id): Path<Uuid>,
 ) -> Result<Json<StudioTranscript>, ApiError> {
-    session.require(AccountRole::Lead)?;
     let messages = state.app.store.messages(id).await?;
     if messages.is_empty() {
         return Err(ApiError::NotFound(format!("no conversation {id}")));

@@ -5,15 +5,15 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::lead::Lead;
 use crate::api::extract::ApiJson;
 use crate::api::ApiError;
 use crate::catalog::Intent;
-use crate::domain::AccountRole;
 use crate::studio::intents::{
     preview, CheckResult, IntentDetail, IntentList, Preview, PreviewRequest, SaveReceipt,
 };
 use crate::studio::try_it::{TryRequest, TryResult};
-use crate::web::console::{ConsoleState, Session};
+use crate::web::console::ConsoleState;
 
 pub fn router() -> Router<ConsoleState> {
     Router::new()
@@ -29,9 +29,8 @@ pub fn router() -> Router<ConsoleState> {
     responses((status = 200, body = IntentList), (status = 403, body = crate::api::error::ErrorBody)))]
 pub async fn list(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
 ) -> Result<Json<IntentList>, ApiError> {
-    session.require(AccountRole::Lead)?;
     Ok(Json(state.app.studio.intents()?))
 }
 
@@ -41,10 +40,9 @@ pub async fn list(
     responses((status = 200, body = IntentDetail), (status = 404, body = crate::api::error::ErrorBody)))]
 pub async fn show(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
     Path(name): Path<String>,
 ) -> Result<Json<IntentDetail>, ApiError> {
-    session.require(AccountRole::Lead)?;
     Ok(Json(state.app.studio.intent(&name)?))
 }
 
@@ -54,11 +52,10 @@ pub async fn show(
     responses((status = 200, body = CheckResult), (status = 422, body = crate::api::error::ErrorBody)))]
 pub async fn check(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Intent>,
 ) -> Result<Json<CheckResult>, ApiError> {
-    session.require(AccountRole::Lead)?;
     Ok(Json(state.app.studio.check_intent_edit(&name, &body)?))
 }
 
@@ -70,11 +67,10 @@ pub async fn check(
         (status = 422, body = crate::api::error::ErrorBody)))]
 pub async fn save(
     State(state): State<ConsoleState>,
-    session: Session,
+    Lead(session): Lead,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Intent>,
 ) -> Result<Json<SaveReceipt>, ApiError> {
-    session.require(AccountRole::Lead)?;
     tracing::info!(lead = %session.account.name, intent = %name, "intent saved from the studio");
     Ok(Json(state.app.studio.save_intent(&name, body).await?))
 }
@@ -83,10 +79,9 @@ pub async fn save(
 #[utoipa::path(post, path = "/studio/api/preview", tag = "studio",
     request_body = PreviewRequest, responses((status = 200, body = Preview)))]
 pub async fn render_preview(
-    session: Session,
+    _lead: Lead,
     ApiJson(body): ApiJson<PreviewRequest>,
 ) -> Result<Json<Preview>, ApiError> {
-    session.require(AccountRole::Lead)?;
     Ok(Json(preview(&body)))
 }
 
@@ -97,10 +92,9 @@ pub async fn render_preview(
         (status = 503, body = crate::api::error::ErrorBody)))]
 pub async fn try_it(
     State(state): State<ConsoleState>,
-    session: Session,
+    _lead: Lead,
     ApiJson(body): ApiJson<TryRequest>,
 ) -> Result<Json<TryResult>, ApiError> {
-    session.require(AccountRole::Lead)?;
     Ok(Json(
         state
             .app

@@ -1,11 +1,13 @@
 //! The support lead's studio, `/studio`: the shell page and its assets (`shell`), and the JSON
-//! endpoints under `/studio/api/…` (`inbox`, `intents`), each a thin handler over
+//! endpoints under `/studio/api/…` (`inbox`, `intents`) with their OpenAPI document (`openapi`), each a thin handler over
 //! [`crate::studio::Studio`]. Leads and admins only: an agent gets 403 (a page, or JSON), no
 //! session a redirect to the login (or JSON 401); state-changing requests need the CSRF token
 //! (the console's [`Session`](crate::web::console::Session) extractor checks both).
 mod edit_error;
 pub mod inbox;
 pub mod intents;
+pub mod lead;
+pub mod openapi;
 pub mod shell;
 
 use std::sync::Arc;
@@ -30,5 +32,6 @@ pub fn router(state: AppState) -> Router {
         .route("/studio/assets/{file}", get(shell::asset))
         .merge(inbox::router())
         .merge(intents::router())
+        .merge(openapi::router())
         .with_state(state)
 }
