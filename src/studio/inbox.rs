@@ -167,7 +167,9 @@ fn reasons(m: &InboxMessage) -> Vec<InboxReason> {
     if kind == Some("clarify") {
         out.push(InboxReason::Clarify);
     }
-    if kind == Some("rephrase") || m.confidence.is_some_and(|c| c < LOW_CONFIDENCE) {
+    // Out of scope has no intent to be unsure about: its (near-zero) confidence says nothing more.
+    let unsure = m.intent.is_some() && m.confidence.is_some_and(|c| c < LOW_CONFIDENCE);
+    if kind == Some("rephrase") || unsure {
         out.push(InboxReason::LowConfidence);
     }
     if kind == Some("out_of_scope") {
@@ -267,7 +269,7 @@ fn finish(members: Vec<Vec<InboxItem>>) -> Vec<InboxGroup> {
         })
         .collect();
     // A stable sort keeps newest-first among groups of one size.
-    groups.sort_by(|a, b| b.size.cmp(&a.size));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.size));
     groups
 }
 

@@ -69,7 +69,7 @@ test('a lead labels an inbox group, edits a template with live preview and tries
     await page.locator('.retrain').waitFor();
     const added = readFileSync(file, 'utf8').slice(before.length).trim().split('\n').sort();
     assert.deepEqual(added, questions.map((q) => `- ${q}`).sort());
-    assert.equal(await page.locator('.group').filter({ hasText: 'ramen' }).count(), 0);
+    await page.locator('.group').filter({ hasText: 'ramen' }).first().waitFor({ state: 'detached' });
 
     // Open an intent, edit a template: the preview follows.
     await page.getByRole('tab', { name: 'Intents' }).click();

@@ -182,9 +182,9 @@ export async function mount(root, ctx) {
       state.undo.push(r.batch_id);
       undoButton.disabled = false;
       if (r.retrain_needed) banner.hidden = false;
-      ctx.toast(t.done(r.decided, what), "info", { label: t.undo, run: undo });
       await load();
       focusGroup(state.current);
+      ctx.toast(t.done(r.decided, what), "info", { label: t.undo, run: undo });
     } catch (e) { ctx.toast(e.message, "error"); }
   }
 

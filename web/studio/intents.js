@@ -30,6 +30,9 @@ const TEXT = {
   },
 };
 
+// replaceChildren without flattening would print arrays and nulls as text.
+const fill = (node, ...children) => node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+
 export async function mount(root, ctx) {
   const t = TEXT[ctx.locale];
   const el = ctx.el;
@@ -47,7 +50,7 @@ export async function mount(root, ctx) {
     const modelLine = list.model
       ? `${t.model}: ${list.model.version}`
       : t.noModel;
-    listBox.replaceChildren(
+    fill(listBox,
       el("p", { class: "muted" }, modelLine),
       list.problems.length ? el("details", {}, el("summary", {}, `${t.catalogProblems} (${list.problems.length})`),
         el("ul", {}, list.problems.slice(0, 50).map((p) => el("li", {}, p)))) : null,
@@ -131,7 +134,7 @@ export async function mount(root, ctx) {
     }
 
     const saveButton = el("button", { type: "button", id: "save", on: { click: save } }, t.save);
-    editor.replaceChildren(
+    fill(editor,
       el("h2", {}, intent.name),
       detail.metrics ? el("p", { class: "muted" }, JSON.stringify(detail.metrics)) : null,
       el("p", { class: "muted" }, locales.map((l) => `${t.examples} ${l}: ${(detail.examples[l] || []).length}`).join(" · ")),
@@ -193,7 +196,7 @@ export async function mount(root, ctx) {
         const r = await ctx.api("POST", "/studio/api/try", { text: text.value, locale: lang.value });
         const pct = (c) => `${Math.round(c * 1000) / 10}%`;
         const row = (k, v) => [el("dt", {}, t.result[k]), el("dd", { class: `r-${k}` }, v)];
-        out.replaceChildren(el("dl", {},
+        fill(out, el("dl", {},
           row("intent", r.intent || t.none), row("confidence", pct(r.confidence)),
           row("alternatives", r.alternatives.map((a) => `${a.intent} ${pct(a.confidence)}`).join(", ") || "—"),
           row("action", `${r.action} (${r.reason})`), row("turn", r.turn),
