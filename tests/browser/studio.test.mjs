@@ -83,6 +83,7 @@ test('a lead labels an inbox group, edits a template with live preview and tries
     assert.equal(await page.locator('#save').isDisabled(), true);
     await template.fill('Order {{ order_id }} will be cancelled right away.');
     await page.locator('#problems li').first().waitFor({ state: 'detached' });
+    await page.locator('.locale-en .rendered').first().filter({ hasText: 'Order MD11112222 will be cancelled right away.' }).waitFor();
     await screenshot(page, 'studio-intent-editor');
     await page.locator('#save').click();
     await page.locator('.toast').filter({ hasText: 'Saved' }).waitFor();
