@@ -467,3 +467,33 @@ text_enum! {
         Line = "line",
     }
 }
+
+text_enum! {
+    /// Why a customer message is in the studio's annotation inbox.
+    InboxReason {
+        /// The bot asked which of two intents was meant.
+        Clarify = "clarify",
+        /// The bot was not confident (it asked to rephrase, or answered below the threshold).
+        LowConfidence = "low_confidence",
+        /// The bot said it cannot help with this.
+        OutOfScope = "out_of_scope",
+        /// The conversation went to a person after the bot missed.
+        HandedOff = "handed_off",
+        /// The customer said the answer did not help (👎).
+        ThumbsDown = "thumbs_down",
+        /// The conversation was rated CSAT 2 or lower.
+        LowCsat = "low_csat",
+    }
+}
+
+text_enum! {
+    /// What a lead decided about an inbox message.
+    InboxDecisionKind {
+        /// Added to an intent's training data.
+        Labelled = "labelled",
+        /// Added to the out-of-scope training data.
+        OutOfScope = "out_of_scope",
+        /// Dropped from the inbox for good.
+        Ignored = "ignored",
+    }
+}

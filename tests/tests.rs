@@ -17,4 +17,5 @@ mod line;
 mod models;
 mod real_model;
 mod store;
+mod studio;
 mod tokenizer_parity;

@@ -23,6 +23,8 @@ pub struct AppState {
     pub models: crate::studio::ModelService,
     /// Turns true when the server shuts down (live streams end).
     pub shutdown: watch::Receiver<bool>,
+    /// The lead's studio: the catalog files it edits and its caches (`serve` sets the paths).
+    pub studio: crate::studio::Studio,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
                 models,
                 conversations,
                 shutdown: rx,
+                studio: crate::studio::Studio::new(crate::studio::Workspace::default()),
             },
             tx,
         )

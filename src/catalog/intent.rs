@@ -26,10 +26,10 @@ pub enum HandoffMode {
 #[serde(deny_unknown_fields)]
 pub struct VariableSpec {
     /// Ask the customer for it before answering.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub required: bool,
     /// How to ask for it, per locale.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompt: BTreeMap<String, String>,
 }
 
@@ -42,11 +42,11 @@ pub struct Intent {
     #[serde(default)]
     pub handoff: HandoffMode,
     /// Overrides the trained answer threshold for this intent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, VariableSpec>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub follow_up: BTreeMap<String, String>,
     pub templates: BTreeMap<String, Vec<String>>,
     /// Where it was read from (not part of the file).

@@ -117,6 +117,14 @@ impl Catalog {
     }
 }
 
+/// The checks `madoguchi validate` makes of one intent file (named `<name>.yaml`) against the
+/// catalog's locales: every problem found.
+pub fn check_intent(intent: &Intent, locales: &[Locale]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    validate_intent(intent, intent.name.as_str(), locales, &mut problems);
+    problems
+}
+
 fn validate_intent(intent: &Intent, stem: &str, locales: &[Locale], problems: &mut Vec<Problem>) {
     let path = &intent.source;
     if intent.name.as_str() != stem {

@@ -5,7 +5,8 @@
 //!
 //! Files: `intent` (one intent file) and `files` (YAML reading) are leaves; `template` checks an
 //! intent's templates; `load` builds the [`Catalog`]; `training` reads the training data against
-//! it; `rasa` imports a Rasa project. None imports one above it (`scripts/import-cycles.py`).
+//! it; `rasa` imports a Rasa project; `writer` writes labelled utterances and intents back (the
+//! studio). None imports one above it (`scripts/import-cycles.py`).
 mod error;
 mod files;
 mod intent;
@@ -13,12 +14,16 @@ mod load;
 pub mod rasa;
 mod template;
 mod training;
+mod writer;
 
 pub use error::{list_problems, CatalogError, Problem};
 pub use intent::{HandoffMode, Intent, VariableSpec};
-pub use load::{Catalog, SETTINGS_FILE};
+pub use load::{check_intent, Catalog, SETTINGS_FILE};
 pub use template::check_templates;
-pub use training::{TrainingSet, Utterance};
+pub use training::{dedup_key, TrainingSet, Utterance};
+pub use writer::{
+    append_examples, item_line, one_line, remove_examples, training_file, write_intent,
+};
 
 pub use crate::domain::{IntentName, Locale, OUT_OF_SCOPE};
 

@@ -182,7 +182,7 @@ fn label(intent: &Option<IntentName>) -> String {
 }
 
 /// Two utterances that differ only in width, case or surrounding space are the same utterance.
-fn dedup_key(text: &str) -> String {
+pub fn dedup_key(text: &str) -> String {
     text.nfkc().collect::<String>().trim().to_lowercase()
 }
 

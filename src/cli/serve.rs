@@ -137,7 +137,12 @@ async fn assemble(
     });
     let line = crate::channels::line::LineSettings::from_config(&config);
     let models = ModelService::new(conversations.clone(), models, model_paths(paths), serving);
-    let (state, stop) = AppState::new(config, conversations.clone(), models);
+    let (mut state, stop) = AppState::new(config, conversations.clone(), models);
+    state.studio = crate::studio::Studio::new(crate::studio::Workspace {
+        intents: paths.intents.clone(),
+        training_data: paths.training_data.clone(),
+        models: paths.models.clone(),
+    });
     if let Some(settings) = line {
         let copy =
             crate::channels::line::LineCopy::load(&paths.intents).map_err(anyhow::Error::msg)?;

@@ -32,11 +32,27 @@ pub trait ClassifyBackend: Send + 'static {
     fn model_version(&self) -> Option<String> {
         None
     }
+
+    /// The encoder's (L2-normalised) embeddings of `texts`, for grouping similar messages and
+    /// finding near training examples. Backends without an encoder refuse.
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        let _ = texts;
+        Err(NluError::Training(
+            "this classifier backend has no encoder to embed with".into(),
+        ))
+    }
 }
 
 impl ClassifyBackend for Classifier {
     fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
         Classifier::classify(self, texts)
+    }
+
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
+        let embeddings = self.encoder().embed(texts)?;
+        Ok((0..embeddings.len())
+            .map(|i| embeddings.row(i).to_vec())
+            .collect())
     }
 
     fn model_version(&self) -> Option<String> {
@@ -138,6 +154,8 @@ struct Job {
 /// the channel, so a flag alone would wait for the next job).
 enum Work {
     Classify(Job),
+    /// Texts to embed (studio grouping), answered between classification batches.
+    Embed(EmbedJob),
     Fault,
     /// Serve this backend from the next batch on (see [`NluHandle::swap`]).
     Swap(Swap),
@@ -147,6 +165,12 @@ enum Work {
 struct Swap {
     backend: Box<dyn ClassifyBackend>,
     done: oneshot::Sender<()>,
+}
+
+/// One [`NluHandle::embed_many`] request.
+struct EmbedJob {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Vec<f32>>, QueueError>>,
 }
 
 /// State the handles and the supervisor share.
@@ -335,6 +359,28 @@ impl NluHandle {
     }
 }
 
+impl NluHandle {
+    /// Embeds `texts` with the loaded encoder (one queue place for all of them; answered between
+    /// classification batches). Callers should send a few dozen texts at a time, so customers'
+    /// messages are not held behind a long embedding job.
+    pub async fn embed_many(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, QueueError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.is_ready() {
+            return Err(QueueError::NotReady);
+        }
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(())) => return Err(QueueError::Full),
+            Err(TrySendError::Closed(())) => return Err(QueueError::Closed),
+        };
+        let (reply, rx) = oneshot::channel();
+        permit.send(Work::Embed(EmbedJob { texts, reply }));
+        rx.await.map_err(|_| QueueError::Closed)?
+    }
+}
+
 impl Slot<'_> {
     fn send(self, text: String) -> oneshot::Receiver<Result<Classification, QueueError>> {
         let (reply, rx) = oneshot::channel();
@@ -439,6 +485,9 @@ impl Supervisor {
                     Ok(Work::Classify(job)) => {
                         let _ = job.reply.send(Err(QueueError::NotReady));
                     }
+                    Ok(Work::Embed(job)) => {
+                        let _ = job.reply.send(Err(QueueError::NotReady));
+                    }
                     // The loader loads the wanted model when the worker comes back.
                     Ok(Work::Fault | Work::Swap(_)) => {}
                     Err(TryRecvError::Empty) => break,
@@ -497,7 +546,8 @@ fn worker(
             jobs: Vec::new(),
             shared,
         };
-        let swap = collect_batch(first, rx, max_batch, &mut batch.jobs);
+        let mut embeds = Vec::new();
+        let swap = collect_batch(first, rx, max_batch, &mut batch.jobs, &mut embeds);
         if shared.fault.swap(false, Ordering::AcqRel) {
             panic!("inference worker fault injected (test hook)");
         }
@@ -506,6 +556,10 @@ fn worker(
         batch.jobs.retain(|job| !job.reply.is_closed());
         if !batch.jobs.is_empty() {
             classify_batch(backend.as_mut(), &mut batch.jobs);
+        }
+        // Embeddings queued before a swap are made by the model they were asked of.
+        for job in embeds {
+            embed_job(backend.as_mut(), job);
         }
         if let Some(swap) = swap {
             shared.set_model_version(swap.backend.model_version());
@@ -523,11 +577,13 @@ fn collect_batch(
     rx: &mut mpsc::Receiver<Work>,
     max_batch: usize,
     jobs: &mut Vec<Job>,
+    embeds: &mut Vec<EmbedJob>,
 ) -> Option<Swap> {
     let mut next = Some(first);
     while let Some(work) = next.take() {
         match work {
             Work::Classify(job) => jobs.push(job),
+            Work::Embed(job) => embeds.push(job),
             Work::Swap(swap) => return Some(swap),
             Work::Fault => {}
         }
@@ -579,6 +635,18 @@ fn classify_batch(backend: &mut dyn ClassifyBackend, jobs: &mut Vec<Job>) {
             }
         }
     }
+}
+
+/// Embeds one request's texts and answers it (a caller that went away is skipped).
+fn embed_job(backend: &mut dyn ClassifyBackend, job: EmbedJob) {
+    if job.reply.is_closed() {
+        return;
+    }
+    let texts: Vec<&str> = job.texts.iter().map(String::as_str).collect();
+    let result = backend
+        .embed(&texts)
+        .map_err(|e| QueueError::Failed(e.to_string()));
+    let _ = job.reply.send(result);
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ mod check;
 mod conversation;
 mod dialect;
 mod error;
+mod inbox;
+mod inbox_model;
 mod kpi;
 mod line;
 mod line_model;
@@ -59,6 +61,7 @@ pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
+pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
 pub use line_model::{
     LineDelivery, LineDeliveryStats, LineEvent, LineLink, NewLineDelivery, NewLineEvent,
 };

@@ -549,3 +549,58 @@ pub const REGRESSION_CASES: &str = "
     FROM regression_cases ORDER BY created_at, id";
 
 pub const DELETE_REGRESSION_CASE: &str = "DELETE FROM regression_cases WHERE id = $1";
+
+// ---- the annotation inbox ------------------------------------------------------------------
+
+/// Customer messages the bot missed, newest first, that no lead has decided about yet: the turn's
+/// bot message (same conversation, next seq, same time) clarified, asked to rephrase, said it
+/// cannot help, or was below the confidence `$3`, or got 👎; the turn handed off after a miss
+/// (low confidence, out of scope); or the conversation was rated CSAT ≤ 2. `$1`/`$2`: the time
+/// range (NULL: open), `$4`: at most this many.
+pub const INBOX_CANDIDATES: &str = "
+    SELECT m.id AS message_id, m.conversation_id, m.seq, m.text, m.created_at,
+           c.locale, c.csat_score,
+           b.intent, b.confidence, b.action, b.reason AS turn_kind, b.alternatives,
+           b.feedback_helpful, h.reason AS handoff_reason
+    FROM messages m
+    JOIN conversations c ON c.id = m.conversation_id
+    LEFT JOIN messages b
+      ON b.conversation_id = m.conversation_id AND b.seq = m.seq + 1 AND b.role = 'bot'
+     AND b.created_at = m.created_at
+    LEFT JOIN handoffs h
+      ON h.conversation_id = m.conversation_id AND h.created_at = m.created_at
+    WHERE m.role = 'customer'
+      AND ($1 IS NULL OR m.created_at >= $1)
+      AND ($2 IS NULL OR m.created_at < $2)
+      AND NOT EXISTS (SELECT 1 FROM inbox_decisions d WHERE d.message_id = m.id)
+      AND (b.reason IN ('clarify', 'rephrase', 'out_of_scope')
+           OR b.confidence < $3
+           OR NOT b.feedback_helpful
+           OR h.reason IN ('low_confidence', 'out_of_scope')
+           OR c.csat_score <= 2)
+    ORDER BY m.created_at DESC, m.id
+    LIMIT $4";
+
+/// One customer message with its turn, as [`INBOX_CANDIDATES`] reads it (decided or not).
+pub const INBOX_MESSAGE: &str = "
+    SELECT m.id AS message_id, m.conversation_id, m.seq, m.text, m.created_at,
+           c.locale, c.csat_score,
+           b.intent, b.confidence, b.action, b.reason AS turn_kind, b.alternatives,
+           b.feedback_helpful, h.reason AS handoff_reason
+    FROM messages m
+    JOIN conversations c ON c.id = m.conversation_id
+    LEFT JOIN messages b
+      ON b.conversation_id = m.conversation_id AND b.seq = m.seq + 1 AND b.role = 'bot'
+     AND b.created_at = m.created_at
+    LEFT JOIN handoffs h
+      ON h.conversation_id = m.conversation_id AND h.created_at = m.created_at
+    WHERE m.id = $1 AND m.role = 'customer'";
+
+pub const INSERT_INBOX_DECISION: &str = "
+    INSERT INTO inbox_decisions
+        (id, message_id, batch_id, kind, intent, locale, example, decided_by, decided_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub const DELETE_INBOX_BATCH: &str = "
+    DELETE FROM inbox_decisions WHERE batch_id = $1
+    RETURNING id, message_id, batch_id, kind, intent, locale, example, decided_by, decided_at";

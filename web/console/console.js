@@ -68,6 +68,7 @@
     return el("header", { class: "top" },
       el("h1", {}, T.title),
       el("span", { class: "who" }, `${me.displayName} (${label("accountRoles", me.role)})`),
+      isLead ? el("a", { href: `/studio?lang=${lang}`, id: "studio-link" }, lang === "ja" ? "スタジオ" : "Studio") : null,
       el("a", { href: `/agent?lang=${other}`, lang: other }, T.switchLang),
       soundToggle,
       isAdmin ? el("button", { type: "button", class: "quiet", id: "users", on: { click: showUsers } }, T.users) : null,

@@ -138,7 +138,20 @@ pub(super) fn page(html: String) -> Response {
     response
 }
 
-pub fn login_page(locale: UiLocale, problem: Option<LoginProblem>) -> Response {
+/// Where to go after logging in: a path on this site only (`/studio`, not `//evil.example` or
+/// `https://…`), else nowhere in particular.
+pub fn safe_next(next: Option<&str>) -> Option<&str> {
+    let next = next?;
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 512
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    safe.then_some(next)
+}
+
+pub fn login_page(locale: UiLocale, problem: Option<LoginProblem>, next: Option<&str>) -> Response {
     let t = login_texts(locale);
     let alert = match problem {
         None => String::new(),
@@ -160,7 +173,7 @@ pub fn login_page(locale: UiLocale, problem: Option<LoginProblem>) -> Response {
 <body class="login"><main class="login-box">
 <h1>{title}</h1>{alert}
 <form method="post" action="/agent/login">
-<input type="hidden" name="lang" value="{lang}">
+<input type="hidden" name="lang" value="{lang}">{next_field}
 <label for="username">{username}</label>
 <input id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">{password}</label>
@@ -174,17 +187,28 @@ pub fn login_page(locale: UiLocale, problem: Option<LoginProblem>) -> Response {
         password = t.password,
         submit = t.submit,
         switch = t.switch,
+        next_field = match safe_next(next) {
+            Some(n) => format!(r#"<input type="hidden" name="next" value="{}">"#, escape(n)),
+            None => String::new(),
+        },
     ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct LangQuery {
     pub lang: Option<String>,
+    /// Where to go after logging in (see [`safe_next`]).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// `GET /agent/login`.
 pub async fn login_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    login_page(UiLocale::pick(q.lang.as_deref(), &headers), None)
+    login_page(
+        UiLocale::pick(q.lang.as_deref(), &headers),
+        None,
+        q.next.as_deref(),
+    )
 }
 
 /// `GET /agent/assets/{file}`: an embedded file of `web/console/`.

@@ -149,6 +149,9 @@ pub struct LoginForm {
     pub password: String,
     #[serde(default)]
     pub lang: Option<String>,
+    /// Where to go after logging in (a path on this site; see [`pages::safe_next`]).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// Login CSRF: a browser's cross-site form post carries another site's `Origin`.
@@ -168,8 +171,13 @@ fn client_address(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-fn login_refused(locale: UiLocale, problem: pages::LoginProblem, status: StatusCode) -> Response {
-    let mut response = pages::login_page(locale, Some(problem)).into_response();
+fn login_refused(
+    locale: UiLocale,
+    problem: pages::LoginProblem,
+    status: StatusCode,
+    next: Option<&str>,
+) -> Response {
+    let mut response = pages::login_page(locale, Some(problem), next).into_response();
     *response.status_mut() = status;
     response
 }
@@ -215,6 +223,7 @@ pub async fn login(
             locale,
             pages::LoginProblem::TooMany,
             StatusCode::TOO_MANY_REQUESTS,
+            form.next.as_deref(),
         );
         let seconds = wait.as_secs().max(1);
         response
@@ -224,7 +233,13 @@ pub async fn login(
     }
     let Some(account) = check_password(&state, name, form.password).await? else {
         let refused = pages::LoginProblem::Refused;
-        return Ok(login_refused(locale, refused, StatusCode::UNAUTHORIZED));
+        let next = form.next.as_deref();
+        return Ok(login_refused(
+            locale,
+            refused,
+            StatusCode::UNAUTHORIZED,
+            next,
+        ));
     };
     let (csrf_token, _) = new_customer_token();
     let login = Login {
@@ -242,7 +257,8 @@ pub async fn login(
         tracing::warn!(error = %e, "could not sweep expired console sessions");
     }
     tracing::info!(account = %account.name, "console login");
-    Ok(Redirect::to("/agent").into_response())
+    let target = pages::safe_next(form.next.as_deref()).unwrap_or("/agent");
+    Ok(Redirect::to(target).into_response())
 }
 
 /// `POST /agent/logout` (CSRF-checked): ends the session; the cookie is cleared.

@@ -1,20 +1,40 @@
-//! The support lead's studio (`/studio`). This branch serves the model endpoints only
-//! (`models`); the shell page and the other tabs' endpoints are merged in beside them.
+//! The support lead's studio, `/studio`: the shell page and its assets (`shell`), and the JSON
+//! endpoints under `/studio/api/…` (`inbox`, `intents`, `models`) with their OpenAPI document
+//! (`openapi`), each a thin handler over the studio's services
+//! ([`crate::studio::Studio`], [`crate::studio::ModelService`]). Leads and admins only: an agent gets 403 (a page, or JSON), no
+//! session a redirect to the login (or JSON 401); state-changing requests need the CSRF token
+//! (the console's [`Session`](crate::web::console::Session) extractor checks both).
+mod edit_error;
+pub mod inbox;
+pub mod intents;
+pub mod lead;
 pub mod models;
+pub mod openapi;
+pub mod shell;
 
 use std::sync::Arc;
 
+use axum::routing::get;
 use axum::Router;
 
 use crate::api::AppState;
-use crate::web::console::{limit, password, ConsoleState};
+use crate::web::console::limit::LoginLimiter;
+use crate::web::console::ConsoleState;
 
+/// The studio's pages and endpoints.
 pub fn router(state: AppState) -> Router {
-    let dummy_hash = password::hash_password(&password::random_password()).unwrap_or_default();
-    let console = ConsoleState {
+    let state = ConsoleState {
         app: state,
-        limiter: Arc::new(limit::LoginLimiter::default()),
-        dummy_hash: dummy_hash.into(),
+        // The studio has no login of its own (the console's login serves it).
+        limiter: Arc::new(LoginLimiter::default()),
+        dummy_hash: Arc::from(""),
     };
-    models::router().with_state(console)
+    Router::new()
+        .route("/studio", get(shell::studio))
+        .route("/studio/assets/{file}", get(shell::asset))
+        .merge(inbox::router())
+        .merge(intents::router())
+        .merge(models::router())
+        .merge(openapi::router())
+        .with_state(state)
 }

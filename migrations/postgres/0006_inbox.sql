@@ -1,0 +1,21 @@
+-- The annotation inbox: what a lead decided about a customer message the bot missed. The inbox
+-- itself is read from the stored turns; a message with a decision no longer shows there (an
+-- ignored one never comes back), and undoing a decision deletes it.
+
+CREATE TABLE inbox_decisions (
+    id uuid PRIMARY KEY,
+    message_id uuid NOT NULL UNIQUE REFERENCES messages (id) ON DELETE CASCADE,
+    -- The decisions of one action (a bulk action on a group shares one batch): undone together.
+    batch_id uuid NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('labelled', 'out_of_scope', 'ignored')),
+    intent text CHECK ((kind = 'labelled') = (intent IS NOT NULL)),
+    locale text CHECK (locale IS NULL OR locale <> ''),
+    -- The utterance written to the training data (masked unless the lead said not to).
+    example text,
+    decided_by text NOT NULL CHECK (decided_by <> ''),
+    decided_at timestamptz NOT NULL
+);
+
+CREATE INDEX inbox_decisions_batch ON inbox_decisions (batch_id);
+-- The inbox scan: customer messages by time.
+CREATE INDEX messages_customer_created_at ON messages (created_at) WHERE role = 'customer';
