@@ -25,5 +25,6 @@ pub mod domain;
 pub mod eval;
 pub mod nlu;
 pub mod store;
+pub mod studio;
 pub mod telemetry;
 pub mod web;

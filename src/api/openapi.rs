@@ -7,6 +7,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{agent, chat, developer, error, events, health};
 use crate::conversation::reply;
+use crate::studio::kpis::{self, api_doc as kpi_doc};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +19,7 @@ use crate::conversation::reply;
         agent::add_note, agent::typing,
         developer::classify,
         health::healthz, health::readyz, health::metrics,
+        kpi_doc::kpis, kpi_doc::kpi_csv,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -27,6 +29,9 @@ use crate::conversation::reply;
         agent::Ticket, agent::TicketList, agent::TicketDetail, agent::AgentReply, agent::Resolve,
         agent::NewNote,
         developer::ClassifyRequest, developer::ClassifyResponse,
+        kpis::KpiReport, kpis::ReportScope, kpis::PerDay, kpis::DayIntentCount, kpis::Rate,
+        kpis::HandoffKpi, kpis::ReasonRate, kpis::Csat, kpis::ScoreCount, kpis::DurationStats,
+        kpis::IntentThumbs, kpis::UnansweredGroup, kpis::TextCount,
     )),
     modifiers(&Security),
     tags(
@@ -34,6 +39,7 @@ use crate::conversation::reply;
         (name = "agent", description = "Handoff queue (Bearer: MADOGUCHI_AGENT_KEY; X-Agent-Id)"),
         (name = "developer", description = "Classification (Bearer: MADOGUCHI_API_KEY)"),
         (name = "operations", description = "Health and metrics"),
+        (name = "studio", description = "The leads' studio (console session cookie; role lead or admin)"),
     )
 )]
 pub struct ApiDoc;

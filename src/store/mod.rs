@@ -38,6 +38,7 @@ mod conversation;
 mod dialect;
 mod error;
 mod kpi;
+mod kpi_model;
 mod listener;
 mod live;
 mod model;
@@ -53,6 +54,10 @@ pub use account_model::{
     check_account_name, Account, ConsoleSession, NewAccount, NewSession, MAX_ACCOUNT_NAME_LEN,
 };
 pub use error::StoreError;
+pub use kpi_model::{
+    ConversationBucket, DurationKind, HandoffReasonCount, IntentFeedback, KpiData, KpiDuration,
+    KpiOutcomes, KpiScope, UnansweredText,
+};
 pub use listener::Listener;
 pub use model::{
     BotAction, BotTurnRecord, Conversation, ConversationStatus, CustomerTurnRecord, Handoff,

@@ -5,6 +5,7 @@
 //!
 //! Like the API, every page and action goes through the conversation service.
 pub mod console;
+pub mod studio;
 pub mod widget;
 
 use axum::Router;
@@ -17,6 +18,7 @@ pub fn app(state: AppState) -> Router {
     let cors = widget::cors(&state.config);
     api::router(state.clone())
         .merge(widget::router(state.clone()))
-        .merge(console::router(state))
+        .merge(console::router(state.clone()))
+        .merge(studio::router(state))
         .layer(cors)
 }
