@@ -302,7 +302,13 @@ fn unanswered(query: &KpiQuery, texts: &[UnansweredText]) -> Vec<UnansweredGroup
             }
         })
         .collect();
-    out.sort_by(|a, b| b.messages.cmp(&a.messages));
+    // Largest first; among equals, named intents (by name) before the unrecognised group.
+    out.sort_by(|a, b| {
+        b.messages
+            .cmp(&a.messages)
+            .then(a.intent.is_none().cmp(&b.intent.is_none()))
+            .then(a.intent.cmp(&b.intent))
+    });
     out.truncate(UNANSWERED_GROUPS);
     out
 }
