@@ -23,6 +23,7 @@ async function conversation(base, locale) {
       assert.equal(m.status, 200, await m.clone().text());
       return m.json();
     },
+    feedback: (messageId, helpful) => fetch(`${base}/v1/conversations/${id}/messages/${messageId}/feedback`, { method: 'POST', headers: auth, body: JSON.stringify({ helpful }) }),
     csat: (score) => fetch(`${base}/v1/conversations/${id}/csat`, { method: 'POST', headers: auth, body: JSON.stringify({ score }) }),
     end: () => fetch(`${base}/v1/conversations/${id}/end`, { method: 'POST', headers: auth, body: '{}' }),
   };
@@ -47,7 +48,8 @@ test('a lead sees the KPI charts with data; an agent is refused', async () => {
     server.addAccount('andy', 'agent');
     for (const [text, score] of [['注文した商品はいつ届きますか', 5], ['返品したいです', 4], ['パスワードを忘れました', 2]]) {
       const c = await conversation(server.base, 'ja');
-      await c.say(text);
+      const turn = await c.say(text);
+      if (turn.reply_id) await c.feedback(turn.reply_id, score > 3);
       await c.csat(score);
       await c.end();
     }
@@ -55,9 +57,21 @@ test('a lead sees the KPI charts with data; an agent is refused', async () => {
     await oos.say('今日の天気はどうですか');
     const handed = await conversation(server.base, 'ja');
     const turn = await handed.say('担当者と話したいです');
-    assert.ok(turn.handoff || turn.reply, JSON.stringify(turn));
 
+    // The agent claims the ticket, answers and resolves it (times to first response, handle, wait).
     const agent = await logIn(browser, server.base, 'andy');
+    const ticket = turn.handoff?.ticket_id;
+    assert.ok(ticket, `a handoff: ${JSON.stringify(turn)}`);
+    for (const [action, body] of [['claim', {}], ['reply', { text: 'お待たせしました' }], ['resolve', { resolution_code: 'answered' }]]) {
+      const status = await agent.evaluate(async ({ ticket, action, body }) => {
+        const csrf = document.querySelector('meta[name="csrf-token"]').content;
+        const r = await fetch(`/agent/api/tickets/${ticket}/${action}`, {
+          method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body),
+        });
+        return r.status;
+      }, { ticket, action, body });
+      assert.equal(status, 200, `${action}`);
+    }
     const refused = await agent.goto(`${server.base}/studio/dashboard`);
     assert.equal(refused.status(), 403);
     const api = await agent.evaluate(async () => (await fetch('/studio/api/kpis')).status);
@@ -71,6 +85,7 @@ test('a lead sees the KPI charts with data; an agent is refused', async () => {
     // The per-day chart is drawn: stacked rects, one title per segment.
     const perDay = lead.locator('[data-kpi="per-day"] svg rect');
     assert.ok(await perDay.count() >= 1, 'per-day bars');
+    assert.ok(await lead.locator('[data-kpi="durations"] svg rect').count() >= 6, 'duration bars');
     assert.ok(await lead.locator('[data-kpi="csat"] svg rect').count() === 5, 'CSAT bars');
     // Table view of the CSAT distribution.
     await lead.locator('[data-kpi="csat"] button').click();

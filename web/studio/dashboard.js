@@ -68,6 +68,7 @@ function percent(rate) {
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
   if (seconds < 90) return `${Math.round(seconds)} s`;
   if (seconds < 5400) return `${(seconds / 60).toFixed(1)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
