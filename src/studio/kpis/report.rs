@@ -218,7 +218,7 @@ fn by_reason(data: &KpiData, conversations: u64) -> Vec<ReasonRate> {
             rate: Rate::of(r.conversations, conversations),
         })
         .collect();
-    reasons.sort_by(|a, b| b.rate.numerator.cmp(&a.rate.numerator));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.rate.numerator));
     reasons
 }
 
@@ -273,7 +273,7 @@ fn feedback(data: &KpiData) -> Vec<IntentThumbs> {
         })
         .collect();
     // Stable: equal counts keep the store's intent order.
-    rows.sort_by(|a, b| b.unhelpful.numerator.cmp(&a.unhelpful.numerator));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.unhelpful.numerator));
     rows
 }
 
