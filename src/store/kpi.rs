@@ -84,6 +84,7 @@ struct ReasonRow {
 struct DurationRow {
     kind: String,
     seconds: Option<f64>,
+    n: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -122,6 +123,7 @@ impl Store {
                     .fetch_one(&mut *c)
                     .await?,
                 buckets: bind_scope!(sqlx::query_as(D::sql::KPI_CONVERSATION_BUCKETS), D, scope)
+                    .bind(scope.bucket_seconds)
                     .fetch_all(&mut *c)
                     .await?,
                 reasons: bind_scope!(sqlx::query_as(sql::KPI_HANDOFF_REASONS), D, scope)
@@ -138,7 +140,7 @@ impl Store {
                     .await?,
             }
         });
-        assemble_data(rows)
+        assemble_data(rows, scope.bucket_seconds)
     }
 }
 
@@ -150,7 +152,7 @@ fn by_intent(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
     }
 }
 
-fn assemble_data(rows: KpiRows) -> Result<KpiData, StoreError> {
+fn assemble_data(rows: KpiRows, bucket_seconds: i64) -> Result<KpiData, StoreError> {
     let o = rows.outcomes;
     let outcomes = KpiOutcomes {
         conversations: count(o.conversations),
@@ -164,7 +166,7 @@ fn assemble_data(rows: KpiRows) -> Result<KpiData, StoreError> {
         .buckets
         .into_iter()
         .map(|r| {
-            let start = DateTime::from_timestamp(r.bucket.saturating_mul(900), 0)
+            let start = DateTime::from_timestamp(r.bucket.saturating_mul(bucket_seconds), 0)
                 .ok_or_else(|| StoreError::Invalid(format!("bucket {} out of range", r.bucket)))?;
             Ok(ConversationBucket {
                 start,
@@ -192,6 +194,7 @@ fn assemble_data(rows: KpiRows) -> Result<KpiData, StoreError> {
             Some(KpiDuration {
                 kind,
                 seconds: r.seconds?,
+                count: count(r.n),
             })
         })
         .collect();

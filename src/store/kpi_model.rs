@@ -15,6 +15,10 @@ pub struct KpiScope {
     /// The channel (web widget, LINE, …); not filtered on until conversations have a channel
     /// column (see `kpi_scope!` in sql.rs).
     pub channel: Option<String>,
+    /// The size, in seconds, of the buckets conversations are counted in per intent: a divisor
+    /// of 86400 that every local day start of the report is a multiple of (since the Unix epoch),
+    /// so each bucket lies within one local day.
+    pub bucket_seconds: i64,
 }
 
 /// The raw KPI figures of one scope, as the SQL aggregated them.
@@ -25,7 +29,7 @@ pub struct KpiData {
     pub buckets: Vec<ConversationBucket>,
     /// Sorted by reason.
     pub handoff_reasons: Vec<HandoffReasonCount>,
-    /// Unsorted; one per measured duration.
+    /// Unsorted; one per kind and second.
     pub durations: Vec<KpiDuration>,
     /// Sorted by intent (None last).
     pub feedback: Vec<IntentFeedback>,
@@ -49,7 +53,8 @@ pub struct KpiOutcomes {
     pub csat: [u64; 5],
 }
 
-/// Conversations started in one UTC quarter hour whose (first recognised) intent is `intent`.
+/// Conversations started in one bucket (`KpiScope::bucket_seconds` from `start`) whose (first
+/// recognised) intent is `intent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationBucket {
     pub start: DateTime<Utc>,
@@ -102,10 +107,12 @@ impl DurationKind {
     }
 }
 
+/// `count` measured durations of `kind` that took `seconds` (to the second).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KpiDuration {
     pub kind: DurationKind,
     pub seconds: f64,
+    pub count: u64,
 }
 
 /// The bot's answers of one predicted intent and their feedback.

@@ -246,8 +246,9 @@ pub const KPI_FEEDBACK: &str = "
 // their messages and tickets, whenever those happened. `kpi_scope!` is that one condition, on the
 // conversation alias `c`: $1 ≤ created_at < $2 (UTC instants of local midnights), $3 the locale or
 // NULL for all.
-// lead: when `conversations.channel` exists, add `AND ($4 IS NULL OR c.channel = $4)` here and bind
-// `scope.channel` as $4 in src/store/kpi.rs (`bind_scope`).
+// lead: when `conversations.channel` exists, add `AND ($4 IS NULL OR c.channel = $4)` here, bind
+// `scope.channel` as $4 in src/store/kpi.rs (`bind_scope`), and make the bucket size of
+// `KPI_CONVERSATION_BUCKETS` (both dialects) $5.
 macro_rules! kpi_scope {
     () => {
         " c.created_at >= $1 AND c.created_at < $2 AND ($3 IS NULL OR c.locale = $3) "
@@ -340,11 +341,11 @@ pub mod sqlite {
         FROM handoffs
         WHERE $1 IS NULL OR created_at >= $1";
 
-    /// Conversations in scope per quarter hour (`bucket` = UTC epoch seconds / 900) and
+    /// Conversations in scope per bucket (`bucket` = UTC epoch seconds / $4, the bucket size) and
     /// conversation intent (the first intent the bot recognised in it; NULL: none).
     pub const KPI_CONVERSATION_BUCKETS: &str = concat!(
         "SELECT bucket, intent, COUNT(*) AS conversations FROM (
-             SELECT CAST(strftime('%s', c.created_at) AS INTEGER) / 900 AS bucket,
+             SELECT CAST(strftime('%s', c.created_at) AS INTEGER) / $4 AS bucket,
                     (SELECT m.intent FROM messages m
                      WHERE m.conversation_id = c.id AND m.role = 'bot' AND m.intent IS NOT NULL
                      ORDER BY m.seq LIMIT 1) AS intent
@@ -353,11 +354,13 @@ pub mod sqlite {
         ") t GROUP BY bucket, intent"
     );
 
-    /// One row per measured duration (seconds), by `kind`: `first_response` (first ticket → first
-    /// agent message), `resolution` (conversation start → resolved), `wait` (ticket → claimed),
-    /// `handle` (claimed → resolved, or → handed back when it was handed back after the claim).
+    /// Measured durations by `kind`, to the second: how many (`n`) took `seconds`.
+    /// `first_response` (first ticket → first agent message), `resolution` (conversation start →
+    /// resolved), `wait` (ticket → claimed), `handle` (claimed → resolved, or → handed back when
+    /// it was handed back after the claim).
     pub const KPI_DURATIONS: &str = concat!(
-        "SELECT 'first_response' AS kind, (julianday(t.answered) - julianday(t.asked)) * 86400.0 AS seconds FROM (
+        "SELECT kind, ROUND(seconds) AS seconds, COUNT(*) AS n FROM (
+         SELECT 'first_response' AS kind, (julianday(t.answered) - julianday(t.asked)) * 86400.0 AS seconds FROM (
              SELECT (SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id)
                         AS asked,
                     (SELECT MIN(m.created_at) FROM messages m
@@ -382,7 +385,8 @@ pub mod sqlite {
              FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
              WHERE h.claimed_at IS NOT NULL AND",
         kpi_scope!(),
-        ") h WHERE h.ended IS NOT NULL"
+        ") h WHERE h.ended IS NOT NULL
+         ) d WHERE seconds IS NOT NULL GROUP BY kind, ROUND(seconds)"
     );
 
     /// $1: now; $2: the lease's end; $3: at most this many.
@@ -421,11 +425,11 @@ pub mod postgres {
         FROM handoffs
         WHERE $1 IS NULL OR created_at >= $1";
 
-    /// Conversations in scope per quarter hour (`bucket` = UTC epoch seconds / 900) and
+    /// Conversations in scope per bucket (`bucket` = UTC epoch seconds / $4, the bucket size) and
     /// conversation intent (the first intent the bot recognised in it; NULL: none).
     pub const KPI_CONVERSATION_BUCKETS: &str = concat!(
         "SELECT bucket, intent, COUNT(*) AS conversations FROM (
-             SELECT FLOOR(EXTRACT(EPOCH FROM c.created_at) / 900)::bigint AS bucket,
+             SELECT FLOOR(EXTRACT(EPOCH FROM c.created_at) / $4)::bigint AS bucket,
                     (SELECT m.intent FROM messages m
                      WHERE m.conversation_id = c.id AND m.role = 'bot' AND m.intent IS NOT NULL
                      ORDER BY m.seq LIMIT 1) AS intent
@@ -434,11 +438,13 @@ pub mod postgres {
         ") t GROUP BY bucket, intent"
     );
 
-    /// One row per measured duration (seconds), by `kind`: `first_response` (first ticket → first
-    /// agent message), `resolution` (conversation start → resolved), `wait` (ticket → claimed),
-    /// `handle` (claimed → resolved, or → handed back when it was handed back after the claim).
+    /// Measured durations by `kind`, to the second: how many (`n`) took `seconds`.
+    /// `first_response` (first ticket → first agent message), `resolution` (conversation start →
+    /// resolved), `wait` (ticket → claimed), `handle` (claimed → resolved, or → handed back when
+    /// it was handed back after the claim).
     pub const KPI_DURATIONS: &str = concat!(
-        "SELECT 'first_response' AS kind, EXTRACT(EPOCH FROM t.answered - t.asked)::float8 AS seconds FROM (
+        "SELECT kind, ROUND(seconds) AS seconds, COUNT(*) AS n FROM (
+         SELECT 'first_response' AS kind, EXTRACT(EPOCH FROM t.answered - t.asked)::float8 AS seconds FROM (
              SELECT (SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id)
                         AS asked,
                     (SELECT MIN(m.created_at) FROM messages m
@@ -463,7 +469,8 @@ pub mod postgres {
              FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
              WHERE h.claimed_at IS NOT NULL AND",
         kpi_scope!(),
-        ") h WHERE h.ended IS NOT NULL"
+        ") h WHERE h.ended IS NOT NULL
+         ) d WHERE seconds IS NOT NULL GROUP BY kind, ROUND(seconds)"
     );
 
     /// $1: now; $2: the lease's end; $3: at most this many.

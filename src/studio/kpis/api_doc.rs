@@ -19,7 +19,8 @@ use super::report::KpiReport;
 /// - `first_contact_resolution`: resolved at first contact (by the bot alone, or by the first
 ///   person who claimed its only ticket, never handed back) / resolved conversations.
 /// - `csat`: responses per score 1–5 and their mean.
-/// - `durations` (seconds; count, mean, median and p90 interpolated as `percentile_cont`):
+/// - `durations` (seconds, to the second; count, mean, and median and p90 interpolated as
+///   `percentile_cont`):
 ///   `first_response` first ticket opened → first agent message; `resolution` start → resolved;
 ///   `handle` ticket claimed → resolved (or handed back); `wait` ticket opened → claimed.
 /// - `feedback_by_intent`: bot answers per predicted intent; rated 👎 / rated.

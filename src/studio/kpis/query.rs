@@ -11,6 +11,16 @@ use crate::store::{KpiScope, StoreError};
 pub const MAX_DAYS: i64 = 366;
 /// The range when none is given: the last 30 days, today included.
 const DEFAULT_DAYS: i64 = 30;
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Greatest common divisor (of non-negative and negative times alike).
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(SECONDS_PER_DAY)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KpiError {
@@ -117,14 +127,21 @@ impl KpiQuery {
             .collect()
     }
 
-    /// The store's scope: from the first day's start to the start of the day after the last.
+    /// The store's scope: from the first day's start to the start of the day after the last,
+    /// counting conversations in the largest buckets that never straddle a local day boundary.
     pub fn scope(&self) -> KpiScope {
         let after = self.to.succ_opt().unwrap_or(self.to);
+        let starts = self
+            .from
+            .iter_days()
+            .take_while(|d| *d <= after)
+            .map(|d| self.zone.day_start(d).timestamp());
         KpiScope {
             from: self.zone.day_start(self.from),
             until: self.zone.day_start(after),
             locale: self.locale.clone(),
             channel: self.channel.clone(),
+            bucket_seconds: starts.fold(SECONDS_PER_DAY, gcd).max(1),
         }
     }
 }
@@ -174,5 +191,15 @@ mod tests {
         assert_eq!(scope.from.to_rfc3339(), "2026-11-30T15:00:00+00:00");
         assert_eq!(scope.until.to_rfc3339(), "2026-12-02T15:00:00+00:00");
         assert_eq!(q.days().len(), 2);
+        // Tokyo days start at 15:00 UTC: 3-hour buckets never straddle one; UTC needs only days.
+        assert_eq!(scope.bucket_seconds, 3 * 3600);
+        let utc = KpiQuery::parse(&raw("2026-12-01", "2026-12-02"), utc()).expect("valid");
+        assert_eq!(utc.scope().bucket_seconds, 86_400);
+        let kathmandu = RawKpiQuery {
+            tz: Some("Asia/Kathmandu".into()),
+            ..raw("2026-12-01", "2026-12-02")
+        };
+        let kathmandu = KpiQuery::parse(&kathmandu, utc()).expect("valid");
+        assert_eq!(kathmandu.scope().bucket_seconds, 900);
     }
 }

@@ -245,15 +245,15 @@ fn durations(measured: &[KpiDuration]) -> Vec<DurationStats> {
     ]
     .into_iter()
     .map(|kind| {
-        let mut xs: Vec<f64> = measured
+        let mut xs: Vec<(f64, u64)> = measured
             .iter()
             .filter(|d| d.kind == kind)
-            .map(|d| d.seconds)
+            .map(|d| (d.seconds, d.count))
             .collect();
-        xs.sort_by(f64::total_cmp);
+        xs.sort_by(|a, b| a.0.total_cmp(&b.0));
         DurationStats {
             kpi: kind.as_str().to_string(),
-            count: xs.len() as u64,
+            count: xs.iter().map(|(_, n)| n).sum(),
             mean_seconds: mean(&xs),
             median_seconds: percentile(&xs, 0.5),
             p90_seconds: percentile(&xs, 0.9),
