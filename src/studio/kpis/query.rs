@@ -193,8 +193,8 @@ mod tests {
         assert_eq!(q.days().len(), 2);
         // Tokyo days start at 15:00 UTC: 3-hour buckets never straddle one; UTC needs only days.
         assert_eq!(scope.bucket_seconds, 3 * 3600);
-        let utc = KpiQuery::parse(&raw("2026-12-01", "2026-12-02"), utc()).expect("valid");
-        assert_eq!(utc.scope().bucket_seconds, 86_400);
+        let in_utc = KpiQuery::parse(&raw("2026-12-01", "2026-12-02"), utc()).expect("valid");
+        assert_eq!(in_utc.scope().bucket_seconds, 86_400);
         let kathmandu = RawKpiQuery {
             tz: Some("Asia/Kathmandu".into()),
             ..raw("2026-12-01", "2026-12-02")
