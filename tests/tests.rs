@@ -13,6 +13,7 @@ mod dialogue;
 mod encoder;
 mod eval_smoke;
 mod health;
+mod kpis;
 mod line;
 mod models;
 mod real_model;

@@ -7,6 +7,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{agent, chat, developer, error, events, health};
 use crate::conversation::{customer, reply};
+use crate::studio::kpis::{self, api_doc as kpi_doc};
 use crate::studio::models_api_doc as models_doc;
 
 #[derive(OpenApi)]
@@ -22,6 +23,7 @@ use crate::studio::models_api_doc as models_doc;
         models_doc::versions, models_doc::training, models_doc::train, models_doc::compare_report,
         models_doc::dial, models_doc::publish, models_doc::rollback, models_doc::pins,
         models_doc::pin, models_doc::unpin, models_doc::check, models_doc::audit,
+        kpi_doc::kpis, kpi_doc::kpi_csv,
     ),
     components(schemas(
         error::ErrorBody, error::ErrorDetail,
@@ -33,6 +35,9 @@ use crate::studio::models_api_doc as models_doc;
         developer::ClassifyRequest, developer::ClassifyResponse,
         models_doc::PublishBody, models_doc::RollbackBody, models_doc::PinList,
         models_doc::CheckResults, models_doc::AuditPage,
+        kpis::KpiReport, kpis::ReportScope, kpis::PerDay, kpis::DayIntentCount, kpis::Rate,
+        kpis::HandoffKpi, kpis::ReasonRate, kpis::Csat, kpis::ScoreCount, kpis::DurationStats,
+        kpis::IntentThumbs, kpis::UnansweredGroup, kpis::TextCount,
     )),
     modifiers(&Security),
     tags(

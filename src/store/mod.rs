@@ -41,6 +41,7 @@ mod error;
 mod inbox;
 mod inbox_model;
 mod kpi;
+mod kpi_model;
 mod line;
 mod line_model;
 mod listener;
@@ -62,6 +63,10 @@ pub use account_model::{
 };
 pub use error::StoreError;
 pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
+pub use kpi_model::{
+    ConversationBucket, DurationKind, HandoffReasonCount, IntentFeedback, KpiData, KpiDuration,
+    KpiOutcomes, KpiScope, UnansweredText,
+};
 pub use line_model::{
     LineDelivery, LineDeliveryStats, LineEvent, LineLink, NewLineDelivery, NewLineEvent,
 };

@@ -240,6 +240,80 @@ pub const KPI_FEEDBACK: &str = "
     FROM messages
     WHERE role = 'bot' AND ($1 IS NULL OR created_at >= $1)";
 
+// ---- dashboard KPIs (studio) ---------------------------------------------------------------
+//
+// Every dashboard statement looks at the conversations *started* in the scope (a cohort) and at
+// their messages and tickets, whenever those happened. `kpi_scope!` is that one condition, on the
+// conversation alias `c`: $1 ≤ created_at < $2 (UTC instants of local midnights), $3 the locale or
+// NULL for all.
+// The scope: $1–$2 the time range, $3 the locale, $4 the channel (NULL: any); the bucket size
+// of `KPI_CONVERSATION_BUCKETS` is $5.
+macro_rules! kpi_scope {
+    () => {
+        " c.created_at >= $1 AND c.created_at < $2 AND ($3 IS NULL OR c.locale = $3)
+          AND ($4 IS NULL OR c.channel = $4) "
+    };
+}
+
+/// Outcome counts of the conversations in scope (one row). Contained: resolved with no ticket
+/// at all; handed off: at least one ticket; first contact: see `RESOLVE_CONVERSATION`.
+pub const KPI_OUTCOMES: &str = concat!(
+    "SELECT COUNT(*) AS conversations,
+            COUNT(*) FILTER (WHERE c.status = 'resolved' AND NOT EXISTS
+                (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS contained,
+            COUNT(*) FILTER (WHERE EXISTS
+                (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id)) AS handed_off,
+            COUNT(*) FILTER (WHERE c.first_contact_resolution) AS fcr_yes,
+            COUNT(c.first_contact_resolution) AS fcr_known,
+            COUNT(*) FILTER (WHERE c.csat_score = 1) AS csat_1,
+            COUNT(*) FILTER (WHERE c.csat_score = 2) AS csat_2,
+            COUNT(*) FILTER (WHERE c.csat_score = 3) AS csat_3,
+            COUNT(*) FILTER (WHERE c.csat_score = 4) AS csat_4,
+            COUNT(*) FILTER (WHERE c.csat_score = 5) AS csat_5
+     FROM conversations c WHERE",
+    kpi_scope!()
+);
+
+/// Per handoff reason: conversations with at least one ticket of that reason, and tickets.
+pub const KPI_HANDOFF_REASONS: &str = concat!(
+    "SELECT h.reason, COUNT(DISTINCT h.conversation_id) AS conversations, COUNT(*) AS tickets
+     FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
+     WHERE",
+    kpi_scope!(),
+    "GROUP BY h.reason"
+);
+
+/// Per predicted intent: the bot's answers, those rated, those rated 👎.
+pub const KPI_FEEDBACK_BY_INTENT: &str = concat!(
+    "SELECT m.intent, COUNT(*) AS answers, COUNT(m.feedback_helpful) AS rated,
+            COUNT(*) FILTER (WHERE NOT m.feedback_helpful) AS unhelpful
+     FROM messages m JOIN conversations c ON c.id = m.conversation_id
+     WHERE m.role = 'bot' AND m.action = 'answer' AND",
+    kpi_scope!(),
+    "GROUP BY m.intent"
+);
+
+/// Customer messages the bot did not answer, by the bot's predicted intent and the exact text:
+/// the reply asked which intent (`clarify`), asked to rephrase, said it cannot help
+/// (`out_of_scope`), or handed off because it did not understand (a ticket opened in the same
+/// turn, so at the same time, for `low_confidence` or `out_of_scope`).
+pub const KPI_UNANSWERED: &str = concat!(
+    "SELECT b.intent, q.text, COUNT(*) AS messages
+     FROM messages b
+     JOIN conversations c ON c.id = b.conversation_id
+     JOIN messages q ON q.conversation_id = b.conversation_id AND q.seq = b.seq - 1
+                    AND q.role = 'customer'
+     WHERE b.role = 'bot'
+       AND (b.reason IN ('clarify', 'rephrase', 'out_of_scope')
+            OR (b.reason = 'handoff' AND EXISTS
+                (SELECT 1 FROM handoffs h
+                 WHERE h.conversation_id = b.conversation_id AND h.created_at = b.created_at
+                   AND h.reason IN ('low_confidence', 'out_of_scope'))))
+       AND",
+    kpi_scope!(),
+    "GROUP BY b.intent, q.text"
+);
+
 // ---- where the dialects differ -------------------------------------------------------------
 
 /// SQLite: times are text, so a duration is a difference of `julianday`s; a write transaction
@@ -266,6 +340,54 @@ pub mod sqlite {
                    AS mean_claim_seconds
         FROM handoffs
         WHERE $1 IS NULL OR created_at >= $1";
+
+    /// Conversations in scope per bucket (`bucket` = UTC epoch seconds / $5, the bucket size) and
+    /// conversation intent (the first intent the bot recognised in it; NULL: none).
+    pub const KPI_CONVERSATION_BUCKETS: &str = concat!(
+        "SELECT bucket, intent, COUNT(*) AS conversations FROM (
+             SELECT CAST(strftime('%s', c.created_at) AS INTEGER) / $5 AS bucket,
+                    (SELECT m.intent FROM messages m
+                     WHERE m.conversation_id = c.id AND m.role = 'bot' AND m.intent IS NOT NULL
+                     ORDER BY m.seq LIMIT 1) AS intent
+             FROM conversations c WHERE",
+        kpi_scope!(),
+        ") t GROUP BY bucket, intent"
+    );
+
+    /// Measured durations by `kind`, to the second: how many (`n`) took `seconds`.
+    /// `first_response` (first ticket → first agent message), `resolution` (conversation start →
+    /// resolved), `wait` (ticket → claimed), `handle` (claimed → resolved, or → handed back when
+    /// it was handed back after the claim).
+    pub const KPI_DURATIONS: &str = concat!(
+        "SELECT kind, ROUND(seconds) AS seconds, COUNT(*) AS n FROM (
+         SELECT 'first_response' AS kind, (julianday(t.answered) - julianday(t.asked)) * 86400.0 AS seconds FROM (
+             SELECT (SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id)
+                        AS asked,
+                    (SELECT MIN(m.created_at) FROM messages m
+                     WHERE m.conversation_id = c.id AND m.role = 'agent') AS answered
+             FROM conversations c WHERE",
+        kpi_scope!(),
+        ") t WHERE t.asked IS NOT NULL AND t.answered IS NOT NULL
+         UNION ALL
+         SELECT 'resolution', (julianday(c.resolved_at) - julianday(c.created_at)) * 86400.0
+         FROM conversations c WHERE c.resolved_at IS NOT NULL AND",
+        kpi_scope!(),
+        "UNION ALL
+         SELECT 'wait', (julianday(h.claimed_at) - julianday(h.created_at)) * 86400.0
+         FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
+         WHERE h.claimed_at IS NOT NULL AND",
+        kpi_scope!(),
+        "UNION ALL
+         SELECT 'handle', (julianday(h.ended) - julianday(h.claimed_at)) * 86400.0 FROM (
+             SELECT h.claimed_at,
+                    CASE WHEN h.returned_at >= h.claimed_at THEN h.returned_at
+                         ELSE h.resolved_at END AS ended
+             FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
+             WHERE h.claimed_at IS NOT NULL AND",
+        kpi_scope!(),
+        ") h WHERE h.ended IS NOT NULL
+         ) d WHERE seconds IS NOT NULL GROUP BY kind, ROUND(seconds)"
+    );
 
     /// $1: now; $2: the lease's end; $3: at most this many.
     pub const CLAIM_OUTBOX: &str = "
@@ -302,6 +424,54 @@ pub mod postgres {
                    AS mean_claim_seconds
         FROM handoffs
         WHERE $1 IS NULL OR created_at >= $1";
+
+    /// Conversations in scope per bucket (`bucket` = UTC epoch seconds / $5, the bucket size) and
+    /// conversation intent (the first intent the bot recognised in it; NULL: none).
+    pub const KPI_CONVERSATION_BUCKETS: &str = concat!(
+        "SELECT bucket, intent, COUNT(*) AS conversations FROM (
+             SELECT FLOOR(EXTRACT(EPOCH FROM c.created_at) / $5)::bigint AS bucket,
+                    (SELECT m.intent FROM messages m
+                     WHERE m.conversation_id = c.id AND m.role = 'bot' AND m.intent IS NOT NULL
+                     ORDER BY m.seq LIMIT 1) AS intent
+             FROM conversations c WHERE",
+        kpi_scope!(),
+        ") t GROUP BY bucket, intent"
+    );
+
+    /// Measured durations by `kind`, to the second: how many (`n`) took `seconds`.
+    /// `first_response` (first ticket → first agent message), `resolution` (conversation start →
+    /// resolved), `wait` (ticket → claimed), `handle` (claimed → resolved, or → handed back when
+    /// it was handed back after the claim).
+    pub const KPI_DURATIONS: &str = concat!(
+        "SELECT kind, ROUND(seconds) AS seconds, COUNT(*) AS n FROM (
+         SELECT 'first_response' AS kind, EXTRACT(EPOCH FROM t.answered - t.asked)::float8 AS seconds FROM (
+             SELECT (SELECT MIN(h.created_at) FROM handoffs h WHERE h.conversation_id = c.id)
+                        AS asked,
+                    (SELECT MIN(m.created_at) FROM messages m
+                     WHERE m.conversation_id = c.id AND m.role = 'agent') AS answered
+             FROM conversations c WHERE",
+        kpi_scope!(),
+        ") t WHERE t.asked IS NOT NULL AND t.answered IS NOT NULL
+         UNION ALL
+         SELECT 'resolution', EXTRACT(EPOCH FROM c.resolved_at - c.created_at)::float8
+         FROM conversations c WHERE c.resolved_at IS NOT NULL AND",
+        kpi_scope!(),
+        "UNION ALL
+         SELECT 'wait', EXTRACT(EPOCH FROM h.claimed_at - h.created_at)::float8
+         FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
+         WHERE h.claimed_at IS NOT NULL AND",
+        kpi_scope!(),
+        "UNION ALL
+         SELECT 'handle', EXTRACT(EPOCH FROM h.ended - h.claimed_at)::float8 FROM (
+             SELECT h.claimed_at,
+                    CASE WHEN h.returned_at >= h.claimed_at THEN h.returned_at
+                         ELSE h.resolved_at END AS ended
+             FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
+             WHERE h.claimed_at IS NOT NULL AND",
+        kpi_scope!(),
+        ") h WHERE h.ended IS NOT NULL
+         ) d WHERE seconds IS NOT NULL GROUP BY kind, ROUND(seconds)"
+    );
 
     /// $1: now; $2: the lease's end; $3: at most this many.
     pub const CLAIM_OUTBOX: &str = "

@@ -15,12 +15,14 @@
 //!   compare report and the dial; `regression`: the pinned messages every candidate is checked
 //!   against.
 //! - `audit`: the audit log; `models_api_doc`: the OpenAPI description of the model endpoints.
+//! - `kpis`: the KPI dashboard's figures over a date range, locale and channel.
 //!
 //! Layering: api / web / cli → `studio` → conversation → dialogue → nlu / catalog → store.
 pub mod audit;
 pub mod edit_error;
 pub mod inbox;
 pub mod intents;
+pub mod kpis;
 pub mod label;
 pub mod mask;
 pub mod models;

@@ -1,9 +1,10 @@
 //! The support lead's studio, `/studio`: the shell page and its assets (`shell`), and the JSON
-//! endpoints under `/studio/api/…` (`inbox`, `intents`, `models`) with their OpenAPI document
+//! endpoints under `/studio/api/…` (`inbox`, `intents`, `models`, `dashboard`) with their OpenAPI document
 //! (`openapi`), each a thin handler over the studio's services
 //! ([`crate::studio::Studio`], [`crate::studio::ModelService`]). Leads and admins only: an agent gets 403 (a page, or JSON), no
 //! session a redirect to the login (or JSON 401); state-changing requests need the CSRF token
 //! (the console's [`Session`](crate::web::console::Session) extractor checks both).
+pub mod dashboard;
 mod edit_error;
 pub mod inbox;
 pub mod intents;
@@ -11,6 +12,7 @@ pub mod lead;
 pub mod models;
 pub mod openapi;
 pub mod shell;
+pub mod standalone;
 
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(intents::router())
         .merge(models::router())
+        .merge(dashboard::router())
+        .merge(standalone::router())
         .merge(openapi::router())
         .with_state(state)
 }
