@@ -33,8 +33,14 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use state::AppState;
 
-/// The whole API.
+/// The whole API, documented by its own OpenAPI document.
 pub fn router(state: AppState) -> Router {
+    documented_router(state, openapi::document())
+}
+
+/// The whole API, serving `doc` at `/openapi.json` (the faces add their endpoints' documents to
+/// the API's own, since this layer cannot name them).
+pub fn documented_router(state: AppState, doc: utoipa::openapi::OpenApi) -> Router {
     let body_limit = state.config.body_limit;
     // Install the Prometheus recorder before the first request records anything.
     let _ = crate::telemetry::metrics();
@@ -63,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
-        .merge(openapi::router())
+        .merge(openapi::router(doc))
 }
 
 /// How much of an oversized body is read (and dropped) before answering 413: clients that write

@@ -64,9 +64,14 @@ impl Modify for Security {
     }
 }
 
-/// `/openapi.json` and `/docs`.
-pub fn router() -> Router {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+/// The API's own document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `/openapi.json` (serving `doc`) and `/docs`.
+pub fn router(doc: utoipa::openapi::OpenApi) -> Router {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
 }
 
 #[cfg(test)]

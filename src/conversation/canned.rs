@@ -14,7 +14,7 @@ const MAX_INTENTS: usize = 3;
 /// One canned reply.
 #[derive(Debug, Clone, Serialize)]
 pub struct CannedReply {
-    /// e.g. `order_status 1`.
+    /// The intent's name for people, numbered when it has several templates ("配送状況の確認 2").
     pub label: String,
     pub text: String,
 }
@@ -60,7 +60,12 @@ impl Conversations {
             for i in 0..count {
                 // A template needing a variable the conversation lacks is left out.
                 if let Ok(text) = responder.intent(intent.as_str(), &handoff.locale, i, &vars) {
-                    let label = format!("{intent} {}", i + 1);
+                    let name = dialogue.config().label(intent.as_str(), &handoff.locale);
+                    let label = if count > 1 {
+                        format!("{name} {}", i + 1)
+                    } else {
+                        name.to_string()
+                    };
                     replies.push(CannedReply { label, text });
                 }
             }

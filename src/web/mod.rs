@@ -20,7 +20,10 @@ pub fn app(state: AppState) -> Router {
     // `Session` extractor; a request without the cookie costs nothing.
     let sessions = console::session_layer(&state.config, state.store.clone());
     let line = crate::channels::line::router(&state);
-    let mut app = api::router(state.clone())
+    // One document for every endpoint: the API's, plus the studio's own (the API cannot name it).
+    let mut doc = api::openapi::document();
+    doc.merge(studio::openapi::document());
+    let mut app = api::documented_router(state.clone(), doc)
         .merge(widget::router(state.clone()))
         .merge(console::router(state.clone()))
         .merge(studio::router(state));

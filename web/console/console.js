@@ -10,6 +10,11 @@
   const lang = document.documentElement.lang === "en" ? "en" : "ja";
   const T = window.CONSOLE_TEXTS[lang];
   const isLead = me.role === "lead" || me.role === "admin";
+  const intentNames = (() => {
+    try { return JSON.parse(document.querySelector('meta[name="intent-labels"]').content || "{}"); }
+    catch (_) { return {}; }
+  })();
+  const intentName = (code) => (code ? intentNames[code] || code : "");
   const isAdmin = me.role === "admin";
   /** A code (reason, sentiment, language, …) in words: never shown raw when we know it. */
   const label = (kind, code) => (code && T[kind][code]) || code || T.none;
@@ -140,7 +145,7 @@
           el("span", { class: "reason" }, label("reasons", t.reason)),
           el("span", { class: "waited", "data-since": (t.summary && t.summary.waiting_since) || t.created_at }, T.minutes(waitedMinutes(t)))),
         el("span", { class: "line small" },
-          `${T.intent}: ${t.intent || T.none}`,
+          `${T.intent}: ${intentName(t.intent) || T.none}`,
           sentimentOf(t) ? ` · ${T.sentiment}: ${label("sentiments", sentimentOf(t))}` : "",
           t.claimed_by ? ` · ${T.claimedBy}: ${t.claimed_by}` : ""))));
     }
@@ -179,12 +184,12 @@
     const s = t.summary || {};
     const entities = Object.entries(s.entities || {}).map(([k, vs]) => [k, vs.map((v) => v.value).join(", ")]);
     const timeline = (s.timeline || []).filter((e) => e.intent)
-      .map((e) => el("li", {}, `${e.intent} ${(e.confidence * 100).toFixed(0)}%`));
+      .map((e) => el("li", {}, `${intentName(e.intent)} ${(e.confidence * 100).toFixed(0)}%`));
     return el("section", { class: "summary", "aria-labelledby": "summary-title" },
       el("h2", { id: "summary-title" }, T.summary),
       el("p", { class: "summary-text" }, s.text || ""),
       definitionList([
-        [T.reason, label("reasons", t.reason)], [T.intent, t.intent || T.none],
+        [T.reason, label("reasons", t.reason)], [T.intent, intentName(t.intent) || T.none],
         [T.sentiment, s.sentiment ? `${label("sentiments", s.sentiment.label)} (${s.sentiment.score})` : T.none],
         [T.language, label("languages", t.locale)], [T.waited, T.minutes(waitedMinutes(t))],
         [T.claimedBy, t.claimed_by || T.none],
@@ -194,7 +199,7 @@
       el("h3", {}, T.intents), el("ul", {}, timeline.length ? timeline : [el("li", {}, T.none)]),
       el("h3", {}, T.entities), entities.length ? definitionList(entities) : el("p", {}, T.none),
       el("h3", {}, T.answered),
-      el("ul", {}, (s.answered || []).length ? s.answered.map((a) => el("li", {}, `${a.intent}: ${a.text}`)) : [el("li", {}, T.none)]),
+      el("ul", {}, (s.answered || []).length ? s.answered.map((a) => el("li", {}, `${intentName(a.intent)}: ${a.text}`)) : [el("li", {}, T.none)]),
       el("h3", {}, T.customer),
       Object.keys(s.customer || {}).length
         ? definitionList(Object.entries(s.customer).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]))

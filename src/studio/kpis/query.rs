@@ -173,11 +173,13 @@ mod tests {
             ..raw("2026-12-01", "2026-12-01")
         };
         assert!(err(tz).starts_with("tz:"));
-        let channel = RawKpiQuery {
-            channel: Some("line".into()),
+        let channel = |c: &str| RawKpiQuery {
+            channel: Some(c.into()),
             ..raw("2026-12-01", "2026-12-01")
         };
-        assert!(err(channel).starts_with("channel:"));
+        assert!(err(channel("fax")).starts_with("channel:"));
+        let line = KpiQuery::parse(&channel("line"), utc()).expect("a known channel");
+        assert_eq!(line.scope().channel.as_deref(), Some("line"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub async fn console(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{csrf}">
 <meta name="account" content="{name}" data-display-name="{display}" data-role="{role}">
+<meta name="intent-labels" content="{labels}">
 <title>窓口</title><link rel="stylesheet" href="/agent/assets/console.css"></head>
 <body><div id="app"></div>
 <script src="/agent/assets/i18n.js"></script>
@@ -37,5 +38,25 @@ pub async fn console(
         name = escape(&a.name),
         display = escape(&a.display_name),
         role = a.role,
+        labels = escape(&intent_labels(&state, locale)),
     )))
+}
+
+/// The catalog's names of the intents for people, in the console's language, as a JSON object
+/// (the console shows "配送状況の確認", not `order_status`).
+fn intent_labels(state: &ConsoleState, locale: UiLocale) -> String {
+    let dialogue = state.app.conversations.dialogue();
+    let labels: std::collections::BTreeMap<&str, &str> = dialogue
+        .config()
+        .intent_labels
+        .iter()
+        .filter_map(|(intent, names)| {
+            let name = names
+                .iter()
+                .find(|(l, _)| l.as_str() == locale.tag())
+                .map(|(_, n)| n.as_str())?;
+            Some((intent.as_str(), name))
+        })
+        .collect();
+    serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into())
 }

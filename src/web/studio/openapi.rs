@@ -35,6 +35,11 @@ use crate::web::console::ConsoleState;
 )]
 pub struct StudioApiDoc;
 
+/// The studio's document (also merged into `/openapi.json` by `web::app`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    StudioApiDoc::openapi()
+}
+
 /// `GET /studio/openapi.json`.
 pub fn router() -> Router<ConsoleState> {
     Router::new().route(
@@ -46,6 +51,22 @@ pub fn router() -> Router<ConsoleState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_served_document_holds_the_api_and_every_studio_endpoint() {
+        let mut doc = crate::api::openapi::document();
+        doc.merge(document());
+        let doc = serde_json::to_value(doc).expect("json");
+        for path in [
+            "/v1/classify",
+            "/studio/api/inbox",
+            "/studio/api/intents/{name}",
+            "/studio/api/kpis",
+            "/studio/api/models",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+    }
 
     #[test]
     fn every_studio_endpoint_is_documented() {
