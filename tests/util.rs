@@ -158,11 +158,19 @@ impl Drop for PgDatabase {
 }
 
 /// Runs a future to completion on a small runtime of its own (for sync tests).
+/// Runs `f` on one runtime shared by the whole test binary: a PostgreSQL pool's connections
+/// belong to the runtime they were opened on, so a store opened through here must not outlive it
+/// (a runtime per call broke later reads with "the Tokio context is being shut down").
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+        })
         .block_on(f)
 }
 
