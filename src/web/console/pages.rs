@@ -213,7 +213,13 @@ pub async fn login_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Respo
 
 /// `GET /agent/assets/{file}`: an embedded file of `web/console/`.
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let Some(content) = Assets::get(&file) else {
+    embedded_file(Assets::get(&file))
+}
+
+/// An embedded static file with its type, `nosniff` and `no-cache` (revalidated, so a new binary's
+/// assets are picked up), or 404.
+pub fn embedded_file(content: Option<rust_embed::EmbeddedFile>) -> Response {
+    let Some(content) = content else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let mime = content.metadata.mimetype().to_string();

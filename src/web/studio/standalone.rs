@@ -84,19 +84,5 @@ async fn page(
 }
 
 async fn asset(Path(file): Path<String>) -> Response {
-    let Some(content) = Assets::get(&file) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let mime = content.metadata.mimetype().to_string();
-    let mut response = content.data.into_owned().into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&mime) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    crate::web::console::pages::embedded_file(Assets::get(&file))
 }
