@@ -1034,7 +1034,7 @@ mod http {
             raw_get(&s.base, "/studio/api/kpis/rates.csv", &agent).status(),
             403
         );
-        assert_eq!(raw_get(&s.base, "/studio/dashboard", &agent).status(), 403);
+        assert_eq!(raw_get(&s.base, "/studio", &agent).status(), 403);
 
         let lead = log_in(&s.base, "lena");
         let r = expect(
@@ -1080,9 +1080,9 @@ mod http {
             );
         }
 
-        let page = raw_get(&s.base, "/studio/dashboard", &lead);
+        let page = raw_get(&s.base, "/studio", &lead);
         assert_eq!(page.status(), 200);
-        assert!(page.into_string().expect("page").contains("standalone.js"));
+        assert!(page.into_string().expect("page").contains("studio.js"));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 // The KPI dashboard in real Chromium against a real `madoguchi serve` (real model): customers
 // chat (answered, out of scope, handed off, rated), an agent resolves a ticket, then a lead opens
-// the dashboard (`/studio/dashboard`, the Dashboard tab on its own page while the studio shell is
-// not in this branch): the KPI cards and SVG charts render with the data, a table view and CSV
+// the studio's Dashboard tab (`/studio#dashboard`): the KPI cards and SVG charts render with the data, a table view and CSV
 // links exist, an empty range says "no data", axe-core finds nothing serious; an agent is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,13 +71,13 @@ test('a lead sees the KPI charts with data; an agent is refused', async () => {
       }, { ticket, action, body });
       assert.equal(status, 200, `${action}`);
     }
-    const refused = await agent.goto(`${server.base}/studio/dashboard`);
+    const refused = await agent.goto(`${server.base}/studio#dashboard`);
     assert.equal(refused.status(), 403);
     const api = await agent.evaluate(async () => (await fetch('/studio/api/kpis')).status);
     assert.equal(api, 403);
 
     const lead = await logIn(browser, server.base, 'lena');
-    await lead.goto(`${server.base}/studio/dashboard`);
+    await lead.goto(`${server.base}/studio#dashboard`);
     await lead.locator('.kpi-card').first().waitFor();
     const conversations = await lead.locator('.kpi-card-value').first().textContent();
     assert.equal(conversations, '5');

@@ -12,7 +12,6 @@ pub mod lead;
 pub mod models;
 pub mod openapi;
 pub mod shell;
-pub mod standalone;
 
 use std::sync::Arc;
 
@@ -38,7 +37,6 @@ pub fn router(state: AppState) -> Router {
         .merge(intents::router())
         .merge(models::router())
         .merge(dashboard::router())
-        .merge(standalone::router())
         .merge(openapi::router())
         .with_state(state)
 }
