@@ -107,6 +107,11 @@ pub struct ServeArgs {
     /// conversation (while the bot has it; a conversation with a person never times out).
     #[arg(long, env = "MADOGUCHI_LINE_IDLE_MINUTES")]
     pub line_idle_minutes: Option<u64>,
+    /// Delete conversations (with their messages, tickets, notes, outbox events, inbox decisions
+    /// and LINE data) this many days after their last activity; checked hourly. Default: off
+    /// (kept until erased).
+    #[arg(long, env = "MADOGUCHI_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
 }
 
 /// The resolved configuration the service runs with.
@@ -141,6 +146,8 @@ pub struct Config {
     pub line_channel_access_token: Option<String>,
     pub line_api_base: String,
     pub line_idle_minutes: u64,
+    /// Days after their last activity that conversations are deleted (None: kept).
+    pub retention_days: Option<u32>,
 }
 
 fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -195,6 +202,7 @@ impl Default for Config {
             line_channel_access_token: None,
             line_api_base: "https://api.line.me".into(),
             line_idle_minutes: 24 * 60,
+            retention_days: None,
         }
     }
 }
@@ -279,6 +287,7 @@ impl ServeArgs {
                 .line_idle_minutes
                 .or(file.line_idle_minutes)
                 .unwrap_or(d.line_idle_minutes),
+            retention_days: self.retention_days.or(file.retention_days),
         };
         config.validate()?;
         Ok(config)
@@ -327,6 +336,9 @@ impl Config {
         }
         if self.line_idle_minutes == 0 {
             return bad("line_idle_minutes must be at least 1");
+        }
+        if self.retention_days == Some(0) {
+            return bad("retention_days must be at least 1 (leave it unset to keep conversations)");
         }
         Ok(())
     }

@@ -4,9 +4,11 @@ use clap::{Parser, Subcommand};
 
 pub use paths::Paths;
 
+pub mod backup;
 pub mod bench;
 pub mod chat;
 pub mod classify;
+pub mod erase;
 pub mod eval;
 pub mod import_rasa;
 mod local;
@@ -62,6 +64,10 @@ pub enum Command {
     /// Manage the agent console's accounts (agent, lead, admin).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Erase one customer's data (conversations, messages, tickets, notes, outbox, inbox, LINE).
+    Erase(erase::EraseArgs),
+    /// Copy the SQLite database into a new file while the service runs (PostgreSQL: pg_dump).
+    Backup(backup::BackupArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -77,5 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(args) => chat::run(&cli.paths, args),
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::User(cmd) => user::run(cmd),
+        Command::Erase(args) => erase::run(args),
+        Command::Backup(args) => backup::run(args),
     }
 }

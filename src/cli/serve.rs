@@ -2,7 +2,8 @@
 //! database, loads the dialogue engine, starts the inference thread on the published model
 //! version (the model loads in the background: `/readyz` says when it is ready; a fresh database
 //! gets `models/current` recorded as published), the event bus, the webhook dispatcher and the
-//! follower that swaps in whatever is published later, and serves until Ctrl-C or SIGTERM.
+//! follower that swaps in whatever is published later, the retention job (with
+//! `retention_days`), and serves until Ctrl-C or SIGTERM.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -147,6 +148,11 @@ async fn assemble(
         let copy =
             crate::channels::line::LineCopy::load(&paths.intents).map_err(anyhow::Error::msg)?;
         crate::channels::line::start(conversations, settings, copy, state.shutdown.clone());
+    }
+    if let Some(days) = state.config.retention_days {
+        let job =
+            crate::conversation::privacy::retention(store.clone(), days, state.shutdown.clone());
+        tokio::spawn(job);
     }
     if let Some(target) = webhook {
         tokio::spawn(outbox::dispatch(store, target, state.shutdown.clone()));

@@ -11,6 +11,7 @@
 //! - `service`: the [`Conversations`] handle and its settings; `limits`: caps on open streams.
 //! - `outbox`: the webhook dispatcher for the store's durable outbox.
 //! - `kpis`: the KPI aggregate, cached for cheap scrapes.
+//! - `privacy`: erasing a customer's data on request, and the retention job.
 //!
 //! Layering: channels → `conversation` → `dialogue` → `nlu` / `catalog` → `store`.
 pub mod agent;
@@ -22,6 +23,7 @@ pub mod kpis;
 mod limits;
 
 pub mod outbox;
+pub mod privacy;
 pub mod reply;
 mod service;
 pub mod stream;

@@ -30,13 +30,19 @@
 //!   leased to one claimer (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
 //! - A stream ticket is used at most once (deleted as it is read).
 //!
+//! Personal data: `erase.rs` deletes one customer's records on request (audited),
+//! `retention.rs` deletes what was inactive longer than the configured days, and `backup.rs`
+//! copies a SQLite database while it is served.
+//!
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
 mod account_model;
 mod audit;
+mod backup;
 mod check;
 mod conversation;
 mod dialect;
+mod erase;
 mod error;
 mod inbox;
 mod inbox_model;
@@ -51,6 +57,7 @@ mod model_version;
 mod outbox;
 mod postgres;
 mod regression;
+mod retention;
 mod row;
 mod sql;
 mod sqlite;
@@ -61,7 +68,10 @@ mod token;
 pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
 };
+pub use backup::PG_DUMP_HINT;
+pub use erase::{Erased, ERASE_ACTION};
 pub use error::StoreError;
+pub use retention::Swept;
 pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
 pub use kpi_model::{
     ConversationBucket, DurationKind, HandoffReasonCount, IntentFeedback, KpiData, KpiDuration,

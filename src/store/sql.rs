@@ -223,6 +223,91 @@ pub const DELETE_EXPIRED_STREAM_TICKETS: &str = "
 /// PostgreSQL only (SQLite has no other process to tell).
 pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
+// ---- personal data: erasure and retention (store/erase.rs, store/retention.rs) --------------
+
+/// The conversations of customer `$1`: those whose customer metadata has that `id` (compared as
+/// text, so `42` and `"42"` are one customer), and the LINE user `$1`'s.
+macro_rules! customer_conversations {
+    () => {
+        "SELECT id FROM conversations WHERE CAST(customer ->> 'id' AS TEXT) = $1
+         UNION SELECT conversation_id FROM line_conversations WHERE user_id = $1"
+    };
+}
+
+/// Erasure of customer `$1`, children first (each statement's row count is reported), then the
+/// conversations themselves (whose foreign keys cascade to anything left), then the LINE user's
+/// received events and deliveries.
+pub const ERASE_NOTES: &str = concat!(
+    "DELETE FROM ticket_notes WHERE handoff_id IN
+       (SELECT id FROM handoffs WHERE conversation_id IN (",
+    customer_conversations!(),
+    "))"
+);
+pub const ERASE_OUTBOX: &str = concat!(
+    "DELETE FROM outbox WHERE conversation_id IN (",
+    customer_conversations!(),
+    ")"
+);
+pub const ERASE_INBOX_DECISIONS: &str = concat!(
+    "DELETE FROM inbox_decisions WHERE message_id IN
+       (SELECT id FROM messages WHERE conversation_id IN (",
+    customer_conversations!(),
+    "))"
+);
+pub const ERASE_STREAM_TICKETS: &str = concat!(
+    "DELETE FROM stream_tickets WHERE conversation_id IN (",
+    customer_conversations!(),
+    ")"
+);
+pub const ERASE_LINE_DELIVERIES: &str = concat!(
+    "DELETE FROM line_deliveries WHERE user_id = $1 OR conversation_id IN (",
+    customer_conversations!(),
+    ")"
+);
+pub const ERASE_MESSAGES: &str = concat!(
+    "DELETE FROM messages WHERE conversation_id IN (",
+    customer_conversations!(),
+    ")"
+);
+pub const ERASE_HANDOFFS: &str = concat!(
+    "DELETE FROM handoffs WHERE conversation_id IN (",
+    customer_conversations!(),
+    ")"
+);
+pub const ERASE_CONVERSATIONS: &str = concat!(
+    "DELETE FROM conversations WHERE id IN (",
+    customer_conversations!(),
+    ")"
+);
+pub const ERASE_LINE_CONVERSATIONS: &str = "DELETE FROM line_conversations WHERE user_id = $1";
+pub const ERASE_LINE_EVENTS: &str = "DELETE FROM line_events WHERE user_id = $1";
+
+/// One batch of the retention sweep: up to `$2` conversations last active before `$1`, with
+/// everything that references them (foreign keys cascade: messages, tickets, notes, outbox
+/// events, stream tickets, inbox decisions, LINE links and deliveries). The outer test re-checks
+/// the time, so a conversation that came back to life meanwhile stays.
+pub const EXPIRE_CONVERSATIONS: &str = "
+    DELETE FROM conversations
+    WHERE id IN (SELECT id FROM conversations WHERE updated_at < $1 ORDER BY updated_at LIMIT $2)
+      AND updated_at < $1";
+
+/// LINE webhook events (they hold what the customer wrote) received before `$1`, `$2` at a time.
+pub const EXPIRE_LINE_EVENTS: &str = "
+    DELETE FROM line_events
+    WHERE seq IN (SELECT seq FROM line_events WHERE received_at < $1 ORDER BY seq LIMIT $2)";
+
+/// LINE deliveries of no conversation (those of one go with it) created before `$1`.
+pub const EXPIRE_LINE_DELIVERIES: &str = "
+    DELETE FROM line_deliveries
+    WHERE seq IN (SELECT seq FROM line_deliveries
+                  WHERE conversation_id IS NULL AND created_at < $1 ORDER BY seq LIMIT $2)";
+
+/// PostgreSQL only: one replica sweeps at a time (the lock ends with the transaction).
+pub const TRY_RETENTION_LOCK: &str = "SELECT pg_try_advisory_xact_lock($1)";
+
+/// SQLite only: an online, consistent copy of the database into the new file `$1`.
+pub const BACKUP_INTO: &str = "VACUUM INTO $1";
+
 // ---- KPIs ----------------------------------------------------------------------------------
 
 pub const KPI_INTENTS: &str = "

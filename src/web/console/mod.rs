@@ -6,7 +6,7 @@
 //!   cookie, expiry, revocation); `limit`: login rate limits.
 //! - `pages`: the login page, the console shell and the embedded assets of `web/console/`.
 //! - `api`: the console's JSON endpoints over the conversation service; `users`: account
-//!   management for admins.
+//!   management for admins; `privacy`: erasing a customer's data (admins).
 //!
 //! Pages without a session redirect to `/agent/login`; JSON endpoints answer 401, a missing CSRF
 //! token 403, a role too low 403.
@@ -14,6 +14,7 @@ pub mod api;
 pub mod limit;
 pub mod pages;
 pub mod password;
+pub mod privacy;
 pub mod session;
 pub mod session_store;
 mod shell;
@@ -63,5 +64,6 @@ pub fn router(state: AppState) -> Router {
             "/agent/api/users/{name}/password",
             post(users::set_password),
         )
+        .route("/agent/api/erasures", post(privacy::erase))
         .with_state(state)
 }
