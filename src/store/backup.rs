@@ -6,12 +6,8 @@ use std::path::Path;
 
 use super::dialect::ByDialect;
 use super::error::StoreError;
+use super::privacy_model::PG_DUMP_HINT;
 use super::{sql, Store};
-
-/// How PostgreSQL is backed up instead.
-pub const PG_DUMP_HINT: &str = "back up PostgreSQL with pg_dump, e.g. \
-     `pg_dump --format=custom --file madoguchi.dump \"$MADOGUCHI_DATABASE\"` \
-     (restore: `pg_restore --clean --if-exists --dbname URL madoguchi.dump`)";
 
 impl Store {
     /// Copies the SQLite database into `path`, which must not exist yet. `Invalid` for a

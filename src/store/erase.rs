@@ -7,29 +7,11 @@
 //! and turn outcomes), handoff tickets, their notes, webhook outbox events, stream tickets, inbox
 //! decisions, LINE links — plus the LINE user's received webhook events and queued deliveries, and
 //! appends an audit entry saying who erased which customer id and how many rows (never the data).
-use serde::Serialize;
-
 use super::check::{self, now};
 use super::dialect::{on, Tx};
 use super::error::StoreError;
+use super::privacy_model::{Erased, ERASE_ACTION};
 use super::{sql, Store};
-
-/// The audit log action of an erasure.
-pub const ERASE_ACTION: &str = "customer.erase";
-
-/// What [`Store::erase_customer`] deleted, table by table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Erased {
-    pub conversations: u64,
-    pub messages: u64,
-    pub tickets: u64,
-    pub notes: u64,
-    pub outbox_events: u64,
-    pub inbox_decisions: u64,
-    pub stream_tickets: u64,
-    pub line_events: u64,
-    pub line_deliveries: u64,
-}
 
 impl Store {
     /// Deletes every record of customer `customer_id` (see the module docs) and records the

@@ -56,6 +56,7 @@ mod model;
 mod model_version;
 mod outbox;
 mod postgres;
+mod privacy_model;
 mod regression;
 mod retention;
 mod row;
@@ -68,10 +69,7 @@ mod token;
 pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
 };
-pub use backup::PG_DUMP_HINT;
-pub use erase::{Erased, ERASE_ACTION};
 pub use error::StoreError;
-pub use retention::Swept;
 pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
 pub use kpi_model::{
     ConversationBucket, DurationKind, HandoffReasonCount, IntentFeedback, KpiData, KpiDuration,
@@ -86,6 +84,7 @@ pub use model::{
     HandoffFilter, HandoffStatus, IntentActions, Kpis, Message, NewConversation, NewHandoff, Note,
     OutboxEvent, OutboxStats, Role, StoredTurn,
 };
+pub use privacy_model::{Erased, Swept, ERASE_ACTION, PG_DUMP_HINT};
 pub use studio_model::{
     AuditEntry, NewPublication, NewRegressionCase, Publication, PublishAction, RegressionCase,
 };

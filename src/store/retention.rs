@@ -15,20 +15,11 @@ use chrono::{DateTime, Utc};
 
 use super::dialect::{on, ByDialect, Tx};
 use super::error::StoreError;
+use super::privacy_model::Swept;
 use super::{sql, Store};
 
 /// The advisory lock key of the sweep (PostgreSQL): "madoguchi retention".
 const RETENTION_LOCK: i64 = 0x6d61_646f_7265_7465;
-
-/// What one sweep deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Swept {
-    pub conversations: u64,
-    pub line_events: u64,
-    pub line_deliveries: u64,
-    /// Another replica held the sweep's lock, so this one stopped early (PostgreSQL).
-    pub busy: bool,
-}
 
 impl Store {
     /// Deletes the conversations last active before `cutoff` (with everything derived from
