@@ -31,6 +31,12 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is not valid UTF-8".into(),
         ));
     }
+    if bytes.contains(&0) || has_nul_escape(bytes) {
+        // PostgreSQL cannot store NUL in text, and no customer or agent means to send it.
+        return Err(ApiError::Unprocessable(
+            "text must not contain NUL (U+0000, `\\u0000`)".into(),
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -40,6 +46,23 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// Whether a JSON text holds the escape `\u0000` (NUL) — an escaped backslash followed by
+/// `u0000` is the six characters, not NUL.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>

@@ -44,6 +44,7 @@ pub use config::{
     LocaleText, PolicyConfig, ReasonLabels, Script, SentimentLabels, SentimentWords, SummaryText,
     DIALOGUE_FILE, ENTITIES_FILE, METADATA_VARIABLES,
 };
+pub use config::parse_entities;
 pub use consistency::{check_intent, check_variations, facts_of};
 pub use context::{ContextConfig, FollowUpConfig, VagueConfig, VagueTopic};
 pub use engine::Dialogue;
