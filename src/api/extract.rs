@@ -1,8 +1,9 @@
 //! Request extractors that answer in the API's error shape: a JSON body ([`ApiJson`]: 400 for
-//! malformed JSON or invalid UTF-8, 422 for wrong fields, 413 over the body limit) and bearer
-//! credentials.
+//! malformed JSON or invalid UTF-8, 422 for wrong fields or NUL, 413 over the body limit), a query
+//! string ([`ApiQuery`]: 400 when malformed) and bearer credentials.
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -91,6 +92,24 @@ where
             return Ok(ApiJsonOrDefault(T::default()));
         }
         parse_json(&bytes).map(ApiJsonOrDefault)
+    }
+}
+
+/// A query string (`?a=1&b=x`): a malformed one is a 400 in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::BadRequest(format!("bad query string: {}", e.body_text())))
     }
 }
 

@@ -39,12 +39,12 @@ mod summary;
 mod types;
 mod words;
 
+pub use config::parse_entities;
 pub use config::{
     DialogueConfig, FrustrationConfig, FrustrationWeights, HandoffLines, LanguageConfig, Lines,
     LocaleText, PolicyConfig, ReasonLabels, Script, SentimentLabels, SentimentWords, SummaryText,
     DIALOGUE_FILE, ENTITIES_FILE, METADATA_VARIABLES,
 };
-pub use config::parse_entities;
 pub use consistency::{check_intent, check_variations, facts_of};
 pub use context::{ContextConfig, FollowUpConfig, VagueConfig, VagueTopic};
 pub use engine::Dialogue;

@@ -388,20 +388,19 @@ fn uri(g: &mut Gen, op: &Operation, live: &Live) -> String {
         let junk = encode(&g.hostile_text(3));
         path.replace_range(a..=b, if junk.is_empty() { "x" } else { &junk });
     }
-    let params: Vec<String> = op
-        .query
-        .iter()
-        .filter(|_| g.chance(0.5))
-        .map(|name| {
-            let value = match g.below(4) {
-                0 => g.below(1000).to_string(),
-                1 => "-1".to_string(),
-                2 => "waiting".to_string(),
-                _ => g.hostile_text(4),
-            };
-            format!("{name}={}", encode(&value))
-        })
-        .collect();
+    let mut params: Vec<String> = Vec::new();
+    for name in &op.query {
+        if !g.chance(0.5) {
+            continue;
+        }
+        let value = match g.below(4) {
+            0 => g.below(1000).to_string(),
+            1 => "-1".to_string(),
+            2 => "waiting".to_string(),
+            _ => g.hostile_text(4),
+        };
+        params.push(format!("{name}={}", encode(&value)));
+    }
     if params.is_empty() {
         path
     } else {

@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use super::{real_messages, repo, run, Gen};
-use crate::dialogue::config::parse_entities;
-use crate::dialogue::{DialogueConfig, EntityExtractor, Extraction};
+use crate::dialogue::{parse_entities, DialogueConfig, EntityExtractor, Extraction};
 
 fn real_extractor() -> EntityExtractor {
     let config = DialogueConfig::load(&repo().join("intents")).expect("the shipped _dialogue.yaml");

@@ -206,7 +206,8 @@ impl Gen {
         let mut s = String::new();
         for _ in 0..=self.below(max_parts) {
             if self.chance(0.5) {
-                s.push_str(self.pick(DICTIONARY));
+                let piece: &str = *self.pick(DICTIONARY);
+                s.push_str(piece);
             } else {
                 s.push(self.hostile_char());
             }
@@ -241,7 +242,7 @@ impl Gen {
             match self.below(9) {
                 0 | 1 => {
                     let at = self.boundary(&s);
-                    let piece = self.pick(DICTIONARY).to_string();
+                    let piece: String = self.pick(DICTIONARY).to_string();
                     s.insert_str(at, &piece);
                 }
                 2 => {

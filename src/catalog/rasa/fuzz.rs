@@ -33,7 +33,14 @@ fn seeds() -> Vec<(String, String)> {
             };
             domain.push_str(&format!("  utter_Intent-{i}:\n"));
             for t in intent.templates.get(locale).into_iter().flatten().take(2) {
-                let t = t.replace("{{ order_id }}", "{order_id}");
+                // Rasa responses are plain text with `{variables}`.
+                let t = t
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("{%"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .replace("{{ order_id }}", "{order_id}")
+                    .replace("{{ customer_name }}", "{customer_name}");
                 let quoted = serde_json::to_string(&t).unwrap_or_default();
                 domain.push_str(&format!("  - text: {quoted}\n"));
             }
