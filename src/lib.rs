@@ -31,3 +31,6 @@ pub mod store;
 pub mod studio;
 pub mod telemetry;
 pub mod web;
+
+#[cfg(test)]
+mod fuzz;

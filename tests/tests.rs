@@ -21,3 +21,4 @@ mod real_model;
 mod store;
 mod studio;
 mod tokenizer_parity;
+mod unicode;

@@ -4,7 +4,7 @@
 //! vouches for the integration, the header says which person acts. Claims are atomic in the store: of
 //! two agents claiming at once, one gets the ticket and the other 409. Handlers are thin: the
 //! conversation service does the work and announces every change on the event bus.
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::extract::{parse_id, require_key, ApiJson};
+use super::extract::{parse_id, require_key, ApiJson, ApiQuery};
 use super::AppState;
 pub use crate::conversation::{Ticket, TicketDetail};
 use crate::domain::{IntentName, Locale};
@@ -100,7 +100,7 @@ fn ticket_id(text: &str) -> Result<uuid::Uuid, ApiError> {
     params(ListQuery), responses((status = 200, body = TicketList), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<TicketList>, ApiError> {
     let status = match q.status.as_deref() {
         None => None,

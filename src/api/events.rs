@@ -9,7 +9,7 @@
 //! `GET /v1/handoffs/events` (agent key): every bus event as JSON, for agent consoles.
 use std::convert::Infallible;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use super::chat::{authorize, authorize_token};
 use super::error::ApiError;
-use super::extract::parse_id;
+use super::extract::{parse_id, ApiQuery};
 use super::AppState;
 use crate::conversation::customer::STREAM_TICKET_TTL;
 use crate::conversation::StreamItem;
@@ -77,7 +77,7 @@ pub async fn ticket(
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let conversation = stream_access(&state, &id, &query, &headers).await?;

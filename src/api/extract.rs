@@ -1,8 +1,9 @@
 //! Request extractors that answer in the API's error shape: a JSON body ([`ApiJson`]: 400 for
-//! malformed JSON or invalid UTF-8, 422 for wrong fields, 413 over the body limit) and bearer
-//! credentials.
+//! malformed JSON or invalid UTF-8, 422 for wrong fields or NUL, 413 over the body limit), a query
+//! string ([`ApiQuery`]: 400 when malformed) and bearer credentials.
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -31,6 +32,12 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is not valid UTF-8".into(),
         ));
     }
+    if bytes.contains(&0) || has_nul_escape(bytes) {
+        // PostgreSQL cannot store NUL in text, and no customer or agent means to send it.
+        return Err(ApiError::Unprocessable(
+            "text must not contain NUL (U+0000, `\\u0000`)".into(),
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -40,6 +47,23 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// Whether a JSON text holds the escape `\u0000` (NUL) — an escaped backslash followed by
+/// `u0000` is the six characters, not NUL.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -68,6 +92,24 @@ where
             return Ok(ApiJsonOrDefault(T::default()));
         }
         parse_json(&bytes).map(ApiJsonOrDefault)
+    }
+}
+
+/// A query string (`?a=1&b=x`): a malformed one is a 400 in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::BadRequest(format!("bad query string: {}", e.body_text())))
     }
 }
 

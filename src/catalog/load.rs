@@ -28,6 +28,12 @@ impl Default for Settings {
     }
 }
 
+/// The locales and minimum example count of an `_catalog.yaml` text.
+#[cfg(test)]
+pub(super) fn parse_settings(text: &str) -> Result<(Vec<Locale>, usize), serde_norway::Error> {
+    serde_norway::from_str::<Settings>(text).map(|s| (s.locales, s.min_examples))
+}
+
 fn default_locales() -> Vec<Locale> {
     ["ja", "en"]
         .into_iter()
@@ -77,16 +83,9 @@ impl Catalog {
                 continue;
             }
             let text = read(&path)?;
-            let mut intent: Intent = match serde_norway::from_str(&text) {
-                Ok(i) => i,
-                Err(e) => {
-                    problems.push(yaml_problem(&path, &e));
-                    continue;
-                }
-            };
-            intent.source = path.clone();
-            validate_intent(&intent, &stem, &locales, problems);
-            intents.push(intent);
+            if let Some(intent) = parse_intent(&text, &path, &stem, &locales, problems) {
+                intents.push(intent);
+            }
         }
         if intents.is_empty() {
             problems.push(Problem::new(
@@ -115,6 +114,27 @@ impl Catalog {
     pub fn has_locale(&self, code: &str) -> bool {
         self.locales.iter().any(|l| l.as_str() == code)
     }
+}
+
+/// One intent file's text (read from `path`, named `<stem>.yaml`), validated against `locales`;
+/// `None` when it is not a valid intent file (the problem is pushed).
+pub(super) fn parse_intent(
+    text: &str,
+    path: &Path,
+    stem: &str,
+    locales: &[Locale],
+    problems: &mut Vec<Problem>,
+) -> Option<Intent> {
+    let mut intent: Intent = match serde_norway::from_str(text) {
+        Ok(i) => i,
+        Err(e) => {
+            problems.push(yaml_problem(path, &e));
+            return None;
+        }
+    };
+    intent.source = path.to_path_buf();
+    validate_intent(&intent, stem, locales, problems);
+    Some(intent)
 }
 
 /// The checks `madoguchi validate` makes of one intent file (named `<name>.yaml`) against the

@@ -16,6 +16,9 @@ mod template;
 mod training;
 mod writer;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::{list_problems, CatalogError, Problem};
 pub use intent::{HandoffMode, Intent, VariableSpec};
 pub use load::{check_intent, Catalog, SETTINGS_FILE};

@@ -230,31 +230,74 @@ fn write_intent(
     std::fs::write(path, text).map_err(|e| CatalogError::io(path, e))
 }
 
+/// Rasa writes variables as `{name}`; minijinja wants `{{ name }}`. Everything else is text, kept
+/// verbatim: a `{` that would open a minijinja tag (before `{`, `%`, `#` or a converted variable)
+/// is written as the expression `{{ "{" }}`, so Rasa text such as `{{` or `{%` never becomes
+/// template syntax.
 fn convert_rasa_variables(template: &str, vars: &mut BTreeMap<String, VariableSpec>) -> String {
+    let pieces = rasa_pieces(template);
     let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) if is_identifier(&after[..end]) => {
-                let var = &after[..end];
-                out.push_str(&rest[..start]);
+    for (k, piece) in pieces.iter().enumerate() {
+        match piece {
+            RasaPiece::Var(var) => {
                 out.push_str(&format!("{{{{ {var} }}}}"));
                 vars.entry(var.to_string()).or_default();
-                rest = &after[end + 1..];
             }
-            _ => {
-                out.push_str(&rest[..=start]);
-                rest = after;
+            RasaPiece::Text(text) => {
+                let after = pieces.get(k + 1).map(|_| '{');
+                let mut chars = text.chars().peekable();
+                while let Some(c) = chars.next() {
+                    let next = chars.peek().copied().or(after);
+                    if c == '{' && matches!(next, Some('{' | '%' | '#')) {
+                        out.push_str("{{ \"{\" }}");
+                    } else {
+                        out.push(c);
+                    }
+                }
             }
         }
     }
-    out.push_str(rest);
     out
 }
 
+/// Text and `{variable}` pieces of a Rasa response, alternating, text first and last.
+enum RasaPiece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+fn rasa_pieces(template: &str) -> Vec<RasaPiece<'_>> {
+    let mut pieces = Vec::new();
+    let (mut text_start, mut i) = (0, 0);
+    while let Some(rel) = template[i..].find('{') {
+        let start = i + rel;
+        let after = &template[start + 1..];
+        match after.find('}') {
+            Some(end) if is_identifier(&after[..end]) => {
+                pieces.push(RasaPiece::Text(&template[text_start..start]));
+                pieces.push(RasaPiece::Var(&after[..end]));
+                i = start + end + 2;
+                text_start = i;
+            }
+            _ => i = start + 1,
+        }
+    }
+    pieces.push(RasaPiece::Text(&template[text_start..]));
+    pieces
+}
+
+/// A name minijinja reads as a variable: a letter or `_` first (`{1000}` stays text), and not one
+/// of its literals or operators (`{none}`, `{not}` stay text).
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    const RESERVED: &[&str] = &[
+        "true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if",
+        "else", "loop", "self",
+    ];
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RESERVED.contains(&s)
 }
 
 /// `ask-weather`, `MoodGreat` → `ask_weather`, `moodgreat`; a leading digit gets an `intent_` prefix.
@@ -312,6 +355,9 @@ fn strip_entities(text: &str) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -339,10 +385,14 @@ mod tests {
     fn rasa_variables_become_minijinja() {
         let mut vars = BTreeMap::new();
         assert_eq!(
-            convert_rasa_variables("Hi {name}, {not a var}", &mut vars),
-            "Hi {{ name }}, {not a var}"
+            convert_rasa_variables("Hi {name}, {not a var} {1000} {none}", &mut vars),
+            "Hi {{ name }}, {not a var} {1000} {none}"
         );
         assert!(vars.contains_key("name"));
+        assert_eq!(
+            convert_rasa_variables("{{name}} {% raw %} {#x#} {{ a }}", &mut vars),
+            "{{ \"{\" }}{{ name }}} {{ \"{\" }}% raw %} {{ \"{\" }}#x#} {{ \"{\" }}{ a }}"
+        );
     }
 
     #[test]

@@ -188,9 +188,9 @@ pub fn dedup_key(text: &str) -> String {
 
 /// Parses a YAML list of strings and pairs each item with its line, found from the `- ` that opens it.
 /// A list item's text (`None` for an empty item) and its 1-based line.
-type Item = (Option<String>, Option<usize>);
+pub(super) type Item = (Option<String>, Option<usize>);
 
-fn parse_items(text: &str) -> Result<Vec<Item>, serde_norway::Error> {
+pub(super) fn parse_items(text: &str) -> Result<Vec<Item>, serde_norway::Error> {
     let items: Option<Vec<Option<String>>> = serde_norway::from_str(text)?;
     let items = items.unwrap_or_default();
     let lines: Vec<usize> = text

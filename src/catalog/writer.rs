@@ -22,17 +22,46 @@ pub fn training_file(training_dir: &Path, locale: &Locale, intent: Option<&Inten
 }
 
 /// One utterance as a list item line (without the newline): plain when YAML reads it back as the
-/// same text, else double-quoted (a JSON string is a valid YAML scalar).
+/// same text, else double-quoted with YAML escapes.
 pub fn item_line(text: &str) -> String {
     let plain = format!("- {text}");
-    let round_trips = serde_norway::from_str::<Vec<String>>(&plain)
-        .is_ok_and(|items| items.len() == 1 && items[0] == text);
+    // Read as the training loader reads it (`null`, `~` and an empty item are no text).
+    let round_trips = serde_norway::from_str::<Vec<Option<String>>>(&plain)
+        .is_ok_and(|items| items.len() == 1 && items[0].as_deref() == Some(text));
     if round_trips && !text.contains(['\n', '\r', '#']) && text.trim() == text {
         plain
     } else {
-        let quoted = serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"));
-        format!("- {quoted}")
+        format!("- {}", yaml_double_quoted(text))
     }
+}
+
+/// `text` as a YAML double-quoted scalar. Everything YAML does not allow raw in a stream (C0 and
+/// C1 controls, surrogates' neighbours U+FFFE/U+FFFF, the BOM) and every line break YAML would fold
+/// (U+0085, U+2028, U+2029) is escaped, so any text reads back exactly. (A JSON string is not
+/// enough: JSON leaves C1 controls raw, and YAML refuses the whole file.)
+fn yaml_double_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            ' '..='~' => out.push(c),
+            c if yaml_printable(c) => out.push(c),
+            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// YAML's `nb-char` minus the BOM: printable and not a line break.
+fn yaml_printable(c: char) -> bool {
+    matches!(c as u32, 0xA0..=0x2027 | 0x202A..=0xD7FF | 0xE000..=0xFEFE | 0xFF00..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
 /// Utterances are single lines: newlines and tabs become spaces, runs of space one.
@@ -96,9 +125,10 @@ fn item_text(line: &str) -> Option<String> {
     if !line.starts_with("- ") {
         return None;
     }
-    serde_norway::from_str::<Vec<String>>(line)
+    serde_norway::from_str::<Vec<Option<String>>>(line)
         .ok()
         .and_then(|mut items| (items.len() == 1).then(|| items.remove(0)))
+        .flatten()
 }
 
 /// Writes `intents/<name>.yaml` from `intent`, keeping the comment lines that opened the old file.
@@ -158,6 +188,12 @@ mod tests {
             "{a}",
             "'q'",
             "\"dq\"",
+            "さよならし\u{8e}ま\u{fff9}す",
+            "nul \u{0} bell \u{7} del \u{7f} nel \u{85} ls \u{2028} bom \u{feff} \u{fffe} \\ \"",
+            "𠮷 \u{10FFFF} \t tab",
+            "null",
+            "~",
+            "Null",
         ] {
             let line = item_line(text);
             assert_eq!(item_text(&line).as_deref(), Some(text), "{line}");

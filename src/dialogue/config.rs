@@ -319,15 +319,8 @@ impl DialogueConfig {
                 None
             }
         };
-        let entities = match serde_norway::from_str::<Ordered<EntitySpec>>(&read(&entities_path)?) {
-            Ok(m) => {
-                m.0.into_iter()
-                    .map(|(name, mut spec)| {
-                        spec.name = name;
-                        spec
-                    })
-                    .collect()
-            }
+        let entities = match parse_entities(&read(&entities_path)?) {
+            Ok(entities) => entities,
             Err(e) => {
                 problems.push(yaml_problem(&entities_path, &e));
                 Vec::new()
@@ -510,6 +503,19 @@ impl DialogueConfig {
 
 fn read(path: &Path) -> Result<String, DialogueError> {
     std::fs::read_to_string(path).map_err(|e| DialogueError::io(path, e))
+}
+
+/// The entities of an `_entities.yaml` text, in file order, each named by its key.
+pub fn parse_entities(text: &str) -> Result<Vec<EntitySpec>, serde_norway::Error> {
+    let ordered = serde_norway::from_str::<Ordered<EntitySpec>>(text)?;
+    Ok(ordered
+        .0
+        .into_iter()
+        .map(|(name, mut spec)| {
+            spec.name = name;
+            spec
+        })
+        .collect())
 }
 
 fn yaml_problem(path: &Path, e: &serde_norway::Error) -> Problem {

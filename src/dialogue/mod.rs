@@ -39,6 +39,7 @@ mod summary;
 mod types;
 mod words;
 
+pub use config::parse_entities;
 pub use config::{
     DialogueConfig, FrustrationConfig, FrustrationWeights, HandoffLines, LanguageConfig, Lines,
     LocaleText, PolicyConfig, ReasonLabels, Script, SentimentLabels, SentimentWords, SummaryText,

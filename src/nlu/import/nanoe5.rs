@@ -287,4 +287,6 @@ fn sibling(path: &Path, what: &str) -> PathBuf {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

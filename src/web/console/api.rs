@@ -3,7 +3,7 @@
 //! to the session's account and done by the conversation service (the same path as the agent
 //! API, so replies reach the customer's stream). Plain agents see the waiting tickets and their
 //! own; leads and admins see every ticket.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::session::Session;
 use crate::api::agent::{AgentReply, NewNote, Resolve};
-use crate::api::extract::{parse_id, ApiJson};
+use crate::api::extract::{parse_id, ApiJson, ApiQuery};
 use crate::api::{ApiError, AppState};
 use crate::conversation::{Ticket, TicketDetail};
 use crate::domain::{AccountRole, HandoffStatus, Locale};
@@ -81,7 +81,7 @@ fn in_view(view: View, handoff: &Handoff, me: &str) -> bool {
 pub async fn queue(
     State(state): State<AppState>,
     session: Session,
-    Query(q): Query<QueueQuery>,
+    ApiQuery(q): ApiQuery<QueueQuery>,
 ) -> Result<Json<Queue>, ApiError> {
     if matches!(q.view, View::All | View::Resolved) {
         session.require(AccountRole::Lead)?;

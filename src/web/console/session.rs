@@ -189,7 +189,12 @@ async fn check_password(
     name: &str,
     password: String,
 ) -> Result<Option<Account>, ApiError> {
-    let account = state.app.store.account(name).await?;
+    // No account name holds NUL, and PostgreSQL refuses it in a query: no such account.
+    let account = if name.contains('\0') {
+        None
+    } else {
+        state.app.store.account(name).await?
+    };
     let hash = account
         .as_ref()
         .map(|a| a.password_hash.clone())

@@ -101,13 +101,13 @@ fn f32_tensor(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
 }
 
 /// Builder for synthetic E5S1 files.
-struct Synth {
+pub(super) struct Synth {
     tensors: Vec<(String, u8, usize, Vec<u8>)>,
     magic: [u8; 4],
 }
 
 impl Synth {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut tensors = Vec::new();
         let mut add_q4 = |name: &str, n: usize, seed: u64| {
             tensors.push((name.to_string(), 1u8, n, q4_tensor(n, seed)))
@@ -170,7 +170,7 @@ impl Synth {
         self
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    pub(super) fn bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.magic);
         out.extend_from_slice(&1u32.to_le_bytes());
