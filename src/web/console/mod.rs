@@ -16,7 +16,7 @@ pub mod pages;
 pub mod password;
 pub mod session;
 pub mod session_store;
-mod shell;
+pub(crate) mod shell;
 mod state;
 pub mod users;
 
