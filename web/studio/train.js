@@ -34,6 +34,7 @@ const STRINGS = {
     perIntent: "Per intent", intent: "Intent", support: "Examples",
     confusions: "Top confusions", gold: "Said", predicted: "Understood as", count: "Count",
     noConfusions: "No confusions in cross-validation.",
+    comma: ", ",
     outOfScope: "out of scope (not answered)",
     prf: { precision: "Precision", recall: "Recall", f1: "F1" },
     reportBasis: (n, k) => `${n} training examples, ${k}-fold cross-validation.`,
@@ -79,9 +80,10 @@ const STRINGS = {
     headline: "現在の学習データでの交差検証（両者とも同じ分割）",
     metric: "指標", candidate: "候補", publishedCol: "公開中", delta: "変化",
     metrics: { accuracy: "正解率", macro_precision: "マクロ適合率", macro_recall: "マクロ再現率", macro_f1: "マクロF1", coverage: "回答率", precision: "回答時の適合率", answer_threshold: "回答しきい値" },
-    perIntent: "インテント別", intent: "インテント", support: "例文数",
+    perIntent: "意図別", intent: "意図", support: "例文数",
     confusions: "よくある取り違え", gold: "正解", predicted: "判定", count: "件数",
     noConfusions: "交差検証での取り違えはありません。",
+    comma: "、",
     outOfScope: "対象外（回答しない）",
     prf: { precision: "適合率", recall: "再現率", f1: "F1" },
     reportBasis: (n, k) => `学習例 ${n} 件、${k} 分割の交差検証。`,
@@ -92,7 +94,7 @@ const STRINGS = {
     dialOut: (target, t, c, p, reached) => `目標 ${target}: しきい値 ${t} でメッセージの ${c} に適合率 ${p} で回答${reached ? "" : "（目標に届かないため最も正確な設定を表示）"}`,
     publishWith: (t) => `しきい値 ${t} で公開`,
     regression: "回帰セット",
-    pinText: "メッセージ", pinIntent: "期待するインテント（または out_of_scope）", pinAction: "期待する動作", anyAction: "指定なし",
+    pinText: "メッセージ", pinIntent: "期待する意図（または out_of_scope）", pinAction: "期待する動作", anyAction: "指定なし",
     pin: "固定", unpin: "削除", result: "公開中 → 候補",
     status: { pass: "合格", fail: "不合格", fixed: "改善", broken: "悪化", changed: "変化" },
     pinsNone: "固定したメッセージはまだありません。",
@@ -269,7 +271,7 @@ export function mount(root, ctx) {
   }
 
   function versionRow(v, data, publishedBefore) {
-    const marks = [v.published && t.published, v.current && t.current, data.serving === v.version && t.serving].filter(Boolean).join(", ");
+    const marks = [v.published && t.published, v.current && t.current, data.serving === v.version && t.serving].filter(Boolean).join(t.comma);
     const actions = el("td", {},
       el("button", { type: "button", class: "secondary", onclick: () => showReport(v.version) }, t.report), " ",
       v.published ? "" : el("button", { type: "button", onclick: () => publish(v.version) }, t.publish), " ",
