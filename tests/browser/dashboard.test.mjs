@@ -1,7 +1,7 @@
 // The KPI dashboard in real Chromium against a real `madoguchi serve` (real model): customers
 // chat (answered, out of scope, handed off, rated), an agent resolves a ticket, then a lead opens
 // the studio's Dashboard tab (`/studio#dashboard`): the KPI cards and SVG charts render with the data, a table view and CSV
-// links exist, an empty range says "no data", axe-core finds nothing serious; an agent is refused.
+// links exist, intents and handoff reasons are named in words, an empty range says "no data", axe-core finds nothing serious; an agent is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, screenshot, seriousA11yViolations, startServer } from './lib/harness.mjs';
@@ -92,6 +92,13 @@ test('a lead sees the KPI charts with data; an agent is refused', async () => {
     assert.equal(rows.length, 5);
     assert.ok(await lead.locator('[data-kpi="csat"] a[href^="/studio/api/kpis/csat.csv?"]').count() === 1);
     await lead.locator('[data-kpi="csat"] button').click();
+    // Intents and handoff reasons in words (the catalog's labels, the console's reason names), not codes.
+    const legend = await lead.locator('[data-kpi="per-day"] .kpi-legend').textContent();
+    assert.match(legend, /Order status/, legend);
+    assert.doesNotMatch(legend, /order_status|password_reset|return_request|human_agent/, legend);
+    const reasons = await lead.locator('[data-kpi="reasons"] svg').textContent();
+    assert.match(reasons, /Asked for a person/, reasons);
+    assert.doesNotMatch(reasons, /explicit_request/, reasons);
     assert.deepEqual(await seriousA11yViolations(lead), [], 'dashboard');
     await screenshot(lead, 'studio-dashboard');
     await lead.setViewportSize({ width: 800, height: 1000 });

@@ -13,15 +13,20 @@ const TEXT = {
     fcr: "First-contact resolution", csatAvg: "CSAT (average)",
     perDay: "Conversations per day by intent", reasons: "Handoff rate by reason",
     csat: "CSAT distribution", durations: "Response and handling times",
-    feedback: "Answers rated 👎 per intent", unanswered: "Top unanswered message groups",
+    feedback: "Answers rated not helpful, per intent", unanswered: "Top unanswered message groups",
     table: "Table", chart: "Chart", csv: "CSV", noIntent: "(no intent)", day: "Day",
     intent: "Intent", reason: "Reason", rate: "Rate", tickets: "Tickets", score: "Score",
     responses: "Responses", kpi: "KPI", count: "Measured", mean: "Mean", median: "Median",
-    p90: "p90", answers: "Answers", rated: "Rated", unhelpful: "👎", messages: "Messages",
+    p90: "p90", answers: "Answers", rated: "Rated", unhelpful: "Not helpful", messages: "Messages",
     examples: "Examples", open: "Open in inbox", total: "Total",
     first_response: "Time to first response", resolution: "Time to resolution",
     handle: "Agent handle time", wait: "Wait before an agent joined",
     of: (n, d) => `${n} of ${d}`,
+    reasonNames: {
+      explicit_request: "Asked for a person", always_handoff_intent: "Handled by people",
+      low_confidence: "Bot did not understand", out_of_scope: "Out of scope",
+      frustration: "Customer frustrated", complaint: "Complaint",
+    },
   },
   ja: {
     title: "ダッシュボード", from: "開始日", to: "終了日", tz: "タイムゾーン", locale: "言語", channel: "チャネル", web: "Webチャット",
@@ -30,15 +35,20 @@ const TEXT = {
     fcr: "初回解決率", csatAvg: "顧客満足度（平均）",
     perDay: "日別・意図別の会話数", reasons: "理由別の引き継ぎ率",
     csat: "顧客満足度の分布", durations: "応答・対応時間",
-    feedback: "意図別の 👎 回答", unanswered: "答えられなかったメッセージ（上位）",
+    feedback: "「役に立たなかった」と評価された回答（意図別）", unanswered: "答えられなかったメッセージ（上位）",
     table: "表", chart: "グラフ", csv: "CSV", noIntent: "（意図なし）", day: "日付",
     intent: "意図", reason: "理由", rate: "率", tickets: "チケット", score: "評価",
     responses: "回答数", kpi: "指標", count: "件数", mean: "平均", median: "中央値",
-    p90: "90パーセンタイル", answers: "回答", rated: "評価あり", unhelpful: "👎", messages: "件数",
+    p90: "90パーセンタイル", answers: "回答", rated: "評価あり", unhelpful: "役に立たなかった", messages: "件数",
     examples: "例", open: "受信箱で開く", total: "合計",
     first_response: "最初の応答までの時間", resolution: "解決までの時間",
     handle: "担当者の対応時間", wait: "担当者が入るまでの待ち時間",
     of: (n, d) => `${d} 件中 ${n} 件`,
+    reasonNames: {
+      explicit_request: "スタッフとの会話を希望", always_handoff_intent: "担当者が対応する内容",
+      low_confidence: "ボットが理解できず", out_of_scope: "対応範囲外の質問",
+      frustration: "お客様が苛立っている", complaint: "苦情",
+    },
   },
 };
 
@@ -80,7 +90,9 @@ function isoDay(date) {
 
 /// A horizontal bar chart: rows of {label, value, text}.
 function barChart(rows, title, colour = COLOURS[0]) {
-  const width = 640, rowHeight = 26, labelWidth = 220, pad = 8;
+  // Room for the longest label (about 7 px a character, CJK twice that), within reason.
+  const chars = Math.max(0, ...rows.map((r) => [...r.label].reduce((n, c) => n + (c.charCodeAt(0) > 0x2e80 ? 2 : 1), 0)));
+  const width = 640, rowHeight = 26, labelWidth = Math.min(340, Math.max(120, chars * 7 + 16)), pad = 8;
   const height = rows.length * rowHeight + pad * 2;
   const max = Math.max(...rows.map((r) => r.value), 0) || 1;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "kpi-chart" });
@@ -99,10 +111,10 @@ function barChart(rows, title, colour = COLOURS[0]) {
 }
 
 /// Stacked columns: one per day, a segment per intent.
-function stackedChart(perDay, t) {
+function stackedChart(perDay, t, name) {
   const width = 760, height = 260, left = 40, bottom = 40, top = 10, right = 10;
   const days = perDay.days;
-  const key = (i) => (i === null ? t.noIntent : i);
+  const key = name;
   const totals = new Map(days.map((d) => [d, 0]));
   for (const r of perDay.rows) totals.set(r.date, (totals.get(r.date) || 0) + r.conversations);
   const max = Math.max(...totals.values(), 1);
@@ -200,19 +212,21 @@ function summary(t, r) {
 }
 
 function panels(t, r, query, ctx) {
-  const name = (i) => (i === null ? t.noIntent : i);
+  // Intents and reasons in words (the catalog's labels, the console's reason names), never codes.
+  const name = (i) => (i === null ? t.noIntent : ctx.intentLabel(i));
+  const reason = (code) => t.reasonNames[code] || code;
   const out = [];
   out.push(panel(t, {
     id: "per-day", title: t.perDay, slug: "conversations-per-day", query, empty: r.per_day.rows.length === 0,
-    draw: () => stackedChart(r.per_day, t),
+    draw: () => stackedChart(r.per_day, t, name),
     headers: [t.day, t.intent, t.conversations],
     rows: r.per_day.rows.map((x) => [x.date, name(x.intent), x.conversations]),
   }));
   out.push(panel(t, {
     id: "reasons", title: t.reasons, slug: "handoff-reasons", query, empty: r.handoff.by_reason.length === 0,
-    draw: () => [barChart(r.handoff.by_reason.map((x) => ({ label: x.reason, value: x.rate.rate || 0, text: percent(x.rate.rate) })), t.reasons, COLOURS[5])],
+    draw: () => [barChart(r.handoff.by_reason.map((x) => ({ label: reason(x.reason), value: x.rate.rate || 0, text: percent(x.rate.rate) })), t.reasons, COLOURS[5])],
     headers: [t.reason, t.conversations, t.tickets, t.rate],
-    rows: r.handoff.by_reason.map((x) => [x.reason, x.rate.numerator, x.tickets, percent(x.rate.rate)]),
+    rows: r.handoff.by_reason.map((x) => [reason(x.reason), x.rate.numerator, x.tickets, percent(x.rate.rate)]),
   }));
   out.push(panel(t, {
     id: "csat", title: t.csat, slug: "csat", query, empty: r.csat.responses === 0,

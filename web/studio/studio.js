@@ -7,6 +7,12 @@ const csrf = meta("csrf-token").content;
 const account = meta("account");
 const me = { name: account.content, display_name: account.dataset.displayName, role: account.dataset.role };
 const locale = document.documentElement.lang === "en" ? "en" : "ja";
+// The catalog's names of the intents in the page's language (embedded by the server, as in the
+// console): tabs show "Order status", not `order_status`, wherever a person reads them.
+const intentLabels = (() => {
+  try { return JSON.parse(meta("intent-labels")?.content || "{}"); } catch (_) { return {}; }
+})();
+const intentLabel = (name) => (name && intentLabels[name]) || name;
 
 const T = {
   ja: {
@@ -124,7 +130,7 @@ async function show() {
     section.append(el("p", { class: "empty" }, T.missing));
     return;
   }
-  const ctx = { locale, api, me, params, navigate, toast, el };
+  const ctx = { locale, api, me, params, navigate, toast, el, intentLabel };
   try {
     unmount = (await module.mount(section, ctx)) || null;
   } catch (e) {

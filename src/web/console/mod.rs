@@ -17,7 +17,7 @@ pub mod password;
 pub mod privacy;
 pub mod session;
 pub mod session_store;
-mod shell;
+pub(crate) mod shell;
 mod state;
 pub mod users;
 

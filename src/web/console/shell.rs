@@ -43,8 +43,8 @@ pub async fn console(
 }
 
 /// The catalog's names of the intents for people, in the console's language, as a JSON object
-/// (the console shows "配送状況の確認", not `order_status`).
-fn intent_labels(state: &ConsoleState, locale: UiLocale) -> String {
+/// (the console shows "配送状況の確認", not `order_status`). The studio embeds it too.
+pub(crate) fn intent_labels(state: &ConsoleState, locale: UiLocale) -> String {
     let dialogue = state.app.conversations.dialogue();
     let labels: std::collections::BTreeMap<&str, &str> = dialogue
         .config()

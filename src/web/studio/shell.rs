@@ -11,6 +11,7 @@ use rust_embed::RustEmbed;
 use crate::api::ApiError;
 use crate::domain::AccountRole;
 use crate::web::console::pages::{escape, LangQuery, UiLocale, CSP};
+use crate::web::console::shell::intent_labels;
 use crate::web::console::{session, ConsoleState};
 
 #[derive(RustEmbed)]
@@ -61,6 +62,7 @@ pub async fn studio(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{csrf}">
 <meta name="account" content="{name}" data-display-name="{display}" data-role="{role}">
+<meta name="intent-labels" content="{labels}">
 <title>{title}</title><link rel="stylesheet" href="/studio/assets/studio.css"></head>
 <body><div id="studio"></div>
 <script type="module" src="/studio/assets/studio.js"></script>
@@ -74,6 +76,7 @@ pub async fn studio(
             name = escape(&a.name),
             display = escape(&a.display_name),
             role = a.role,
+            labels = escape(&intent_labels(&state, locale)),
         ),
     ))
 }
