@@ -20,3 +20,8 @@ mod real_model;
 mod store;
 mod studio;
 mod tokenizer_parity;
+
+// Crash safety and scale-out (issue 12): a crowd of customers, kill -9, several replicas.
+mod chaos;
+mod crowd;
+mod replicas;
