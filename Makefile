@@ -23,6 +23,7 @@ CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
 .PHONY: all build model train run chat classify test lint conversations eval eval-smoke bench load-bench clean-models
 .PHONY: fuzz fuzz-short fuzz-targets schemathesis
+.PHONY: chaos soak
 
 all: build
 
@@ -75,7 +76,9 @@ lint:
 
 # Storage tests run against SQLite and a real PostgreSQL that scripts/pg-test-server.sh installs
 # (Debian packages) and starts on loopback; browser tests run in Debian's Chromium
-# (scripts/browser-tests.sh installs it and the npm packages of tests/browser).
+# (scripts/browser-tests.sh installs it and the npm packages of tests/browser). `cargo test` includes
+# the short crash test (tests/chaos.rs: 5 kill -9 per database under 100 customers) and the replica
+# test (tests/replicas.rs: three replicas on one PostgreSQL).
 test:
 	@$(MAKE) --no-print-directory model PROFILE=dev
 	@$(MAKE) --no-print-directory lint
@@ -131,3 +134,18 @@ SCHEMATHESIS_EXAMPLES ?= $(SCHEMATHESIS_SHORT_EXAMPLES)
 fuzz:
 	@$(MAKE) --no-print-directory fuzz-targets FUZZ_ITERS=$(FUZZ_LONG_ITERS) PROFILE=dev
 	@$(MAKE) --no-print-directory schemathesis PROFILE=dev SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_LONG_EXAMPLES)
+# Crash safety, long run: `kill -9` of `serve` CHAOS_KILLS times at random moments under
+# CHAOS_CUSTOMERS concurrent customers, on SQLite and on PostgreSQL, then every acknowledged message,
+# ticket and webhook delivery checked against the database (tests/chaos.rs; prints the counts).
+CHAOS_KILLS ?= 20
+CHAOS_CUSTOMERS ?= 100
+chaos:
+	@$(MAKE) --no-print-directory model PROFILE=dev
+	MADOGUCHI_TEST_POSTGRES_URL=$${MADOGUCHI_TEST_POSTGRES_URL:-$$(scripts/pg-test-server.sh)} \
+	MADOGUCHI_CHAOS_KILLS=$(CHAOS_KILLS) MADOGUCHI_CHAOS_CUSTOMERS=$(CHAOS_CUSTOMERS) \
+		$(CARGO) test --test integration chaos:: -- --nocapture --test-threads 1
+
+# Soak: 1,000 customers with think time for 10 minutes; the server's memory, open fds and threads
+# sampled every 10 s, latency and errors (benches/soak.sh; SOAK_ARGS passes options). Not in `test`.
+soak: model train
+	benches/soak.sh --bin $(BIN) $(SOAK_ARGS)

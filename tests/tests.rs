@@ -22,3 +22,8 @@ mod store;
 mod studio;
 mod tokenizer_parity;
 mod unicode;
+
+// Crash safety and scale-out (issue 12): a crowd of customers, kill -9, several replicas.
+mod chaos;
+mod crowd;
+mod replicas;

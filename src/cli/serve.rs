@@ -197,15 +197,20 @@ async fn ensure_admin(store: &Store, password: Option<String>) -> anyhow::Result
     };
     let hash = tokio::task::spawn_blocking(move || hash_password(&password).map(|h| (h, password)))
         .await??;
-    store
+    let created = store
         .create_account(crate::store::NewAccount {
             name: "admin",
             display_name: "admin",
             role: crate::domain::AccountRole::Admin,
             password_hash: &hash.0,
         })
-        .await
-        .context("cannot create the first admin account")?;
+        .await;
+    match created {
+        Ok(_) => {}
+        // Another replica starting on the same database created it first: theirs stands.
+        Err(crate::store::StoreError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e).context("cannot create the first admin account"),
+    }
     if generated {
         eprintln!(
             "madoguchi: created the console account `admin` with password {} (shown once; change it with `madoguchi user passwd admin`)",

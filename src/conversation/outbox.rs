@@ -24,6 +24,8 @@ const BATCH: u32 = 16;
 const LEASE: Duration = Duration::from_secs(60);
 /// How long a delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a delivery needs besides the POST (reading the ticket, recording the outcome).
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Pause between rounds when nothing was due.
 const IDLE: Duration = Duration::from_millis(500);
 /// First retry delay, doubled per attempt up to `MAX_BACKOFF`.
@@ -58,7 +60,13 @@ pub async fn dispatch(store: Store, target: WebhookTarget, mut shutdown: watch::
         let delivered_any = match store.claim_outbox(BATCH, LEASE).await {
             Ok(events) => {
                 let any = !events.is_empty();
+                let claimed = std::time::Instant::now();
                 for event in events {
+                    // Past this point the event may be claimed again by another replica: the
+                    // rest of the batch is left to whoever claims it once its lease ends.
+                    if !lease_covers_delivery(claimed.elapsed()) {
+                        break;
+                    }
                     deliver_one(&store, &agent, &target, event).await;
                 }
                 any
@@ -134,6 +142,13 @@ async fn deliver_one(
     if let Err(e) = outcome {
         tracing::warn!(error = %e, event_id = %event.id, "cannot record the delivery outcome");
     }
+}
+
+/// Whether an event claimed `elapsed` ago is still ours for a whole delivery attempt (with a
+/// margin for reading its ticket and recording the outcome). A batch delivered one event after
+/// another against a slow receiver can outlast its lease (16 × 10 s > 60 s).
+fn lease_covers_delivery(elapsed: Duration) -> bool {
+    elapsed + TIMEOUT + LEASE_MARGIN <= LEASE
 }
 
 /// Delay before retry number `attempts + 1`.
@@ -215,6 +230,15 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn a_batch_stops_before_its_lease_could_end_mid_delivery() {
+        assert!(lease_covers_delivery(Duration::ZERO));
+        assert!(lease_covers_delivery(LEASE - TIMEOUT - LEASE_MARGIN));
+        assert!(!lease_covers_delivery(LEASE - TIMEOUT));
+        // The worst case the batch size allows must be able to hit the limit.
+        assert!(TIMEOUT * BATCH > LEASE);
     }
 
     #[test]
