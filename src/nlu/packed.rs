@@ -4,18 +4,17 @@
 //! long re-packing the weight matrix on every call as multiplying with it. Packing the weights
 //! once, into panels of 16 output columns laid out `[k][16]`, lets every call stream straight
 //! from the packed panels. Rows are processed six at a time (12 accumulators of 8 lanes), and the
-//! panels are shared between the threads of the rayon pool.
-use std::sync::Arc;
-
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
-use rayon::prelude::*;
+//! panels are shared between the threads of the kernels' [`Pool`]. This is the f32 path of
+//! [`super::kernels::Linear`]; the int8 one is [`super::kernels::int8`].
+use super::kernels::linear::OutPtr;
+use super::kernels::{Epilogue, Isa, Pool};
 
 /// Output columns per panel (two AVX registers).
 const NR: usize = 16;
 /// Rows per register block.
 const MR: usize = 6;
 
-/// `y = x Wᵀ + b` with W packed for [`matmul`].
+/// `y = x Wᵀ + b` with W packed for [`PackedLinear::forward_into`].
 pub struct PackedLinear {
     n: usize,
     k: usize,
@@ -46,6 +45,14 @@ impl PackedLinear {
         }
     }
 
+    /// `x` is `[m, k]` row-major; returns `[m, n]` (one thread, best kernel of this CPU).
+    pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let mut out = vec![0f32; m * self.n];
+        let pool = Pool::new(1);
+        self.forward_into(x, m, &mut out, Epilogue::Bias, Isa::detect(), &pool);
+        out
+    }
+
     pub fn out_features(&self) -> usize {
         self.n
     }
@@ -54,89 +61,111 @@ impl PackedLinear {
         self.k
     }
 
-    /// `x` is `[m, k]` row-major; returns `[m, n]`.
-    pub fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        debug_assert_eq!(x.len(), m * self.k, "this is a bug: input shape");
-        let mut out = vec![0f32; m * self.n];
-        let n_panels = self.n.div_ceil(NR);
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let work = |p: usize| {
-            let panel = &self.panels[p * self.k * NR..(p + 1) * self.k * NR];
-            let cols = (self.n - p * NR).min(NR);
-            let mut r0 = 0;
-            while r0 < m {
-                let rows = (m - r0).min(MR);
-                let mut acc = [[0f32; NR]; MR];
-                block(&x[r0 * self.k..], self.k, rows, panel, &mut acc);
-                for (r, row) in acc.iter().enumerate().take(rows) {
-                    for (j, v) in row.iter().enumerate().take(cols) {
-                        // SAFETY: each (row, column) of `out` is written by exactly one panel task.
-                        unsafe {
-                            *out_ptr.get().add((r0 + r) * self.n + p * NR + j) =
-                                v + self.bias[p * NR + j];
-                        }
-                    }
+    /// `x` is `[m, k]` row-major; writes `[m, n]` into `out`, one task per panel on `pool`.
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        m: usize,
+        out: &mut [f32],
+        epilogue: Epilogue,
+        isa: Isa,
+        pool: &Pool,
+    ) {
+        assert!(
+            x.len() >= m * self.k && out.len() >= m * self.n,
+            "this is a bug: packed linear buffers too small"
+        );
+        let out = OutPtr(out.as_mut_ptr());
+        let task = |p: usize| {
+            // SAFETY: panel `p` writes only its own columns of `out` (`m × n` floats); AVX2 and
+            // FMA are present when `isa` is at least `Avx2` (see `Isa::detect`).
+            unsafe {
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 | Isa::Avx512Vnni => panel_avx2(self, x, m, p, out, epilogue),
+                    _ => panel_scalar(self, x, m, p, out, epilogue),
                 }
-                r0 += rows;
             }
         };
-        if m * self.n * self.k < 1 << 16 {
-            (0..n_panels).for_each(work);
-        } else {
-            (0..n_panels).into_par_iter().for_each(work);
-        }
-        out
+        pool.run_weighted(self.n.div_ceil(NR), m * self.n * self.k, &task);
     }
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to write disjoint elements from the panel tasks of one `forward` call.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// `acc[r][j] = Σ_kk x[r][kk] · panel[kk][j]` for `rows` rows of `x` (row stride `k`).
-fn block(x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut [[f32; NR]; MR]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above); slices are long enough:
-            // `x` holds `rows` rows of `k`, `panel` holds `k × NR`.
-            unsafe { block_avx2(x, k, rows, panel, acc) };
-            return;
-        }
-    }
-    for r in 0..rows {
-        let xr = &x[r * k..(r + 1) * k];
-        for (kk, &a) in xr.iter().enumerate() {
-            let b = &panel[kk * NR..(kk + 1) * NR];
-            for j in 0..NR {
-                acc[r][j] += a * b[j];
+/// Panel `p` for every row of `x`, with `block(rows of x, rows, panel, acc)` filling the tile.
+#[inline(always)]
+unsafe fn panel_with(
+    lin: &PackedLinear,
+    x: &[f32],
+    m: usize,
+    p: usize,
+    out: OutPtr,
+    epilogue: Epilogue,
+    mut block: impl FnMut(&[f32], usize, &[f32], &mut [[f32; NR]; MR]),
+) {
+    let panel = &lin.panels[p * lin.k * NR..(p + 1) * lin.k * NR];
+    let c0 = p * NR;
+    let cols = (lin.n - c0).min(NR);
+    let bias = &lin.bias[c0..c0 + cols];
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = (m - r0).min(MR);
+        let mut acc = [[0f32; NR]; MR];
+        block(&x[r0 * lin.k..], rows, panel, &mut acc);
+        for (r, row) in acc.iter().enumerate().take(rows) {
+            let dst = std::slice::from_raw_parts_mut(out.0.add((r0 + r) * lin.n + c0), cols);
+            for j in 0..cols {
+                dst[j] = epilogue.apply(row[j] + bias[j]);
             }
         }
+        r0 += rows;
     }
+}
+
+unsafe fn panel_scalar(
+    lin: &PackedLinear,
+    x: &[f32],
+    m: usize,
+    p: usize,
+    out: OutPtr,
+    epilogue: Epilogue,
+) {
+    let k = lin.k;
+    panel_with(lin, x, m, p, out, epilogue, |x, rows, panel, acc| {
+        for r in 0..rows {
+            let xr = &x[r * k..(r + 1) * k];
+            for (kk, &a) in xr.iter().enumerate() {
+                let b = &panel[kk * NR..(kk + 1) * NR];
+                for j in 0..NR {
+                    acc[r][j] += a * b[j];
+                }
+            }
+        }
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block_avx2(x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut [[f32; NR]; MR]) {
-    assert!(x.len() >= rows * k && panel.len() >= k * NR && rows <= MR);
-    // A compile-time row count lets every loop over rows unroll, so the accumulators live in
-    // registers instead of a stack array.
-    match rows {
-        6 => kernel::<6>(x, k, panel, acc),
-        5 => kernel::<5>(x, k, panel, acc),
-        4 => kernel::<4>(x, k, panel, acc),
-        3 => kernel::<3>(x, k, panel, acc),
-        2 => kernel::<2>(x, k, panel, acc),
-        _ => kernel::<1>(x, k, panel, acc),
-    }
+unsafe fn panel_avx2(
+    lin: &PackedLinear,
+    x: &[f32],
+    m: usize,
+    p: usize,
+    out: OutPtr,
+    epilogue: Epilogue,
+) {
+    let k = lin.k;
+    panel_with(lin, x, m, p, out, epilogue, |x, rows, panel, acc| {
+        // A compile-time row count lets every loop over rows unroll, so the accumulators live
+        // in registers instead of a stack array.
+        match rows {
+            6 => kernel::<6>(x, k, panel, acc),
+            5 => kernel::<5>(x, k, panel, acc),
+            4 => kernel::<4>(x, k, panel, acc),
+            3 => kernel::<3>(x, k, panel, acc),
+            2 => kernel::<2>(x, k, panel, acc),
+            _ => kernel::<1>(x, k, panel, acc),
+        }
+    });
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -144,6 +173,7 @@ unsafe fn block_avx2(x: &[f32], k: usize, rows: usize, panel: &[f32], acc: &mut 
 #[inline]
 unsafe fn kernel<const R: usize>(x: &[f32], k: usize, panel: &[f32], acc: &mut [[f32; NR]; MR]) {
     use std::arch::x86_64::*;
+    assert!(x.len() >= R * k && panel.len() >= k * NR);
     let xp = x.as_ptr();
     let bp = panel.as_ptr();
     let mut c0 = [_mm256_setzero_ps(); R];
@@ -163,44 +193,6 @@ unsafe fn kernel<const R: usize>(x: &[f32], k: usize, panel: &[f32], acc: &mut [
     }
 }
 
-/// The f32 elements of a contiguous CPU tensor, or an error naming the custom op `op`.
-pub fn contiguous_f32<'a>(
-    op: &str,
-    storage: &'a CpuStorage,
-    layout: &Layout,
-) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("{op} expects f32")
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("{op} expects a contiguous tensor")
-    };
-    Ok(&data[start..end])
-}
-
-/// [`PackedLinear`] as a candle op on a contiguous `[m, k]` f32 tensor.
-pub struct PackedMatmul(pub Arc<PackedLinear>);
-
-impl CustomOp1 for PackedMatmul {
-    fn name(&self) -> &'static str {
-        "packed-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let input = contiguous_f32(self.name(), storage, layout)?;
-        let (m, k) = layout.shape().dims2()?;
-        if k != self.0.k {
-            candle_core::bail!("packed-matmul: input width {k}, layer expects {}", self.0.k)
-        }
-        let out = self.0.forward(input, m);
-        Ok((CpuStorage::F32(out), Shape::from((m, self.0.n))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +208,12 @@ mod tests {
     }
 
     #[test]
-    fn matches_naive_matmul_for_awkward_shapes() {
+    fn every_path_matches_naive_matmul_for_awkward_shapes() {
+        let pool = Pool::new(2);
+        let paths: Vec<Isa> = [Isa::Scalar, Isa::Avx2]
+            .into_iter()
+            .filter(|&isa| isa <= Isa::detect())
+            .collect();
         for &(m, n, k) in &[
             (1, 16, 8),
             (7, 40, 33),
@@ -231,45 +228,18 @@ mod tests {
                 .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
                 .collect();
             let b: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
-            let got = PackedLinear::new(&w, &b, n, k).forward(&x, m);
-            let want = naive(&x, &w, &b, m, n, k);
-            for (g, e) in got.iter().zip(&want) {
-                assert!(
-                    (g - e).abs() < 1e-3 * (1.0 + e.abs()),
-                    "({m},{n},{k}): {g} vs {e}"
-                );
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-
-    /// `cargo test --lib packed::speed -- --ignored --nocapture`: GFLOP/s of one layer-sized matmul.
-    #[test]
-    #[ignore]
-    fn gflops() {
-        for &(m, n, k) in &[
-            (22usize, 1536usize, 384usize),
-            (22, 384, 1536),
-            (704, 1536, 384),
-        ] {
-            let x = vec![0.5f32; m * k];
-            let w = vec![0.25f32; n * k];
-            let b = vec![0f32; n];
             let lin = PackedLinear::new(&w, &b, n, k);
-            let reps = 3_000_000_000 / (m * n * k) + 1;
-            let t = std::time::Instant::now();
-            for _ in 0..reps {
-                std::hint::black_box(lin.forward(&x, m));
+            let want = naive(&x, &w, &b, m, n, k);
+            for &isa in &paths {
+                let mut got = vec![f32::NAN; m * n];
+                lin.forward_into(&x, m, &mut got, Epilogue::Bias, isa, &pool);
+                for (g, e) in got.iter().zip(&want) {
+                    assert!(
+                        (g - e).abs() < 1e-3 * (1.0 + e.abs()),
+                        "{isa} ({m},{n},{k}): {g} vs {e}"
+                    );
+                }
             }
-            let s = t.elapsed().as_secs_f64();
-            println!(
-                "m={m} n={n} k={k}: {:.1} GFLOP/s",
-                (2 * m * n * k * reps) as f64 / s / 1e9
-            );
         }
     }
 }
