@@ -353,7 +353,24 @@ fn short_hash(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::forward_passes;
+    use super::{forward_passes, same_weights};
+
+    #[test]
+    fn a_precision_suffix_does_not_change_the_weights() {
+        assert!(same_weights(
+            "ab12-cd-p1-t512-fb1",
+            "ab12-cd-p1-t512-fb1-int8"
+        ));
+        assert!(same_weights(
+            "ab12-cd-p1-t512-fb1-int8",
+            "ab12-cd-p1-t512-fb1"
+        ));
+        assert!(!same_weights(
+            "ab12-cd-p1-t512-fb1",
+            "ff12-cd-p1-t512-fb1-int8"
+        ));
+        assert!(!same_weights("ab12-cd-p1-t512-fb1", "ab12-cd-p1-t256-fb1"));
+    }
 
     #[test]
     fn passes_respect_the_text_and_token_budgets() {

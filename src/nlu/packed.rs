@@ -6,6 +6,8 @@
 //! from the packed panels. Rows are processed six at a time (12 accumulators of 8 lanes), and the
 //! panels are shared between the threads of the kernels' [`Pool`]. This is the f32 path of
 //! [`super::kernels::Linear`]; the int8 one is [`super::kernels::int8`].
+// Kernel loops index several arrays in step; iterators would hide the register blocking.
+#![allow(clippy::needless_range_loop)]
 use super::kernels::linear::OutPtr;
 use super::kernels::{Epilogue, Isa, Pool};
 

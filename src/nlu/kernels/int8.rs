@@ -1,13 +1,16 @@
-//! int8 linear layers: int8 weights with one scale per output channel, packed at load time, times
-//! activations quantized per row at run time (symmetric, scale `max|x| / 127`).
+//! int8 linear layers: int8 weights with one scale per output channel (symmetric, packed at load
+//! time), times activations quantized per row at run time to u8 with a zero point
+//! (`x ≈ s · (q − z)`, the row's range including 0 mapped onto 0…255: twice the resolution of a
+//! symmetric int8 for one-sided rows such as GELU outputs).
 //!
 //! Weights are packed in panels of [`NR`] output columns laid out `[k / 4][NR][4]`: one 512-bit
-//! register holds four consecutive `k` of 16 columns, the operand layout of `vpdpbusd`.
-//! `vpdpbusd` multiplies *unsigned* by signed bytes, so the AVX-512 path stores activations as
-//! `q + 128` and subtracts `128 · Σₖ w` per column afterwards. The AVX2 path has no VNNI: it uses
-//! `vpmaddubsw` on `|a|` and `sign(w, a)` (both ≤ 127 in magnitude, so the pairwise i16 sums
-//! cannot saturate) and `vpmaddwd` to widen. Both give exactly the integer dot products the scalar
-//! path computes, so every path produces bit-identical outputs (a test checks).
+//! register holds four consecutive `k` of 16 columns, the operand layout of `vpdpbusd` (u8 × s8,
+//! summed in fours into i32); the zero point is taken out afterwards as `z · Σₖ w` per column.
+//! The AVX2 path has no VNNI, and `vpmaddubsw` would saturate on 255 · 127 · 2, so it widens both
+//! operands to i16 and multiplies with `vpmaddwd`. Every path computes exactly the same integer
+//! dot products as the scalar one, so all produce bit-identical outputs (a test checks).
+// Kernel loops index several arrays in step; iterators would hide the register blocking.
+#![allow(clippy::needless_range_loop)]
 use super::dispatch::Isa;
 use super::linear::{Epilogue, OutPtr};
 use super::pool::Pool;
@@ -29,8 +32,8 @@ pub struct QuantLinear {
     panels: Vec<i8>,
     /// Per output column: `max |w| / 127`.
     scales: Vec<f32>,
-    /// Per output column: `128 · Σₖ w`, the correction for unsigned activations.
-    offsets: Vec<i32>,
+    /// Per output column: `Σₖ w`, times a row's zero point the correction for it.
+    sums: Vec<i32>,
     bias: Vec<f32>,
 }
 
@@ -43,7 +46,7 @@ impl QuantLinear {
         let n_panels = n.div_ceil(NR);
         let mut panels = vec![0i8; n_panels * kp * NR];
         let mut scales = vec![0f32; n];
-        let mut offsets = vec![0i32; n];
+        let mut sums = vec![0i32; n];
         for col in 0..n {
             let row = &weight[col * k..(col + 1) * k];
             let amax = row.iter().fold(0f32, |m, w| m.max(w.abs()));
@@ -56,7 +59,7 @@ impl QuantLinear {
                 sum += i32::from(q);
                 panels[p * kp * NR + (kk / 4) * NR * 4 + j * 4 + kk % 4] = q;
             }
-            offsets[col] = 128 * sum;
+            sums[col] = sum;
         }
         Self {
             n,
@@ -64,7 +67,7 @@ impl QuantLinear {
             kp,
             panels,
             scales,
-            offsets,
+            sums,
             bias: bias.to_vec(),
         }
     }
@@ -115,29 +118,32 @@ pub struct QuantRows {
     k: usize,
     kp: usize,
     isa: Option<Isa>,
-    /// `m × kp` bytes: `q + 128` (u8) for VNNI, `q` (i8) otherwise.
+    /// `m × kp` bytes (`k` past `k` hold the zero point; their weights are 0).
     data: Vec<u8>,
-    /// Per row: `max |x| / 127`.
+    /// Per row: the scale `s`.
     scales: Vec<f32>,
+    /// Per row: the zero point `z`.
+    zeros: Vec<i32>,
 }
 
 impl QuantRows {
     /// Quantizes `x` (`[m, k]` row-major) for the kernels of `isa`, reusing the buffers.
     pub fn quantize(&mut self, x: &[f32], m: usize, k: usize, isa: Isa) {
         let kp = k.div_ceil(4) * 4;
-        let unsigned = isa == Isa::Avx512Vnni;
         self.data.clear();
-        self.data.resize(m * kp, if unsigned { 128 } else { 0 });
+        self.data.resize(m * kp, 0);
         self.scales.clear();
         self.scales.resize(m, 1.0);
+        self.zeros.clear();
+        self.zeros.resize(m, 0);
         for r in 0..m {
             let src = &x[r * k..(r + 1) * k];
-            let dst = &mut self.data[r * kp..r * kp + k];
-            self.scales[r] = match isa {
+            let dst = &mut self.data[r * kp..(r + 1) * kp];
+            (self.scales[r], self.zeros[r]) = match isa {
                 // SAFETY: the CPU has AVX2 (detected).
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni | Isa::Avx2 => unsafe { quantize_row_avx2(src, dst, unsigned) },
-                _ => quantize_row(src, dst, unsigned),
+                Isa::Avx512Vnni | Isa::Avx2 => unsafe { quantize_row_avx2(src, dst) },
+                _ => quantize_row(src, dst),
             };
         }
         (self.m, self.k, self.kp, self.isa) = (m, k, kp, Some(isa));
@@ -146,28 +152,32 @@ impl QuantRows {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_row_avx2(src: &[f32], dst: &mut [u8], unsigned: bool) -> f32 {
-    quantize_row(src, dst, unsigned)
+unsafe fn quantize_row_avx2(src: &[f32], dst: &mut [u8]) -> (f32, i32) {
+    quantize_row(src, dst)
 }
 
-/// Quantizes one row; returns its scale. Same code on every path, so the same bytes.
+/// Quantizes one row into `dst` (padding gets the zero point); returns its scale and zero
+/// point. Same code on every path, so the same bytes.
 #[inline(always)]
-fn quantize_row(src: &[f32], dst: &mut [u8], unsigned: bool) -> f32 {
-    let amax = src.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if amax == 0.0 || !amax.is_finite() {
-        dst.fill(if unsigned { 128 } else { 0 });
-        return 1.0;
+fn quantize_row(src: &[f32], dst: &mut [u8]) -> (f32, i32) {
+    let lo = src.iter().fold(0f32, |m, &x| m.min(x));
+    let hi = src.iter().fold(0f32, |m, &x| m.max(x));
+    let scale = (hi - lo) / 255.0;
+    if !(scale > 0.0 && scale.is_finite()) {
+        dst.fill(0);
+        return (1.0, 0);
     }
-    let inv = 127.0 / amax;
-    let shift = if unsigned { 128 } else { 0 };
+    let zero = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+    let inv = 1.0 / scale;
     for (d, &x) in dst.iter_mut().zip(src) {
-        let q = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i32;
-        *d = (q + shift) as u8;
+        *d = (x * inv + zero).round_ties_even().clamp(0.0, 255.0) as u8;
     }
-    amax / 127.0
+    dst[src.len()..].fill(zero as u8);
+    (scale, zero as i32)
 }
 
-/// Turns an integer tile into outputs: `(acc − offset) · s_row · s_col + bias`, then `epilogue`.
+/// Turns an integer tile into outputs: `(acc − z_row · Σw_col) · s_row · s_col + bias`, then
+/// `epilogue`.
 /// Shared (and inlined) by every path, so all produce the same floats from the same integers.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -183,19 +193,14 @@ unsafe fn store_tile(
 ) {
     let c0 = p * NR;
     let cols = (lin.n - c0).min(NR);
-    let unsigned = rows.isa == Some(Isa::Avx512Vnni);
     let scales = &lin.scales[c0..c0 + cols];
-    let offsets = &lin.offsets[c0..c0 + cols];
+    let sums = &lin.sums[c0..c0 + cols];
     let bias = &lin.bias[c0..c0 + cols];
     for (r, acc_row) in acc.iter().enumerate().take(m) {
-        let sa = rows.scales[r0 + r];
+        let (sa, za) = (rows.scales[r0 + r], rows.zeros[r0 + r]);
         let dst = std::slice::from_raw_parts_mut(out.0.add((r0 + r) * lin.n + c0), cols);
         for j in 0..cols {
-            let v = if unsigned {
-                acc_row[j] - offsets[j]
-            } else {
-                acc_row[j]
-            };
+            let v = acc_row[j] - za * sums[j];
             dst[j] = epilogue.apply(v as f32 * (sa * scales[j]) + bias[j]);
         }
     }
@@ -231,7 +236,7 @@ unsafe fn panel_scalar(lin: &QuantLinear, rows: &QuantRows, p: usize, out: OutPt
                 let b = &panel[s * NR * 4..(s + 1) * NR * 4];
                 for (j, b4) in b.chunks_exact(4).enumerate() {
                     acc_row[j] += (0..4)
-                        .map(|t| i32::from(a4[t] as i8) * i32::from(b4[t]))
+                        .map(|t| i32::from(a4[t]) * i32::from(b4[t]))
                         .sum::<i32>();
                 }
             }
@@ -257,7 +262,7 @@ unsafe fn panel_vnni(lin: &QuantLinear, rows: &QuantRows, p: usize, out: OutPtr,
     });
 }
 
-/// `R` rows of unsigned activations (row stride `lda` bytes) × one panel, with `vpdpbusd`.
+/// `R` rows of u8 activations (row stride `lda` bytes) × one panel, with `vpdpbusd`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
@@ -298,14 +303,14 @@ unsafe fn panel_avx2(lin: &QuantLinear, rows: &QuantRows, p: usize, out: OutPtr,
     let panel = lin.panels.as_ptr().add(p * lin.kp * NR);
     let k4 = lin.kp / 4;
     panel_with(lin, rows, p, out, e, |r0, m, acc| {
-        // Three rows × 16 columns keep 6 accumulators and the operands in 16 registers.
+        // Two rows × 16 columns: 8 accumulators, 4 widened weight registers and the activations
+        // fit in 16 registers.
         let mut r = 0;
         while r < m {
             let a = rows.data.as_ptr().add((r0 + r) * rows.kp);
-            let n = (m - r).min(3);
+            let n = (m - r).min(2);
             for q in 0..NR / 16 {
                 match n {
-                    3 => tile_avx2::<3>(a, rows.kp, k4, panel, q, &mut acc[r..]),
                     2 => tile_avx2::<2>(a, rows.kp, k4, panel, q, &mut acc[r..]),
                     _ => tile_avx2::<1>(a, rows.kp, k4, panel, q, &mut acc[r..]),
                 }
@@ -315,7 +320,9 @@ unsafe fn panel_avx2(lin: &QuantLinear, rows: &QuantRows, p: usize, out: OutPtr,
     });
 }
 
-/// `R` rows of signed activations × columns `16q .. 16q + 16` of one panel, with `vpmaddubsw`.
+/// `R` rows of u8 activations × columns `16q .. 16q + 16` of one panel: both widened to i16 and
+/// multiplied with `vpmaddwd`, each i32 lane summing two `k` of one column (the two halves of a
+/// column are added at the end).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -328,29 +335,30 @@ unsafe fn tile_avx2<const R: usize>(
     acc: &mut [[i32; NR]],
 ) {
     use std::arch::x86_64::*;
-    let ones = _mm256_set1_epi16(1);
-    let mut c = [[_mm256_setzero_si256(); 2]; R];
+    let mut c = [[_mm256_setzero_si256(); 4]; R];
     for s in 0..k4 {
         let bp = panel.add(s * NR * 4 + q * 64);
         let b = [
-            _mm256_loadu_si256(bp as *const __m256i),
-            _mm256_loadu_si256(bp.add(32) as *const __m256i),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(bp as *const __m128i)),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(16) as *const __m128i)),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(32) as *const __m128i)),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(48) as *const __m128i)),
         ];
         for r in 0..R {
-            let av = _mm256_set1_epi32((a.add(r * lda + 4 * s) as *const i32).read_unaligned());
-            let abs = _mm256_abs_epi8(av);
-            for i in 0..2 {
-                let pairs = _mm256_maddubs_epi16(abs, _mm256_sign_epi8(b[i], av));
-                c[r][i] = _mm256_add_epi32(c[r][i], _mm256_madd_epi16(pairs, ones));
+            let a4 = (a.add(r * lda + 4 * s) as *const i32).read_unaligned();
+            let av = _mm256_cvtepu8_epi16(_mm_set1_epi32(a4));
+            for i in 0..4 {
+                c[r][i] = _mm256_add_epi32(c[r][i], _mm256_madd_epi16(av, b[i]));
             }
         }
     }
     for r in 0..R {
-        for i in 0..2 {
-            _mm256_storeu_si256(
-                acc[r].as_mut_ptr().add(16 * q + 8 * i) as *mut __m256i,
-                c[r][i],
-            );
+        for i in 0..4 {
+            let mut lanes = [0i32; 8];
+            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, c[r][i]);
+            for col in 0..4 {
+                acc[r][16 * q + 4 * i + col] = lanes[2 * col] + lanes[2 * col + 1];
+            }
         }
     }
 }

@@ -4,8 +4,10 @@
 //! tens of microseconds: waking a parked thread per step (as rayon's `join` from a foreign thread
 //! does) would cost as much as the step. The pool's helpers spin for a short while after each job
 //! and park only when the encoder goes idle; the calling thread works too, so a pool of `n`
-//! threads starts `n - 1` helpers. Tasks are handed out by an atomic counter, so a helper that
-//! the OS deschedules (the machine is shared) delays nothing but its own task.
+//! threads starts `n - 1` helpers. Tasks are handed out by an atomic counter, and a helper joins a
+//! job only while it is open: when the caller has run out of tasks it closes the job and waits
+//! just for the helpers that joined, so a helper the OS has descheduled (the machine is shared,
+//! often oversubscribed) delays nothing but the task it holds.
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,6 +17,9 @@ use std::time::{Duration, Instant};
 /// Below this many multiply-adds, [`Pool::run_weighted`] runs a job on the calling thread alone:
 /// handing it to a helper would cost more than it saves.
 const MIN_PARALLEL_WORK: usize = 1 << 15;
+
+/// Set in `joined` when a job takes no more helpers.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// How long an idle helper spins before parking.
 const SPIN: Duration = Duration::from_micros(2000);
@@ -30,18 +35,21 @@ struct Shared {
     job: UnsafeCell<Option<JobPtr>>,
     tasks: AtomicUsize,
     next: AtomicUsize,
-    /// Bumped once per job; helpers run each epoch once.
+    /// Bumped once per job: what wakes the helpers.
     epoch: AtomicU64,
-    /// Helpers still inside the current job.
-    busy: AtomicUsize,
+    /// Helpers that joined the current job, plus [`CLOSED`] once the caller closed it.
+    joined: AtomicUsize,
+    /// Helpers that joined the current job and have left it.
+    left: AtomicUsize,
     parked: Mutex<usize>,
     wake: Condvar,
     stop: AtomicBool,
 }
 
-// SAFETY: `job` is written only by the thread inside `run` (which holds `&mut` access through
-// `Pool::lock`) while no helper reads it: helpers read it after observing the new epoch (acquire)
-// and are done with it before `busy` reaches zero, which `run` waits for.
+// SAFETY: `job` is written only by the thread inside `run` (serialised by `Pool::lock`) while the
+// previous job is closed, so no helper reads it then; a helper reads it only after joining the
+// open job (an acquire of the release that opened it), and `run` waits for every helper that
+// joined to leave before it returns.
 unsafe impl Sync for Shared {}
 // SAFETY: the raw job pointer is only dereferenced under the protocol above.
 unsafe impl Send for Shared {}
@@ -62,7 +70,8 @@ impl Pool {
             tasks: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
             epoch: AtomicU64::new(0),
-            busy: AtomicUsize::new(0),
+            joined: AtomicUsize::new(CLOSED),
+            left: AtomicUsize::new(0),
             parked: Mutex::new(0),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -111,19 +120,20 @@ impl Pool {
         // A poisoned lock only means another job panicked; the pool's state is still consistent.
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let s = &*self.shared;
-        // SAFETY: erases the lifetime of `f`; every helper is done with it before this function
-        // returns (we wait for `busy == 0` below, also when `f` panics on this thread).
+        // SAFETY: erases the lifetime of `f`; every helper that joined is done with it before
+        // this function returns (`WaitForHelpers`, also when `f` panics on this thread).
         let job: JobPtr = JobPtr(unsafe {
             std::mem::transmute::<
                 *const (dyn Fn(usize) + Sync + '_),
                 *const (dyn Fn(usize) + Sync + 'static),
             >(f)
         });
-        // SAFETY: no helper reads `job` until it sees the epoch bumped below.
+        // SAFETY: the previous job is closed, so no helper reads `job` until `joined` opens below.
         unsafe { *s.job.get() = Some(job) };
         s.tasks.store(tasks, Ordering::Relaxed);
         s.next.store(0, Ordering::Relaxed);
-        s.busy.store(self.helpers.len(), Ordering::Relaxed);
+        s.left.store(0, Ordering::Relaxed);
+        s.joined.store(0, Ordering::Release);
         s.epoch.fetch_add(1, Ordering::Release);
         {
             let parked = s.parked.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,13 +147,15 @@ impl Pool {
     }
 }
 
-/// Waits for the helpers to leave the current job, even while unwinding from a panicking task.
+/// Closes the current job and waits for the helpers that joined it to leave, even while unwinding
+/// from a panicking task.
 struct WaitForHelpers<'a>(&'a Shared);
 
 impl Drop for WaitForHelpers<'_> {
     fn drop(&mut self) {
+        let joined = self.0.joined.fetch_or(CLOSED, Ordering::AcqRel) & !CLOSED;
         let mut spins = 0u32;
-        while self.0.busy.load(Ordering::Acquire) != 0 {
+        while self.0.left.load(Ordering::Acquire) < joined {
             spins += 1;
             if spins < 1 << 16 {
                 std::hint::spin_loop();
@@ -174,15 +186,19 @@ fn helper(s: &Shared) {
             return;
         };
         seen = epoch;
-        // SAFETY: `run` wrote the job before publishing `epoch` (acquired in `next_epoch`) and
-        // keeps it alive until `busy` drops to zero.
+        if s.joined.fetch_add(1, Ordering::AcqRel) & CLOSED != 0 {
+            // Too late: the caller finished this job alone.
+            continue;
+        }
+        // SAFETY: the job is open, so `run` wrote it before opening (acquired just above) and
+        // keeps it alive until this helper has left.
         if let Some(job) = unsafe { *s.job.get() } {
             // A panicking task must not kill the helper (the pool would wait forever): the
             // panic is reported by the default hook and the task's output is left as it was.
             let f: Task<'_> = unsafe { &*job.0 };
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(s, f)));
         }
-        s.busy.fetch_sub(1, Ordering::Release);
+        s.left.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -199,7 +215,7 @@ fn next_epoch(s: &Shared, seen: u64) -> Option<u64> {
             return Some(epoch);
         }
         spins += 1;
-        if spins % 256 != 0 || start.elapsed() < SPIN {
+        if !spins.is_multiple_of(256) || start.elapsed() < SPIN {
             std::hint::spin_loop();
             continue;
         }

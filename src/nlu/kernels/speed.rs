@@ -1,6 +1,8 @@
 //! Kernel speed for `madoguchi bench`: GFLOP/s of the linear layers at the encoder's shapes, and
 //! the machine's peak for the same instructions, measured with a register-only loop (int8 counts
 //! two operations per multiply-add, like f32 FMA).
+// Kernel loops index several arrays in step; iterators would hide the register blocking.
+#![allow(clippy::needless_range_loop)]
 use std::time::{Duration, Instant};
 
 use super::dispatch::{Isa, Kernels, Precision};
