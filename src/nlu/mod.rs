@@ -24,7 +24,6 @@ pub mod kernels;
 pub mod knn;
 pub mod loader;
 pub mod model;
-pub mod packed;
 pub mod queue;
 pub mod source;
 pub mod train;

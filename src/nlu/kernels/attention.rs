@@ -8,7 +8,7 @@
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
 use super::dispatch::Isa;
-use super::linear::OutPtr;
+use super::epilogue::OutPtr;
 use super::pool::Pool;
 
 /// Shapes of one attention call.

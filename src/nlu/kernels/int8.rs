@@ -12,7 +12,7 @@
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
 use super::dispatch::Isa;
-use super::linear::{Epilogue, OutPtr};
+use super::epilogue::{Epilogue, OutPtr};
 use super::pool::Pool;
 
 /// Output columns per panel (four 512-bit registers of 16 int32 lanes).

@@ -1,29 +1,10 @@
 //! [`Linear`]: `y = x Wᵀ + b` (optionally followed by GELU) with weights packed at load time for
 //! the encoder's [`Kernels`], computed across a [`Pool`] one panel of output columns per task.
 use super::dispatch::{Isa, Kernels, Precision};
+use super::epilogue::Epilogue;
+use super::fp32::PackedLinear;
 use super::int8::{QuantLinear, QuantRows};
 use super::pool::Pool;
-use crate::nlu::packed::PackedLinear;
-
-/// What happens to `x Wᵀ + b` before it is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Epilogue {
-    Bias,
-    /// GELU (erf form) after the bias: the feed-forward block's first layer.
-    BiasGelu,
-}
-
-impl Epilogue {
-    #[inline(always)]
-    pub fn apply(self, y: f32) -> f32 {
-        match self {
-            Self::Bias => y,
-            Self::BiasGelu => {
-                0.5 * y * (1.0 + crate::nlu::bert::erf(y * std::f32::consts::FRAC_1_SQRT_2))
-            }
-        }
-    }
-}
 
 /// A linear layer in the precision of the encoder's kernels.
 pub enum Linear {
@@ -85,11 +66,3 @@ impl Linear {
         }
     }
 }
-
-/// A raw output pointer shared by the panel tasks of one call.
-#[derive(Clone, Copy)]
-pub(crate) struct OutPtr(pub *mut f32);
-// SAFETY: each task writes a disjoint set of (row, column) elements of the output of one call,
-// which outlives the call.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}

@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use super::dispatch::{Isa, Kernels, Precision};
-use super::linear::{Epilogue, Linear, Scratch};
+use super::epilogue::Epilogue;
+use super::linear::{Linear, Scratch};
 use super::pool::Pool;
 
 /// How long each measurement runs.

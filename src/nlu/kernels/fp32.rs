@@ -5,11 +5,12 @@
 //! once, into panels of 16 output columns laid out `[k][16]`, lets every call stream straight
 //! from the packed panels. Rows are processed six at a time (12 accumulators of 8 lanes), and the
 //! panels are shared between the threads of the kernels' [`Pool`]. This is the f32 path of
-//! [`super::kernels::Linear`]; the int8 one is [`super::kernels::int8`].
+//! [`super::Linear`]; the int8 one is [`super::int8`].
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
-use super::kernels::linear::OutPtr;
-use super::kernels::{Epilogue, Isa, Pool};
+use super::dispatch::Isa;
+use super::epilogue::{Epilogue, OutPtr};
+use super::pool::Pool;
 
 /// Output columns per panel (two AVX registers).
 const NR: usize = 16;
