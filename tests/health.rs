@@ -88,6 +88,8 @@ fn paths_in(workspace: &Path, encoder: &Path) -> Paths {
         cache: None,
         batch_size: madoguchi::nlu::encoder::DEFAULT_BATCH_SIZE,
         batch_tokens: madoguchi::nlu::encoder::DEFAULT_BATCH_TOKENS,
+        precision: Default::default(),
+        cpu: Default::default(),
     }
 }
 

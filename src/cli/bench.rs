@@ -11,6 +11,9 @@ use serde::Serialize;
 use super::Paths;
 use crate::nlu::cache::EmbeddingCache;
 use crate::nlu::fit::FitOptions;
+use crate::nlu::kernels::dispatch::cpu_flags;
+use crate::nlu::kernels::speed::{linear_gflops, peak_gflops_per_core};
+use crate::nlu::kernels::{Kernels, Pool};
 use crate::nlu::train::{train_catalog, TrainRequest};
 use crate::nlu::{Classifier, Encoder, TrainedModel};
 
@@ -51,6 +54,23 @@ struct BenchReport {
     reference_single_p50_ms: Option<f64>,
     /// p50 of our encoder alone on the same messages, for the ratio with the reference.
     encoder_single_p50_ms: Option<f64>,
+    /// The encoder's kernels, e.g. `int8/avx512-vnni` (`--precision`, `--cpu`).
+    kernels: String,
+    /// The CPU features the kernels can use that this machine has.
+    cpu_flags: String,
+    /// Speed of the linear layers at the encoder's shapes, on all threads.
+    kernel_gflops: Vec<KernelSpeed>,
+    /// The machine's peak for the kernels' multiply-add instruction, all threads (measured).
+    peak_gflops: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct KernelSpeed {
+    layer: &'static str,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    gflops: f64,
 }
 
 pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
@@ -86,10 +106,14 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
         (None, None)
     };
     let (warm, cold) = training_seconds(paths, &encoder, &encoder_dir, args.skip_cold_train)?;
+    let kernels = encoder.kernels().unwrap_or_else(Kernels::f32);
+    let mean_tokens = tokens as f64 / messages.len() as f64;
+    let (kernel_gflops, peak_gflops) =
+        kernel_speeds(kernels, encoder.dim(), mean_tokens, paths.batch_tokens);
 
     let report = BenchReport {
         messages: messages.len(),
-        mean_tokens: tokens as f64 / messages.len() as f64,
+        mean_tokens,
         single_p50_ms: percentile(&latencies, 0.50),
         single_p90_ms: percentile(&latencies, 0.90),
         single_p99_ms: percentile(&latencies, 0.99),
@@ -102,12 +126,49 @@ pub fn run(paths: &Paths, args: BenchArgs) -> anyhow::Result<()> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         reference_single_p50_ms: reference_p50,
         encoder_single_p50_ms: encoder_p50,
+        kernels: kernels.describe(),
+        cpu_flags: cpu_flags(),
+        kernel_gflops,
+        peak_gflops,
     };
     print_table(&report, &args.messages);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(())
+}
+
+/// GFLOP/s of the encoder's four linear layers for one message (`mean_tokens` rows) and of the
+/// feed-forward layer for a full forward pass (`batch_tokens` rows), with the kernels of the
+/// encoder; and the machine's peak.
+fn kernel_speeds(
+    kernels: Kernels,
+    hidden: usize,
+    mean_tokens: f64,
+    batch_tokens: usize,
+) -> (Vec<KernelSpeed>, Option<f64>) {
+    let pool = Pool::per_core();
+    let one = (mean_tokens.round() as usize).max(1);
+    let ff = 4 * hidden;
+    let shapes = [
+        ("QKV", one, hidden, 3 * hidden),
+        ("attention out", one, hidden, hidden),
+        ("feed-forward in", one, hidden, ff),
+        ("feed-forward out", one, ff, hidden),
+        ("feed-forward in, batch", batch_tokens.max(1), hidden, ff),
+    ];
+    let speeds = shapes
+        .iter()
+        .map(|&(layer, rows, inputs, outputs)| KernelSpeed {
+            layer,
+            rows,
+            inputs,
+            outputs,
+            gflops: linear_gflops(kernels, &pool, rows, outputs, inputs),
+        })
+        .collect();
+    let peak = peak_gflops_per_core(kernels).map(|p| p * pool.threads() as f64);
+    (speeds, peak)
 }
 
 fn read_messages(path: &std::path::Path) -> anyhow::Result<String> {
@@ -228,6 +289,17 @@ fn print_table(r: &BenchReport, messages: &std::path::Path) {
     );
     println!("| peak RSS overall | {:.0} MiB |", r.peak_rss_total_mib);
     println!("| CPU threads | {} |", r.threads);
+    println!("| kernels | {} |", r.kernels);
+    println!("| CPU flags | {} |", r.cpu_flags);
+    let peak = r
+        .peak_gflops
+        .map_or_else(String::new, |p| format!(" (peak {p:.0})"));
+    for k in &r.kernel_gflops {
+        println!(
+            "| GFLOP/s, {} ({}×{}→{}) | {:.0}{peak} |",
+            k.layer, k.rows, k.inputs, k.outputs, k.gflops
+        );
+    }
     if let (Some(reference), Some(ours)) = (r.reference_single_p50_ms, r.encoder_single_p50_ms) {
         println!(
             "| encoder alone, p50: ours / candle-transformers BertModel | {ours:.2} ms / {reference:.2} ms ({:.2}× faster) |",

@@ -47,6 +47,19 @@ pub struct Paths {
     #[arg(long, global = true, env = "MADOGUCHI_BATCH_TOKENS",
         default_value_t = crate::nlu::encoder::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
+    /// Precision of the encoder's transformer layers: `auto` (the fastest that keeps accuracy
+    /// parity on this CPU: int8 with AVX-512 VNNI, f32 otherwise), `f32` or `int8`.
+    #[arg(
+        long,
+        global = true,
+        env = "MADOGUCHI_PRECISION",
+        default_value = "auto"
+    )]
+    pub precision: crate::nlu::kernels::PrecisionChoice,
+    /// Highest instruction set the encoder's kernels may use: `auto`, `avx512`, `avx2` or
+    /// `scalar` (to run the fallback kernels on a newer CPU).
+    #[arg(long, global = true, env = "MADOGUCHI_CPU", default_value = "auto")]
+    pub cpu: crate::nlu::kernels::CpuLimit,
 }
 
 impl Paths {
@@ -58,6 +71,8 @@ impl Paths {
         let options = crate::nlu::EncoderOptions {
             batch_size: self.batch_size,
             batch_tokens: self.batch_tokens,
+            precision: self.precision,
+            cpu: self.cpu,
             ..Default::default()
         };
         let encoder = crate::nlu::BertEncoder::from_dir(&dir, options)?;

@@ -1,41 +1,37 @@
-//! A BERT encoder forward pass tuned for short customer messages on CPU, built on candle.
+//! A BERT encoder forward pass tuned for short customer messages on CPU.
 //!
 //! Same maths as `candle_transformers::models::bert::BertModel` (a test checks they agree), with the
 //! changes that matter for 20-token inputs on two cores (measured with `madoguchi bench`):
-//! - linear layers use weights packed once at load time ([`super::packed`]): generic GEMM re-packs
-//!   the weights on every call, which dominates when a message has only ~20 rows;
-//! - Q, K and V are one fused matrix (one matmul instead of three);
-//! - GELU uses a vectorisable rational approximation of erf instead of libm's scalar `erff`;
-//! - softmax and layer norm use candle's fused kernels.
+//! - linear layers use weights packed once at load time for the kernels chosen by CPU features
+//!   ([`super::kernels`]): f32 (AVX2/FMA) or int8 (AVX-512 VNNI, AVX2), one panel of output
+//!   columns per task of a small persistent thread pool, so one message uses every core;
+//! - Q, K and V are one fused matrix (one matmul instead of three), and attention (QKᵀ, softmax,
+//!   ·V over all heads) is one pass reading straight from it;
+//! - GELU (a vectorisable rational approximation of erf) runs in the first feed-forward matmul's
+//!   epilogue, and each residual add is fused with its layer norm;
+//! - the layers work in buffers reused from one call to the next: no allocation per layer.
 //!
-//! candle's GGML-quantised matmuls (q8_0, q4_0) were tried and were 4× slower than this on AVX2
-//! without VNNI, so the weights stay f32.
-use std::sync::Arc;
+//! The embeddings (lookup, positions, layer norm) still run with candle tensors.
+//!
+//! candle's GGML-quantised matmuls (q8_0, q4_0) were tried and were 4× slower than the f32 kernel
+//! on AVX2 without VNNI; the int8 kernels here quantize activations per row at run time instead.
+use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
-use rayon::prelude::*;
 
-use super::packed::{contiguous_f32, PackedLinear, PackedMatmul};
+use super::kernels::attention::{attention, Shape};
+use super::kernels::linear::Scratch;
+use super::kernels::norm::LayerNorm;
+use super::kernels::{Epilogue, Kernels, Linear, Pool};
 
-/// A linear layer `y = x Wᵀ + b` with packed weights.
-struct Dense(PackedMatmul);
-
-impl Dense {
-    fn new(weight: Tensor, bias: Tensor) -> candle_core::Result<Self> {
-        let (n, k) = weight.dims2()?;
-        let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
-        let b: Vec<f32> = bias.to_vec1()?;
-        Ok(Self(PackedMatmul(Arc::new(PackedLinear::new(
-            &w, &b, n, k,
-        )))))
-    }
-
-    /// `x` is `[rows, in]`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.contiguous()?.apply_op1_no_bwd(&self.0)
-    }
+/// A linear layer's weights, packed for `kernels`.
+fn dense(weight: Tensor, bias: Tensor, kernels: Kernels) -> candle_core::Result<Linear> {
+    let (n, k) = weight.dims2()?;
+    let w: Vec<f32> = weight.flatten_all()?.to_vec1()?;
+    let b: Vec<f32> = bias.to_vec1()?;
+    Ok(Linear::new(&w, &b, n, k, kernels))
 }
 
 struct Norm {
@@ -56,15 +52,49 @@ impl Norm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
+
+    /// The same parameters as plain vectors, for the fused residual + layer norm.
+    fn to_plain(&self) -> candle_core::Result<LayerNorm> {
+        Ok(LayerNorm {
+            gamma: self.weight.to_vec1()?,
+            beta: self.bias.to_vec1()?,
+            eps: self.eps,
+        })
+    }
 }
 
 struct Layer {
-    qkv: Dense,
-    attention_out: Dense,
-    attention_norm: Norm,
-    intermediate: Dense,
-    output: Dense,
-    output_norm: Norm,
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// Activations of one forward pass, kept between calls so the layers never allocate.
+#[derive(Default)]
+struct Buffers {
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    ff: Vec<f32>,
+    scratch: Scratch,
+}
+
+impl Buffers {
+    /// Grows the buffers for `tokens` rows (never shrinks them).
+    fn reserve(&mut self, tokens: usize, hidden: usize, ff: usize) {
+        let grow = |v: &mut Vec<f32>, len: usize| {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+        };
+        grow(&mut self.qkv, tokens * 3 * hidden);
+        grow(&mut self.ctx, tokens * hidden);
+        grow(&mut self.tmp, tokens * hidden);
+        grow(&mut self.ff, tokens * ff);
+    }
 }
 
 /// The encoder: token ids in, last hidden states out.
@@ -76,11 +106,24 @@ pub struct FastBert {
     layers: Vec<Layer>,
     heads: usize,
     head_dim: usize,
+    intermediate: usize,
+    kernels: Kernels,
+    pool: Pool,
+    buffers: Mutex<Buffers>,
 }
 
 impl FastBert {
-    /// Loads standard BERT weight names (with or without a `bert.` prefix).
+    /// Loads standard BERT weight names (with or without a `bert.` prefix) with the f32 kernels.
     pub fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
+        Self::load_with(vb, config, Kernels::f32())
+    }
+
+    /// Loads the weights and packs the linear layers for `kernels`.
+    pub fn load_with(
+        vb: VarBuilder,
+        config: &Config,
+        kernels: Kernels,
+    ) -> candle_core::Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -117,21 +160,22 @@ impl FastBert {
                 ],
                 0,
             )?;
-            let dense = |vb: VarBuilder, n_out: usize, n_in: usize| -> candle_core::Result<Dense> {
-                Dense::new(vb.get((n_out, n_in), "weight")?, vb.get(n_out, "bias")?)
+            let linear = |vb: VarBuilder, n_out: usize, n_in: usize| {
+                dense(
+                    vb.get((n_out, n_in), "weight")?,
+                    vb.get(n_out, "bias")?,
+                    kernels,
+                )
             };
+            let norm = |vb: VarBuilder| Norm::load(vb, h, config.layer_norm_eps)?.to_plain();
             let ff = config.intermediate_size;
             layers.push(Layer {
-                qkv: Dense::new(qkv_w, qkv_b)?,
-                attention_out: dense(l.pp("attention.output.dense"), h, h)?,
-                attention_norm: Norm::load(
-                    l.pp("attention.output.LayerNorm"),
-                    h,
-                    config.layer_norm_eps,
-                )?,
-                intermediate: dense(l.pp("intermediate.dense"), ff, h)?,
-                output: dense(l.pp("output.dense"), h, ff)?,
-                output_norm: Norm::load(l.pp("output.LayerNorm"), h, config.layer_norm_eps)?,
+                qkv: dense(qkv_w, qkv_b, kernels)?,
+                attention_out: linear(l.pp("attention.output.dense"), h, h)?,
+                attention_norm: norm(l.pp("attention.output.LayerNorm"))?,
+                intermediate: linear(l.pp("intermediate.dense"), ff, h)?,
+                output: linear(l.pp("output.dense"), h, ff)?,
+                output_norm: norm(l.pp("output.LayerNorm"))?,
             });
         }
         Ok(Self {
@@ -142,7 +186,16 @@ impl FastBert {
             layers,
             heads: config.num_attention_heads,
             head_dim: h / config.num_attention_heads,
+            intermediate: config.intermediate_size,
+            kernels,
+            pool: Pool::per_core(),
+            buffers: Mutex::new(Buffers::default()),
         })
+    }
+
+    /// The kernels this encoder runs.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
@@ -156,133 +209,44 @@ impl FastBert {
         let x = x
             .broadcast_add(&self.position.narrow(0, 0, len)?)?
             .broadcast_add(&self.token_type)?;
-        let mut x = self
+        let x = self
             .embedding_norm
             .forward(&x)?
             .reshape((b * len, hidden))?;
-        // Additive mask: 0 for real tokens, a large negative number for padding.
-        let mask_add = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, len))?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        for layer in &self.layers {
-            let qkv = layer.qkv.forward(&x)?; // [b*len, 3*hidden]
-            let qkv = qkv
-                .reshape((b, len, 3, self.heads, self.head_dim))?
-                .permute((2, 0, 3, 1, 4))?; // [3, b, heads, len, head_dim]
-            let q = (qkv.get(0)?.contiguous()? * scale)?;
-            let k = qkv.get(1)?.contiguous()?;
-            let v = qkv.get(2)?.contiguous()?;
-            let scores = q.matmul(&k.t()?)?.broadcast_add(&mask_add)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs
-                .matmul(&v)? // [b, heads, len, head_dim]
-                .transpose(1, 2)?
-                .reshape((b * len, hidden))?;
-            let attn = layer.attention_out.forward(&ctx)?;
-            x = layer.attention_norm.forward(&(attn + &x)?)?;
-            let h = layer
-                .intermediate
-                .forward(&x)?
-                .apply_op1_no_bwd(&FastGelu)?;
-            let out = layer.output.forward(&h)?;
-            x = layer.output_norm.forward(&(out + &x)?)?;
-        }
-        x.reshape((b, len, hidden))
-    }
-}
-
-/// GELU with erf from a rational approximation (max abs error ≈ 1e-6 on erf), which the compiler
-/// vectorises, unlike libm's `erff`.
-struct FastGelu;
-
-impl CustomOp1 for FastGelu {
-    fn name(&self) -> &'static str {
-        "fast-gelu"
+        let mut x: Vec<f32> = x.flatten_all()?.to_vec1()?;
+        let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
+        self.layers_forward(&mut x, &mask, b, len);
+        Tensor::from_vec(x, (b, len, hidden), &Device::Cpu)
     }
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let src = contiguous_f32(self.name(), storage, layout)?;
-        let mut out = vec![0f32; src.len()];
-        out.par_chunks_mut(4096)
-            .zip(src.par_chunks(4096))
-            .for_each(|(o, s)| {
-                for (o, &x) in o.iter_mut().zip(s) {
-                    *o = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
-                }
-            });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
-/// erf(x) as a ratio of odd and even polynomials on [-4, 4] (Eigen's `generic_fast_erf_float`).
-#[inline(always)]
-pub fn erf(x: f32) -> f32 {
-    let x = x.clamp(-4.0, 4.0);
-    let x2 = x * x;
-    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
-    p = x2 * p + -2.101_024_1e-6;
-    p = x2 * p + -5.692_506_4e-5;
-    p = x2 * p + -7.349_906_3e-4;
-    p = x2 * p + -2.954_6e-3;
-    p = x2 * p + -1.609_603_3e-2;
-    p *= x;
-    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
-    q = x2 * q + -1.682_827e-3;
-    q = x2 * q + -7.373_329_4e-3;
-    q = x2 * q + -1.426_474e-2;
-    p / q
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_erf_matches_libm() {
-        let mut worst = 0f32;
-        for i in -6000..=6000 {
-            let x = i as f32 / 1000.0;
-            worst = worst.max((erf(x) - libm_erf(x)).abs());
-        }
-        assert!(worst < 2e-6, "max error {worst}");
-    }
-
-    fn libm_erf(x: f32) -> f32 {
-        // Numerical Recipes' erfc approximation (fractional error < 1.2e-7), in f64. The
-        // polynomial is evaluated by Horner's rule over its coefficients (c1 … c9), written as a
-        // loop rather than nine nested parentheses, which rustfmt takes tens of seconds to lay out.
-        const C: [f64; 9] = [
-            1.000_023_68,
-            0.374_091_96,
-            0.096_784_18,
-            -0.186_288_06,
-            0.278_868_07,
-            -1.135_203_98,
-            1.488_515_87,
-            -0.822_152_23,
-            0.170_872_77,
-        ];
-        let x = x as f64;
-        let t = 1.0 / (1.0 + 0.5 * x.abs());
-        let tail = C.iter().rev().fold(0.0, |acc, c| c + t * acc);
-        let y = 1.0 - t * (-x * x - 1.265_512_23 + t * tail).exp();
-        (if x >= 0.0 { y } else { -y }) as f32
-    }
-
-    #[test]
-    fn gelu_op_applies_elementwise() {
-        let t = Tensor::new(&[-1.0f32, 0.0, 1.0, 3.0], &candle_core::Device::Cpu).expect("tensor");
-        let g: Vec<f32> = t
-            .apply_op1_no_bwd(&FastGelu)
-            .expect("gelu")
-            .to_vec1()
-            .expect("vec");
-        let expect = [-0.158_655_25f32, 0.0, 0.841_344_7, 2.995_950_5];
-        for (a, b) in g.iter().zip(expect) {
-            assert!((a - b).abs() < 1e-5, "{g:?}");
+    /// Runs every layer on `x` (`[b·len, hidden]`) in place.
+    fn layers_forward(&self, x: &mut [f32], mask: &[u32], b: usize, len: usize) {
+        let shape = Shape {
+            batch: b,
+            len,
+            heads: self.heads,
+            head_dim: self.head_dim,
+        };
+        let (t, h) = (b * len, self.heads * self.head_dim);
+        // A poisoned lock means a forward pass panicked; the buffers are scratch space anyway.
+        let mut guard = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = &mut *guard;
+        buf.reserve(t, h, self.intermediate);
+        let (isa, pool) = (self.kernels.isa, &self.pool);
+        for l in &self.layers {
+            let (qkv, ctx) = (&mut buf.qkv[..t * 3 * h], &mut buf.ctx[..t * h]);
+            let (tmp, ff) = (&mut buf.tmp[..t * h], &mut buf.ff[..t * self.intermediate]);
+            l.qkv
+                .forward(x, t, qkv, Epilogue::Bias, isa, pool, &mut buf.scratch);
+            attention(qkv, mask, shape, ctx, isa, pool);
+            l.attention_out
+                .forward(ctx, t, tmp, Epilogue::Bias, isa, pool, &mut buf.scratch);
+            l.attention_norm.add_in_place(x, tmp, isa);
+            l.intermediate
+                .forward(x, t, ff, Epilogue::BiasGelu, isa, pool, &mut buf.scratch);
+            l.output
+                .forward(ff, t, tmp, Epilogue::Bias, isa, pool, &mut buf.scratch);
+            l.output_norm.add_in_place(x, tmp, isa);
         }
     }
 }

@@ -12,14 +12,14 @@ pub struct Classifier {
 
 impl Classifier {
     /// Pairs `encoder` with `model`, refusing a model trained on another encoder (its vectors would
-    /// be meaningless to the head).
+    /// be meaningless to the head); the precision of the kernels may differ.
     pub fn new(
         encoder: Arc<dyn Encoder>,
         model: TrainedModel,
         model_dir: &std::path::Path,
     ) -> Result<Self, NluError> {
         let expected = &model.manifest.encoder.fingerprint;
-        if expected != encoder.fingerprint() {
+        if !super::encoder::same_weights(expected, encoder.fingerprint()) {
             return Err(NluError::EncoderMismatch {
                 dir: model_dir.to_path_buf(),
                 expected: expected.clone(),

@@ -13,6 +13,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use super::bert::FastBert;
 use super::error::NluError;
 use super::fingerprint::file_sha256;
+use super::kernels::{CpuLimit, Kernels, Precision, PrecisionChoice};
 
 /// Row-major matrix of embeddings: `len()` rows of `dim` floats.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,10 +63,28 @@ pub trait Encoder: Send + Sync {
     fn embed(&self, texts: &[&str]) -> Result<Embeddings, NluError>;
     /// Number of tokens the model sees for `text` (prefix and special tokens included).
     fn token_count(&self, text: &str) -> Result<usize, NluError>;
+    /// The compute kernels (precision, instruction set), where the encoder has a choice.
+    fn kernels(&self) -> Option<Kernels> {
+        None
+    }
+}
+
+/// Whether two encoder fingerprints name the same weights, tokenizer and options, whatever the
+/// precision of the kernels: a head trained on f32 embeddings serves int8 ones (their cosine
+/// similarity is ≥ 0.999) and vice versa, while embedding caches stay per precision.
+pub fn same_weights(a: &str, b: &str) -> bool {
+    let strip = |f: &str| {
+        let int8 = format!("-{}", Precision::Int8);
+        f.strip_suffix(int8.as_str()).unwrap_or(f).to_string()
+    };
+    strip(a) == strip(b)
 }
 
 /// Version of the forward-pass implementation, part of the fingerprint: a change that alters the
 /// numbers (e.g. another GELU approximation) must bump it so cached embeddings are not reused.
+/// Kernels other than f32 add their precision (`-int8`), so each precision has its own cache.
+/// (The fused attention and layer norm of the f32 path reorder sums only: differences ≤ 1e-5,
+/// not a new engine.)
 const ENGINE: &str = "fb1";
 
 /// Default for [`EncoderOptions::batch_size`].
@@ -88,6 +107,11 @@ pub struct EncoderOptions {
     /// longer than this goes alone). What keeps a pass fast is its activations staying in cache,
     /// so the budget is in tokens: many short messages or a few long ones.
     pub batch_tokens: usize,
+    /// Precision of the transformer layers (`auto`: the fastest that keeps accuracy parity on
+    /// this CPU).
+    pub precision: PrecisionChoice,
+    /// Cap on the instruction set the kernels use (to run the fallback on a newer CPU).
+    pub cpu: CpuLimit,
 }
 
 impl Default for EncoderOptions {
@@ -97,6 +121,8 @@ impl Default for EncoderOptions {
             max_tokens: 512,
             batch_size: DEFAULT_BATCH_SIZE,
             batch_tokens: DEFAULT_BATCH_TOKENS,
+            precision: PrecisionChoice::Auto,
+            cpu: CpuLimit::Auto,
         }
     }
 }
@@ -128,7 +154,8 @@ impl BertEncoder {
         let device = Device::Cpu;
         // SAFETY: the weights file is memory-mapped read-only; madoguchi never writes it while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
-        let model = FastBert::load(vb, &config)?;
+        let kernels = Kernels::select(options.precision, options.cpu);
+        let model = FastBert::load_with(vb, &config, kernels)?;
         let fingerprint = format!(
             "{}-{}",
             &file_sha256(&weights)?[..16],
@@ -169,8 +196,12 @@ impl BertEncoder {
         tokenizer.with_padding(None);
         // A customer typing "</s>" gets the characters tokenised, not a special token.
         tokenizer.set_encode_special_tokens(true);
+        let precision = match model.kernels().precision {
+            Precision::F32 => String::new(),
+            other => format!("-{other}"),
+        };
         let fingerprint = format!(
-            "{fingerprint}-p{}-t{max_tokens}-{ENGINE}",
+            "{fingerprint}-p{}-t{max_tokens}-{ENGINE}{precision}",
             short_hash(&options.prefix)
         );
         Ok(Self {
@@ -275,6 +306,10 @@ impl Encoder for BertEncoder {
     fn token_count(&self, text: &str) -> Result<usize, NluError> {
         Ok(self.token_ids(&[text])?.first().map_or(0, Vec::len))
     }
+
+    fn kernels(&self) -> Option<Kernels> {
+        Some(self.model.kernels())
+    }
 }
 
 /// Splits texts of ascending `lengths` (in tokens) into consecutive forward passes of at most
@@ -318,7 +353,24 @@ fn short_hash(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::forward_passes;
+    use super::{forward_passes, same_weights};
+
+    #[test]
+    fn a_precision_suffix_does_not_change_the_weights() {
+        assert!(same_weights(
+            "ab12-cd-p1-t512-fb1",
+            "ab12-cd-p1-t512-fb1-int8"
+        ));
+        assert!(same_weights(
+            "ab12-cd-p1-t512-fb1-int8",
+            "ab12-cd-p1-t512-fb1"
+        ));
+        assert!(!same_weights(
+            "ab12-cd-p1-t512-fb1",
+            "ff12-cd-p1-t512-fb1-int8"
+        ));
+        assert!(!same_weights("ab12-cd-p1-t512-fb1", "ab12-cd-p1-t256-fb1"));
+    }
 
     #[test]
     fn passes_respect_the_text_and_token_budgets() {

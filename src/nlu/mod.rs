@@ -9,6 +9,7 @@
 //! - [`classifier`]: encoder + model, what the service calls; [`queue`]: its inference thread
 //!   (which can swap the model it serves without failing a request).
 //! - [`versions`]: the trained versions under `models/`; [`loader`]: loads one with a shared encoder.
+//! - [`kernels`]: the transformer layers' compute kernels (f32 / int8, chosen by CPU features).
 pub mod bert;
 pub mod cache;
 pub mod classifier;
@@ -19,10 +20,10 @@ pub mod fingerprint;
 pub mod fit;
 pub mod head;
 pub mod import;
+pub mod kernels;
 pub mod knn;
 pub mod loader;
 pub mod model;
-pub mod packed;
 pub mod queue;
 pub mod source;
 pub mod train;

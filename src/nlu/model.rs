@@ -34,6 +34,10 @@ pub struct EncoderInfo {
     pub fingerprint: String,
     /// SHA-256 of `model.safetensors`.
     pub sha256: String,
+    /// Kernels the training embeddings were computed with, e.g. `int8/avx512-vnni` (absent in
+    /// manifests written before kernels could be chosen: f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

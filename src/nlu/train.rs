@@ -90,6 +90,7 @@ pub fn train_catalog_with_held_out(
                 Some(p) => file_sha256(p)?,
                 None => String::new(),
             },
+            kernels: req.encoder.kernels().map(|k| k.describe()),
         },
         catalog_sha256: hash_files(&req.source_files)?,
         intents: catalog

@@ -1,0 +1,236 @@
+//! Multi-head self-attention in one pass: for each sequence and head, QKᵀ, the masked softmax and
+//! ·V row by row, reading Q, K and V straight from the fused QKV projection and writing each
+//! head's context into its columns of the output, with no intermediate tensors. One pool task
+//! per (sequence, head).
+//!
+//! Padded keys are skipped: the reference adds −10⁹ to their scores, which makes their softmax
+//! weight exactly 0 in f32, so skipping them gives the same result with less work.
+// Kernel loops index several arrays in step; iterators would hide the register blocking.
+#![allow(clippy::needless_range_loop)]
+use super::dispatch::Isa;
+use super::epilogue::OutPtr;
+use super::pool::Pool;
+
+/// Shapes of one attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub batch: usize,
+    pub len: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl Shape {
+    fn hidden(&self) -> usize {
+        self.heads * self.head_dim
+    }
+}
+
+/// `qkv` is `[batch·len, 3·hidden]` (Q, K, V side by side; head `i` at columns `i·head_dim..`),
+/// `mask` is `[batch·len]` (non-zero = real token); writes `[batch·len, hidden]` into `ctx`.
+pub fn attention(qkv: &[f32], mask: &[u32], s: Shape, ctx: &mut [f32], isa: Isa, pool: &Pool) {
+    let (t, h) = (s.batch * s.len, s.hidden());
+    assert!(
+        qkv.len() >= t * 3 * h && mask.len() >= t && ctx.len() >= t * h,
+        "this is a bug: attention buffers too small"
+    );
+    let out = OutPtr(ctx.as_mut_ptr());
+    let task = |i: usize| {
+        let (seq, head) = (i / s.heads, i % s.heads);
+        // SAFETY: task (seq, head) writes only that head's columns of that sequence's rows; AVX2
+        // and FMA are present when `isa` is at least `Avx2`.
+        unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx512Vnni => head_avx2(qkv, mask, s, seq, head, out),
+                _ => head_generic(qkv, mask, s, seq, head, out),
+            }
+        }
+    };
+    let work = s.batch * s.heads * s.len * s.len * s.head_dim;
+    pool.run_weighted(s.batch * s.heads, work, &task);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn head_avx2(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: usize, out: OutPtr) {
+    head_generic(qkv, mask, s, seq, head, out)
+}
+
+/// Rows of attention scores kept on the stack; longer sequences use the heap.
+const STACK_KEYS: usize = 512;
+
+#[inline(always)]
+unsafe fn head_generic(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: usize, out: OutPtr) {
+    let (h, d, len) = (s.hidden(), s.head_dim, s.len);
+    let row = |i: usize, part: usize| {
+        let start = (seq * len + i) * 3 * h + part * h + head * d;
+        &qkv[start..start + d]
+    };
+    let seq_mask = &mask[seq * len..(seq + 1) * len];
+    let mut keys: Vec<usize> = Vec::new();
+    let mut key_buf = [0usize; STACK_KEYS];
+    let kept = if len <= STACK_KEYS {
+        let mut n = 0;
+        for (j, &m) in seq_mask.iter().enumerate() {
+            if m != 0 {
+                key_buf[n] = j;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            // Every key padded: the reference's scores are all −10⁹, i.e. a uniform average.
+            (0..len).for_each(|j| key_buf[j] = j);
+            n = len;
+        }
+        &key_buf[..n]
+    } else {
+        keys.extend((0..len).filter(|&j| seq_mask[j] != 0));
+        if keys.is_empty() {
+            keys.extend(0..len);
+        }
+        &keys[..]
+    };
+    let all_padded = seq_mask.iter().all(|&m| m == 0);
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut heap_scores = Vec::new();
+    let mut stack_scores = [0f32; STACK_KEYS];
+    let scores: &mut [f32] = if kept.len() <= STACK_KEYS {
+        &mut stack_scores[..kept.len()]
+    } else {
+        heap_scores.resize(kept.len(), 0.0);
+        &mut heap_scores[..]
+    };
+    for i in 0..len {
+        let q = row(i, 0);
+        let mut max = f32::NEG_INFINITY;
+        for (sc, &j) in scores.iter_mut().zip(kept) {
+            let k = row(j, 1);
+            *sc = if all_padded { 0.0 } else { dot(q, k) * scale };
+            max = max.max(*sc);
+        }
+        let mut sum = 0.0;
+        for sc in scores.iter_mut() {
+            *sc = exp(*sc - max);
+            sum += *sc;
+        }
+        let inv = 1.0 / sum;
+        let dst = std::slice::from_raw_parts_mut(out.0.add((seq * len + i) * h + head * d), d);
+        dst.fill(0.0);
+        for (&p, &j) in scores.iter().zip(kept) {
+            let (w, v) = (p * inv, row(j, 2));
+            for (o, &x) in dst.iter_mut().zip(v) {
+                *o += w * x;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `eˣ` for `x ≤ 0` (softmax), relative error < 2·10⁻⁷, written so the compiler vectorises it:
+/// `2ⁿ · p(r)` with `x = n·ln2 + r`, `|r| ≤ ln2/2`, `p` the degree-7 Taylor polynomial.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    f32::from_bits(((n as i32 + 127) << 23) as u32) * p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut worst = 0f64;
+        for i in 0..=87_000 {
+            let x = -(i as f32) / 1000.0;
+            let (got, want) = (exp(x) as f64, (x as f64).exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+    }
+
+    /// Softmax(Q Kᵀ / √d + mask) V per head, written the obvious way.
+    fn naive(qkv: &[f32], mask: &[u32], s: Shape) -> Vec<f32> {
+        let (h, d, len) = (s.hidden(), s.head_dim, s.len);
+        let mut ctx = vec![0f32; s.batch * len * h];
+        for b in 0..s.batch {
+            for hd in 0..s.heads {
+                let at = |i: usize, part: usize, c: usize| {
+                    qkv[(b * len + i) * 3 * h + part * h + hd * d + c]
+                };
+                for i in 0..len {
+                    let scores: Vec<f64> = (0..len)
+                        .map(|j| {
+                            let dot: f64 = (0..d).map(|c| (at(i, 0, c) * at(j, 1, c)) as f64).sum();
+                            dot / (d as f64).sqrt()
+                                + if mask[b * len + j] == 0 { -1e9 } else { 0.0 }
+                        })
+                        .collect();
+                    let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
+                    let sum: f64 = e.iter().sum();
+                    for c in 0..d {
+                        let v: f64 = (0..len).map(|j| e[j] / sum * at(j, 2, c) as f64).sum();
+                        ctx[(b * len + i) * h + hd * d + c] = v as f32;
+                    }
+                }
+            }
+        }
+        ctx
+    }
+
+    #[test]
+    fn matches_naive_attention_with_padding() {
+        let s = Shape {
+            batch: 3,
+            len: 7,
+            heads: 3,
+            head_dim: 12,
+        };
+        let qkv: Vec<f32> = (0..s.batch * s.len * 3 * s.hidden())
+            .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 60.0)
+            .collect();
+        let mut mask = vec![1u32; s.batch * s.len];
+        mask[s.len - 2..s.len].fill(0); // sequence 0: two padded tokens
+        mask[2 * s.len + 1..3 * s.len].fill(0); // sequence 2: one real token
+        let want = naive(&qkv, &mask, s);
+        let pool = Pool::new(2);
+        for isa in [Isa::Scalar, Isa::detect()] {
+            let mut got = vec![f32::NAN; want.len()];
+            attention(&qkv, &mask, s, &mut got, isa, &pool);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{isa}: {g} vs {w}");
+            }
+        }
+    }
+}
