@@ -9,6 +9,7 @@ pub mod chat;
 pub mod classify;
 pub mod eval;
 pub mod import_rasa;
+pub mod key;
 mod local;
 pub mod model;
 pub mod outbox;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Manage the agent console's accounts (agent, lead, admin).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage API keys with scopes (classify, agent, admin): create, list, revoke.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -77,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(args) => chat::run(&cli.paths, args),
         Command::Outbox(cmd) => outbox::run(cmd),
         Command::User(cmd) => user::run(cmd),
+        Command::Key(cmd) => key::run(cmd),
     }
 }

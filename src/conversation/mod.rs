@@ -11,6 +11,7 @@
 //! - `service`: the [`Conversations`] handle and its settings; `limits`: caps on open streams.
 //! - `outbox`: the webhook dispatcher for the store's durable outbox.
 //! - `kpis`: the KPI aggregate, cached for cheap scrapes.
+//! - `fields`: the longest text each field may hold (every channel obeys them).
 //!
 //! Layering: channels → `conversation` → `dialogue` → `nlu` / `catalog` → `store`.
 pub mod agent;
@@ -18,6 +19,7 @@ mod canned;
 pub mod customer;
 mod error;
 pub mod events;
+pub mod fields;
 pub mod kpis;
 mod limits;
 

@@ -33,6 +33,7 @@
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
 mod account_model;
+mod api_keys;
 mod audit;
 mod check;
 mod conversation;
@@ -60,6 +61,10 @@ mod token;
 
 pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
+};
+pub use api_keys::{
+    check_api_key_name, secrets_equal, ApiKey, ApiScope, CreatedApiKey, API_KEY_PREFIX,
+    MAX_API_KEY_NAME_CHARS,
 };
 pub use error::StoreError;
 pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};
