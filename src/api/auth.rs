@@ -6,10 +6,6 @@
 //!
 //! The admin scope may also come from an admin's console session: the web layer, which owns
 //! sessions, marks such requests with [`ConsoleAdmin`] before they reach the API.
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::http::{Extensions, HeaderMap};
 
 use super::error::ApiError;
@@ -17,8 +13,7 @@ use super::extract::bearer;
 use super::AppState;
 use crate::store::{secrets_equal, sha256_hex, ApiKey, ApiScope};
 
-/// `last_used_at` is written at most this often per key.
-pub const LAST_USED_INTERVAL: Duration = Duration::from_secs(60);
+pub use super::key_uses::LAST_USED_INTERVAL;
 
 /// A request the web layer found to come from an admin's live console session (with a valid
 /// CSRF token when it changes state). Holds the account name.
@@ -53,29 +48,6 @@ impl Caller {
             Caller::Key(key) => format!("key:{}", key.name),
             Caller::Console(name) => name.clone(),
         }
-    }
-}
-
-/// When each key's use was last written (so a busy key costs one write a minute).
-#[derive(Default)]
-pub struct KeyUses {
-    stamped: Mutex<HashMap<String, Instant>>,
-}
-
-impl KeyUses {
-    /// Whether a use of `id` is due to be written now (and, if so, notes that it is).
-    fn due(&self, id: &str) -> bool {
-        let mut stamped = self.stamped.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if stamped
-            .get(id)
-            .is_some_and(|at| now.duration_since(*at) < LAST_USED_INTERVAL)
-        {
-            return false;
-        }
-        stamped.retain(|_, at| now.duration_since(*at) < LAST_USED_INTERVAL);
-        stamped.insert(id.to_string(), now);
-        true
     }
 }
 

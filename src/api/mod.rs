@@ -22,6 +22,7 @@ pub mod events;
 pub mod extract;
 pub mod headers;
 pub mod health;
+mod key_uses;
 pub mod keys;
 pub mod limits;
 pub mod openapi;

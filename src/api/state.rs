@@ -28,7 +28,7 @@ pub struct AppState {
     /// The API's rate limits (this replica's).
     pub limits: Arc<super::limits::RateLimits>,
     /// When each API key's use was last written.
-    pub key_uses: Arc<super::auth::KeyUses>,
+    pub key_uses: Arc<super::key_uses::KeyUses>,
 }
 
 impl AppState {

@@ -33,6 +33,7 @@
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
 mod account_model;
+mod api_key_model;
 mod api_keys;
 mod audit;
 mod check;
@@ -62,7 +63,7 @@ mod token;
 pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
 };
-pub use api_keys::{
+pub use api_key_model::{
     check_api_key_name, secrets_equal, ApiKey, ApiScope, CreatedApiKey, API_KEY_PREFIX,
     MAX_API_KEY_NAME_CHARS,
 };

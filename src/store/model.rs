@@ -44,7 +44,7 @@ impl Conversation {
     /// Whether `token` is this conversation's customer token (compares hashes in constant time).
     pub fn token_matches(&self, token: &str) -> bool {
         let given = super::token::sha256_hex(token);
-        super::api_keys::secrets_equal(&given, &self.token_sha256)
+        super::api_key_model::secrets_equal(&given, &self.token_sha256)
     }
 }
 
