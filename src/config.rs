@@ -112,6 +112,44 @@ pub struct ServeArgs {
     /// (kept until erased).
     #[arg(long, env = "MADOGUCHI_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
+    /// Conversations one client address may start per minute (a burst of this many, then one
+    /// every 60/N s; 429 beyond; 0: no limit). Default 60.
+    #[arg(long, env = "MADOGUCHI_CONVERSATIONS_PER_IP_PER_MINUTE")]
+    pub conversations_per_ip_per_minute: Option<u32>,
+    /// Customer messages one conversation may send per minute over the HTTP API (0: no limit).
+    /// Default 30.
+    #[arg(long, env = "MADOGUCHI_MESSAGES_PER_CONVERSATION_PER_MINUTE")]
+    pub messages_per_conversation_per_minute: Option<u32>,
+    /// `/v1/classify` calls one API key may make per minute (0: no limit). Default 600.
+    #[arg(long, env = "MADOGUCHI_CLASSIFY_PER_KEY_PER_MINUTE")]
+    pub classify_per_key_per_minute: Option<u32>,
+    /// Console login attempts per account name per minute (0: no limit). Default 5.
+    #[arg(long, env = "MADOGUCHI_LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE")]
+    pub login_attempts_per_account_per_minute: Option<u32>,
+    /// Console login attempts per client address per minute (0: no limit). Default 30.
+    #[arg(long, env = "MADOGUCHI_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE")]
+    pub login_attempts_per_address_per_minute: Option<u32>,
+    /// Header naming the client's address, set by a reverse proxy in front of the service (such as
+    /// `X-Forwarded-For`; its last entry is taken). Only set it when every request comes through
+    /// that proxy: otherwise clients choose their own address. Default: the peer address.
+    #[arg(long, env = "MADOGUCHI_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
+    /// Who may read `/metrics`, `/docs` and `/openapi.json`: `open` (anyone, the default) or
+    /// `admin` (a key with the admin scope, or an admin's console session). `/healthz` and
+    /// `/readyz` stay open.
+    #[arg(long, env = "MADOGUCHI_OPERATIONS_ACCESS", value_enum)]
+    pub operations_access: Option<OperationsAccess>,
+}
+
+/// Who may read the operations endpoints (`/metrics`, `/docs`, `/openapi.json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationsAccess {
+    /// Anyone who reaches the service.
+    #[default]
+    Open,
+    /// A key with the admin scope (`Authorization: Bearer`) or an admin's console session.
+    Admin,
 }
 
 /// The resolved configuration the service runs with.
@@ -148,6 +186,15 @@ pub struct Config {
     pub line_idle_minutes: u64,
     /// Days after their last activity that conversations are deleted (None: kept).
     pub retention_days: Option<u32>,
+    /// Rate limits, per minute (0: none).
+    pub conversations_per_ip_per_minute: u32,
+    pub messages_per_conversation_per_minute: u32,
+    pub classify_per_key_per_minute: u32,
+    pub login_attempts_per_account_per_minute: u32,
+    pub login_attempts_per_address_per_minute: u32,
+    /// The header (lowercase) a trusted reverse proxy puts the client's address in.
+    pub trusted_proxy_header: Option<String>,
+    pub operations_access: OperationsAccess,
 }
 
 fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -203,6 +250,13 @@ impl Default for Config {
             line_api_base: "https://api.line.me".into(),
             line_idle_minutes: 24 * 60,
             retention_days: None,
+            conversations_per_ip_per_minute: 60,
+            messages_per_conversation_per_minute: 30,
+            classify_per_key_per_minute: 600,
+            login_attempts_per_account_per_minute: 5,
+            login_attempts_per_address_per_minute: 30,
+            trusted_proxy_header: None,
+            operations_access: OperationsAccess::Open,
         }
     }
 }
@@ -288,6 +342,35 @@ impl ServeArgs {
                 .or(file.line_idle_minutes)
                 .unwrap_or(d.line_idle_minutes),
             retention_days: self.retention_days.or(file.retention_days),
+            conversations_per_ip_per_minute: self
+                .conversations_per_ip_per_minute
+                .or(file.conversations_per_ip_per_minute)
+                .unwrap_or(d.conversations_per_ip_per_minute),
+            messages_per_conversation_per_minute: self
+                .messages_per_conversation_per_minute
+                .or(file.messages_per_conversation_per_minute)
+                .unwrap_or(d.messages_per_conversation_per_minute),
+            classify_per_key_per_minute: self
+                .classify_per_key_per_minute
+                .or(file.classify_per_key_per_minute)
+                .unwrap_or(d.classify_per_key_per_minute),
+            login_attempts_per_account_per_minute: self
+                .login_attempts_per_account_per_minute
+                .or(file.login_attempts_per_account_per_minute)
+                .unwrap_or(d.login_attempts_per_account_per_minute),
+            login_attempts_per_address_per_minute: self
+                .login_attempts_per_address_per_minute
+                .or(file.login_attempts_per_address_per_minute)
+                .unwrap_or(d.login_attempts_per_address_per_minute),
+            trusted_proxy_header: self
+                .trusted_proxy_header
+                .or(file.trusted_proxy_header)
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+            operations_access: self
+                .operations_access
+                .or(file.operations_access)
+                .unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)
@@ -339,6 +422,13 @@ impl Config {
         }
         if self.retention_days == Some(0) {
             return bad("retention_days must be at least 1 (leave it unset to keep conversations)");
+        }
+        if let Some(h) = &self.trusted_proxy_header {
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "trusted_proxy_header: {h:?} is not a header name"
+                )));
+            }
         }
         Ok(())
     }
@@ -486,6 +576,36 @@ mod tests {
             err.to_string().contains("line_channel_access_token"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rate_limits_and_access_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "conversations_per_ip_per_minute = 0\ntrusted_proxy_header = \" X-Forwarded-For \"\noperations_access = \"admin\"\n",
+        )
+        .expect("write");
+        let c = ServeArgs {
+            config: Some(path),
+            classify_per_key_per_minute: Some(7),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("resolve");
+        assert_eq!(c.conversations_per_ip_per_minute, 0);
+        assert_eq!(c.classify_per_key_per_minute, 7);
+        assert_eq!(c.messages_per_conversation_per_minute, 30);
+        assert_eq!(c.trusted_proxy_header.as_deref(), Some("x-forwarded-for"));
+        assert_eq!(c.operations_access, OperationsAccess::Admin);
+        let err = ServeArgs {
+            trusted_proxy_header: Some("not a header".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("bad header");
+        assert!(err.to_string().contains("trusted_proxy_header"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub const TURNS_REPLAYED: &str = "madoguchi_turns_replayed_total";
 pub const OUTBOX_PENDING: &str = "madoguchi_outbox_pending";
 pub const OUTBOX_DEAD: &str = "madoguchi_outbox_dead_letters";
 pub const STREAMS_REFUSED: &str = "madoguchi_streams_refused_total";
+pub const RATE_LIMITED: &str = "madoguchi_rate_limited_total";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -83,6 +84,7 @@ pub fn metrics() -> Option<PrometheusHandle> {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(HTTP_REQUESTS, "HTTP requests by method, route and status");
+    describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by limit");
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency");
     describe_counter!(TURNS, "Bot turns by action and intent");
     describe_counter!(HANDOFFS, "Handoffs to a person by reason");

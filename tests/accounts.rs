@@ -18,15 +18,15 @@ use crate::util::{block_on, fresh_postgres, madoguchi, show};
 const ADMIN_PASSWORD: &str = "admin-password-1";
 
 /// A response with the headers the console tests look at.
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     location: Option<String>,
     set_cookie: Option<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 }
@@ -74,14 +74,14 @@ fn login(base: &str, name: &str, password: &str) -> Page {
 }
 
 /// A logged-in console: its cookie and CSRF token.
-struct Console<'a> {
+pub(crate) struct Console<'a> {
     base: &'a str,
     cookie: String,
     csrf: String,
 }
 
 impl Console<'_> {
-    fn get(&self, path: &str) -> Page {
+    pub(crate) fn get(&self, path: &str) -> Page {
         request(
             "GET",
             &format!("{}{path}", self.base),
@@ -90,7 +90,7 @@ impl Console<'_> {
         )
     }
 
-    fn post(&self, path: &str, body: Value) -> Page {
+    pub(crate) fn post(&self, path: &str, body: Value) -> Page {
         request(
             "POST",
             &format!("{}{path}", self.base),
@@ -99,7 +99,7 @@ impl Console<'_> {
         )
     }
 
-    fn post_without_csrf(&self, path: &str, body: Value) -> Page {
+    pub(crate) fn post_without_csrf(&self, path: &str, body: Value) -> Page {
         request(
             "POST",
             &format!("{}{path}", self.base),
@@ -109,7 +109,7 @@ impl Console<'_> {
     }
 }
 
-fn log_in<'a>(base: &'a str, name: &str, password: &str) -> Console<'a> {
+pub(crate) fn log_in<'a>(base: &'a str, name: &str, password: &str) -> Console<'a> {
     let r = login(base, name, password);
     assert_eq!(r.status, 303, "login {name}: {}", r.body);
     assert_eq!(r.location.as_deref(), Some("/agent"));
@@ -136,7 +136,13 @@ fn log_in<'a>(base: &'a str, name: &str, password: &str) -> Console<'a> {
     Console { base, cookie, csrf }
 }
 
-fn add_account(s: &Server, dir: &std::path::Path, name: &str, role: AccountRole, password: &str) {
+pub(crate) fn add_account(
+    s: &Server,
+    dir: &std::path::Path,
+    name: &str,
+    role: AccountRole,
+    password: &str,
+) {
     let _ = s;
     block_on(async {
         let store = Store::connect(&sqlite_url(dir, "fake.db"))

@@ -78,6 +78,10 @@ impl Served {
             .current_dir(&spec.dir)
             .env("MADOGUCHI_AGENT_KEY", AGENT_KEY)
             .env("MADOGUCHI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // A crowd from one loopback address: the per-address and per-conversation rate
+            // limits would refuse it (tests/access.rs covers them).
+            .env("MADOGUCHI_CONVERSATIONS_PER_IP_PER_MINUTE", "0")
+            .env("MADOGUCHI_MESSAGES_PER_CONVERSATION_PER_MINUTE", "0")
             .env("HF_HUB_OFFLINE", "1")
             .env("RUST_LOG", "warn")
             .env_remove("MADOGUCHI_CONFIG")

@@ -177,6 +177,9 @@ fn serve_env(ws: &TwoVersions, database: &str, env: &[(&str, &Path)]) -> Replica
         .arg(&ws.encoder)
         .current_dir(ws.dir.path())
         .env("MADOGUCHI_API_KEY", API_KEY)
+        // The load of these tests comes from one address and one key: no rate limits.
+        .env("MADOGUCHI_CONVERSATIONS_PER_IP_PER_MINUTE", "0")
+        .env("MADOGUCHI_CLASSIFY_PER_KEY_PER_MINUTE", "0")
         .env("HF_HUB_OFFLINE", "1")
         .env_remove("MADOGUCHI_CONFIG")
         .env_remove("MADOGUCHI_INTENTS")

@@ -4,6 +4,7 @@
 //! need the public benchmarks skip when `../shared/datasets` is absent.
 mod util;
 
+mod access;
 mod accounts;
 mod api;
 mod catalog;

@@ -13,8 +13,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::authorize;
 use super::error::ApiError;
-use super::extract::{parse_id, require_key, ApiJson, ApiQuery};
+use super::extract::{parse_id, ApiJson, ApiQuery};
 use super::AppState;
 pub use crate::conversation::{Ticket, TicketDetail};
 use crate::domain::{IntentName, Locale};
@@ -33,7 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/handoffs/events", get(super::events::agent_events))
 }
 
-/// Layer: the agent key is required on every agent route.
+/// Layer: a key with the agent scope (or the configured agent key) is required on every agent
+/// route.
 pub fn with_auth(router: Router<AppState>, state: AppState) -> Router<AppState> {
     router.route_layer(middleware::from_fn_with_state(state, require_agent))
 }
@@ -43,7 +45,7 @@ async fn require_agent(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    require_key(req.headers(), state.config.agent_key.as_deref(), "agent")?;
+    authorize(&state, req.headers(), crate::store::ApiScope::Agent).await?;
     Ok(next.run(req).await)
 }
 

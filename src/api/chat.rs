@@ -118,11 +118,18 @@ pub async fn authorize_token(
 /// Start a conversation.
 #[utoipa::path(post, path = "/v1/conversations", tag = "customer",
     request_body = StartConversation,
-    responses((status = 201, body = ConversationCreated), (status = 422, body = super::error::ErrorBody)))]
+    responses((status = 201, body = ConversationCreated), (status = 413, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
     ApiJsonOrDefault(body): ApiJsonOrDefault<StartConversation>,
 ) -> Result<(StatusCode, Json<ConversationCreated>), ApiError> {
+    if let Some(ip) = state.limits.client_ip(&headers, &extensions) {
+        state.limits.tick();
+        state.limits.conversations_per_ip.admit(&ip)?;
+    }
     let started = state
         .conversations
         .start(body.locale.as_deref(), body.customer)
@@ -151,6 +158,10 @@ pub async fn send_message(
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<Json<TurnReply>, ApiError> {
     let conversation = authorize(&state, &headers, &id).await?;
+    state
+        .limits
+        .messages_per_conversation
+        .admit(&conversation.id)?;
     let reply = state
         .conversations
         .customer_turn(&conversation, &body.text, body.client_message_id.as_ref())

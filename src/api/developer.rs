@@ -1,5 +1,6 @@
 //! The developer API: classify messages with the bot's model, without a conversation
-//! (`Authorization: Bearer <api key>`). Each result is exactly one line of
+//! (`Authorization: Bearer <key>`: a key with the `classify` scope, or the configured `api_key`;
+//! rate-limited per key). Each result is exactly one line of
 //! `madoguchi classify --format jsonl`.
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -8,9 +9,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::authorize;
 use super::error::ApiError;
-use super::extract::{require_key, ApiJson};
+use super::extract::ApiJson;
 use super::AppState;
+use crate::store::ApiScope;
 
 /// Most texts in one request.
 pub const MAX_TEXTS: usize = 64;
@@ -38,13 +41,16 @@ pub struct ClassifyResponse {
 #[utoipa::path(post, path = "/v1/classify", tag = "developer", security(("api_key" = [])),
     request_body = ClassifyRequest,
     responses((status = 200, body = ClassifyResponse), (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
 pub async fn classify(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ClassifyRequest>,
 ) -> Result<Json<ClassifyResponse>, ApiError> {
-    require_key(&headers, state.config.api_key.as_deref(), "developer")?;
+    let caller = authorize(&state, &headers, ApiScope::Classify).await?;
+    state.limits.tick();
+    state.limits.classify_per_key.admit(&caller.limit_key())?;
     if body.texts.is_empty() || body.texts.len() > MAX_TEXTS {
         return Err(ApiError::Unprocessable(format!(
             "texts must hold 1 to {MAX_TEXTS} messages"

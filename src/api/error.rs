@@ -39,6 +39,9 @@ pub enum ApiError {
     /// Too many of something at once (live streams): retry later.
     #[error("{0}")]
     TooMany(String),
+    /// Over a rate limit: retry after `retry_after` seconds.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     /// The model is not loaded or the database does not answer.
     #[error("{0}")]
     NotReady(String),
@@ -70,7 +73,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Overloaded | ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded | ApiError::TooMany(_) | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,6 +92,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Overloaded => "overloaded",
             ApiError::TooMany(_) => "too_many",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
         }
@@ -114,6 +120,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from((*retry_after).max(1)),
+            );
+        }
         if matches!(self, ApiError::Overloaded | ApiError::TooMany(_)) {
             if matches!(self, ApiError::Overloaded) {
                 metrics::counter!(crate::telemetry::QUEUE_REJECTED).increment(1);

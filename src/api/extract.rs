@@ -132,26 +132,6 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// Checks `headers` carry `expected` as bearer key (compared by digest, so timing does not leak
-/// the key). `None` (no key configured) refuses everyone.
-pub fn require_key(
-    headers: &HeaderMap,
-    expected: Option<&str>,
-    what: &str,
-) -> Result<(), ApiError> {
-    let given = bearer(headers)?;
-    let Some(expected) = expected else {
-        return Err(ApiError::Unauthorized(format!(
-            "the {what} API is disabled: no key is configured"
-        )));
-    };
-    if crate::store::sha256_hex(given) == crate::store::sha256_hex(expected) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized(format!("wrong {what} key")))
-    }
-}
-
 /// A path id; anything that is not a UUID cannot name a record, so it is a 404.
 pub fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::NotFound(format!("{what} not found")))

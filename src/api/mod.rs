@@ -10,13 +10,21 @@
 //! - `developer`: `/v1/classify`. `health`: `/healthz`, `/readyz`, `/metrics`.
 //! - `openapi`: the OpenAPI 3.1 document and Swagger UI.
 //! - `error`: [`ApiError`], the only HTTP status mapping; `extract`: JSON body and credentials.
+//! - `auth`: API keys and their scopes; `keys`: `/v1/admin/keys`; `limits`: rate limits;
+//!   `headers`: security headers on every response. `/metrics`, `/docs` and `/openapi.json` need
+//!   the admin scope when `operations_access` is `admin`.
 pub mod agent;
+pub mod auth;
 pub mod chat;
 pub mod developer;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod headers;
 pub mod health;
+mod key_uses;
+pub mod keys;
+pub mod limits;
 pub mod openapi;
 mod state;
 
@@ -49,6 +57,7 @@ pub fn documented_router(state: AppState, doc: utoipa::openapi::OpenApi) -> Rout
         .merge(events::router())
         .merge(agent::with_auth(agent::router(), state.clone()))
         .merge(developer::router())
+        .merge(keys::router())
         .merge(health::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -68,8 +77,25 @@ pub fn documented_router(state: AppState, doc: utoipa::openapi::OpenApi) -> Rout
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(openapi::router(doc))
+        .layer(middleware::from_fn_with_state(state, restrict_operations))
+        .layer(middleware::from_fn(headers::security_headers))
+}
+
+/// `/metrics`, `/docs` and `/openapi.json`: for admins only when `operations_access` is `admin`.
+async fn restrict_operations(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let operations = path == "/metrics"
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/");
+    if operations && state.config.operations_access == crate::config::OperationsAccess::Admin {
+        if let Err(e) = auth::authorize_admin(&state, req.headers(), req.extensions()).await {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// How much of an oversized body is read (and dropped) before answering 413: clients that write

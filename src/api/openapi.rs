@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{agent, chat, developer, error, events, health};
+use super::{agent, chat, developer, error, events, health, keys};
 use crate::conversation::{customer, reply};
 use crate::studio::kpis::{self, api_doc as kpi_doc};
 use crate::studio::models_api_doc as models_doc;
@@ -19,6 +19,7 @@ use crate::studio::models_api_doc as models_doc;
         agent::list, agent::show, agent::claim, agent::reply, agent::hand_back, agent::resolve,
         agent::add_note, agent::typing,
         developer::classify,
+        keys::list, keys::create, keys::revoke,
         health::healthz, health::readyz, health::metrics,
         models_doc::versions, models_doc::training, models_doc::train, models_doc::compare_report,
         models_doc::dial, models_doc::publish, models_doc::rollback, models_doc::pins,
@@ -33,6 +34,7 @@ use crate::studio::models_api_doc as models_doc;
         agent::Ticket, agent::TicketList, agent::TicketDetail, agent::AgentReply, agent::Resolve,
         agent::NewNote,
         developer::ClassifyRequest, developer::ClassifyResponse,
+        keys::KeyView, keys::KeyList, keys::NewKey, keys::CreatedKey,
         models_doc::PublishBody, models_doc::RollbackBody, models_doc::PinList,
         models_doc::CheckResults, models_doc::AuditPage,
         kpis::KpiReport, kpis::ReportScope, kpis::PerDay, kpis::DayIntentCount, kpis::Rate,
@@ -42,9 +44,10 @@ use crate::studio::models_api_doc as models_doc;
     modifiers(&Security),
     tags(
         (name = "customer", description = "Conversations (Bearer: the conversation's customer token)"),
-        (name = "agent", description = "Handoff queue (Bearer: MADOGUCHI_AGENT_KEY; X-Agent-Id)"),
-        (name = "developer", description = "Classification (Bearer: MADOGUCHI_API_KEY)"),
-        (name = "operations", description = "Health and metrics"),
+        (name = "agent", description = "Handoff queue (Bearer: a key with the agent scope, or MADOGUCHI_AGENT_KEY; X-Agent-Id)"),
+        (name = "developer", description = "Classification (Bearer: a key with the classify scope, or MADOGUCHI_API_KEY)"),
+        (name = "admin", description = "API keys (Bearer: a key with the admin scope, or an admin's console session with X-CSRF-Token)"),
+        (name = "operations", description = "Health and metrics (/metrics and /docs need the admin scope when MADOGUCHI_OPERATIONS_ACCESS=admin)"),
         (name = "studio", description = "The leads' studio (console session cookie; role lead or admin)"),
     )
 )]

@@ -25,6 +25,10 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The lead's studio: the catalog files it edits and its caches (`serve` sets the paths).
     pub studio: crate::studio::Studio,
+    /// The API's rate limits (this replica's).
+    pub limits: Arc<super::limits::RateLimits>,
+    /// When each API key's use was last written.
+    pub key_uses: Arc<super::key_uses::KeyUses>,
 }
 
 impl AppState {
@@ -39,8 +43,11 @@ impl AppState {
             conversations.store().clone(),
             crate::conversation::kpis::DEFAULT_KPI_TTL,
         );
+        let limits = Arc::new(super::limits::RateLimits::new(&config));
         (
             AppState {
+                limits,
+                key_uses: Arc::default(),
                 config: Arc::new(config),
                 store: conversations.store().clone(),
                 nlu: conversations.nlu().clone(),

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod erase;
 pub mod eval;
 pub mod import_rasa;
+pub mod key;
 mod local;
 pub mod model;
 pub mod outbox;
@@ -68,6 +69,9 @@ pub enum Command {
     Erase(erase::EraseArgs),
     /// Copy the SQLite database into a new file while the service runs (PostgreSQL: pg_dump).
     Backup(backup::BackupArgs),
+    /// Manage API keys with scopes (classify, agent, admin): create, list, revoke.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -85,5 +89,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(cmd),
         Command::Erase(args) => erase::run(args),
         Command::Backup(args) => backup::run(args),
+        Command::Key(cmd) => key::run(cmd),
     }
 }

@@ -10,8 +10,7 @@ use super::{ConversationError, Conversations};
 use crate::domain::{ConversationStatus, HandoffStatus, Role};
 use crate::store::{BotTurnRecord, Handoff, HandoffFilter, Message, Note, StoreError};
 
-/// Longest agent reply or note, in characters.
-pub const MAX_AGENT_TEXT_CHARS: usize = 10_000;
+pub use super::fields::MAX_AGENT_TEXT_CHARS;
 
 /// A ticket with its place in the queue.
 #[derive(Debug, Serialize, ToSchema)]

@@ -47,6 +47,7 @@ impl Conversations {
         locale: Option<&str>,
         customer: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<Started, ConversationError> {
+        super::fields::check_customer(customer.as_ref())?;
         let locale = locale.map(|l| self.catalog_locale(l)).transpose()?;
         let (token, token_sha256) = new_customer_token();
         let conversation = self
@@ -138,6 +139,7 @@ impl Conversations {
         helpful: bool,
         comment: Option<String>,
     ) -> Result<Message, ConversationError> {
+        super::fields::check_comment("comment", comment.as_deref())?;
         Ok(self
             .store()
             .set_feedback(conversation.id, message_id, helpful, comment)
@@ -157,6 +159,7 @@ impl Conversations {
             .ok_or_else(|| {
                 ConversationError::Invalid("score must be an integer from 1 to 5".into())
             })?;
+        super::fields::check_comment("comment", comment.as_deref())?;
         let conversation = self
             .store()
             .set_csat(conversation.id, score, comment)

@@ -12,6 +12,7 @@
 //! - `outbox`: the webhook dispatcher for the store's durable outbox.
 //! - `kpis`: the KPI aggregate, cached for cheap scrapes.
 //! - `privacy`: erasing a customer's data on request, and the retention job.
+//! - `fields`: the longest text each field may hold (every channel obeys them).
 //!
 //! Layering: channels → `conversation` → `dialogue` → `nlu` / `catalog` → `store`.
 pub mod agent;
@@ -19,6 +20,7 @@ mod canned;
 pub mod customer;
 mod error;
 pub mod events;
+pub mod fields;
 pub mod kpis;
 mod limits;
 

@@ -174,6 +174,8 @@ fn start(dir: &Path) -> App {
         cache: None,
         batch_size: crate::nlu::encoder::DEFAULT_BATCH_SIZE,
         batch_tokens: crate::nlu::encoder::DEFAULT_BATCH_TOKENS,
+        precision: Default::default(),
+        cpu: Default::default(),
     };
     let config = Config {
         database: format!("sqlite://{}", dir.join("fuzz.db").display()),

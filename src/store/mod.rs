@@ -37,6 +37,8 @@
 //! Times are taken from the process's clock (UTC, microseconds).
 mod account;
 mod account_model;
+mod api_key_model;
+mod api_keys;
 mod audit;
 mod backup;
 mod check;
@@ -68,6 +70,10 @@ mod token;
 
 pub use account_model::{
     check_account_name, Account, NewAccount, StoredSession, MAX_ACCOUNT_NAME_LEN,
+};
+pub use api_key_model::{
+    check_api_key_name, secrets_equal, ApiKey, ApiScope, CreatedApiKey, API_KEY_PREFIX,
+    MAX_API_KEY_NAME_CHARS,
 };
 pub use error::StoreError;
 pub use inbox_model::{InboxDecision, InboxMessage, InboxScan, NewInboxDecision};

@@ -44,12 +44,7 @@ impl Conversation {
     /// Whether `token` is this conversation's customer token (compares hashes in constant time).
     pub fn token_matches(&self, token: &str) -> bool {
         let given = super::token::sha256_hex(token);
-        given.len() == self.token_sha256.len()
-            && given
-                .bytes()
-                .zip(self.token_sha256.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        super::api_key_model::secrets_equal(&given, &self.token_sha256)
     }
 }
 

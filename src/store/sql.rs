@@ -611,6 +611,29 @@ pub const DELETE_ACCOUNT_SESSIONS: &str = "
 pub const DELETE_EXPIRED_SESSIONS: &str = "
     DELETE FROM web_sessions WHERE expires_at <= $1";
 
+// ---- API keys (store/api_keys.rs) ---------------------------------------------------------
+
+pub const INSERT_API_KEY: &str = "
+    INSERT INTO api_keys (id, name, scopes, key_sha256, created_at)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING *";
+
+pub const API_KEYS: &str = "SELECT * FROM api_keys ORDER BY created_at, name";
+
+pub const API_KEY_BY_SHA256: &str = "SELECT * FROM api_keys WHERE key_sha256 = $1";
+
+/// Revokes the live key whose id or name is $1.
+pub const REVOKE_API_KEY: &str = "
+    UPDATE api_keys SET revoked_at = $2
+    WHERE revoked_at IS NULL AND (id = $1 OR name = $1)
+    RETURNING *";
+
+/// Stamps a use unless one was stamped after $3 (at most one write per key per interval, on
+/// every replica together).
+pub const TOUCH_API_KEY: &str = "
+    UPDATE api_keys SET last_used_at = $2
+    WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
+
 // ---- the LINE channel (store/line.rs) ------------------------------------------------------
 
 /// A redelivered event (same webhookEventId) is not stored again.

@@ -64,6 +64,11 @@ impl IntentDraft {
     }
 }
 
+/// Refuses texts over the limits of [`crate::conversation::fields`] (naming the field).
+fn check_sizes(intent: &Intent) -> Result<(), EditError> {
+    crate::conversation::fields::check_intent(intent).map_err(|e| EditError::Invalid(e.to_string()))
+}
+
 /// Refuses a new intent whose name is taken or whose file would not validate.
 pub fn check_new_intent(catalog: &Catalog, draft: &IntentDraft) -> Result<(), EditError> {
     let name = draft.name()?;
@@ -71,6 +76,7 @@ pub fn check_new_intent(catalog: &Catalog, draft: &IntentDraft) -> Result<(), Ed
         return Err(EditError::Conflict(format!("intent {name} already exists")));
     }
     let intent = draft.clone().into_intent(std::path::Path::new("intents"))?;
+    check_sizes(&intent)?;
     let problems = check_intent(&intent, &catalog.locales);
     if problems.is_empty() {
         Ok(())
@@ -260,6 +266,7 @@ impl Studio {
         name: &str,
         edited: Intent,
     ) -> Result<SaveReceipt, EditError> {
+        check_sizes(&edited)?;
         let _files = self.lock_files().await;
         let ws = self.workspace();
         let mut problems = Vec::new();

@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
     // One document for every endpoint: the API's, plus the studio's own (the API cannot name it).
     let mut doc = api::openapi::document();
     doc.merge(studio::openapi::document());
+    let bridge = state.clone();
     let mut app = api::documented_router(state.clone(), doc)
         .merge(widget::router(state.clone()))
         .merge(console::router(state.clone()))
@@ -30,5 +31,10 @@ pub fn app(state: AppState) -> Router {
     if let Some(line) = line {
         app = app.merge(line);
     }
-    app.layer(sessions).layer(cors)
+    // An admin's console session may act as an admin key on the API (see `admin_bridge`);
+    // security headers go on every response, pages and preflights included.
+    console::admin_bridge::wrap(app, bridge)
+        .layer(sessions)
+        .layer(cors)
+        .layer(axum::middleware::from_fn(api::headers::security_headers))
 }

@@ -10,6 +10,7 @@
 //!
 //! Pages without a session redirect to `/agent/login`; JSON endpoints answer 401, a missing CSRF
 //! token 403, a role too low 403.
+pub mod admin_bridge;
 pub mod api;
 pub mod limit;
 pub mod pages;
@@ -35,8 +36,8 @@ use crate::api::AppState;
 pub fn router(state: AppState) -> Router {
     let dummy_hash = password::hash_password(&password::random_password()).unwrap_or_default();
     let state = ConsoleState {
+        limiter: Arc::new(limit::LoginLimiter::new(&state.config)),
         app: state,
-        limiter: Arc::new(limit::LoginLimiter::default()),
         dummy_hash: dummy_hash.into(),
     };
     Router::new()

@@ -5,9 +5,9 @@
 //! `session_store`): a logged-in session holds a [`Login`] — the account, a CSRF token and when.
 //! Logging out deletes it; disabling an account or changing its password deletes all of its
 //! sessions, so sessions are revocable at once, on every replica.
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -105,16 +105,12 @@ pub async fn current(
     }
 }
 
-/// Compares in time independent of where the texts differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// Compares in time independent of where the texts differ (`subtle`).
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    crate::store::secrets_equal(a, b)
 }
 
-fn changes_state(method: &Method) -> bool {
+pub(crate) fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
@@ -165,10 +161,14 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-fn client_address(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
-    parts_ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+/// The client's address: the peer's, or the trusted proxy's header when configured.
+fn client_address(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+    parts_ext: &axum::http::Extensions,
+) -> Option<IpAddr> {
+    let trusted = state.app.config.trusted_proxy_header.as_deref();
+    crate::api::limits::client_ip(trusted, headers, parts_ext)
 }
 
 fn login_refused(
@@ -223,7 +223,10 @@ pub async fn login(
     }
     let name = form.username.trim();
     state.limiter.shrink();
-    if let Err(wait) = state.limiter.check(name, client_address(&extensions)) {
+    if let Err(wait) = state
+        .limiter
+        .check(name, client_address(&state, &headers, &extensions))
+    {
         let mut response = login_refused(
             locale,
             pages::LoginProblem::TooMany,

@@ -1,0 +1,17 @@
+-- Named API keys with scopes (`madoguchi key create`, `/v1/admin/keys`). Only the SHA-256 of a
+-- key is stored (the key itself is 256 random bits, shown once at creation), so a copy of the
+-- database opens nothing. A revoked key keeps its row (for the listing), with revoked_at set.
+CREATE TABLE api_keys (
+    id text PRIMARY KEY CHECK (length(id) = 16),
+    name text NOT NULL CHECK (name <> '' AND length(name) <= 64),
+    -- Comma-separated, sorted: a non-empty subset of classify, agent, admin.
+    scopes text NOT NULL CHECK (scopes <> ''),
+    key_sha256 text NOT NULL UNIQUE CHECK (length(key_sha256) = 64),
+    created_at timestamptz NOT NULL,
+    -- Updated at most once a minute per key.
+    last_used_at timestamptz,
+    revoked_at timestamptz
+);
+
+-- A name names at most one live key (a revoked key's name may be used again).
+CREATE UNIQUE INDEX api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL;
