@@ -72,9 +72,80 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// `/openapi.json` (serving `doc`) and `/docs`.
+/// `/openapi.json` (serving `doc`, with [`with_error_responses`]) and `/docs`.
 pub fn router(doc: utoipa::openapi::OpenApi) -> Router {
+    let doc = with_error_responses(doc);
     Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+}
+
+/// `doc` with the refusals every operation can answer documented (in the `ErrorBody` shape), as
+/// Schemathesis found them: 400 for a malformed body or query string, 401/403 for credentials
+/// (every secured or studio operation), 404 for a path id that names nothing, 413 over the body
+/// limit, 422 for bad field, query or path values.
+pub fn with_error_responses(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::ParameterIn;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let has = |place: ParameterIn| {
+                op.parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.parameter_in == place)
+            };
+            let (path, query) = (has(ParameterIn::Path), has(ParameterIn::Query));
+            let body = op.request_body.is_some();
+            let secured = op.security.is_some()
+                || op
+                    .tags
+                    .iter()
+                    .flatten()
+                    .any(|t| t == "studio" || t == "agent");
+            let wanted = [
+                ("400", body || query, "malformed JSON body or query string"),
+                ("401", secured, "missing or wrong credentials"),
+                (
+                    "403",
+                    secured,
+                    "credentials for something else, or a role without access",
+                ),
+                ("404", path, "no such record"),
+                ("413", body, "the body is larger than the server accepts"),
+                (
+                    "422",
+                    body || query || path,
+                    "a field, query or path value is not acceptable",
+                ),
+            ];
+            for (status, applies, why) in wanted {
+                if applies && !op.responses.responses.contains_key(status) {
+                    op.responses
+                        .responses
+                        .insert(status.to_string(), error_response(why).into());
+                }
+            }
+        }
+    }
+    doc
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ impl Gen {
         let mut s = String::new();
         for _ in 0..=self.below(max_parts) {
             if self.chance(0.5) {
-                let piece: &str = *self.pick(DICTIONARY);
+                let piece = DICTIONARY[self.below(DICTIONARY.len())];
                 s.push_str(piece);
             } else {
                 s.push(self.hostile_char());
