@@ -275,7 +275,7 @@ fn parse_directory<'a>(r: &mut Reader<'a, '_>) -> Result<Vec<SrcTensor<'a>>, Imp
         let expected = match dtype {
             SrcDtype::F32 => elements as u64 * 4,
             SrcDtype::Q4_0 => {
-                if elements % Q4_BLOCK != 0 {
+                if !elements.is_multiple_of(Q4_BLOCK) {
                     return Err(r.invalid(format!(
                         "Q4_0 tensor `{name}` has {elements} elements, not a multiple of {Q4_BLOCK}"
                     )));
