@@ -104,3 +104,9 @@ load-bench: model train
 
 clean-models:
 	rm -rf models/v* models/current models/cache
+
+# Same run, same messages: madoguchi vs PyTorch and ONNX Runtime (fp32, dynamic int8), one table with
+# ratios, saved in benches/results/ (installs torch & co. into .cache/, several GB; not in `make test`).
+.PHONY: bench-reference
+bench-reference: model train
+	benches/reference.sh --bin $(BIN) $(REFERENCE_ARGS)
