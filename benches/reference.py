@@ -135,9 +135,14 @@ def export(args):
     try:
         # The TorchScript exporter: dynamic batch and length from `dynamic_axes`.
         torch.onnx.export(model, inputs, fp32, dynamic_axes=axes, dynamo=False, **export_args)
-    except TypeError:
-        # A torch without the `dynamo` argument: the TorchScript exporter is the only one.
-        torch.onnx.export(model, inputs, fp32, dynamic_axes=axes, **export_args)
+        exporter = "TorchScript"
+    except Exception as e:  # noqa: BLE001 - any failure: try the other exporter, say why
+        # Newer torch/transformers pairs fail in the TorchScript exporter; torch.export's works
+        # (the check below compares its output with PyTorch either way).
+        print(f"TorchScript ONNX export failed ({type(e).__name__}: {e}); using torch.export",
+              file=sys.stderr)
+        torch.onnx.export(model, inputs, fp32, dynamic_axes=axes, dynamo=True, **export_args)
+        exporter = "torch.export"
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
@@ -150,7 +155,8 @@ def export(args):
     worst = float((want * got).sum(1).min())
     if worst < 0.9999:
         raise SystemExit(f"ONNX export disagrees with PyTorch: cosine {worst:.6f}")
-    print(f"exported {fp32} and {int8} (export check: cosine {worst:.6f})", file=sys.stderr)
+    print(f"exported {fp32} ({exporter} exporter) and {int8} (export check: cosine {worst:.6f})",
+          file=sys.stderr)
 
 
 def run(args):
