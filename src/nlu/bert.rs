@@ -17,6 +17,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use rayon::prelude::*;
 
+use super::embedding_table::{word_embeddings_name, EmbeddingTable};
 use super::packed::{contiguous_f32, PackedLinear, PackedMatmul};
 
 /// A linear layer `y = x Wᵀ + b` with packed weights.
@@ -69,7 +70,7 @@ struct Layer {
 
 /// The encoder: token ids in, last hidden states out.
 pub struct FastBert {
-    word: Tensor,
+    word: EmbeddingTable,
     position: Tensor,
     token_type: Tensor,
     embedding_norm: Norm,
@@ -79,8 +80,22 @@ pub struct FastBert {
 }
 
 impl FastBert {
-    /// Loads standard BERT weight names (with or without a `bert.` prefix).
+    /// Loads standard BERT weight names (with or without a `bert.` prefix), the word embeddings
+    /// as exact f32 rows.
     pub fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
+        let table = word_embeddings_name(&vb);
+        let word =
+            EmbeddingTable::exact(&vb.get((config.vocab_size, config.hidden_size), &table)?)?;
+        Self::load_with_words(vb, config, word)
+    }
+
+    /// Loads the layers from `vb` and takes the word embeddings from `word` (its tensor in `vb` is
+    /// never read, so a memory-mapped f32 table stays unread).
+    pub fn load_with_words(
+        vb: VarBuilder,
+        config: &Config,
+        word: EmbeddingTable,
+    ) -> candle_core::Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -88,7 +103,14 @@ impl FastBert {
         };
         let h = config.hidden_size;
         let e = vb.pp("embeddings");
-        let word = e.get((config.vocab_size, h), "word_embeddings.weight")?;
+        if (word.rows(), word.dim()) != (config.vocab_size, h) {
+            candle_core::bail!(
+                "word embeddings are {}×{}, the config says {}×{h}",
+                word.rows(),
+                word.dim(),
+                config.vocab_size
+            )
+        }
         let position = e.get(
             (config.max_position_embeddings, h),
             "position_embeddings.weight",
@@ -148,10 +170,10 @@ impl FastBert {
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (b, len) = ids.dims2()?;
-        let hidden = self.word.dim(1)?;
+        let hidden = self.word.dim();
         let x = self
             .word
-            .index_select(&ids.flatten_all()?, 0)?
+            .lookup(&ids.flatten_all()?.to_vec1::<u32>()?, ids.device())?
             .reshape((b, len, hidden))?;
         let x = x
             .broadcast_add(&self.position.narrow(0, 0, len)?)?
