@@ -154,3 +154,8 @@ chaos:
 # sampled every 10 s, latency and errors (benches/soak.sh; SOAK_ARGS passes options). Not in `test`.
 soak: model train
 	benches/soak.sh --bin $(BIN) $(SOAK_ARGS)
+# Same run, same messages: madoguchi vs PyTorch and ONNX Runtime (fp32, dynamic int8), one table with
+# ratios, saved in benches/results/ (installs torch & co. into .cache/, several GB; not in `make test`).
+.PHONY: bench-reference
+bench-reference: model train
+	benches/reference.sh --bin $(BIN) $(REFERENCE_ARGS)

