@@ -67,7 +67,10 @@ cleanup() {
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
+# Every simulated customer comes from 127.0.0.1: the per-address and per-conversation rate
+# limits are off for the soak.
 "$bin" serve --bind "127.0.0.1:$port" --database "${database:-sqlite://$work/soak.db}" \
+    --conversations-per-ip-per-minute 0 --messages-per-conversation-per-minute 0 \
     >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 600); do

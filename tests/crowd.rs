@@ -396,7 +396,7 @@ impl Customer<'_> {
             ..Seen::default()
         };
         let asks = if ja { ASK_JA } else { ASK_EN };
-        let wants_human = n % 3 == 0;
+        let wants_human = n.is_multiple_of(3);
         let mut script: Vec<&str> = (0..3).map(|i| asks[(n + i) % asks.len()]).collect();
         if wants_human {
             script.insert(1, if ja { HUMAN_JA } else { HUMAN_EN });
@@ -405,7 +405,7 @@ impl Customer<'_> {
             let ack = self.message(&seen, text)?;
             seen.acks.push(ack);
         }
-        if wants_human && n % 2 == 0 {
+        if wants_human && n.is_multiple_of(2) {
             self.until_answered("end", |base| {
                 (
                     format!("{base}/v1/conversations/{}/end", seen.id),

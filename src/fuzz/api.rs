@@ -453,7 +453,7 @@ fn fuzz_api_bodies() {
         "api_bodies",
         |g: &mut Gen| {
             count += 1;
-            if count % 500 == 0 {
+            if count.is_multiple_of(500) {
                 live = app.live();
             }
             let op = g.pick(&ops).clone();

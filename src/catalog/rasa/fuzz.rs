@@ -159,7 +159,7 @@ fn fuzz_rasa_import() {
                 check_templates_of(&parsed);
             }
             count += 1;
-            if count % 50 == 0 {
+            if count.is_multiple_of(50) {
                 whole_import(scratch.path(), nlu, domain);
             }
         },
