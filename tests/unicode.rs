@@ -85,7 +85,9 @@ fn say_raw(c: &Customer<'_>, text_json: &str) -> crate::api::Resp {
 fn customer_text_and_names_come_back_byte_for_byte() {
     with_server("unicode_customer_text", |s| {
         for (name, text) in cases() {
-            let c = new_conversation(&s.base, json!({"customer": {"name": text, "note": text}}));
+            // The name alone: the customer metadata is limited to 8 KiB of JSON, and the
+            // combining-marks case is 6 KB (tests/access.rs covers the limit).
+            let c = new_conversation(&s.base, json!({"customer": {"name": text}}));
             let r = if name == "surrogate_pair_escape" {
                 say_raw(&c, "\"\\ud83d\\ude00\"")
             } else {
