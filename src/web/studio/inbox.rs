@@ -1,7 +1,7 @@
 //! The inbox's JSON endpoints (`/studio/api/inbox…`): the grouped listing with its filters, one
 //! conversation's transcript around a message, an action on messages, and undo. Thin handlers over
 //! [`Studio`](crate::studio::Studio); leads and admins only.
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::lead::Lead;
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::ApiError;
 use crate::store::Message;
 use crate::studio::inbox::{InboxFilter, InboxPage};
@@ -39,7 +39,7 @@ pub fn router() -> Router<ConsoleState> {
 pub async fn list(
     State(state): State<ConsoleState>,
     _lead: Lead,
-    Query(filter): Query<InboxFilter>,
+    ApiQuery(filter): ApiQuery<InboxFilter>,
 ) -> Result<Json<InboxPage>, ApiError> {
     let page = state
         .app
