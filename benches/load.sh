@@ -42,11 +42,8 @@ die() { echo "load.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin is missing: run \`make build\` (or pass --bin)"
 [ -e models/current ] || die "no trained model: run \`make train\`"
 [ -f "$messages" ] || die "$messages is missing (the benchmark messages, one per line)"
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk (Debian package)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >&2 \
-        || die "could not install wrk"
-fi
+source benches/serve-lib.sh
+ensure_wrk
 
 work=$(mktemp -d)
 server_pid=""
@@ -60,20 +57,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-# Every simulated customer comes from 127.0.0.1: the per-address and per-conversation rate
-# limits are off for the benchmark.
-"$bin" serve --bind "127.0.0.1:$port" --database "${database:-sqlite://$work/load.db}" \
-    --conversations-per-ip-per-minute 0 --messages-per-conversation-per-minute 0 \
-    >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 600); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; die "the server exited"; }
-    sleep 0.5
-done
-curl -fsS "$base/readyz" >/dev/null || die "the server never became ready"
+start_server load.db
 
 # The server's memory in MiB: `field` is VmRSS (now) or VmHWM (peak since start).
 mem_mib() { awk -v f="$1:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status"; }
@@ -83,23 +67,7 @@ rss_loaded=$(mem_mib VmRSS)
 
 # Fresh conversations, four per customer (see benches/chat.lua), written as wrk's Lua data.
 make_data() {
-        python3 - "$base" "$(($1 * 4))" "$messages" >"$work/data.lua" <<'PY'
-import json, sys, urllib.request
-base, count, messages = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def lua(s):
-    return "[==[" + s + "]==]"
-convs = []
-for i in range(count):
-    locale = "ja" if i % 2 == 0 else "en"
-    req = urllib.request.Request(base + "/v1/conversations", method="POST",
-        data=json.dumps({"locale": locale}).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        c = json.load(r)
-    convs.append("{id=%s, token=%s}" % (lua(c["id"]), lua(c["token"])))
-bodies = [lua(json.dumps({"text": line.strip()}, ensure_ascii=False))
-          for line in open(messages, encoding="utf-8") if line.strip()]
-print("return {conversations={%s}, messages={%s}}" % (",".join(convs), ",".join(bodies)))
-PY
+    write_conversations "$(($1 * 4))"
 }
 
 rss_warm=$rss_loaded

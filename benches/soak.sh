@@ -43,11 +43,8 @@ die() { echo "soak.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin is missing: run \`make build\` (or pass --bin)"
 [ -e models/current ] || die "no trained model: run \`make train\`"
 [ -f "$messages" ] || die "$messages is missing (the benchmark messages, one per line)"
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk (Debian package)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >&2 \
-        || die "could not install wrk"
-fi
+source benches/serve-lib.sh
+ensure_wrk
 # wrk and the server each need a descriptor per customer.
 ulimit -n "$(( customers * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -65,39 +62,10 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-# Every simulated customer comes from 127.0.0.1: the per-address and per-conversation rate
-# limits are off for the soak.
-"$bin" serve --bind "127.0.0.1:$port" --database "${database:-sqlite://$work/soak.db}" \
-    --conversations-per-ip-per-minute 0 --messages-per-conversation-per-minute 0 \
-    >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 600); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; die "the server exited"; }
-    sleep 0.5
-done
-curl -fsS "$base/readyz" >/dev/null || die "the server never became ready"
+start_server soak.db
 
 echo "creating $((customers * 2)) conversations" >&2
-python3 - "$base" "$((customers * 2))" "$messages" >"$work/data.lua" <<'PY'
-import json, sys, urllib.request
-base, count, messages = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def lua(s):
-    return "[==[" + s + "]==]"
-convs = []
-for i in range(count):
-    locale = "ja" if i % 2 == 0 else "en"
-    req = urllib.request.Request(base + "/v1/conversations", method="POST",
-        data=json.dumps({"locale": locale}).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        c = json.load(r)
-    convs.append("{id=%s, token=%s}" % (lua(c["id"]), lua(c["token"])))
-bodies = [lua(json.dumps({"text": line.strip()}, ensure_ascii=False))
-          for line in open(messages, encoding="utf-8") if line.strip()]
-print("return {conversations={%s}, messages={%s}}" % (",".join(convs), ",".join(bodies)))
-PY
+write_conversations "$((customers * 2))"
 
 # One sample every 10 s: seconds since the load started, VmRSS (kB), open fds, threads.
 sample() {
