@@ -5,7 +5,8 @@
 use anyhow::Context;
 use clap::Args;
 
-use crate::store::{Erased, Store};
+use super::database::open_migrated;
+use crate::store::Erased;
 
 #[derive(Debug, Args)]
 pub struct EraseArgs {
@@ -37,13 +38,7 @@ pub fn run(args: EraseArgs) -> anyhow::Result<()> {
 async fn erase(args: &EraseArgs) -> anyhow::Result<Erased> {
     let customer = args.customer.trim();
     anyhow::ensure!(!customer.is_empty(), "--customer is empty");
-    let store = Store::connect(&args.database)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    let store = open_migrated(&args.database).await?;
     let actor = args.actor.clone().unwrap_or_else(cli_actor);
     let erased = store
         .erase_customer(customer, &actor)

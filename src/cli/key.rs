@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 
+use super::database::open_migrated;
 use super::user::Database;
 use crate::store::{ApiKey, ApiScope, Store};
 
@@ -36,14 +37,7 @@ pub enum KeyCommand {
 }
 
 async fn open(db: &Database) -> anyhow::Result<Store> {
-    let store = Store::connect(&db.database)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    Ok(store)
+    open_migrated(&db.database).await
 }
 
 pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {

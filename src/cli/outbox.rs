@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::store::{OutboxEvent, Store};
+use super::database::open_migrated;
+use crate::store::OutboxEvent;
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -42,13 +43,7 @@ pub fn run(cmd: OutboxCommand) -> anyhow::Result<()> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
-    let store = Store::connect(&args.database)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    let store = open_migrated(&args.database).await?;
     let stats = store.outbox_stats().await?;
     let events = store.list_outbox(args.dead, args.limit).await?;
     store.close().await;

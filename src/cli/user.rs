@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::database::open_migrated;
 use crate::domain::AccountRole;
 use crate::store::{NewAccount, Store};
 use crate::web::console::password::hash_password;
@@ -59,14 +60,7 @@ fn parse_role(text: &str) -> Result<AccountRole, String> {
 }
 
 async fn open(db: &Database) -> anyhow::Result<Store> {
-    let store = Store::connect(&db.database)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    Ok(store)
+    open_migrated(&db.database).await
 }
 
 /// The new password: prompted twice on a terminal, else the first line of stdin.
