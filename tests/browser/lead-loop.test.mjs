@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, SCREENSHOTS, launchBrowser, screenshot, startServer } from './lib/harness.mjs';
+import { REPO, SCREENSHOTS, customer, launchBrowser, screenshot, startServer } from './lib/harness.mjs';
 
 const PASSWORD = 'browser-test-password';
 // A question the default catalog's model does not answer (instalments: out of scope or below
@@ -37,22 +37,6 @@ function workspaceCopy() {
   cpSync(join(models, version), join(dir, 'models', version), { recursive: true });
   writeFileSync(join(dir, 'models', 'current'), `${version}\n`);
   return { dir, version };
-}
-
-async function customer(base) {
-  const r = await fetch(`${base}/v1/conversations`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ locale: 'en' }),
-  });
-  assert.equal(r.status, 201, await r.clone().text());
-  const { id, token } = await r.json();
-  return async (text) => {
-    const m = await fetch(`${base}/v1/conversations/${id}/messages`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ text }),
-    });
-    assert.equal(m.status, 200, await m.clone().text());
-    return m.json();
-  };
 }
 
 async function servedModel(base) {

@@ -7,25 +7,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, launchBrowser, screenshot, startServer } from './lib/harness.mjs';
+import { REPO, customer, launchBrowser, screenshot, startServer } from './lib/harness.mjs';
 
 const PASSWORD = 'browser-test-password';
-
-async function customer(base) {
-  const r = await fetch(`${base}/v1/conversations`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ locale: 'en' }),
-  });
-  assert.equal(r.status, 201, await r.clone().text());
-  const { id, token } = await r.json();
-  return async (text) => {
-    const m = await fetch(`${base}/v1/conversations/${id}/messages`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ text }),
-    });
-    assert.equal(m.status, 200, await m.clone().text());
-    return m.json();
-  };
-}
 
 async function logIn(context, base, name) {
   const page = await context.newPage();

@@ -1,6 +1,7 @@
 // Shared helpers of the browser tests: a real `madoguchi serve` on a loopback port (temporary
 // SQLite database, the model trained by scripts/browser-tests.sh), Debian's Chromium through
 // playwright-core, screenshots, and axe-core.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,4 +110,22 @@ export async function seriousA11yViolations(page, { include } = {}) {
     return await axe.run(include ? { include } : document, { resultTypes: ['violations'] });
   }, include ?? null);
   return results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** A new English conversation over the API; returns `say(text)`, which sends a message and
+ * returns the turn (asserting 201 and 200). */
+export async function customer(base) {
+  const r = await fetch(`${base}/v1/conversations`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ locale: 'en' }),
+  });
+  assert.equal(r.status, 201, await r.clone().text());
+  const { id, token } = await r.json();
+  return async (text) => {
+    const m = await fetch(`${base}/v1/conversations/${id}/messages`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ text }),
+    });
+    assert.equal(m.status, 200, await m.clone().text());
+    return m.json();
+  };
 }
