@@ -7,10 +7,12 @@ local data = dofile(os.getenv("LOAD_DATA"))
 local think_ms = tonumber(os.getenv("THINK_MS") or "0")
 local thread_count = tonumber(os.getenv("LOAD_THREADS") or "1")
 local counter = 0
+local threads = {}
 
 function setup(thread)
   thread:set("thread_index", counter)
   counter = counter + 1
+  table.insert(threads, thread)
 end
 
 function init(args)
@@ -53,4 +55,15 @@ function done(summary, latency, requests)
     latency.max / 1000, summary.requests, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.status, summary.errors.timeout,
     summary.duration / 1e6))
+  -- Which answers were not 2xx, by status (wrk counts them only as "non-2xx or 3xx").
+  local others = {}
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("statuses") or {}) do
+      if status < 200 or status > 299 then others[status] = (others[status] or 0) + n end
+    end
+  end
+  local parts = {}
+  for status, n in pairs(others) do table.insert(parts, status .. "=" .. n) end
+  table.sort(parts)
+  io.write("STATUSES " .. table.concat(parts, " ") .. "\n")
 end

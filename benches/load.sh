@@ -80,6 +80,7 @@ fi
 
 echo "| customers | think time | turns | turns/s | p50 ms | p90 ms | p99 ms | max ms | errors | RSS MiB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+not_ok=()
 for n in $customers; do
     for t in $think; do
         make_data "$n"
@@ -96,9 +97,12 @@ for n in $customers; do
         errors=$((errors_connect + errors_read + errors_write + errors_timeout + errors_status))
         rate=$(python3 -c "print(f'{$requests / $duration_s:.1f}')")
         echo "| $n | ${t} ms | $requests | $rate | $p50_ms | $p90_ms | $p99_ms | $max_ms | $errors | $rss |"
+        statuses=$(grep '^STATUSES ' <<<"$out" | sed 's/^STATUSES //')
+        [ -z "$statuses" ] || not_ok+=("$n customers, ${t} ms: $statuses")
     done
 done
 echo
+for row in "${not_ok[@]}"; do echo "Answers other than 2xx ($row)"; done
 echo "Server memory (MiB): VmRSS $rss_loaded once the model is loaded, $rss_warm after the warm-up" \
     "($warmup), VmHWM (peak since start) $(mem_mib VmHWM); RSS column: highest VmRSS sampled" \
     "every 0.2 s during the row."

@@ -107,7 +107,8 @@ read -r growth_mb fd_growth < <(awk -v w="$warmup" '
     $1 >= w && !seen { rss0 = $2; fd0 = $3; seen = 1 }
     { rss = $2; fd = $3 }
     END { printf "%.1f %d\n", seen ? (rss - rss0) / 1024 : 0, seen ? fd - fd0 : 0 }' "$work/samples")
-echo "errors: connect $errors_connect, read $errors_read, write $errors_write, status (non-2xx) $errors_status, timeout $errors_timeout"
+statuses=$(grep '^STATUSES ' <<<"$out" | sed 's/^STATUSES //')
+echo "errors: connect $errors_connect, read $errors_read, write $errors_write, status (non-2xx) $errors_status${statuses:+ ($statuses)}, timeout $errors_timeout"
 echo "after the ${warmup} s warm-up: VmRSS grew ${growth_mb} MB, open fds by ${fd_growth} (errors: $errors)"
 [ "$errors" -eq 0 ] || die "$errors errors under load"
 python3 -c "import sys; sys.exit(0 if $growth_mb <= $max_growth_mb else 1)" \
