@@ -109,11 +109,11 @@ unsafe fn head_generic(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: us
             *sc = if all_padded { 0.0 } else { dot(q, k) * scale };
             max = max.max(*sc);
         }
-        let mut sum = 0.0;
+        // Two loops: the exponentials vectorise only without the (ordered) sum beside them.
         for sc in scores.iter_mut() {
             *sc = exp(*sc - max);
-            sum += *sc;
         }
+        let sum: f32 = scores.iter().sum();
         let inv = 1.0 / sum;
         let dst = std::slice::from_raw_parts_mut(out.0.add((seq * len + i) * h + head * d), d);
         dst.fill(0.0);
