@@ -62,8 +62,10 @@ fi
 
 help=$("$bin" bench --help)
 if [ -z "$precisions" ] && grep -q -- '--precision' <<<"$help"; then
-    # The values clap lists: "[possible values: f32, bf16, int8]".
-    precisions=$(grep -o 'possible values: [^]]*' <<<"$help" | head -n 1 | sed 's/possible values: //; s/,/ /g')
+    # Every explicit precision the help names (`auto` is one of them, measured as itself).
+    precisions=$(grep -A4 -- '--precision' <<<"$help" | grep -o '`[a-z0-9]*`' | tr -d '`' \
+        | grep -vx auto | sort -u | tr '\n' ' ' || true)
+    [ -n "$precisions" ] || die "could not read the precisions from \`$bin bench --help\`"
 fi
 
 export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads RAYON_NUM_THREADS=$threads
