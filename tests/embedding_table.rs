@@ -134,7 +134,6 @@ fn f32_encoder(dir: &Path) -> BertEncoder {
         model,
         &config,
         tokenizer,
-        Device::Cpu,
         EncoderOptions::default(),
         "f32".into(),
         "f32-table".into(),

@@ -11,7 +11,8 @@
 //!   epilogue, and each residual add is fused with its layer norm;
 //! - the layers work in buffers reused from one call to the next: no allocation per layer.
 //!
-//! The embeddings (lookup, positions, layer norm) still run with candle tensors.
+//! - the embeddings (lookup, positions, layer norm) and the layers run on plain buffers, so no
+//!   candle operation (and none of the threads candle's CPU backend starts) is on the hot path.
 //!
 //! candle's GGML-quantised matmuls (q8_0, q4_0) were tried and were 4× slower than the f32 kernel
 //! on AVX2 without VNNI; the int8 kernels here quantize activations per row at run time instead.
@@ -48,10 +49,6 @@ impl Norm {
             bias: vb.get(size, "bias")?,
             eps: eps as f32,
         })
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 
     /// The same parameters as plain vectors, for the fused residual + layer norm.
@@ -101,9 +98,9 @@ impl Buffers {
 /// The encoder: token ids in, last hidden states out.
 pub struct FastBert {
     word: EmbeddingTable,
-    position: Tensor,
-    token_type: Tensor,
-    embedding_norm: Norm,
+    /// Position embeddings plus the (only) token-type embedding, `[max positions, hidden]`.
+    position_and_type: Vec<f32>,
+    embedding_norm: LayerNorm,
     layers: Vec<Layer>,
     heads: usize,
     head_dim: usize,
@@ -162,7 +159,11 @@ impl FastBert {
         let token_type = e
             .get((config.type_vocab_size, h), "token_type_embeddings.weight")?
             .get(0)?;
-        let embedding_norm = Norm::load(e.pp("LayerNorm"), h, config.layer_norm_eps)?;
+        let embedding_norm = Norm::load(e.pp("LayerNorm"), h, config.layer_norm_eps)?.to_plain()?;
+        let position_and_type = position
+            .broadcast_add(&token_type)?
+            .flatten_all()?
+            .to_vec1()?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
@@ -203,8 +204,7 @@ impl FastBert {
         }
         Ok(Self {
             word,
-            position,
-            token_type,
+            position_and_type,
             embedding_norm,
             layers,
             heads: config.num_attention_heads,
@@ -224,22 +224,42 @@ impl FastBert {
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (b, len) = ids.dims2()?;
-        let hidden = self.word.dim();
-        let x = self
-            .word
-            .lookup(&ids.flatten_all()?.to_vec1::<u32>()?, ids.device())?
-            .reshape((b, len, hidden))?;
-        let x = x
-            .broadcast_add(&self.position.narrow(0, 0, len)?)?
-            .broadcast_add(&self.token_type)?;
-        let x = self
-            .embedding_norm
-            .forward(&x)?
-            .reshape((b * len, hidden))?;
-        let mut x: Vec<f32> = x.flatten_all()?.to_vec1()?;
+        let ids: Vec<u32> = ids.flatten_all()?.to_vec1()?;
         let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
-        self.layers_forward(&mut x, &mask, b, len);
-        Tensor::from_vec(x, (b, len, hidden), &Device::Cpu)
+        let x = self.forward_rows(&ids, &mask, b, len)?;
+        Tensor::from_vec(x, (b, len, self.word.dim()), &Device::Cpu)
+    }
+
+    /// `ids` and `mask` are `[b, len]` row-major; returns the hidden states, `[b·len, hidden]`.
+    pub fn forward_rows(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        b: usize,
+        len: usize,
+    ) -> candle_core::Result<Vec<f32>> {
+        let h = self.word.dim();
+        if ids.len() != b * len || mask.len() != b * len {
+            candle_core::bail!("this is a bug: ids/mask are not {b}×{len}")
+        }
+        if len * h > self.position_and_type.len() {
+            candle_core::bail!(
+                "{len} tokens is more than the model's {} positions",
+                self.position_and_type.len() / h
+            )
+        }
+        let mut x = self.word.lookup_rows(ids)?;
+        let positions = &self.position_and_type[..len * h];
+        let extra: Vec<f32> = positions
+            .iter()
+            .copied()
+            .cycle()
+            .take(b * len * h)
+            .collect();
+        self.embedding_norm
+            .add_in_place(&mut x, &extra, self.kernels.isa);
+        self.layers_forward(&mut x, mask, b, len);
+        Ok(x)
     }
 
     /// Runs every layer on `x` (`[b·len, hidden]`) in place.

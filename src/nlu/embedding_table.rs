@@ -157,6 +157,11 @@ impl EmbeddingTable {
 
     /// The rows of `ids`, as an f32 tensor `[ids.len(), dim]`.
     pub fn lookup(&self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+        Tensor::from_vec(self.lookup_rows(ids)?, (ids.len(), self.dim), device)
+    }
+
+    /// The rows of `ids`, one after another (`ids.len() × dim` floats).
+    pub fn lookup_rows(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
         let mut out = Vec::with_capacity(ids.len() * self.dim);
         for &id in ids {
             let r = id as usize;
@@ -180,7 +185,7 @@ impl EmbeddingTable {
                 }
             }
         }
-        Tensor::from_vec(out, (ids.len(), self.dim), device)
+        Ok(out)
     }
 }
 

@@ -132,7 +132,6 @@ impl Default for EncoderOptions {
 pub struct BertEncoder {
     model: FastBert,
     tokenizer: Tokenizer,
-    device: Device,
     options: EncoderOptions,
     dim: usize,
     pad_id: u32,
@@ -175,15 +174,7 @@ impl BertEncoder {
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        Self::new(
-            model,
-            &config,
-            tokenizer,
-            device,
-            options,
-            name,
-            fingerprint,
-        )
+        Self::new(model, &config, tokenizer, options, name, fingerprint)
     }
 
     /// Builds an encoder from a loaded model and its tokenizer.
@@ -191,7 +182,6 @@ impl BertEncoder {
         model: FastBert,
         config: &Config,
         mut tokenizer: Tokenizer,
-        device: Device,
         options: EncoderOptions,
         name: String,
         fingerprint: String,
@@ -217,7 +207,6 @@ impl BertEncoder {
         Ok(Self {
             model,
             tokenizer,
-            device,
             options: EncoderOptions {
                 max_tokens,
                 ..options
@@ -255,13 +244,28 @@ impl BertEncoder {
             mask.extend(std::iter::repeat_n(1u32, seq.len()));
             mask.extend(std::iter::repeat_n(0u32, max_len - seq.len()));
         }
-        let shape = (batch.len(), max_len);
-        let ids = Tensor::from_vec(ids, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let hidden = self.model.forward(&ids, &mask)?;
-        let pooled = masked_mean_l2(&hidden, &mask)?;
-        Ok(pooled.to_vec2::<f32>()?)
+        let hidden = self.model.forward_rows(&ids, &mask, batch.len(), max_len)?;
+        Ok(mean_pool_l2(&hidden, &mask, max_len, self.dim))
     }
+}
+
+/// [`masked_mean_l2`] on plain rows: `hidden` is `[b·len, dim]`, `mask` `[b, len]`.
+fn mean_pool_l2(hidden: &[f32], mask: &[u32], len: usize, dim: usize) -> Vec<Vec<f32>> {
+    hidden
+        .chunks_exact(len * dim)
+        .zip(mask.chunks_exact(len))
+        .map(|(rows, mask)| {
+            let mut mean = vec![0f32; dim];
+            for (row, _) in rows.chunks_exact(dim).zip(mask).filter(|(_, &m)| m != 0) {
+                mean.iter_mut().zip(row).for_each(|(acc, v)| *acc += v);
+            }
+            let count = mask.iter().filter(|&&m| m != 0).count().max(1) as f32;
+            mean.iter_mut().for_each(|v| *v /= count);
+            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            mean.iter_mut().for_each(|v| *v /= norm);
+            mean
+        })
+        .collect()
 }
 
 /// Mean over the tokens the mask marks real (padding never counts), then L2 normalisation.
@@ -363,7 +367,30 @@ fn short_hash(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{forward_passes, same_weights};
+    use super::{forward_passes, masked_mean_l2, mean_pool_l2, same_weights};
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn plain_pooling_matches_the_tensor_pooling() {
+        let (b, len, dim) = (3, 4, 5);
+        let hidden: Vec<f32> = (0..b * len * dim)
+            .map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5)
+            .collect();
+        // Padding at the end, in the middle of nowhere (all padded), and none.
+        let mask: Vec<u32> = vec![1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
+        let got = mean_pool_l2(&hidden, &mask, len, dim);
+        let h = Tensor::from_vec(hidden, (b, len, dim), &Device::Cpu).expect("tensor");
+        let m = Tensor::from_vec(mask, (b, len), &Device::Cpu).expect("tensor");
+        let want: Vec<Vec<f32>> = masked_mean_l2(&h, &m)
+            .and_then(|t| t.to_vec2())
+            .expect("pooling");
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            for (a, b) in g.iter().zip(w) {
+                assert!((a - b).abs() < 1e-6, "{g:?} vs {w:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_precision_suffix_does_not_change_the_weights() {
