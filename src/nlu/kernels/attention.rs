@@ -93,22 +93,35 @@ unsafe fn head_generic(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: us
     };
     let all_padded = seq_mask.iter().all(|&m| m == 0);
     let scale = 1.0 / (d as f32).sqrt();
+    let n = kept.len();
+    // The head's kept keys transposed, `[d][n]`: a row of scores is then `d` multiply-adds
+    // across the keys (vectorised, no horizontal sums), where a dot product per key was
+    // dominated by its horizontal sum at head width 32.
+    let mut keys_t = vec![0f32; d * n];
+    for (col, &j) in kept.iter().enumerate() {
+        for (c, &k) in row(j, 1).iter().enumerate() {
+            keys_t[c * n + col] = k;
+        }
+    }
     let mut heap_scores = Vec::new();
     let mut stack_scores = [0f32; STACK_KEYS];
-    let scores: &mut [f32] = if kept.len() <= STACK_KEYS {
-        &mut stack_scores[..kept.len()]
+    let scores: &mut [f32] = if n <= STACK_KEYS {
+        &mut stack_scores[..n]
     } else {
-        heap_scores.resize(kept.len(), 0.0);
+        heap_scores.resize(n, 0.0);
         &mut heap_scores[..]
     };
     for i in 0..len {
-        let q = row(i, 0);
-        let mut max = f32::NEG_INFINITY;
-        for (sc, &j) in scores.iter_mut().zip(kept) {
-            let k = row(j, 1);
-            *sc = if all_padded { 0.0 } else { dot(q, k) * scale };
-            max = max.max(*sc);
+        scores.fill(0.0);
+        if !all_padded {
+            for (c, &q) in row(i, 0).iter().enumerate() {
+                let (q, keys) = (q * scale, &keys_t[c * n..(c + 1) * n]);
+                for (sc, &k) in scores.iter_mut().zip(keys) {
+                    *sc += q * k;
+                }
+            }
         }
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
         // Two loops: the exponentials vectorise only without the (ordered) sum beside them.
         for sc in scores.iter_mut() {
             *sc = exp(*sc - max);
@@ -124,24 +137,6 @@ unsafe fn head_generic(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: us
             }
         }
     }
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// `eˣ` for `x ≤ 0` (softmax), relative error < 2·10⁻⁷, written so the compiler vectorises it:

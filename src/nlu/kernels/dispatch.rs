@@ -171,9 +171,14 @@ impl Kernels {
         Self::select(PrecisionChoice::Fixed(Precision::F32), CpuLimit::Auto)
     }
 
-    /// e.g. `int8/avx512-vnni`.
+    /// e.g. `int8/avx512-vnni`: the precision and the instruction set its kernels really use
+    /// (the f32 kernels stop at AVX2 + FMA, whatever else the CPU has).
     pub fn describe(&self) -> String {
-        format!("{}/{}", self.precision, self.isa)
+        let isa = match self.precision {
+            Precision::F32 => self.isa.min(Isa::Avx2),
+            Precision::Int8 => self.isa,
+        };
+        format!("{}/{isa}", self.precision)
     }
 }
 

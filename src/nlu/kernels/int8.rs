@@ -170,9 +170,11 @@ fn quantize_row(src: &[f32], dst: &mut [u8]) -> (f32, i32) {
     let zero = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
     let inv = 1.0 / scale;
     for (d, &x) in dst.iter_mut().zip(src) {
-        // Through i32 (exact: the value is already an integer in 0..=255) so the conversion
-        // vectorises; a direct `as u8` is a saturating cast done one lane at a time.
-        *d = (x * inv + zero).round_ties_even().clamp(0.0, 255.0) as i32 as u8;
+        // `max`/`min` turn a NaN into 0 and bound the value, so the unchecked conversion is
+        // exact and vectorises; a checked `as` cast is done one lane at a time.
+        let v = (x * inv + zero).round_ties_even().max(0.0).min(255.0);
+        // SAFETY: `v` is finite and in 0..=255.
+        *d = unsafe { v.to_int_unchecked::<i32>() } as u8;
     }
     dst[src.len()..].fill(zero as u8);
     (scale, zero as i32)
