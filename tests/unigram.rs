@@ -199,3 +199,31 @@ fn vm_rss_kib() -> i64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
 }
+
+/// Where the encoder's resident memory goes (run alone: `cargo test --test integration
+/// unigram::resident -- --ignored --nocapture --test-threads=1`).
+#[test]
+#[ignore = "measurement: run alone, prints VmRSS deltas"]
+fn resident_memory_of_the_encoder() {
+    use madoguchi::nlu::{BertEncoder, Encoder, EncoderOptions};
+    let Some(dir) = real_encoder() else { return };
+    let mib = |kib: i64| kib as f64 / 1024.0;
+    let start = vm_rss_kib();
+    let encoder = BertEncoder::from_dir(&dir, EncoderOptions::default()).expect("encoder");
+    let loaded = vm_rss_kib();
+    let bench = std::fs::read_to_string(repo().join("../shared/bench/messages.txt"))
+        .unwrap_or_else(|_| "where is my parcel?\n荷物はどこですか".into());
+    let texts: Vec<&str> = bench.lines().collect();
+    for chunk in texts.chunks(32) {
+        encoder.embed(chunk).expect("embed");
+    }
+    let warm = vm_rss_kib();
+    println!(
+        "encoder resident: {:.1} MiB at start, +{:.1} MiB loaded ({}), +{:.1} MiB after embedding {} messages",
+        mib(start),
+        mib(loaded - start),
+        encoder.fingerprint(),
+        mib(warm - loaded),
+        texts.len()
+    );
+}

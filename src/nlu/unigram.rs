@@ -109,11 +109,11 @@ impl VocabBuilder {
                 return Err(UnigramError::UnkIdNotInVocabulary(unk));
             }
         }
-        let min_score =
-            self.scores
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, |m, s| if s < m { s } else { m });
+        let min_score = self
+            .scores
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, |m, s| if s < m { s } else { m });
         let mut model = CompactUnigram {
             text: self.text.into_boxed_slice(),
             starts: if self.starts.is_empty() {
