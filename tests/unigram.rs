@@ -182,22 +182,31 @@ fn resident_memory_of_the_two_tokenizers() {
     let before = vm_rss_kib();
     let stock = Tokenizer::from_file(&path).expect("crate");
     let stock_kib = vm_rss_kib() - before;
+    let TextTokenizer::Compact(compact) = compact else {
+        panic!("a Unigram tokenizer.json must load as the compact model")
+    };
     println!(
-        "tokenizer.json resident: compact {:.1} MiB, crate {:.1} MiB",
+        "tokenizer.json resident: compact {:.1} MiB (its model's arrays {:.1} MiB), crate {:.1} MiB; VmHWM {:.1} MiB",
         compact_kib as f64 / 1024.0,
-        stock_kib as f64 / 1024.0
+        compact.get_model().heap_bytes() as f64 / 1048576.0,
+        stock_kib as f64 / 1024.0,
+        vm_kib("VmHWM:") as f64 / 1024.0
     );
-    assert!(compact.is_compact());
     drop(stock);
 }
 
 fn vm_rss_kib() -> i64 {
+    vm_kib("VmRSS:")
+}
+
+/// A `/proc/self/status` figure in KiB (`VmRSS:`, `VmHWM:`).
+fn vm_kib(field: &str) -> i64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
 }
 
 /// Where the encoder's resident memory goes (run alone: `cargo test --test integration
@@ -225,5 +234,32 @@ fn resident_memory_of_the_encoder() {
         encoder.fingerprint(),
         mib(warm - loaded),
         texts.len()
+    );
+}
+
+/// Tokenisation time of the bench messages, compact vs the crate's model (run alone, release:
+/// `cargo test --release --test integration unigram::tokenisation_speed -- --ignored --nocapture`).
+#[test]
+#[ignore = "measurement: prints the time to tokenise the bench messages with each model"]
+fn tokenisation_speed_of_the_two_models() {
+    let Some(dir) = real_encoder() else { return };
+    let (compact, stock) = pair(&dir);
+    let path = repo().join("../shared/bench/messages.txt");
+    let Some(text) = lines(&path) else { return };
+    let inputs: Vec<String> = text.lines().map(|l| format!("query: {l}")).collect();
+    let time = |f: &dyn Fn(&str)| {
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            inputs.iter().for_each(|s| f(s));
+        }
+        t.elapsed().as_secs_f64() * 1e6 / (10 * inputs.len()) as f64
+    };
+    // The crate's model caches words: its second pass is the warm figure.
+    let crate_cold = time(&|s| drop(stock.encode(s, true)));
+    let crate_warm = time(&|s| drop(stock.encode(s, true)));
+    let compact_us = time(&|s| drop(compact.encode(s, true)));
+    println!(
+        "µs per message ({} messages): compact {compact_us:.1}, crate {crate_cold:.1} (first pass) / {crate_warm:.1} (word cache warm)",
+        inputs.len()
     );
 }

@@ -3,9 +3,10 @@
 //! The `tokenizers` crate's `Unigram` keeps a 250k-piece vocabulary as a trie with a hash map of
 //! children per node, a `Vec<(String, f64)>` and a `HashMap<String, u32>`: about 280 MiB resident
 //! for multilingual-e5-small, more than the int8 encoder itself. [`CompactUnigram`] holds the same
-//! vocabulary in a few flat arrays (about 8 MiB): every piece in one byte arena with offsets, the
-//! scores, and the ids ordered by piece bytes. The prefix search walks that ordered array as a
-//! trie would (narrowing a range by binary search, one byte at a time).
+//! vocabulary in a few flat arrays: every piece in one byte arena with offsets, the scores, and the
+//! ids ordered by piece bytes (for id lookups), plus a double-array Aho-Corasick automaton
+//! (`daachorse`, charwise) that finds every piece occurring in a word in one pass: the lattice the
+//! crate's trie builds one start position at a time.
 //!
 //! It plugs into the crate's `TokenizerImpl` as the model only (normalizer, pre-tokenizer,
 //! post-processor, truncation stay the crate's) and reproduces the crate's `Unigram` exactly: the
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
@@ -54,10 +56,12 @@ pub enum UnigramError {
     TooLarge,
     #[error("the compact Unigram model is for inference only: it cannot be trained")]
     NotTrainable,
+    #[error("cannot build the piece automaton: {0}")]
+    Automaton(String),
 }
 
 /// A Unigram vocabulary in flat arrays; tokenises exactly as `tokenizers::models::unigram::Unigram`.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct CompactUnigram {
     /// Every piece's bytes, in id order.
     text: Box<[u8]>,
@@ -66,8 +70,18 @@ pub struct CompactUnigram {
     scores: Box<[f64]>,
     /// Ids of the distinct pieces ordered by bytes; a duplicated piece keeps its last id.
     sorted: Box<[u32]>,
+    /// Every non-empty distinct piece, valued by its id (the one in `sorted`).
+    automaton: CharwiseDoubleArrayAhoCorasick<u32>,
     min_score: f64,
     unk_id: Option<u32>,
+}
+
+impl PartialEq for CompactUnigram {
+    fn eq(&self, other: &Self) -> bool {
+        // The automaton is built from these.
+        (&self.text, &self.starts, &self.scores, self.unk_id)
+            == (&other.text, &other.starts, &other.scores, other.unk_id)
+    }
 }
 
 impl fmt::Debug for CompactUnigram {
@@ -114,21 +128,62 @@ impl VocabBuilder {
             .iter()
             .copied()
             .fold(f64::INFINITY, |m, s| if s < m { s } else { m });
-        let mut model = CompactUnigram {
-            text: self.text.into_boxed_slice(),
-            starts: if self.starts.is_empty() {
-                vec![0].into_boxed_slice()
-            } else {
-                self.starts.into_boxed_slice()
-            },
+        let text = self.text.into_boxed_slice();
+        let starts = if self.starts.is_empty() {
+            vec![0].into_boxed_slice()
+        } else {
+            self.starts.into_boxed_slice()
+        };
+        let sorted = sorted_ids(&text, &starts);
+        let automaton = automaton(&text, &starts, &sorted)?;
+        Ok(CompactUnigram {
+            text,
+            starts,
             scores: self.scores.into_boxed_slice(),
-            sorted: Box::default(),
+            sorted,
+            automaton,
             min_score,
             unk_id: unk_id.map(|u| u as u32),
-        };
-        model.sorted = model.sorted_ids();
-        Ok(model)
+        })
     }
+}
+
+/// Piece `id` of the arena.
+fn piece<'a>(text: &'a [u8], starts: &[u32], id: u32) -> &'a [u8] {
+    let id = id as usize;
+    &text[starts[id] as usize..starts[id + 1] as usize]
+}
+
+/// Ids ordered by piece bytes; of equal pieces only the last id stays (the crate's map keeps it).
+fn sorted_ids(text: &[u8], starts: &[u32]) -> Box<[u32]> {
+    let mut ids: Vec<u32> = (0..starts.len() as u32 - 1).collect();
+    // Stable: equal pieces stay in id order, so the last of each run is the highest id.
+    ids.sort_by(|&a, &b| piece(text, starts, a).cmp(piece(text, starts, b)));
+    let mut out: Vec<u32> = Vec::with_capacity(ids.len());
+    for id in ids {
+        match out.last_mut() {
+            Some(last) if piece(text, starts, *last) == piece(text, starts, id) => *last = id,
+            _ => out.push(id),
+        }
+    }
+    out.into_boxed_slice()
+}
+
+/// The automaton over the distinct non-empty pieces (the empty piece never matches in the crate).
+fn automaton(
+    text: &[u8],
+    starts: &[u32],
+    sorted: &[u32],
+) -> Result<CharwiseDoubleArrayAhoCorasick<u32>, UnigramError> {
+    let pieces = sorted.iter().filter_map(|&id| {
+        // The arena holds whole `str`s, so every piece is UTF-8.
+        let s = std::str::from_utf8(piece(text, starts, id)).ok()?;
+        (!s.is_empty()).then_some((s, id))
+    });
+    CharwiseDoubleArrayAhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .build_with_values(pieces)
+        .map_err(|e| UnigramError::Automaton(e.to_string()))
 }
 
 impl CompactUnigram {
@@ -146,27 +201,15 @@ impl CompactUnigram {
 
     /// Bytes held by the model's arrays (what replaces the crate's ~280 MiB).
     pub fn heap_bytes(&self) -> usize {
-        self.text.len() + self.starts.len() * 4 + self.scores.len() * 8 + self.sorted.len() * 4
+        self.text.len()
+            + self.starts.len() * 4
+            + self.scores.len() * 8
+            + self.sorted.len() * 4
+            + self.automaton.heap_bytes()
     }
 
     fn piece(&self, id: u32) -> &[u8] {
-        let id = id as usize;
-        &self.text[self.starts[id] as usize..self.starts[id + 1] as usize]
-    }
-
-    /// Ids ordered by piece bytes; of equal pieces only the last id stays (the crate's map keeps it).
-    fn sorted_ids(&self) -> Box<[u32]> {
-        let mut ids: Vec<u32> = (0..self.scores.len() as u32).collect();
-        // Stable: equal pieces stay in id order, so the last of each run is the highest id.
-        ids.sort_by(|&a, &b| self.piece(a).cmp(self.piece(b)));
-        let mut out: Vec<u32> = Vec::with_capacity(ids.len());
-        for id in ids {
-            match out.last_mut() {
-                Some(last) if self.piece(*last) == self.piece(id) => *last = id,
-                _ => out.push(id),
-            }
-        }
-        out.into_boxed_slice()
+        piece(&self.text, &self.starts, id)
     }
 
     /// The id of `token`, as the crate's `token_to_ids` map answers.
@@ -177,27 +220,16 @@ impl CompactUnigram {
             .map(|i| self.sorted[i])
     }
 
-    /// Calls `found(len, id)` for every piece that is a prefix of `bytes`, shortest first (the
-    /// crate's trie `common_prefix_search`; the empty piece never matches).
-    fn prefixes(&self, bytes: &[u8], mut found: impl FnMut(usize, u32)) {
-        let (mut lo, mut hi) = (0, self.sorted.len());
-        for (k, &b) in bytes.iter().enumerate() {
-            // [lo, hi) share bytes[..k]; among them a piece of length k sorts first.
-            let range = &self.sorted[lo..hi];
-            let start = range.partition_point(|&id| {
-                let p = self.piece(id);
-                p.len() <= k || p[k] < b
-            });
-            let end = start + range[start..].partition_point(|&id| self.piece(id)[k] <= b);
-            (lo, hi) = (lo + start, lo + end);
-            if lo == hi {
-                return;
-            }
-            let first = self.sorted[lo];
-            if self.piece(first).len() == k + 1 {
-                found(k + 1, first);
-            }
-        }
+    /// Every piece occurring in `sentence` as `(start, end, id)`, by start then end: the edges the
+    /// crate's trie `common_prefix_search` finds from each start position.
+    fn matches(&self, sentence: &str) -> Vec<(usize, usize, u32)> {
+        let mut found: Vec<(usize, usize, u32)> = self
+            .automaton
+            .find_overlapping_iter(sentence)
+            .map(|m| (m.start(), m.end(), m.value()))
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     /// The best segmentation of `sentence` as `(start, end, node id)`, in order (the crate's
@@ -210,7 +242,6 @@ impl CompactUnigram {
             from: Option<usize>,
         }
         let size = sentence.len();
-        let bytes = sentence.as_bytes();
         let unk_score = self.min_score - UNK_PENALTY;
         let mut best = vec![
             Best {
@@ -230,20 +261,16 @@ impl CompactUnigram {
                 };
             }
         };
+        let matches = self.matches(sentence);
+        let mut next = matches.iter().peekable();
         for (start, ch) in sentence.char_indices() {
             let base = best[start].score;
             let mblen = ch.len_utf8();
             let mut single = false;
-            self.prefixes(&bytes[start..], |len, id| {
-                relax(
-                    &mut best,
-                    start,
-                    start + len,
-                    id,
-                    self.scores[id as usize] + base,
-                );
-                single |= len == mblen;
-            });
+            while let Some(&(_, end, id)) = next.next_if(|m| m.0 == start) {
+                relax(&mut best, start, end, id, self.scores[id as usize] + base);
+                single |= end - start == mblen;
+            }
             let target = best[start + mblen];
             let score = unk_score + base;
             // As in the crate: a missing unk_id is an error only where the unknown node wins.
