@@ -6,7 +6,7 @@
 //! vocabulary in a few flat arrays: every piece in one byte arena with offsets, the scores, and the
 //! ids ordered by piece bytes (for id lookups), plus a double-array Aho-Corasick automaton
 //! (`daachorse`, charwise) that finds every piece occurring in a word in one pass: the lattice the
-//! crate's trie builds one start position at a time.
+//! crate's trie builds one start position at a time (21 MiB for multilingual-e5-small).
 //!
 //! It plugs into the crate's `TokenizerImpl` as the model only (normalizer, pre-tokenizer,
 //! post-processor, truncation stay the crate's) and reproduces the crate's `Unigram` exactly: the
