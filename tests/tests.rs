@@ -24,6 +24,7 @@ mod store;
 mod studio;
 mod tokenizer_parity;
 mod unicode;
+mod unigram;
 
 // Crash safety and scale-out (issue 12): a crowd of customers, kill -9, several replicas.
 mod chaos;

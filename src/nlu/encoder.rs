@@ -8,13 +8,13 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
-use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::FastBert;
 use super::embedding_table::{word_embeddings_name, EmbeddingTable};
 use super::error::NluError;
 use super::fingerprint::file_sha256;
 use super::kernels::{CpuLimit, Kernels, Precision, PrecisionChoice};
+use super::tokenize::TextTokenizer;
 
 /// Row-major matrix of embeddings: `len()` rows of `dim` floats.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -131,7 +131,7 @@ impl Default for EncoderOptions {
 /// A BERT encoder run by candle, with attention-masked mean pooling and L2 normalisation.
 pub struct BertEncoder {
     model: FastBert,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     options: EncoderOptions,
     dim: usize,
     pad_id: u32,
@@ -149,8 +149,7 @@ impl BertEncoder {
             std::fs::read_to_string(&config_path).map_err(|e| NluError::io(&config_path, e))?;
         let config: Config =
             serde_json::from_str(&config_text).map_err(|e| NluError::bad_file(&config_path, e))?;
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| NluError::bad_file(&tokenizer_path, e))?;
+        let tokenizer = TextTokenizer::from_file(&tokenizer_path)?;
         let device = Device::Cpu;
         // SAFETY: the weights file is memory-mapped read-only; madoguchi never writes it while loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
@@ -181,21 +180,15 @@ impl BertEncoder {
     pub fn new(
         model: FastBert,
         config: &Config,
-        mut tokenizer: Tokenizer,
+        tokenizer: impl Into<TextTokenizer>,
         options: EncoderOptions,
         name: String,
         fingerprint: String,
     ) -> Result<Self, NluError> {
         let max_tokens = options.max_tokens.min(config.max_position_embeddings);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| NluError::Tokenizer(e.to_string()))?;
-        tokenizer.with_padding(None);
-        // A customer typing "</s>" gets the characters tokenised, not a special token.
-        tokenizer.set_encode_special_tokens(true);
+        let mut tokenizer = tokenizer.into();
+        // Also: a customer typing "</s>" gets the characters tokenised, not a special token.
+        tokenizer.configure(max_tokens)?;
         let precision = match model.kernels().precision {
             Precision::F32 => String::new(),
             other => format!("-{other}"),
@@ -223,14 +216,7 @@ impl BertEncoder {
             .iter()
             .map(|t| format!("{}{}", self.options.prefix, t))
             .collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| NluError::Tokenizer(e.to_string()))?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| e.get_ids().to_vec())
-            .collect())
+        self.tokenizer.ids(inputs)
     }
 
     /// One forward pass over texts of similar length: pad, run, mean-pool over real tokens, normalise.

@@ -10,6 +10,7 @@
 //! - [`classifier`]: encoder + model, what the service calls; [`queue`]: its inference thread
 //!   (which can swap the model it serves without failing a request).
 //! - [`versions`]: the trained versions under `models/`; [`loader`]: loads one with a shared encoder.
+//! - [`tokenize`]: the encoder's tokenizer; [`unigram`]: its compact Unigram model (21 MiB, not ~270).
 //! - [`kernels`]: the transformer layers' compute kernels (f32 / int8, chosen by CPU features).
 pub mod bert;
 pub mod cache;
@@ -28,7 +29,9 @@ pub mod loader;
 pub mod model;
 pub mod queue;
 pub mod source;
+pub mod tokenize;
 pub mod train;
+pub mod unigram;
 pub mod versions;
 
 pub use classifier::Classifier;

