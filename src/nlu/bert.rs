@@ -223,6 +223,54 @@ impl FastBert {
 
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_until(ids, mask, self.layers.len())
+    }
+
+    /// Number of transformer layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Hidden states `[batch, len, hidden]` after the embeddings and the first `layer` layers
+    /// (fine-tuning caches the frozen lower layers' output once per text).
+    pub fn forward_until(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        layer: usize,
+    ) -> candle_core::Result<Tensor> {
+        let (b, len) = ids.dims2()?;
+        let x = self.embed(ids)?;
+        self.forward_range(x, mask, b, len, 0..layer.min(self.layers.len()))
+    }
+
+    /// Runs layers `layer..` on hidden states `[batch, len, hidden]` (from [`Self::forward_until`]).
+    pub fn forward_from(
+        &self,
+        layer: usize,
+        hidden: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let (b, len, _) = hidden.dims3()?;
+        let x: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        self.forward_range(x, mask, b, len, layer.min(self.layers.len())..self.layers.len())
+    }
+
+    fn forward_range(
+        &self,
+        mut x: Vec<f32>,
+        mask: &Tensor,
+        b: usize,
+        len: usize,
+        layers: std::ops::Range<usize>,
+    ) -> candle_core::Result<Tensor> {
+        let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
+        self.layers_forward(&mut x, &mask, b, len, layers);
+        Tensor::from_vec(x, (b, len, self.word.dim()), &Device::Cpu)
+    }
+
+    /// Embedding lookup, positions, token type and layer norm: `[b·len·hidden]` floats.
+    fn embed(&self, ids: &Tensor) -> candle_core::Result<Vec<f32>> {
         let (b, len) = ids.dims2()?;
         let hidden = self.word.dim();
         let x = self
@@ -236,14 +284,18 @@ impl FastBert {
             .embedding_norm
             .forward(&x)?
             .reshape((b * len, hidden))?;
-        let mut x: Vec<f32> = x.flatten_all()?.to_vec1()?;
-        let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
-        self.layers_forward(&mut x, &mask, b, len);
-        Tensor::from_vec(x, (b, len, hidden), &Device::Cpu)
+        x.flatten_all()?.to_vec1()
     }
 
-    /// Runs every layer on `x` (`[b·len, hidden]`) in place.
-    fn layers_forward(&self, x: &mut [f32], mask: &[u32], b: usize, len: usize) {
+    /// Runs `layers` on `x` (`[b·len, hidden]`) in place.
+    fn layers_forward(
+        &self,
+        x: &mut [f32],
+        mask: &[u32],
+        b: usize,
+        len: usize,
+        layers: std::ops::Range<usize>,
+    ) {
         let shape = Shape {
             batch: b,
             len,
@@ -256,7 +308,7 @@ impl FastBert {
         let buf = &mut *guard;
         buf.reserve(t, h, self.intermediate);
         let (isa, pool) = (self.kernels.isa, &self.pool);
-        for l in &self.layers {
+        for l in &self.layers[layers] {
             let (qkv, ctx) = (&mut buf.qkv[..t * 3 * h], &mut buf.ctx[..t * h]);
             let (tmp, ff) = (&mut buf.tmp[..t * h], &mut buf.ff[..t * self.intermediate]);
             l.qkv

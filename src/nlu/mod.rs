@@ -10,6 +10,7 @@
 //! - [`classifier`]: encoder + model, what the service calls; [`queue`]: its inference thread
 //!   (which can swap the model it serves without failing a request).
 //! - [`versions`]: the trained versions under `models/`; [`loader`]: loads one with a shared encoder.
+//! - [`finetune`]: fine-tuning the encoder's upper layers; a model version keeps only their delta.
 //! - [`kernels`]: the transformer layers' compute kernels (f32 / int8, chosen by CPU features).
 pub mod bert;
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod embedding_table;
 pub mod encoder;
 mod error;
 pub mod fingerprint;
+pub mod finetune;
 pub mod fit;
 pub mod head;
 pub mod import;

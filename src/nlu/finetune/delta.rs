@@ -1,0 +1,111 @@
+//! A fine-tuned encoder on disk is the base encoder plus a delta: the fine-tuned layers as f32
+//! safetensors under the base weights' names. Loading reads both files through one VarBuilder
+//! (the delta's tensors shadow the base's), so the kernels pack the fine-tuned layers exactly as
+//! they pack the base ones, int8 included. The fingerprint adds the delta's hash, so embedding
+//! caches and trained heads never mix a fine-tuned encoder with its base.
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::Config;
+use tokenizers::Tokenizer;
+
+use crate::nlu::bert::FastBert;
+use crate::nlu::embedding_table::{word_embeddings_name, EmbeddingTable};
+use crate::nlu::fingerprint::file_sha256;
+use crate::nlu::kernels::Kernels;
+use crate::nlu::{BertEncoder, EncoderOptions, NluError};
+
+/// File name of the delta inside a model version directory.
+pub const DELTA_FILE: &str = "encoder-delta.safetensors";
+
+/// The files of an encoder directory.
+pub struct EncoderFiles {
+    pub config: PathBuf,
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+}
+
+impl EncoderFiles {
+    pub fn in_dir(dir: &Path) -> Result<Self, NluError> {
+        let need = |file: &'static str| {
+            let p = dir.join(file);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(NluError::MissingEncoderFile {
+                    dir: dir.to_path_buf(),
+                    file,
+                })
+            }
+        };
+        Ok(Self {
+            config: need("config.json")?,
+            weights: need("model.safetensors")?,
+            tokenizer: need("tokenizer.json")?,
+        })
+    }
+
+    pub fn config(&self) -> Result<Config, NluError> {
+        let text = std::fs::read_to_string(&self.config)
+            .map_err(|e| NluError::io(&self.config, e))?;
+        serde_json::from_str(&text).map_err(|e| NluError::bad_file(&self.config, e))
+    }
+
+    /// The base weights, memory-mapped.
+    pub fn base_weights(&self) -> Result<VarBuilder<'static>, NluError> {
+        // SAFETY: the weights file is memory-mapped read-only; madoguchi never writes it while loaded.
+        Ok(unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&self.weights], DType::F32, &Device::Cpu)?
+        })
+    }
+}
+
+/// Loads the encoder in `dir` with the fine-tuned layers of `delta` in place of the base ones.
+pub fn load_finetuned(
+    dir: &Path,
+    delta: &Path,
+    options: EncoderOptions,
+) -> Result<BertEncoder, NluError> {
+    let files = EncoderFiles::in_dir(dir)?;
+    let config = files.config()?;
+    let tokenizer =
+        Tokenizer::from_file(&files.tokenizer).map_err(|e| NluError::bad_file(&files.tokenizer, e))?;
+    if !delta.is_file() {
+        return Err(NluError::bad_file(delta, "the fine-tuned layers are missing"));
+    }
+    // SAFETY: both files are memory-mapped read-only and never written while loaded.
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(&[&files.weights, delta], DType::F32, &Device::Cpu)?
+    };
+    let kernels = Kernels::select(options.precision, options.cpu);
+    let base_sha = file_sha256(&files.weights)?;
+    let word = EmbeddingTable::open_or_build(
+        &files.weights,
+        &base_sha,
+        &word_embeddings_name(&vb),
+        config.vocab_size,
+        config.hidden_size,
+    )?;
+    let fingerprint = format!(
+        "{}-{}-{}-ft{}",
+        &base_sha[..16],
+        &file_sha256(&files.tokenizer)?[..8],
+        word.encoding(),
+        &file_sha256(delta)?[..12]
+    );
+    let model = FastBert::load_with_words(vb, &config, word, kernels)?;
+    let name = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| format!("{}+finetuned", n.to_string_lossy()),
+    );
+    BertEncoder::new(
+        model,
+        &config,
+        tokenizer,
+        Device::Cpu,
+        options,
+        name,
+        fingerprint,
+    )
+}
