@@ -2,3 +2,5 @@
 pub mod datasets;
 pub mod metrics;
 pub mod runner;
+pub mod finetune;
+pub mod oos;
