@@ -102,7 +102,8 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
         .iter()
         .map(|b| b.parse::<Benchmark>())
         .collect::<Result<_, _>>()?;
-    let (encoder, encoder_dir) = paths.load_encoder()?;
+    // Benchmarks start from the published encoder, never from a version's fine-tuned layers.
+    let (encoder, encoder_dir) = paths.load_base_encoder()?;
     let mut cache = EmbeddingCache::open(&paths.cache_dir(), &encoder)?;
     let mut options = FitOptions {
         target_precision: args.target_precision,
@@ -116,13 +117,7 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
     let ft = FinetuneEval {
         base: &encoder,
         encoder_dir: &encoder_dir,
-        encoder_options: crate::nlu::EncoderOptions {
-            batch_size: paths.batch_size,
-            batch_tokens: paths.batch_tokens,
-            precision: paths.precision,
-            cpu: paths.cpu,
-            ..Default::default()
-        },
+        encoder_options: paths.encoder_options(),
         options: args.finetune_args.options(),
         work_dir: &paths.cache_dir().join("finetuned"),
     };

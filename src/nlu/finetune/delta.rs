@@ -109,3 +109,65 @@ pub fn load_finetuned(
         fingerprint,
     )
 }
+
+/// Where `train --finetune` leaves a new delta until the version that uses it is saved.
+pub const STAGING_DIR: &str = ".deltas";
+
+/// The delta tag (`ft` + 12 hex digits of its SHA-256) in a fine-tuned encoder's fingerprint.
+pub fn delta_tag(fingerprint: &str) -> Option<&str> {
+    fingerprint
+        .split('-')
+        .find_map(|part| part.strip_prefix("ft"))
+        .filter(|t| t.len() == 12 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Writes `layers` into `models_dir`'s staging area, named by content; returns the file.
+pub fn stage(
+    layers: &super::layers::TrainableLayers,
+    models_dir: &Path,
+) -> Result<PathBuf, NluError> {
+    let dir = models_dir.join(STAGING_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| NluError::io(&dir, e))?;
+    let tmp = dir.join(".writing.safetensors");
+    layers.save(&tmp)?;
+    let sha = crate::nlu::fingerprint::sha256_of(&tmp)?;
+    let path = dir.join(format!("{}.safetensors", &sha[..12]));
+    std::fs::rename(&tmp, &path).map_err(|e| NluError::io(&path, e))?;
+    Ok(path)
+}
+
+/// The delta of the version `models_dir/current` names, if that version has one.
+pub fn current_delta(models_dir: &Path) -> Option<PathBuf> {
+    let version = crate::nlu::versions::current_version(models_dir)?;
+    let path = models_dir.join(version).join(DELTA_FILE);
+    path.is_file().then_some(path)
+}
+
+/// Gives the version being written in `version_dir` the delta its encoder `fingerprint` names
+/// (nothing for a base encoder): found in the staging area or in another version of
+/// `models_dir` (a head-only retrain on top of a fine-tuned encoder reuses its delta).
+pub fn attach(fingerprint: &str, models_dir: &Path, version_dir: &Path) -> Result<(), NluError> {
+    let Some(tag) = delta_tag(fingerprint) else {
+        return Ok(());
+    };
+    let staged = models_dir
+        .join(STAGING_DIR)
+        .join(format!("{tag}.safetensors"));
+    let mut candidates = vec![staged];
+    if let Ok(entries) = std::fs::read_dir(models_dir) {
+        let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        candidates.extend(dirs.into_iter().rev().map(|d| d.join(DELTA_FILE)));
+    }
+    for c in candidates {
+        if c.is_file() && crate::nlu::fingerprint::sha256_of(&c)?.starts_with(tag) {
+            let to = version_dir.join(DELTA_FILE);
+            std::fs::copy(&c, &to).map_err(|e| NluError::io(&to, e))?;
+            return Ok(());
+        }
+    }
+    Err(NluError::Training(format!(
+        "the encoder is fine-tuned (delta ft{tag}) but no version under {} holds its layers",
+        models_dir.display()
+    )))
+}

@@ -301,3 +301,52 @@ pub fn offset(items: Vec<Labelled>, offset: usize) -> Vec<Labelled> {
         })
         .collect()
 }
+
+/// A fine-tuned encoder ready to train a head on, with what fine-tuning did.
+pub struct Finetuned {
+    pub encoder: crate::nlu::BertEncoder,
+    pub report: FinetuneReport,
+    /// The staged delta (attached to the next version saved with this encoder).
+    pub delta: std::path::PathBuf,
+    pub lower_seconds: f64,
+}
+
+/// Fine-tunes `base` (from `encoder_dir`) on labelled `texts` (None: out of scope), holding out
+/// one stratified tenth for early stopping, and stages the delta under `models_dir`.
+pub fn finetune_texts(
+    base: &crate::nlu::BertEncoder,
+    encoder_dir: &std::path::Path,
+    texts: &[&str],
+    labels: &[Option<usize>],
+    n_intents: usize,
+    options: &FinetuneOptions,
+    models_dir: &std::path::Path,
+    encoder_options: crate::nlu::EncoderOptions,
+) -> Result<Finetuned, NluError> {
+    use super::delta::{load_finetuned, stage, EncoderFiles};
+    let files = EncoderFiles::in_dir(encoder_dir)?;
+    let config = files.config()?;
+    let first = config
+        .num_hidden_layers
+        .saturating_sub(options.layers.max(1));
+    let lower = LowerStates::compute(base, texts, first)?;
+    let (all, n_classes) = classes(labels, n_intents);
+    let held: std::collections::HashSet<usize> = crate::nlu::fit::folds(labels, 10, options.seed)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let (dev, train): (Vec<Labelled>, Vec<Labelled>) =
+        all.into_iter().partition(|l| held.contains(&l.text));
+    let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
+    let report = finetune(&layers, &lower, &train, &dev, n_classes, options)?;
+    let delta = stage(&layers, models_dir)?;
+    let encoder = load_finetuned(encoder_dir, &delta, encoder_options)?;
+    Ok(Finetuned {
+        encoder,
+        report,
+        delta,
+        lower_seconds: lower.seconds,
+    })
+}
