@@ -149,8 +149,7 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
             data.test.len()
         );
         if args.finetune {
-            let (evaluation, outcome) =
-                evaluate_dataset_finetuned(&ft, &data, &options, &TARGETS)?;
+            let (evaluation, outcome) = evaluate_dataset_finetuned(&ft, &data, &options, &TARGETS)?;
             results.push(evaluation);
             tuned.push(outcome);
             continue;

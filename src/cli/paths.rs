@@ -66,7 +66,7 @@ impl Paths {
     /// The encoder the current model version was trained with: the configured one (a Hub id is
     /// resolved), plus the version's fine-tuned layers when it has them.
     pub fn load_encoder(&self) -> anyhow::Result<(crate::nlu::BertEncoder, PathBuf)> {
-        match crate::nlu::finetune::delta::current_delta(&self.models) {
+        match self.current_delta() {
             Some(delta) => {
                 let dir = self.encoder_dir()?;
                 let tuned = crate::nlu::finetune::delta::load_finetuned(
@@ -85,6 +85,16 @@ impl Paths {
         let offline = std::env::var("HF_HUB_OFFLINE")
             .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         Ok(crate::nlu::source::resolve_encoder(&self.encoder, offline)?)
+    }
+
+    /// The fine-tuned layers of the version `models/current` names, if it has them.
+    fn current_delta(&self) -> Option<PathBuf> {
+        let version = crate::nlu::versions::current_version(&self.models)?;
+        let path = self
+            .models
+            .join(version)
+            .join(crate::nlu::finetune::delta::DELTA_FILE);
+        path.is_file().then_some(path)
     }
 
     /// The options the encoder is loaded with.

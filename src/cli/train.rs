@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::Paths;
 use crate::nlu::cache::EmbeddingCache;
-use crate::nlu::finetune::train::{finetune_texts, peak_rss_mib};
+use crate::nlu::finetune::train::{finetune_texts, peak_rss_mib, FinetuneRequest};
 use crate::nlu::fit::FitOptions;
 use crate::nlu::train::{train_catalog, TrainRequest};
 
@@ -143,16 +143,14 @@ fn finetune(
         })
         .collect();
     let options = args.options();
-    let tuned = finetune_texts(
-        &base,
-        &dir,
-        &texts,
-        &labels,
-        names.len(),
-        &options,
-        &paths.models,
-        paths.encoder_options(),
-    )?;
+    let request = FinetuneRequest {
+        base: &base,
+        encoder_dir: &dir,
+        encoder_options: paths.encoder_options(),
+        options: &options,
+        models_dir: &paths.models,
+    };
+    let tuned = finetune_texts(request, &texts, &labels, names.len())?;
     let r = &tuned.report;
     println!(
         "fine-tuned the top {} layers: held-out accuracy {} (kept epoch {}), {:.0} s frozen layers + {:.0} s training, peak RSS {}",

@@ -104,12 +104,7 @@ pub fn evaluate_dataset_finetuned(
     let (evaluation, fitted) =
         evaluate_embedded(data, [&xtr, &xdv, &xte], stats, fit_options, targets)?;
     let oos = if data.has_out_of_scope {
-        compare_oos(
-            &fitted,
-            names.len(),
-            [&xtr, &xdv, &xte],
-            [&ytr, &ydv, &yte],
-        )
+        compare_oos(&fitted, names.len(), [&xtr, &xdv, &xte], [&ytr, &ydv, &yte])
     } else {
         Vec::new()
     };
@@ -137,7 +132,15 @@ pub fn compare_oos(
     let [ytr, ydv, yte] = y;
     let scores = |e: &Embeddings| -> Vec<Scores> {
         (0..e.len())
-            .map(|i| Scores::compute(&fitted.head, &fitted.index, fitted.temperature, n_intents, e.row(i)))
+            .map(|i| {
+                Scores::compute(
+                    &fitted.head,
+                    &fitted.index,
+                    fitted.temperature,
+                    n_intents,
+                    e.row(i),
+                )
+            })
             .collect()
     };
     let (sdv, ste) = (scores(xdv), scores(xte));
@@ -145,7 +148,10 @@ pub fn compare_oos(
     let is_oos: Vec<bool> = yte.iter().map(Option::is_none).collect();
     let mut out = Vec::new();
     // (a) The head's decision: out-of-scope class (and its similarity gate, as served).
-    let rejected: Vec<bool> = ste.iter().map(|s| s.out_of_scope(&fitted.thresholds)).collect();
+    let rejected: Vec<bool> = ste
+        .iter()
+        .map(|s| s.out_of_scope(&fitted.thresholds))
+        .collect();
     let (acc, rec) = larson(&top(&ste), &rejected, yte);
     let p_oos: Vec<f32> = ste.iter().map(|s| s.p_out_of_scope - s.top().1).collect();
     out.push(OosResult {
@@ -167,7 +173,11 @@ pub fn compare_oos(
     });
     // (b) Mahalanobis distance to the nearest in-scope class mean.
     if let Some(gate) = MahalanobisGate::fit(xtr, ytr, n_intents) {
-        let g = |e: &Embeddings| (0..e.len()).map(|i| gate.score(e.row(i))).collect::<Vec<_>>();
+        let g = |e: &Embeddings| {
+            (0..e.len())
+                .map(|i| gate.score(e.row(i)))
+                .collect::<Vec<_>>()
+        };
         let (gdv, gte) = (g(xdv), g(xte));
         let t = choose_threshold(&gdv, &top(&sdv), ydv);
         let rejected: Vec<bool> = gte.iter().map(|&s| s > t).collect();

@@ -1,6 +1,6 @@
 //! Evaluation: public benchmark datasets, metrics, and the reports `madoguchi eval` prints.
 pub mod datasets;
-pub mod metrics;
-pub mod runner;
 pub mod finetune;
+pub mod metrics;
 pub mod oos;
+pub mod runner;

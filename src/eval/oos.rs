@@ -41,7 +41,12 @@ pub fn auroc(scores: &[f32], is_oos: &[bool]) -> f32 {
     if pos == 0.0 || neg == 0.0 {
         return f32::NAN;
     }
-    let rank_sum: f64 = ranks.iter().zip(is_oos).filter(|(_, &o)| o).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(is_oos)
+        .filter(|(_, &o)| o)
+        .map(|(r, _)| r)
+        .sum();
     ((rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)) as f32
 }
 
@@ -138,7 +143,13 @@ impl MahalanobisGate {
 
 fn mat_vec(m: &[f64], v: &[f64], d: usize) -> Vec<f64> {
     (0..d)
-        .map(|a| m[a * d..(a + 1) * d].iter().zip(v).map(|(p, x)| p * x).sum())
+        .map(|a| {
+            m[a * d..(a + 1) * d]
+                .iter()
+                .zip(v)
+                .map(|(p, x)| p * x)
+                .sum()
+        })
         .collect()
 }
 
@@ -149,7 +160,8 @@ fn invert(mut a: Vec<f64>, d: usize) -> Option<Vec<f64>> {
         inv[i * d + i] = 1.0;
     }
     for col in 0..d {
-        let pivot = (col..d).max_by(|&x, &y| a[x * d + col].abs().total_cmp(&a[y * d + col].abs()))?;
+        let pivot =
+            (col..d).max_by(|&x, &y| a[x * d + col].abs().total_cmp(&a[y * d + col].abs()))?;
         if a[pivot * d + col].abs() < 1e-300 {
             return None;
         }
@@ -179,11 +191,7 @@ fn invert(mut a: Vec<f64>, d: usize) -> Option<Vec<f64>> {
 
 /// Larson's metrics of a gate: `predicted[i]` is the intent answered when not rejected;
 /// `rejected[i]` whether the gate rejects it.
-pub fn larson(
-    predicted: &[usize],
-    rejected: &[bool],
-    gold: &[Option<usize>],
-) -> (f32, f32) {
+pub fn larson(predicted: &[usize], rejected: &[bool], gold: &[Option<usize>]) -> (f32, f32) {
     let (mut in_n, mut in_ok, mut oos_n, mut oos_ok) = (0usize, 0usize, 0usize, 0usize);
     for ((p, r), g) in predicted.iter().zip(rejected).zip(gold) {
         match g {

@@ -253,7 +253,13 @@ impl FastBert {
     ) -> candle_core::Result<Tensor> {
         let (b, len, _) = hidden.dims3()?;
         let x: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
-        self.forward_range(x, mask, b, len, layer.min(self.layers.len())..self.layers.len())
+        self.forward_range(
+            x,
+            mask,
+            b,
+            len,
+            layer.min(self.layers.len())..self.layers.len(),
+        )
     }
 
     fn forward_range(

@@ -47,8 +47,8 @@ impl EncoderFiles {
     }
 
     pub fn config(&self) -> Result<Config, NluError> {
-        let text = std::fs::read_to_string(&self.config)
-            .map_err(|e| NluError::io(&self.config, e))?;
+        let text =
+            std::fs::read_to_string(&self.config).map_err(|e| NluError::io(&self.config, e))?;
         serde_json::from_str(&text).map_err(|e| NluError::bad_file(&self.config, e))
     }
 
@@ -69,10 +69,13 @@ pub fn load_finetuned(
 ) -> Result<BertEncoder, NluError> {
     let files = EncoderFiles::in_dir(dir)?;
     let config = files.config()?;
-    let tokenizer =
-        Tokenizer::from_file(&files.tokenizer).map_err(|e| NluError::bad_file(&files.tokenizer, e))?;
+    let tokenizer = Tokenizer::from_file(&files.tokenizer)
+        .map_err(|e| NluError::bad_file(&files.tokenizer, e))?;
     if !delta.is_file() {
-        return Err(NluError::bad_file(delta, "the fine-tuned layers are missing"));
+        return Err(NluError::bad_file(
+            delta,
+            "the fine-tuned layers are missing",
+        ));
     }
     // SAFETY: both files are memory-mapped read-only and never written while loaded.
     let vb = unsafe {
@@ -134,13 +137,6 @@ pub fn stage(
     let path = dir.join(format!("{}.safetensors", &sha[..12]));
     std::fs::rename(&tmp, &path).map_err(|e| NluError::io(&path, e))?;
     Ok(path)
-}
-
-/// The delta of the version `models_dir/current` names, if that version has one.
-pub fn current_delta(models_dir: &Path) -> Option<PathBuf> {
-    let version = crate::nlu::versions::current_version(models_dir)?;
-    let path = models_dir.join(version).join(DELTA_FILE);
-    path.is_file().then_some(path)
 }
 
 /// Gives the version being written in `version_dir` the delta its encoder `fingerprint` names

@@ -148,12 +148,7 @@ impl TrainableLayers {
 
     /// Hidden states `[b, len, hidden]` of the frozen layers in, of the last layer out. `mask` is
     /// `[b, len]` (u32, 1 = real token); `dropout` (0 at inference) follows each sub-layer.
-    pub fn forward(
-        &self,
-        x: &Tensor,
-        mask: &Tensor,
-        dropout: f32,
-    ) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, mask: &Tensor, dropout: f32) -> candle_core::Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         // 0 for real keys, −10⁹ for padded ones, broadcast over heads and queries.
         let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, len))?;

@@ -23,11 +23,7 @@ pub struct LowerStates {
 
 impl LowerStates {
     /// Runs `encoder`'s embeddings and layers `0..layer` over every text.
-    pub fn compute(
-        encoder: &BertEncoder,
-        texts: &[&str],
-        layer: usize,
-    ) -> Result<Self, NluError> {
+    pub fn compute(encoder: &BertEncoder, texts: &[&str], layer: usize) -> Result<Self, NluError> {
         let t0 = Instant::now();
         let ids = encoder.tokens(texts)?;
         let dim = crate::nlu::Encoder::dim(encoder);

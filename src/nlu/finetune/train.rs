@@ -311,19 +311,34 @@ pub struct Finetuned {
     pub lower_seconds: f64,
 }
 
-/// Fine-tunes `base` (from `encoder_dir`) on labelled `texts` (None: out of scope), holding out
-/// one stratified tenth for early stopping, and stages the delta under `models_dir`.
+/// Where fine-tuning starts from and where its delta goes.
+pub struct FinetuneRequest<'a> {
+    pub base: &'a crate::nlu::BertEncoder,
+    /// The base encoder's directory.
+    pub encoder_dir: &'a std::path::Path,
+    /// Options of the fine-tuned encoder (kernels, batching).
+    pub encoder_options: crate::nlu::EncoderOptions,
+    pub options: &'a FinetuneOptions,
+    /// The delta is staged under this `models/` directory.
+    pub models_dir: &'a std::path::Path,
+}
+
+/// Fine-tunes the base encoder on labelled `texts` (None: out of scope), holding out one
+/// stratified tenth for early stopping, and stages the delta.
 pub fn finetune_texts(
-    base: &crate::nlu::BertEncoder,
-    encoder_dir: &std::path::Path,
+    req: FinetuneRequest<'_>,
     texts: &[&str],
     labels: &[Option<usize>],
     n_intents: usize,
-    options: &FinetuneOptions,
-    models_dir: &std::path::Path,
-    encoder_options: crate::nlu::EncoderOptions,
 ) -> Result<Finetuned, NluError> {
     use super::delta::{load_finetuned, stage, EncoderFiles};
+    let FinetuneRequest {
+        base,
+        encoder_dir,
+        encoder_options,
+        options,
+        models_dir,
+    } = req;
     let files = EncoderFiles::in_dir(encoder_dir)?;
     let config = files.config()?;
     let first = config
