@@ -52,8 +52,8 @@ fn tiny_tokenizer() -> Tokenizer {
     tok
 }
 
-/// Writes a random tiny BERT as a real encoder directory.
-fn write_tiny_encoder(dir: &Path) {
+/// Writes a random tiny BERT as a real encoder directory (also used by `finetune`).
+pub fn write_tiny_encoder(dir: &Path) {
     let config = tiny_config();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);

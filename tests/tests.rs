@@ -14,6 +14,7 @@ mod dialogue;
 mod embedding_table;
 mod encoder;
 mod eval_smoke;
+mod finetune;
 mod health;
 mod kpis;
 mod line;

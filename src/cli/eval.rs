@@ -9,6 +9,9 @@ use super::local::LocalBot;
 use super::suite::{load_suite, play_suite};
 use super::Paths;
 use crate::eval::datasets::{Benchmark, Dataset, DatasetError, Example};
+use crate::eval::finetune::{
+    evaluate_dataset_finetuned, finetune_table, oos_table, FinetuneEval, FinetuneOutcome,
+};
 use crate::eval::metrics::to_markdown;
 use crate::eval::runner::{evaluate_catalog, evaluate_dataset, Evaluation};
 use crate::nlu::cache::EmbeddingCache;
@@ -53,6 +56,41 @@ pub struct EvalArgs {
     /// Write eval.json and eval.md here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Fine-tune the encoder's top layers on each benchmark's train split (early stopping on
+    /// dev) before fitting the head; compares out-of-scope methods where the data has them.
+    #[arg(long)]
+    pub finetune: bool,
+    #[command(flatten)]
+    pub finetune_args: FinetuneArgs,
+}
+
+/// Options of `--finetune` (shared by `train` and `eval`).
+#[derive(Debug, Clone, Args)]
+pub struct FinetuneArgs {
+    /// Top transformer layers fine-tuned.
+    #[arg(long, default_value_t = 2)]
+    pub finetune_layers: usize,
+    /// Most fine-tuning epochs (fewer when held-out accuracy stops improving).
+    #[arg(long, default_value_t = 4)]
+    pub finetune_epochs: usize,
+    /// Peak learning rate of the fine-tuned layers.
+    #[arg(long, default_value_t = 1e-4)]
+    pub finetune_lr: f64,
+    /// Fine-tuning mini-batch size.
+    #[arg(long, default_value_t = 32)]
+    pub finetune_batch: usize,
+}
+
+impl FinetuneArgs {
+    pub fn options(&self) -> crate::nlu::finetune::train::FinetuneOptions {
+        crate::nlu::finetune::train::FinetuneOptions {
+            layers: self.finetune_layers,
+            epochs: self.finetune_epochs,
+            learning_rate: self.finetune_lr,
+            batch_size: self.finetune_batch,
+            ..Default::default()
+        }
+    }
 }
 
 pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
@@ -64,7 +102,8 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
         .iter()
         .map(|b| b.parse::<Benchmark>())
         .collect::<Result<_, _>>()?;
-    let (encoder, _) = paths.load_encoder()?;
+    // Benchmarks start from the published encoder, never from a version's fine-tuned layers.
+    let (encoder, encoder_dir) = paths.load_base_encoder()?;
     let mut cache = EmbeddingCache::open(&paths.cache_dir(), &encoder)?;
     let mut options = FitOptions {
         target_precision: args.target_precision,
@@ -74,6 +113,14 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
     options.head.hidden = (args.hidden > 0).then_some(args.hidden);
 
     let mut results: Vec<Evaluation> = Vec::new();
+    let mut tuned: Vec<FinetuneOutcome> = Vec::new();
+    let ft = FinetuneEval {
+        base: &encoder,
+        encoder_dir: &encoder_dir,
+        encoder_options: paths.encoder_options(),
+        options: args.finetune_args.options(),
+        work_dir: &paths.cache_dir().join("finetuned"),
+    };
     let mut skipped: Vec<String> = Vec::new();
     if !args.no_catalog {
         let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
@@ -101,6 +148,12 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
             data.dev.len(),
             data.test.len()
         );
+        if args.finetune {
+            let (evaluation, outcome) = evaluate_dataset_finetuned(&ft, &data, &options, &TARGETS)?;
+            results.push(evaluation);
+            tuned.push(outcome);
+            continue;
+        }
         results.push(evaluate_dataset(
             &encoder, &mut cache, &data, &options, &TARGETS,
         )?);
@@ -108,6 +161,12 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
 
     let summary = summary_table(&results);
     println!("{summary}");
+    if !tuned.is_empty() {
+        println!("{}", finetune_table(&tuned));
+        if tuned.iter().any(|o| !o.oos.is_empty()) {
+            println!("{}", oos_table(&tuned));
+        }
+    }
     for s in &skipped {
         println!("skipped {s}");
     }
@@ -117,6 +176,12 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
             out.join("eval.json"),
             serde_json::to_string_pretty(&results)?,
         )?;
+        if !tuned.is_empty() {
+            std::fs::write(
+                out.join("finetune.json"),
+                serde_json::to_string_pretty(&tuned)?,
+            )?;
+        }
         let mut md = format!(
             "# madoguchi evaluation\n\nencoder: {} ({})\n\n{summary}\n",
             encoder_name(paths),

@@ -63,19 +63,55 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// Loads the configured encoder (resolving a Hub id if needed).
+    /// The encoder the current model version was trained with: the configured one (a Hub id is
+    /// resolved), plus the version's fine-tuned layers when it has them.
     pub fn load_encoder(&self) -> anyhow::Result<(crate::nlu::BertEncoder, PathBuf)> {
+        match self.current_delta() {
+            Some(delta) => {
+                let dir = self.encoder_dir()?;
+                let tuned = crate::nlu::finetune::delta::load_finetuned(
+                    &dir,
+                    &delta,
+                    self.encoder_options(),
+                )?;
+                Ok((tuned, dir))
+            }
+            None => self.load_base_encoder(),
+        }
+    }
+
+    /// The configured encoder's directory (resolving a Hub id if needed).
+    fn encoder_dir(&self) -> anyhow::Result<PathBuf> {
         let offline = std::env::var("HF_HUB_OFFLINE")
             .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        let dir = crate::nlu::source::resolve_encoder(&self.encoder, offline)?;
-        let options = crate::nlu::EncoderOptions {
+        Ok(crate::nlu::source::resolve_encoder(&self.encoder, offline)?)
+    }
+
+    /// The fine-tuned layers of the version `models/current` names, if it has them.
+    fn current_delta(&self) -> Option<PathBuf> {
+        let version = crate::nlu::versions::current_version(&self.models)?;
+        let path = self
+            .models
+            .join(version)
+            .join(crate::nlu::finetune::delta::DELTA_FILE);
+        path.is_file().then_some(path)
+    }
+
+    /// The options the encoder is loaded with.
+    pub fn encoder_options(&self) -> crate::nlu::EncoderOptions {
+        crate::nlu::EncoderOptions {
             batch_size: self.batch_size,
             batch_tokens: self.batch_tokens,
             precision: self.precision,
             cpu: self.cpu,
             ..Default::default()
-        };
-        let encoder = crate::nlu::BertEncoder::from_dir(&dir, options)?;
+        }
+    }
+
+    /// The configured encoder as published (never fine-tuned layers).
+    pub fn load_base_encoder(&self) -> anyhow::Result<(crate::nlu::BertEncoder, PathBuf)> {
+        let dir = self.encoder_dir()?;
+        let encoder = crate::nlu::BertEncoder::from_dir(&dir, self.encoder_options())?;
         Ok((encoder, dir))
     }
 

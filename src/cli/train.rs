@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::Paths;
 use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::finetune::train::{finetune_texts, peak_rss_mib, FinetuneRequest};
 use crate::nlu::fit::FitOptions;
 use crate::nlu::train::{train_catalog, TrainRequest};
 
@@ -31,6 +32,12 @@ pub struct TrainArgs {
     /// Do not print a progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Fine-tune the encoder's top layers on the catalog first (minutes, not seconds); the new
+    /// version then holds the fine-tuned layers, and head-only retrains reuse them.
+    #[arg(long)]
+    pub finetune: bool,
+    #[command(flatten)]
+    pub finetune_args: super::eval::FinetuneArgs,
 }
 
 pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
@@ -39,7 +46,11 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let (encoder, encoder_dir) = paths.load_encoder()?;
+    let (encoder, encoder_dir) = if args.finetune {
+        finetune(paths, &catalog, &data, &args.finetune_args)?
+    } else {
+        paths.load_encoder()?
+    };
     let mut cache = EmbeddingCache::open(&paths.cache_dir(), &encoder)?;
     let mut options = FitOptions {
         target_precision: args.target_precision,
@@ -110,4 +121,49 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
         model.manifest.version
     );
     Ok(())
+}
+
+/// Fine-tunes the published encoder on the catalog's training data (`train --finetune`).
+fn finetune(
+    paths: &Paths,
+    catalog: &crate::catalog::Catalog,
+    data: &crate::catalog::TrainingSet,
+    args: &super::eval::FinetuneArgs,
+) -> anyhow::Result<(crate::nlu::BertEncoder, std::path::PathBuf)> {
+    let (base, dir) = paths.load_base_encoder()?;
+    let names = catalog.names();
+    let texts: Vec<&str> = data.examples.iter().map(|u| u.text.as_str()).collect();
+    let labels: Vec<Option<usize>> = data
+        .examples
+        .iter()
+        .map(|u| {
+            u.intent
+                .as_ref()
+                .and_then(|n| names.iter().position(|x| x == n))
+        })
+        .collect();
+    let options = args.options();
+    let request = FinetuneRequest {
+        base: &base,
+        encoder_dir: &dir,
+        encoder_options: paths.encoder_options(),
+        options: &options,
+        models_dir: &paths.models,
+    };
+    let tuned = finetune_texts(request, &texts, &labels, names.len())?;
+    let r = &tuned.report;
+    println!(
+        "fine-tuned the top {} layers: held-out accuracy {} (kept epoch {}), {:.0} s frozen layers + {:.0} s training, peak RSS {}",
+        options.layers,
+        r.held_out_accuracy
+            .iter()
+            .map(|a| format!("{:.1}%", a * 100.0))
+            .collect::<Vec<_>>()
+            .join(" → "),
+        r.best_epoch,
+        tuned.lower_seconds,
+        r.seconds,
+        peak_rss_mib().map_or("unknown".into(), |m| format!("{m:.0} MiB"))
+    );
+    Ok((tuned.encoder, dir))
 }

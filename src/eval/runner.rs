@@ -107,7 +107,7 @@ fn predict(
     (preds, outcome)
 }
 
-fn label_ids(examples: &[Example], names: &[String]) -> Vec<Option<usize>> {
+pub(crate) fn label_ids(examples: &[Example], names: &[String]) -> Vec<Option<usize>> {
     examples
         .iter()
         .map(|e| {
@@ -130,13 +130,26 @@ pub fn evaluate_dataset(
     options: &FitOptions,
     targets: &[f32],
 ) -> Result<Evaluation, NluError> {
-    let names: Vec<String> = data.intents().into_iter().map(String::from).collect();
     let mut stats = (0usize, 0.0f64);
     let texts = |ex: &[Example]| ex.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
     let (tr, dv, te) = (texts(&data.train), texts(&data.dev), texts(&data.test));
     let xtr = embed(encoder, cache, &refs(&tr), &mut stats)?;
     let xdv = embed(encoder, cache, &refs(&dv), &mut stats)?;
     let xte = embed(encoder, cache, &refs(&te), &mut stats)?;
+    evaluate_embedded(data, [&xtr, &xdv, &xte], stats, options, targets).map(|(e, _)| e)
+}
+
+/// [`evaluate_dataset`] on embeddings computed elsewhere (`x`: train, dev, test; `stats`: texts
+/// embedded and seconds); also returns the fitted classifier.
+pub(crate) fn evaluate_embedded(
+    data: &Dataset,
+    x: [&Embeddings; 3],
+    stats: (usize, f64),
+    options: &FitOptions,
+    targets: &[f32],
+) -> Result<(Evaluation, Fitted), NluError> {
+    let names: Vec<String> = data.intents().into_iter().map(String::from).collect();
+    let [xtr, xdv, xte] = x;
     let (ytr, ydv, yte) = (
         label_ids(&data.train, &names),
         label_ids(&data.dev, &names),
@@ -145,18 +158,18 @@ pub fn evaluate_dataset(
 
     let t = Instant::now();
     let fitted = fit(
-        &xtr,
+        xtr,
         &ytr,
         names.len(),
         Calibration::HeldOut {
-            x: &xdv,
+            x: xdv,
             labels: &ydv,
         },
         options,
     )?;
     let train_seconds = t.elapsed().as_secs_f64();
-    let (preds, chosen) = predict(&fitted, names.len(), &names, &xte, &yte);
-    Ok(Evaluation {
+    let (preds, chosen) = predict(&fitted, names.len(), &names, xte, &yte);
+    let evaluation = Evaluation {
         name: data.name.clone(),
         locale: data.locale.clone(),
         train_examples: data.train.len(),
@@ -167,7 +180,8 @@ pub fn evaluate_dataset(
         train_seconds,
         embedded_texts: stats.0,
         embed_texts_per_second: (stats.1 > 0.0).then(|| stats.0 as f64 / stats.1),
-    })
+    };
+    Ok((evaluation, fitted))
 }
 
 /// k-fold cross-validation of the catalog: each fold's model is trained (and calibrated by an inner

@@ -95,6 +95,13 @@ impl Buffers {
     }
 }
 
+fn check_mask(mask: &[u32], b: usize, len: usize) -> candle_core::Result<()> {
+    if mask.len() != b * len {
+        candle_core::bail!("this is a bug: the mask is not {b}×{len}")
+    }
+    Ok(())
+}
+
 /// The encoder: token ids in, last hidden states out.
 pub struct FastBert {
     word: EmbeddingTable,
@@ -223,10 +230,44 @@ impl FastBert {
 
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_until(ids, mask, self.layers.len())
+    }
+
+    /// Number of transformer layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Hidden states `[batch, len, hidden]` after the embeddings and the first `layer` layers
+    /// (fine-tuning caches the frozen lower layers' output once per text).
+    pub fn forward_until(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        layer: usize,
+    ) -> candle_core::Result<Tensor> {
         let (b, len) = ids.dims2()?;
         let ids: Vec<u32> = ids.flatten_all()?.to_vec1()?;
         let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
-        let x = self.forward_rows(&ids, &mask, b, len)?;
+        let mut x = self.embed(&ids, b, len)?;
+        check_mask(&mask, b, len)?;
+        self.layers_forward(&mut x, &mask, b, len, 0..layer.min(self.layers.len()));
+        Tensor::from_vec(x, (b, len, self.word.dim()), &Device::Cpu)
+    }
+
+    /// Runs layers `layer..` on hidden states `[batch, len, hidden]` (from [`Self::forward_until`]).
+    pub fn forward_from(
+        &self,
+        layer: usize,
+        hidden: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let (b, len, _) = hidden.dims3()?;
+        let mut x: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
+        check_mask(&mask, b, len)?;
+        let layers = layer.min(self.layers.len())..self.layers.len();
+        self.layers_forward(&mut x, &mask, b, len, layers);
         Tensor::from_vec(x, (b, len, self.word.dim()), &Device::Cpu)
     }
 
@@ -238,9 +279,17 @@ impl FastBert {
         b: usize,
         len: usize,
     ) -> candle_core::Result<Vec<f32>> {
+        check_mask(mask, b, len)?;
+        let mut x = self.embed(ids, b, len)?;
+        self.layers_forward(&mut x, mask, b, len, 0..self.layers.len());
+        Ok(x)
+    }
+
+    /// Embedding lookup, positions, token type and layer norm: `[b·len, hidden]` floats.
+    fn embed(&self, ids: &[u32], b: usize, len: usize) -> candle_core::Result<Vec<f32>> {
         let h = self.word.dim();
-        if ids.len() != b * len || mask.len() != b * len {
-            candle_core::bail!("this is a bug: ids/mask are not {b}×{len}")
+        if ids.len() != b * len {
+            candle_core::bail!("this is a bug: ids are not {b}×{len}")
         }
         if len * h > self.position_and_type.len() {
             candle_core::bail!(
@@ -258,12 +307,18 @@ impl FastBert {
             .collect();
         self.embedding_norm
             .add_in_place(&mut x, &extra, self.kernels.isa);
-        self.layers_forward(&mut x, mask, b, len);
         Ok(x)
     }
 
-    /// Runs every layer on `x` (`[b·len, hidden]`) in place.
-    fn layers_forward(&self, x: &mut [f32], mask: &[u32], b: usize, len: usize) {
+    /// Runs `layers` on `x` (`[b·len, hidden]`) in place.
+    fn layers_forward(
+        &self,
+        x: &mut [f32],
+        mask: &[u32],
+        b: usize,
+        len: usize,
+        layers: std::ops::Range<usize>,
+    ) {
         let shape = Shape {
             batch: b,
             len,
@@ -276,7 +331,7 @@ impl FastBert {
         let buf = &mut *guard;
         buf.reserve(t, h, self.intermediate);
         let (isa, pool) = (self.kernels.isa, &self.pool);
-        for l in &self.layers {
+        for l in &self.layers[layers] {
             let (qkv, ctx) = (&mut buf.qkv[..t * 3 * h], &mut buf.ctx[..t * h]);
             let (tmp, ff) = (&mut buf.tmp[..t * h], &mut buf.ff[..t * self.intermediate]);
             l.qkv

@@ -334,6 +334,24 @@ fn forward_passes(
     passes
 }
 
+/// What fine-tuning ([`super::finetune`]) needs of an encoder: its token ids and its layers.
+impl BertEncoder {
+    /// The token ids the model sees for each text (prefix, special tokens, truncation included).
+    pub fn tokens(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, NluError> {
+        self.token_ids(texts)
+    }
+
+    /// The transformer.
+    pub fn bert(&self) -> &FastBert {
+        &self.model
+    }
+
+    /// The padding token id.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+}
+
 fn require(dir: &Path, file: &'static str) -> Result<std::path::PathBuf, NluError> {
     let path = dir.join(file);
     if path.is_file() {

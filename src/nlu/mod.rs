@@ -11,6 +11,7 @@
 //!   (which can swap the model it serves without failing a request).
 //! - [`versions`]: the trained versions under `models/`; [`loader`]: loads one with a shared encoder.
 //! - [`tokenize`]: the encoder's tokenizer; [`unigram`]: its compact Unigram model (21 MiB, not ~270).
+//! - [`finetune`]: fine-tuning the encoder's upper layers; a model version keeps only their delta.
 //! - [`kernels`]: the transformer layers' compute kernels (f32 / int8, chosen by CPU features).
 pub mod bert;
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod decision;
 pub mod embedding_table;
 pub mod encoder;
 mod error;
+pub mod finetune;
 pub mod fingerprint;
 pub mod fit;
 pub mod head;

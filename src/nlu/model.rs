@@ -143,6 +143,7 @@ impl TrainedModel {
         std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
         self.head.save(&tmp.join(HEAD_FILE))?;
         self.index.save(&tmp.join(INDEX_FILE))?;
+        super::finetune::delta::attach(&self.manifest.encoder.fingerprint, models_dir, &tmp)?;
         let manifest = serde_json::to_string_pretty(&self.manifest)
             .map_err(|e| NluError::Training(e.to_string()))?;
         std::fs::write(tmp.join(MANIFEST_FILE), manifest).map_err(|e| io(&tmp, e))?;

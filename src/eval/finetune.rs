@@ -1,0 +1,241 @@
+//! `madoguchi eval --finetune`: fine-tune the encoder's top layers on a benchmark's train split
+//! (early stopping on dev), then evaluate exactly as for the frozen encoder — the same head, the
+//! same calibration on dev, the same report on test — on the fine-tuned encoder's vectors, computed
+//! by the inference kernels from the base + delta weights. On data with an out-of-scope split the
+//! explicit out-of-scope class and a Mahalanobis gate are compared.
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::datasets::{Dataset, Example};
+use super::oos::{auroc, choose_threshold, larson, MahalanobisGate, OosResult};
+use super::runner::{evaluate_embedded, label_ids, Evaluation};
+use crate::nlu::decision::Scores;
+use crate::nlu::finetune::delta::{load_finetuned, EncoderFiles};
+use crate::nlu::finetune::layers::TrainableLayers;
+use crate::nlu::finetune::lower::LowerStates;
+use crate::nlu::finetune::train::{classes, finetune, offset, FinetuneOptions, FinetuneReport};
+use crate::nlu::fit::{FitOptions, Fitted};
+use crate::nlu::{BertEncoder, Embeddings, EncoderOptions, NluError};
+
+/// What fine-tuning cost and gave on one benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct FinetuneOutcome {
+    pub name: String,
+    pub options: FinetuneOptions,
+    pub report: FinetuneReport,
+    /// Seconds the frozen lower layers took over every split (once per text).
+    pub lower_seconds: f64,
+    /// Seconds to embed every split with the fine-tuned layers (fast kernels).
+    pub embed_seconds: f64,
+    pub peak_rss_mib: Option<f64>,
+    /// Out-of-scope methods compared on the test split (data with an out-of-scope split only).
+    pub oos: Vec<OosResult>,
+}
+
+/// Everything the fine-tuned evaluation needs besides the data.
+pub struct FinetuneEval<'a> {
+    pub base: &'a BertEncoder,
+    pub encoder_dir: &'a Path,
+    pub encoder_options: EncoderOptions,
+    pub options: FinetuneOptions,
+    /// Where the delta is written.
+    pub work_dir: &'a Path,
+}
+
+fn texts(ex: &[Example]) -> Vec<&str> {
+    ex.iter().map(|e| e.text.as_str()).collect()
+}
+
+/// Fine-tunes on `data.train` (early stopping on `data.dev`) and evaluates on `data.test`.
+pub fn evaluate_dataset_finetuned(
+    ft: &FinetuneEval<'_>,
+    data: &Dataset,
+    fit_options: &FitOptions,
+    targets: &[f32],
+) -> Result<(Evaluation, FinetuneOutcome), NluError> {
+    let names: Vec<String> = data.intents().into_iter().map(String::from).collect();
+    let (ntr, ndv, nte) = (data.train.len(), data.dev.len(), data.test.len());
+    let mut all = texts(&data.train);
+    all.extend(texts(&data.dev));
+    all.extend(texts(&data.test));
+    let files = EncoderFiles::in_dir(ft.encoder_dir)?;
+    let config = files.config()?;
+    let first = config
+        .num_hidden_layers
+        .saturating_sub(ft.options.layers.max(1));
+    eprintln!(
+        "fine-tuning layers {first}..{} on {} ({ntr} train / {ndv} dev)…",
+        config.num_hidden_layers, data.name
+    );
+    let lower = LowerStates::compute(ft.base, &all, first)?;
+    eprintln!(
+        "frozen layers 0..{first}: {:.0} s for {} texts",
+        lower.seconds,
+        all.len()
+    );
+    let ytr = label_ids(&data.train, &names);
+    let ydv = label_ids(&data.dev, &names);
+    let yte = label_ids(&data.test, &names);
+    let (train, n_classes) = classes(&ytr, names.len());
+    let (dev, _) = classes(&ydv, names.len());
+    // Out-of-scope dev examples count only when the head has that class.
+    let dev: Vec<_> = offset(dev, ntr)
+        .into_iter()
+        .filter(|l| l.class < n_classes)
+        .collect();
+    let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
+    let report = finetune(&layers, &lower, &train, &dev, n_classes, &ft.options)?;
+
+    std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
+    let delta = ft
+        .work_dir
+        .join(format!("{}-finetuned.safetensors", data.name));
+    layers.save(&delta)?;
+    let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
+    let t = Instant::now();
+    let range = |a: usize, b: usize| (a..b).collect::<Vec<_>>();
+    let xtr = lower.embed_with(tuned.bert(), &range(0, ntr))?;
+    let xdv = lower.embed_with(tuned.bert(), &range(ntr, ntr + ndv))?;
+    let xte = lower.embed_with(tuned.bert(), &range(ntr + ndv, ntr + ndv + nte))?;
+    let embed_seconds = t.elapsed().as_secs_f64();
+    let stats = (all.len(), embed_seconds);
+    let (evaluation, fitted) =
+        evaluate_embedded(data, [&xtr, &xdv, &xte], stats, fit_options, targets)?;
+    let oos = if data.has_out_of_scope {
+        compare_oos(&fitted, names.len(), [&xtr, &xdv, &xte], [&ytr, &ydv, &yte])
+    } else {
+        Vec::new()
+    };
+    let outcome = FinetuneOutcome {
+        name: data.name.clone(),
+        options: ft.options.clone(),
+        report,
+        lower_seconds: lower.seconds,
+        embed_seconds,
+        peak_rss_mib: crate::nlu::finetune::train::peak_rss_mib(),
+        oos,
+    };
+    Ok((evaluation, outcome))
+}
+
+/// The explicit out-of-scope class (the fitted head's own decision, scored by its out-of-scope
+/// probability) against a Mahalanobis gate whose threshold is chosen on dev.
+pub fn compare_oos(
+    fitted: &Fitted,
+    n_intents: usize,
+    x: [&Embeddings; 3],
+    y: [&[Option<usize>]; 3],
+) -> Vec<OosResult> {
+    let [xtr, xdv, xte] = x;
+    let [ytr, ydv, yte] = y;
+    let scores = |e: &Embeddings| -> Vec<Scores> {
+        (0..e.len())
+            .map(|i| {
+                Scores::compute(
+                    &fitted.head,
+                    &fitted.index,
+                    fitted.temperature,
+                    n_intents,
+                    e.row(i),
+                )
+            })
+            .collect()
+    };
+    let (sdv, ste) = (scores(xdv), scores(xte));
+    let top = |s: &[Scores]| s.iter().map(|s| s.top().0).collect::<Vec<_>>();
+    let is_oos: Vec<bool> = yte.iter().map(Option::is_none).collect();
+    let mut out = Vec::new();
+    // (a) The head's decision: out-of-scope class (and its similarity gate, as served).
+    let rejected: Vec<bool> = ste
+        .iter()
+        .map(|s| s.out_of_scope(&fitted.thresholds))
+        .collect();
+    let (acc, rec) = larson(&top(&ste), &rejected, yte);
+    let p_oos: Vec<f32> = ste.iter().map(|s| s.p_out_of_scope - s.top().1).collect();
+    out.push(OosResult {
+        method: "out-of-scope class (as served)".into(),
+        in_scope_accuracy: acc,
+        oos_recall: rec,
+        auroc: auroc(&p_oos, &is_oos),
+    });
+    // (a') The same scores with the threshold chosen on dev like the gate below.
+    let p_dv: Vec<f32> = sdv.iter().map(|s| s.p_out_of_scope - s.top().1).collect();
+    let t = choose_threshold(&p_dv, &top(&sdv), ydv);
+    let rejected: Vec<bool> = p_oos.iter().map(|&s| s > t).collect();
+    let (acc, rec) = larson(&top(&ste), &rejected, yte);
+    out.push(OosResult {
+        method: "out-of-scope class, threshold on dev".into(),
+        in_scope_accuracy: acc,
+        oos_recall: rec,
+        auroc: auroc(&p_oos, &is_oos),
+    });
+    // (b) Mahalanobis distance to the nearest in-scope class mean.
+    if let Some(gate) = MahalanobisGate::fit(xtr, ytr, n_intents) {
+        let g = |e: &Embeddings| {
+            (0..e.len())
+                .map(|i| gate.score(e.row(i)))
+                .collect::<Vec<_>>()
+        };
+        let (gdv, gte) = (g(xdv), g(xte));
+        let t = choose_threshold(&gdv, &top(&sdv), ydv);
+        let rejected: Vec<bool> = gte.iter().map(|&s| s > t).collect();
+        let (acc, rec) = larson(&top(&ste), &rejected, yte);
+        out.push(OosResult {
+            method: "Mahalanobis gate (shared covariance), threshold on dev".into(),
+            in_scope_accuracy: acc,
+            oos_recall: rec,
+            auroc: auroc(&gte, &is_oos),
+        });
+    }
+    out
+}
+
+/// The table `eval --finetune` prints: training cost per benchmark.
+pub fn finetune_table(outcomes: &[FinetuneOutcome]) -> String {
+    let mut s = String::from(
+        "| data | layers | epochs run (best) | held-out acc % per epoch | frozen layers s | fine-tune s | embed s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for o in outcomes {
+        let accs: Vec<String> = o
+            .report
+            .held_out_accuracy
+            .iter()
+            .map(|a| format!("{:.1}", a * 100.0))
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {} ({}) | {} | {:.0} | {:.0} | {:.0} | {} |\n",
+            o.name,
+            o.options.layers,
+            o.report.train_loss.len(),
+            o.report.best_epoch,
+            accs.join(" → "),
+            o.lower_seconds,
+            o.report.seconds,
+            o.embed_seconds,
+            o.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
+        ));
+    }
+    s
+}
+
+/// The out-of-scope comparison table.
+pub fn oos_table(outcomes: &[FinetuneOutcome]) -> String {
+    let mut s = String::from(
+        "| data | method | in-scope acc % | OOS recall % | AUROC |\n|---|---|---|---|---|\n",
+    );
+    for o in outcomes {
+        for r in &o.oos {
+            s.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} | {:.3} |\n",
+                o.name,
+                r.method,
+                r.in_scope_accuracy * 100.0,
+                r.oos_recall * 100.0,
+                r.auroc
+            ));
+        }
+    }
+    s
+}

@@ -1,0 +1,367 @@
+//! Fine-tuning: AdamW on the top layers plus a cosine softmax head over the classes (the intents,
+//! and an explicit out-of-scope class when the data has one), on mean-pooled, L2-normalised
+//! sentence vectors as the encoder computes them. Mini-batches are bucketed by length; the
+//! held-out split decides when to stop (the best epoch's layers are kept). Seeded: the same data
+//! and options give the same layers.
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::layers::TrainableLayers;
+use super::lower::LowerStates;
+use crate::nlu::encoder::masked_mean_l2;
+use crate::nlu::NluError;
+
+/// How to fine-tune.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinetuneOptions {
+    /// Top layers trained (the others stay frozen, as does the word-embedding table).
+    pub layers: usize,
+    /// At most this many passes over the training data.
+    pub epochs: usize,
+    /// Peak learning rate of the layers (linear warm-up over the first 10 % of steps, then
+    /// linear decay).
+    pub learning_rate: f64,
+    /// Peak learning rate of the classification head.
+    pub head_learning_rate: f64,
+    pub batch_size: usize,
+    /// Dropout after each attention and feed-forward block while training.
+    pub dropout: f32,
+    /// Cosine logits are multiplied by this.
+    pub scale: f64,
+    /// Epochs without a better held-out accuracy before stopping.
+    pub patience: usize,
+    pub seed: u64,
+}
+
+impl Default for FinetuneOptions {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            epochs: 4,
+            learning_rate: 1e-4,
+            head_learning_rate: 5e-3,
+            batch_size: 32,
+            dropout: 0.1,
+            scale: 20.0,
+            patience: 1,
+            seed: 7,
+        }
+    }
+}
+
+/// What a fine-tuning run did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FinetuneReport {
+    /// Mean training loss per epoch.
+    pub train_loss: Vec<f32>,
+    /// Held-out accuracy (cosine head, argmax) before training and after each epoch.
+    pub held_out_accuracy: Vec<f32>,
+    /// Epoch whose layers were kept (0: none beat the base encoder).
+    pub best_epoch: usize,
+    /// Seconds spent training (the frozen layers' cache excluded).
+    pub seconds: f64,
+}
+
+/// A text of the lower-layer cache with its class.
+#[derive(Debug, Clone, Copy)]
+pub struct Labelled {
+    pub text: usize,
+    pub class: usize,
+}
+
+/// Fine-tunes `layers` in place on `train` (classes `0..n_classes`), keeping the epoch with the
+/// best accuracy on `held_out` (all epochs run when it is empty).
+pub fn finetune(
+    layers: &TrainableLayers,
+    lower: &LowerStates,
+    train: &[Labelled],
+    held_out: &[Labelled],
+    n_classes: usize,
+    options: &FinetuneOptions,
+) -> Result<FinetuneReport, NluError> {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let head = Var::from_tensor(&class_means(layers, lower, train, n_classes)?)?;
+    let batches_per_epoch = train.len().div_ceil(options.batch_size.max(1));
+    let total = (batches_per_epoch * options.epochs).max(1);
+    let mut opt_layers = AdamW::new(
+        layers.vars(),
+        ParamsAdamW {
+            lr: options.learning_rate,
+            weight_decay: 0.01,
+            ..Default::default()
+        },
+    )?;
+    let mut opt_head = AdamW::new(
+        vec![head.clone()],
+        ParamsAdamW {
+            lr: options.head_learning_rate,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let mut report = FinetuneReport::default();
+    let mut best = (
+        accuracy(layers, &head, lower, held_out, options)?,
+        layers.named_tensors()?,
+    );
+    report.held_out_accuracy.push(best.0);
+    let mut step = 0usize;
+    let mut since_best = 0;
+    for epoch in 1..=options.epochs {
+        let te = Instant::now();
+        let mut loss_sum = 0f64;
+        let batches = bucketed_batches(lower, train, options.batch_size, &mut rng);
+        for batch in &batches {
+            let lr = schedule(step, total);
+            opt_layers.set_learning_rate(options.learning_rate * lr);
+            opt_head.set_learning_rate(options.head_learning_rate * lr);
+            let idx: Vec<usize> = batch.iter().map(|l| l.text).collect();
+            let targets: Vec<u32> = batch.iter().map(|l| l.class as u32).collect();
+            let targets = Tensor::from_vec(targets, batch.len(), &Device::Cpu)?;
+            let logits = logits(layers, &head, lower, &idx, options.dropout, options.scale)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            let grads = loss.backward()?;
+            opt_layers.step(&grads)?;
+            opt_head.step(&grads)?;
+            step += 1;
+        }
+        report
+            .train_loss
+            .push((loss_sum / batches.len().max(1) as f64) as f32);
+        let acc = accuracy(layers, &head, lower, held_out, options)?;
+        report.held_out_accuracy.push(acc);
+        eprintln!(
+            "fine-tune epoch {epoch}: loss {:.4}, held-out accuracy {:.2} %, {:.0} s",
+            report.train_loss[epoch - 1],
+            acc * 100.0,
+            te.elapsed().as_secs_f64()
+        );
+        if acc > best.0 || held_out.is_empty() {
+            best = (acc, layers.named_tensors()?);
+            report.best_epoch = epoch;
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best > options.patience {
+                break;
+            }
+        }
+    }
+    layers.restore(&best.1)?;
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Learning-rate multiplier: linear warm-up over the first 10 % of steps, then linear decay.
+fn schedule(step: usize, total: usize) -> f64 {
+    let warm = (total / 10).max(1);
+    if step < warm {
+        (step + 1) as f64 / warm as f64
+    } else {
+        ((total - step.min(total)) as f64 / (total - warm).max(1) as f64).max(0.02)
+    }
+}
+
+/// Shuffled mini-batches of texts of similar length: shuffle, sort windows of 50 batches by
+/// length, cut, shuffle the batches.
+fn bucketed_batches(
+    lower: &LowerStates,
+    train: &[Labelled],
+    batch_size: usize,
+    rng: &mut StdRng,
+) -> Vec<Vec<Labelled>> {
+    let batch_size = batch_size.max(1);
+    let mut items = train.to_vec();
+    items.shuffle(rng);
+    let mut batches = Vec::new();
+    for window in items.chunks_mut(batch_size * 50) {
+        window.sort_by_key(|l| lower.tokens(l.text));
+        batches.extend(window.chunks(batch_size).map(<[Labelled]>::to_vec));
+    }
+    batches.shuffle(rng);
+    batches
+}
+
+/// Pooled, normalised sentence vectors of texts `idx` through the trainable layers.
+fn sentence_vectors(
+    layers: &TrainableLayers,
+    lower: &LowerStates,
+    idx: &[usize],
+    dropout: f32,
+) -> candle_core::Result<Tensor> {
+    let (x, mask) = lower.batch(idx)?;
+    let hidden = layers.forward(&x, &mask, dropout)?;
+    masked_mean_l2(&hidden, &mask)
+}
+
+/// Cosine logits `scale · e · ŵᵀ` of texts `idx`.
+fn logits(
+    layers: &TrainableLayers,
+    head: &Var,
+    lower: &LowerStates,
+    idx: &[usize],
+    dropout: f32,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let e = sentence_vectors(layers, lower, idx, dropout)?;
+    let w = head.as_tensor();
+    let norm = w.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+    let w = w.broadcast_div(&norm)?;
+    e.matmul(&w.t()?)? * scale
+}
+
+/// The head's starting point: each class's mean sentence vector under the base layers.
+fn class_means(
+    layers: &TrainableLayers,
+    lower: &LowerStates,
+    train: &[Labelled],
+    n_classes: usize,
+) -> candle_core::Result<Tensor> {
+    let dim = lower.dim;
+    let mut sums = vec![0f32; n_classes * dim];
+    for chunk in train.chunks(64) {
+        let idx: Vec<usize> = chunk.iter().map(|l| l.text).collect();
+        let e: Vec<Vec<f32>> = sentence_vectors(layers, lower, &idx, 0.0)?
+            .detach()
+            .to_vec2()?;
+        for (l, row) in chunk.iter().zip(e) {
+            for (s, v) in sums[l.class * dim..(l.class + 1) * dim].iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+    }
+    Tensor::from_vec(sums, (n_classes, dim), &Device::Cpu)?.to_dtype(DType::F32)
+}
+
+/// Held-out accuracy of the cosine head (argmax over every class).
+fn accuracy(
+    layers: &TrainableLayers,
+    head: &Var,
+    lower: &LowerStates,
+    held_out: &[Labelled],
+    options: &FinetuneOptions,
+) -> candle_core::Result<f32> {
+    if held_out.is_empty() {
+        return Ok(0.0);
+    }
+    let mut correct = 0usize;
+    for chunk in held_out.chunks(64) {
+        let idx: Vec<usize> = chunk.iter().map(|l| l.text).collect();
+        let pred: Vec<u32> = logits(layers, head, lower, &idx, 0.0, options.scale)?
+            .detach()
+            .argmax(D::Minus1)?
+            .to_vec1()?;
+        correct += chunk
+            .iter()
+            .zip(pred)
+            .filter(|(l, p)| l.class as u32 == *p)
+            .count();
+    }
+    Ok(correct as f32 / held_out.len() as f32)
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Maps optional labels (None: out of scope) to classes: intents `0..n`, out of scope `n` when
+/// any example is out of scope. Returns the labelled texts and the number of classes.
+pub fn classes(labels: &[Option<usize>], n_intents: usize) -> (Vec<Labelled>, usize) {
+    let has_oos = labels.iter().any(Option::is_none);
+    let out = labels
+        .iter()
+        .enumerate()
+        .map(|(text, l)| Labelled {
+            text,
+            class: l.unwrap_or(n_intents),
+        })
+        .collect();
+    (out, n_intents + usize::from(has_oos))
+}
+
+/// Shifts text indices by `offset` (when several splits share one lower-layer cache).
+pub fn offset(items: Vec<Labelled>, offset: usize) -> Vec<Labelled> {
+    items
+        .into_iter()
+        .map(|l| Labelled {
+            text: l.text + offset,
+            class: l.class,
+        })
+        .collect()
+}
+
+/// A fine-tuned encoder ready to train a head on, with what fine-tuning did.
+pub struct Finetuned {
+    pub encoder: crate::nlu::BertEncoder,
+    pub report: FinetuneReport,
+    /// The staged delta (attached to the next version saved with this encoder).
+    pub delta: std::path::PathBuf,
+    pub lower_seconds: f64,
+}
+
+/// Where fine-tuning starts from and where its delta goes.
+pub struct FinetuneRequest<'a> {
+    pub base: &'a crate::nlu::BertEncoder,
+    /// The base encoder's directory.
+    pub encoder_dir: &'a std::path::Path,
+    /// Options of the fine-tuned encoder (kernels, batching).
+    pub encoder_options: crate::nlu::EncoderOptions,
+    pub options: &'a FinetuneOptions,
+    /// The delta is staged under this `models/` directory.
+    pub models_dir: &'a std::path::Path,
+}
+
+/// Fine-tunes the base encoder on labelled `texts` (None: out of scope), holding out one
+/// stratified tenth for early stopping, and stages the delta.
+pub fn finetune_texts(
+    req: FinetuneRequest<'_>,
+    texts: &[&str],
+    labels: &[Option<usize>],
+    n_intents: usize,
+) -> Result<Finetuned, NluError> {
+    use super::delta::{load_finetuned, stage, EncoderFiles};
+    let FinetuneRequest {
+        base,
+        encoder_dir,
+        encoder_options,
+        options,
+        models_dir,
+    } = req;
+    let files = EncoderFiles::in_dir(encoder_dir)?;
+    let config = files.config()?;
+    let first = config
+        .num_hidden_layers
+        .saturating_sub(options.layers.max(1));
+    let lower = LowerStates::compute(base, texts, first)?;
+    let (all, n_classes) = classes(labels, n_intents);
+    let held: std::collections::HashSet<usize> = crate::nlu::fit::folds(labels, 10, options.seed)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let (dev, train): (Vec<Labelled>, Vec<Labelled>) =
+        all.into_iter().partition(|l| held.contains(&l.text));
+    let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
+    let report = finetune(&layers, &lower, &train, &dev, n_classes, options)?;
+    let delta = stage(&layers, models_dir)?;
+    let encoder = load_finetuned(encoder_dir, &delta, encoder_options)?;
+    Ok(Finetuned {
+        encoder,
+        report,
+        delta,
+        lower_seconds: lower.seconds,
+    })
+}

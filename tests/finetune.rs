@@ -1,0 +1,166 @@
+//! Fine-tuning on a tiny random BERT: the loss goes down, the saved delta loaded over the base
+//! gives the trained layers' vectors, and `madoguchi train --finetune` writes a version that holds
+//! the delta, serves (classify) and survives a head-only retrain.
+use std::path::Path;
+
+use madoguchi::nlu::encoder::masked_mean_l2;
+use madoguchi::nlu::finetune::delta::{delta_tag, load_finetuned, EncoderFiles, DELTA_FILE};
+use madoguchi::nlu::finetune::layers::TrainableLayers;
+use madoguchi::nlu::finetune::lower::LowerStates;
+use madoguchi::nlu::finetune::train::{classes, finetune, FinetuneOptions};
+use madoguchi::nlu::kernels::{Precision, PrecisionChoice};
+use madoguchi::nlu::{BertEncoder, Encoder, EncoderOptions};
+
+use crate::encoder::write_tiny_encoder;
+use crate::util::{copy_catalog, madoguchi, show};
+
+fn f32_options() -> EncoderOptions {
+    EncoderOptions {
+        precision: PrecisionChoice::Fixed(Precision::F32),
+        ..Default::default()
+    }
+}
+
+const TEXTS: [(&str, usize); 12] = [
+    ("where is my order", 0),
+    ("my order where", 0),
+    ("where is order", 0),
+    ("order where is my", 0),
+    ("is my order where now", 0),
+    ("where my order", 0),
+    ("refund please", 1),
+    ("refund now please", 1),
+    ("please refund", 1),
+    ("refund please now", 1),
+    ("my refund please", 1),
+    ("now refund", 1),
+];
+
+#[test]
+fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny_encoder(dir.path());
+    let base = BertEncoder::from_dir(dir.path(), f32_options()).expect("base");
+    let texts: Vec<&str> = TEXTS.iter().map(|t| t.0).collect();
+    let labels: Vec<Option<usize>> = TEXTS.iter().map(|t| Some(t.1)).collect();
+    let lower = LowerStates::compute(&base, &texts, 1).expect("lower layers");
+    let files = EncoderFiles::in_dir(dir.path()).expect("files");
+    let config = files.config().expect("config");
+    let layers = TrainableLayers::from_base(&files.base_weights().expect("weights"), &config, 1)
+        .expect("layers");
+    let (train, n) = classes(&labels, 2);
+    let options = FinetuneOptions {
+        layers: 1,
+        epochs: 8,
+        learning_rate: 1e-2,
+        head_learning_rate: 5e-2,
+        batch_size: 4,
+        dropout: 0.0,
+        patience: 100,
+        ..Default::default()
+    };
+    let report = finetune(&layers, &lower, &train, &[], n, &options).expect("finetune");
+    let (first, last) = (report.train_loss[0], report.train_loss[options.epochs - 1]);
+    assert!(last < 0.8 * first, "loss {first} → {last}: {report:?}");
+
+    let delta = dir.path().join("delta.safetensors");
+    layers.save(&delta).expect("save delta");
+    let tuned = load_finetuned(dir.path(), &delta, f32_options()).expect("base + delta");
+    assert_ne!(tuned.fingerprint(), base.fingerprint());
+    assert!(
+        delta_tag(tuned.fingerprint()).is_some(),
+        "{}",
+        tuned.fingerprint()
+    );
+    let got = tuned.embed(&texts).expect("embed");
+    let before = base.embed(&texts).expect("embed");
+    let idx: Vec<usize> = (0..texts.len()).collect();
+    let (x, mask) = lower.batch(&idx).expect("batch");
+    let hidden = layers.forward(&x, &mask, 0.0).expect("forward");
+    let want: Vec<Vec<f32>> = masked_mean_l2(&hidden, &mask)
+        .expect("pool")
+        .to_vec2()
+        .expect("vec");
+    let mut moved = 0f32;
+    for (i, w) in want.iter().enumerate() {
+        for ((g, w), b) in got.row(i).iter().zip(w).zip(before.row(i)) {
+            assert!((g - w).abs() < 1e-4, "text {i}: {g} vs {w}");
+            moved = moved.max((g - b).abs());
+        }
+    }
+    assert!(moved > 1e-3, "fine-tuning did not change the vectors");
+}
+
+fn train(dir: &Path, encoder: &Path, extra: &[&str]) -> String {
+    let enc = encoder.to_string_lossy().to_string();
+    let mut args = vec![
+        "train",
+        "--quiet",
+        "--encoder",
+        enc.as_str(),
+        "--precision",
+        "f32",
+    ];
+    args.extend_from_slice(extra);
+    let out = madoguchi(dir, &args, b"");
+    assert!(out.status.success(), "{}", show("train", &out));
+    std::fs::read_to_string(dir.join("models/current"))
+        .expect("current")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn train_finetune_writes_a_delta_that_classify_loads_and_retrains_keep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_catalog(dir.path());
+    let encoder = dir.path().join("tiny-encoder");
+    std::fs::create_dir_all(&encoder).expect("mkdir");
+    write_tiny_encoder(&encoder);
+    let tuned = train(
+        dir.path(),
+        &encoder,
+        &[
+            "--finetune",
+            "--finetune-layers",
+            "1",
+            "--finetune-epochs",
+            "1",
+        ],
+    );
+    let delta = dir.path().join("models").join(&tuned).join(DELTA_FILE);
+    assert!(delta.is_file(), "{} has no delta", tuned);
+    let manifest =
+        std::fs::read_to_string(dir.path().join("models").join(&tuned).join("manifest.json"))
+            .expect("manifest");
+    assert!(manifest.contains("-ft"), "{manifest}");
+
+    let enc = encoder.to_string_lossy().to_string();
+    let classify = |dir: &Path| {
+        let out = madoguchi(
+            dir,
+            &[
+                "classify",
+                "--format",
+                "jsonl",
+                "--encoder",
+                enc.as_str(),
+                "--precision",
+                "f32",
+            ],
+            b"where is my order\n",
+        );
+        assert!(out.status.success(), "{}", show("classify", &out));
+    };
+    classify(dir.path());
+
+    // A head-only retrain on top of the fine-tuned version keeps its layers.
+    let retrained = train(dir.path(), &encoder, &[]);
+    assert_ne!(retrained, tuned);
+    let kept = dir.path().join("models").join(&retrained).join(DELTA_FILE);
+    assert_eq!(
+        std::fs::read(&kept).expect("retrained delta"),
+        std::fs::read(&delta).expect("delta")
+    );
+    classify(dir.path());
+}
