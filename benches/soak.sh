@@ -58,6 +58,10 @@ cleanup() {
         echo "soak.sh: failed; the server's last log lines:" >&2
         tail -n 20 "$work/server.log" >&2
     fi
+    # Whatever the server logged as an error or a panic during the run, for the errors' cause.
+    if [ -s "$work/server.log" ]; then
+        grep -E "ERROR|panicked" "$work/server.log" | tail -n 20 >&2 || true
+    fi
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     rm -rf "$work"
 }
