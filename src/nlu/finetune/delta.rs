@@ -101,14 +101,7 @@ pub fn load_finetuned(
         || dir.display().to_string(),
         |n| format!("{}+finetuned", n.to_string_lossy()),
     );
-    BertEncoder::new(
-        model,
-        &config,
-        tokenizer,
-        options,
-        name,
-        fingerprint,
-    )
+    BertEncoder::new(model, &config, tokenizer, options, name, fingerprint)
 }
 
 /// Where `train --finetune` leaves a new delta until the version that uses it is saved.

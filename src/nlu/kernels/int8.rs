@@ -172,7 +172,8 @@ fn quantize_row(src: &[f32], dst: &mut [u8]) -> (f32, i32) {
     for (d, &x) in dst.iter_mut().zip(src) {
         // `max`/`min` turn a NaN into 0 and bound the value, so the unchecked conversion is
         // exact and vectorises; a checked `as` cast is done one lane at a time.
-        #[allow(clippy::manual_clamp)] // `clamp` keeps a NaN, which the conversion below must not see
+        // Not `clamp`: it keeps a NaN, which the conversion below must not see.
+        #[allow(clippy::manual_clamp)]
         let v = (x * inv + zero).round_ties_even().max(0.0).min(255.0);
         // SAFETY: `v` is finite and in 0..=255.
         *d = unsafe { v.to_int_unchecked::<i32>() } as u8;
