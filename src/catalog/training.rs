@@ -37,6 +37,22 @@ pub struct TrainingSet {
 }
 
 impl TrainingSet {
+    /// The examples' texts, and each one's intent as an index into `names` (`None`: out of scope,
+    /// or an intent not in `names`), in file order.
+    pub fn texts_and_labels(&self, names: &[IntentName]) -> (Vec<&str>, Vec<Option<usize>>) {
+        let texts = self.examples.iter().map(|u| u.text.as_str()).collect();
+        let labels = self
+            .examples
+            .iter()
+            .map(|u| {
+                u.intent
+                    .as_ref()
+                    .and_then(|n| names.iter().position(|x| x == n))
+            })
+            .collect();
+        (texts, labels)
+    }
+
     /// Reads `dir/<locale>/*.yaml` for each catalog locale and checks it against the catalog.
     pub fn load(
         dir: &Path,

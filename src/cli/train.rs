@@ -132,16 +132,7 @@ fn finetune(
 ) -> anyhow::Result<(crate::nlu::BertEncoder, std::path::PathBuf)> {
     let (base, dir) = paths.load_base_encoder()?;
     let names = catalog.names();
-    let texts: Vec<&str> = data.examples.iter().map(|u| u.text.as_str()).collect();
-    let labels: Vec<Option<usize>> = data
-        .examples
-        .iter()
-        .map(|u| {
-            u.intent
-                .as_ref()
-                .and_then(|n| names.iter().position(|x| x == n))
-        })
-        .collect();
+    let (texts, labels) = data.texts_and_labels(&names);
     let options = args.options();
     let request = FinetuneRequest {
         base: &base,

@@ -196,16 +196,7 @@ pub fn evaluate_catalog(
     targets: &[f32],
 ) -> Result<Evaluation, NluError> {
     let names = catalog.names();
-    let texts: Vec<&str> = data.examples.iter().map(|u| u.text.as_str()).collect();
-    let labels: Vec<Option<usize>> = data
-        .examples
-        .iter()
-        .map(|u| {
-            u.intent
-                .as_ref()
-                .and_then(|n| names.iter().position(|x| x == n))
-        })
-        .collect();
+    let (texts, labels) = data.texts_and_labels(&names);
     // Predictions are reported by label text, like those of the public datasets.
     let label_names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let mut stats = (0usize, 0.0f64);

@@ -51,16 +51,7 @@ pub fn train_catalog_with_held_out(
     req: TrainRequest<'_>,
 ) -> Result<TrainedWithHeldOut, NluError> {
     let names = catalog.names();
-    let texts: Vec<&str> = data.examples.iter().map(|u| u.text.as_str()).collect();
-    let labels: Vec<Option<usize>> = data
-        .examples
-        .iter()
-        .map(|u| {
-            u.intent
-                .as_ref()
-                .and_then(|n| names.iter().position(|x| x == n))
-        })
-        .collect();
+    let (texts, labels) = data.texts_and_labels(&names);
 
     let cached_before = req.cache.len();
     let t0 = Instant::now();

@@ -226,6 +226,16 @@ mod tests {
     use crate::nlu::bert::FastBert;
     use crate::nlu::kernels::Kernels;
 
+    /// The largest absolute difference between two tensors of one shape.
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .and_then(|d| d.abs())
+            .and_then(|d| d.flatten_all())
+            .and_then(|d| d.max(0))
+            .and_then(|d| d.to_scalar::<f32>())
+            .expect("difference of two tensors of one shape")
+    }
+
     pub fn tiny_config() -> Config {
         serde_json::from_value(serde_json::json!({
             "vocab_size": 50, "hidden_size": 96, "num_hidden_layers": 3, "num_attention_heads": 4,
@@ -255,29 +265,11 @@ mod tests {
             let lower = fast.forward_until(&ids, &mask, first).expect("lower");
             let layers = TrainableLayers::from_base(&vb, &config, first).expect("layers");
             let got = layers.forward(&lower, &mask, 0.0).expect("forward");
-            let diff = (got - &want)
-                .expect("sub")
-                .abs()
-                .expect("abs")
-                .flatten_all()
-                .expect("flat")
-                .max(0)
-                .expect("max")
-                .to_scalar::<f32>()
-                .expect("scalar");
+            let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-4, "from layer {first}: max difference {diff}");
             // FastBert's own split agrees with its full pass too.
             let split = fast.forward_from(first, &lower, &mask).expect("from");
-            let d2 = (split - &want)
-                .expect("sub")
-                .abs()
-                .expect("abs")
-                .flatten_all()
-                .expect("flat")
-                .max(0)
-                .expect("max")
-                .to_scalar::<f32>()
-                .expect("scalar");
+            let d2 = max_abs_diff(&split, &want);
             assert!(d2 < 1e-5, "forward_from({first}): {d2}");
         }
     }
