@@ -77,7 +77,12 @@ test('the lead loop: label an inbox group, train, read the report, turn the dial
     const started = Date.now();
     const group = page.locator('.group').filter({ hasText: 'split the cost' }).first();
     await group.waitFor({ timeout: 60_000 });
-    assert.equal(await group.locator('.size').textContent(), String(QUESTIONS.length), await group.textContent());
+    // Which of the three the model leaves unanswered depends on the catalog of the day (a close
+    // variant may already be answered); at least two make a group, and exactly those are labelled.
+    const groupText = await group.textContent();
+    const grouped = QUESTIONS.filter((q) => groupText.includes(q));
+    assert.ok(grouped.length >= 2 && grouped.includes(QUESTIONS[0]), groupText);
+    assert.equal(await group.locator('.size').textContent(), String(grouped.length), groupText);
     const file = join(dir, 'training-data', 'en', `${INTENT}.yaml`);
     const original = readFileSync(file, 'utf8');
     await group.locator('input.assign').fill(INTENT);
@@ -85,7 +90,7 @@ test('the lead loop: label an inbox group, train, read the report, turn the dial
     await page.locator('.toast').filter({ hasText: INTENT }).waitFor();
     await page.locator('.retrain').waitFor();
     const added = readFileSync(file, 'utf8').slice(original.length).trim().split('\n').sort();
-    assert.deepEqual(added, QUESTIONS.map((q) => `- ${q}`).sort());
+    assert.deepEqual(added, grouped.map((q) => `- ${q}`).sort());
     timings.label_s = (Date.now() - started) / 1000;
 
     // 2. Pin one of them in the regression set, then train.
@@ -114,11 +119,13 @@ test('the lead loop: label an inbox group, train, read the report, turn the dial
     const row = report.locator('table.per-intent tbody tr').filter({ has: page.locator('th', { hasText: new RegExp(`^${INTENT}$`) }) });
     assert.equal(await row.count(), 1);
     const perIntent = await row.locator('td').allTextContents();
-    assert.ok(Number(perIntent[0]) >= 40 + QUESTIONS.length, perIntent.join(' | '));
+    assert.ok(Number(perIntent[0]) >= 40 + grouped.length, perIntent.join(' | '));
     assert.match(perIntent[3], /^\d+\.\d%$/, perIntent.join(' | '));
     assert.ok(await report.locator('table.confusions tbody tr').count() >= 1, 'confusion pairs');
     const pin = page.locator('section:has(> #train-pins)').locator('tr').filter({ hasText: QUESTIONS[0] });
-    await pin.filter({ hasText: `fixed (out_of_scope, handoff → ${INTENT}, answer)` }).waitFor();
+    // Whatever the published model did with it (out of scope, or a low-confidence guess), it handed
+    // off, and the candidate answers it with the intent it was labelled with.
+    await pin.filter({ hasText: new RegExp(`fixed \\([a-z_]+, handoff → ${INTENT}, answer\\)`) }).waitFor();
     assert.ok(await report.locator('svg.studio-curve path').count() >= 1, 'the coverage curve');
 
     // 4. The dial: a target precision gives a threshold and its coverage; publish with it.
