@@ -298,15 +298,15 @@ impl FastBert {
             )
         }
         let mut x = self.word.lookup_rows(ids)?;
+        if len == 0 {
+            return Ok(x);
+        }
+        // Each sequence gets the same position rows added, then the layer norm.
         let positions = &self.position_and_type[..len * h];
-        let extra: Vec<f32> = positions
-            .iter()
-            .copied()
-            .cycle()
-            .take(b * len * h)
-            .collect();
-        self.embedding_norm
-            .add_in_place(&mut x, &extra, self.kernels.isa);
+        for sequence in x.chunks_exact_mut(len * h) {
+            self.embedding_norm
+                .add_in_place(sequence, positions, self.kernels.isa);
+        }
         Ok(x)
     }
 

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::safetensors::MmapedSafetensors;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::error::NluError;
 
@@ -153,11 +153,6 @@ impl EmbeddingTable {
     /// Whether the values are read from the mapped file (not held in process memory).
     pub fn is_mapped(&self) -> bool {
         matches!(self.values, Values::Q8(Bytes::Mapped(_)))
-    }
-
-    /// The rows of `ids`, as an f32 tensor `[ids.len(), dim]`.
-    pub fn lookup(&self, ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
-        Tensor::from_vec(self.lookup_rows(ids)?, (ids.len(), self.dim), device)
     }
 
     /// The rows of `ids`, one after another (`ids.len() × dim` floats).
@@ -307,6 +302,7 @@ fn read_f32(b: &[u8]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     fn table(rows: usize, dim: usize) -> Vec<f32> {
         (0..rows * dim)
@@ -322,10 +318,7 @@ mod tests {
         let values = table(rows, dim);
         let q = EmbeddingTable::quantize(&values, rows, dim);
         let ids: Vec<u32> = vec![0, 49, 7, 7, 13];
-        let got: Vec<f32> = q
-            .lookup(&ids, &Device::Cpu)
-            .and_then(|t| t.flatten_all()?.to_vec1())
-            .expect("lookup");
+        let got: Vec<f32> = q.lookup_rows(&ids).expect("lookup");
         for (i, &id) in ids.iter().enumerate() {
             let want = &values[id as usize * dim..(id as usize + 1) * dim];
             let step = want.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
@@ -338,12 +331,9 @@ mod tests {
     #[test]
     fn a_zero_row_stays_zero_and_ids_past_the_end_are_refused() {
         let q = EmbeddingTable::quantize(&[0.0; 8], 2, 4);
-        let got: Vec<f32> = q
-            .lookup(&[1], &Device::Cpu)
-            .and_then(|t| t.flatten_all()?.to_vec1())
-            .expect("lookup");
+        let got: Vec<f32> = q.lookup_rows(&[1]).expect("lookup");
         assert_eq!(got, vec![0.0; 4]);
-        let err = q.lookup(&[2], &Device::Cpu).expect_err("id 2 of 2 rows");
+        let err = q.lookup_rows(&[2]).expect_err("id 2 of 2 rows");
         assert!(err.to_string().contains("outside the vocabulary"), "{err}");
     }
 
@@ -352,10 +342,7 @@ mod tests {
         let values = table(5, 3);
         let t = Tensor::from_vec(values.clone(), (5, 3), &Device::Cpu).expect("tensor");
         let exact = EmbeddingTable::exact(&t).expect("exact");
-        let got: Vec<f32> = exact
-            .lookup(&[4, 0], &Device::Cpu)
-            .and_then(|t| t.flatten_all()?.to_vec1())
-            .expect("lookup");
+        let got: Vec<f32> = exact.lookup_rows(&[4, 0]).expect("lookup");
         assert_eq!(got[..3], values[12..15]);
         assert_eq!(got[3..], values[..3]);
         assert_eq!(exact.encoding(), "f32");
