@@ -39,10 +39,8 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "load.sh: $*" >&2; exit 1; }
-[ -x "$bin" ] || die "$bin is missing: run \`make build\` (or pass --bin)"
-[ -e models/current ] || die "no trained model: run \`make train\`"
-[ -f "$messages" ] || die "$messages is missing (the benchmark messages, one per line)"
 source benches/serve-lib.sh
+check_inputs
 ensure_wrk
 
 work=$(mktemp -d)

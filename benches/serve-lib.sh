@@ -2,6 +2,13 @@
 # `madoguchi serve` on a free loopback port, and writing wrk's Lua data of fresh conversations.
 # The caller defines `die`, `bin`, `work`, `database` and `messages`.
 
+# The binary, a trained model and the benchmark messages, or a clear error naming the fix.
+check_inputs() {
+    [ -x "$bin" ] || die "$bin is missing: run \`make build\` (or pass --bin)"
+    [ -e models/current ] || die "no trained model: run \`make train\`"
+    [ -f "$messages" ] || die "$messages is missing (the benchmark messages, one per line)"
+}
+
 # Debian's wrk, installed when missing.
 ensure_wrk() {
     command -v wrk >/dev/null && return

@@ -40,10 +40,8 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "soak.sh: $*" >&2; exit 1; }
-[ -x "$bin" ] || die "$bin is missing: run \`make build\` (or pass --bin)"
-[ -e models/current ] || die "no trained model: run \`make train\`"
-[ -f "$messages" ] || die "$messages is missing (the benchmark messages, one per line)"
 source benches/serve-lib.sh
+check_inputs
 ensure_wrk
 # wrk and the server each need a descriptor per customer.
 ulimit -n "$(( customers * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
