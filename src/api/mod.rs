@@ -170,6 +170,26 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     response
 }
 
+/// Connections the kernel may hold for us before we accept them (it caps this at
+/// `net.core.somaxconn`). Tokio's default (1,024) overflowed when a thousand customers connected
+/// at once while both cores were busy answering: the overflow fell back to SYN cookies, and those
+/// that aged out while waiting were reset — "read errors" for the clients.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// A listening socket on `addr` with a deep accept queue (see [`LISTEN_BACKLOG`]).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's and tokio's `bind` do: a restarted server can take its port back at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then tells live streams to end and waits
 /// for in-flight requests (at most `grace`).
 pub async fn serve(
@@ -220,5 +240,39 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept queue `ss` reports for the listening socket on `port` (Send-Q of a listener).
+    fn accept_queue_limit(port: u16) -> Option<u32> {
+        let out = std::process::Command::new("ss")
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        text.split_whitespace().nth(2)?.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn listens_with_a_deep_accept_queue() {
+        let listener = listen("127.0.0.1:0".parse().expect("an address")).expect("listen");
+        let port = listener.local_addr().expect("bound").port();
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("Linux reports somaxconn")
+            .trim()
+            .parse()
+            .expect("a number");
+        let limit = accept_queue_limit(port).expect("`ss` (iproute2) lists the listener");
+        assert_eq!(limit, LISTEN_BACKLOG.min(somaxconn));
+        assert!(limit > 1024, "no deeper than tokio's default: {limit}");
+        // And it accepts.
+        let client = tokio::net::TcpStream::connect(("127.0.0.1", port));
+        let (accepted, connected) = tokio::join!(listener.accept(), client);
+        accepted.expect("accepted");
+        connected.expect("connected");
     }
 }

@@ -240,9 +240,7 @@ async fn serve(paths: &Paths, config: Config) -> anyhow::Result<()> {
     let (state, stop, loaded) = build_serving_state(paths, config).await?;
     let store = state.store.clone();
     ensure_admin(&store, admin_password).await?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = api::listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     eprintln!("madoguchi: listening on http://{addr} (config: {redacted})");
     eprintln!(
