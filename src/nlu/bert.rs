@@ -228,6 +228,11 @@ impl FastBert {
         self.kernels
     }
 
+    /// The thread pool the kernels run on (also for other per-text work, such as tokenising).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// `ids` and `mask` are `[batch, len]` (u32); returns hidden states `[batch, len, hidden]`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         self.forward_until(ids, mask, self.layers.len())

@@ -33,6 +33,9 @@ pub trait ClassifyBackend: Send + 'static {
         None
     }
 
+    /// The queue is empty: let threads kept ready for the next batch sleep.
+    fn rest(&mut self) {}
+
     /// The encoder's (L2-normalised) embeddings of `texts`, for grouping similar messages and
     /// finding near training examples. Backends without an encoder refuse.
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
@@ -57,6 +60,10 @@ impl ClassifyBackend for Classifier {
 
     fn model_version(&self) -> Option<String> {
         Some(self.model().manifest.version.clone())
+    }
+
+    fn rest(&mut self) {
+        self.encoder().rest();
     }
 }
 
@@ -541,7 +548,13 @@ fn worker(
     shared: &Shared,
     max_batch: usize,
 ) {
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        if rx.is_empty() {
+            backend.rest();
+        }
+        let Some(first) = rx.blocking_recv() else {
+            return;
+        };
         let mut batch = InFlight {
             jobs: Vec::new(),
             shared,

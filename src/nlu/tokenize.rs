@@ -61,17 +61,16 @@ impl TextTokenizer {
         result.map_err(|e| NluError::Tokenizer(e.to_string()))
     }
 
-    /// Token ids of each input, special tokens included.
-    pub fn ids(&self, inputs: Vec<String>) -> Result<Vec<Vec<u32>>, NluError> {
-        let encodings = match self {
-            Self::Compact(t) => t.encode_batch(inputs, true),
-            Self::Stock(t) => t.encode_batch(inputs, true),
+    /// Token ids of one input, special tokens included. (One at a time on the caller's thread:
+    /// the crate's `encode_batch` would wake rayon's threads, which compete with the encoder's
+    /// own pool and the server's.)
+    pub fn ids_of(&self, input: String) -> Result<Vec<u32>, NluError> {
+        let encoding = match self {
+            Self::Compact(t) => t.encode(input, true),
+            Self::Stock(t) => t.encode(input, true),
         }
         .map_err(|e| NluError::Tokenizer(e.to_string()))?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| e.get_ids().to_vec())
-            .collect())
+        Ok(encoding.get_ids().to_vec())
     }
 
     /// Whether the compact Unigram model is in use.

@@ -13,7 +13,7 @@ impl Store {
     /// Copies the SQLite database into `path`, which must not exist yet. `Invalid` for a
     /// PostgreSQL store, an existing `path` or a path that is not UTF-8.
     pub async fn backup_into(&self, path: &Path) -> Result<(), StoreError> {
-        let ByDialect::Sqlite(pool) = &self.pool else {
+        let ByDialect::Sqlite(db) = &self.pool else {
             return Err(StoreError::Invalid(format!(
                 "this is a PostgreSQL database: {PG_DUMP_HINT}"
             )));
@@ -29,7 +29,7 @@ impl Store {
         })?;
         sqlx::query(sql::BACKUP_INTO)
             .bind(target)
-            .execute(pool)
+            .execute(&db.pool)
             .await?;
         Ok(())
     }

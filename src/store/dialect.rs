@@ -8,7 +8,7 @@
 //! `D::sql::NAME` is a statement the dialects spell differently. So each query is written once,
 //! and type-checked against both drivers.
 use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, Sqlite, Transaction};
 
 use super::error::StoreError;
 
@@ -19,11 +19,11 @@ pub(super) enum ByDialect<S, P> {
     Postgres(P),
 }
 
-pub(super) type Pool = ByDialect<SqlitePool, PgPool>;
+pub(super) type Pool = ByDialect<super::sqlite::Db, PgPool>;
 /// A connection out of the pool (reads and single-statement writes).
 pub(super) type Conn = ByDialect<PoolConnection<Sqlite>, PoolConnection<Postgres>>;
 /// A write transaction (see each dialect's `begin_write`); dropped without `commit`, it rolls back.
-pub(super) type Tx = ByDialect<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
+pub(super) type Tx = ByDialect<super::sqlite::WriteTx, Transaction<'static, Postgres>>;
 
 /// Runs `$body` with `$c` the dialect's connection and `$d` its module (see the module docs).
 /// `$target` is a `&mut Conn` or a `&mut Tx`.
@@ -51,14 +51,14 @@ pub(super) use on;
 impl Pool {
     pub(super) async fn conn(&self) -> Result<Conn, StoreError> {
         Ok(match self {
-            ByDialect::Sqlite(pool) => ByDialect::Sqlite(pool.acquire().await?),
+            ByDialect::Sqlite(db) => ByDialect::Sqlite(db.pool.acquire().await?),
             ByDialect::Postgres(pool) => ByDialect::Postgres(pool.acquire().await?),
         })
     }
 
     pub(super) async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            ByDialect::Sqlite(pool) => ByDialect::Sqlite(super::sqlite::begin_write(pool).await?),
+            ByDialect::Sqlite(db) => ByDialect::Sqlite(super::sqlite::begin_write(db).await?),
             ByDialect::Postgres(pool) => {
                 ByDialect::Postgres(super::postgres::begin_write(pool).await?)
             }

@@ -163,7 +163,7 @@ impl Store {
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         match &self.pool {
-            ByDialect::Sqlite(pool) => pool.close().await,
+            ByDialect::Sqlite(db) => db.pool.close().await,
             ByDialect::Postgres(pool) => pool.close().await,
         }
     }

@@ -7,12 +7,15 @@
 //!
 //! Ids are hyphenated UUID text; times are fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), so
 //! comparing the text compares the times; JSON is text; booleans are 0/1.
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use super::error::StoreError;
@@ -36,11 +39,50 @@ pub(super) fn ts(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// The pool and this process's write turn.
+///
+/// SQLite has one writer at a time. Left to SQLite, writers that find the lock taken sleep in its
+/// busy handler (1, 2, 5, 10 … 100 ms) and retry, so under load a turn could wait tens of
+/// milliseconds for a lock that was free again after a fraction of one. Writers of this process
+/// queue for the turn instead (first come, first served, woken the moment it is free); the busy
+/// timeout still covers other processes (`madoguchi erase`, a backup).
+#[derive(Clone)]
+pub(super) struct Db {
+    pub(super) pool: SqlitePool,
+    write_turn: Arc<Mutex<()>>,
+}
+
+/// A write transaction that holds the write turn until it is committed or dropped (rolled back).
+pub(super) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
 /// A transaction holding the write lock from its start.
-pub(super) async fn begin_write(
-    pool: &SqlitePool,
-) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+pub(super) async fn begin_write(db: &Db) -> Result<WriteTx, sqlx::Error> {
+    let turn = db.write_turn.clone().lock_owned().await;
+    let tx = db.pool.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(WriteTx { tx, _turn: turn })
 }
 
 /// How long a writer waits for the write lock before giving up.
@@ -48,7 +90,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: u32 = 8;
 
 /// Opens (creating the file and its directory if missing) the database at `url`.
-pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
+pub(super) async fn connect(url: &str) -> Result<Db, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -66,10 +108,13 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         .max_connections(MAX_CONNECTIONS)
         .connect_with(options)
         .await?;
-    Ok(pool)
+    Ok(Db {
+        pool,
+        write_turn: Arc::new(Mutex::new(())),
+    })
 }
 
-pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::migrate!("migrations/sqlite").run(pool).await?;
+pub(super) async fn migrate(db: &Db) -> Result<(), StoreError> {
+    sqlx::migrate!("migrations/sqlite").run(&db.pool).await?;
     Ok(())
 }

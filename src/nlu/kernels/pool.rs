@@ -44,6 +44,8 @@ struct Shared {
     parked: Mutex<usize>,
     wake: Condvar,
     stop: AtomicBool,
+    /// Set by [`Pool::rest`] until the next job: idle helpers park at once instead of spinning.
+    resting: AtomicBool,
 }
 
 // SAFETY: `job` is written only by the thread inside `run` (serialised by `Pool::lock`) while the
@@ -75,6 +77,7 @@ impl Pool {
             parked: Mutex::new(0),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
+            resting: AtomicBool::new(false),
         });
         let helpers = (1..threads.max(1))
             .filter_map(|i| {
@@ -111,6 +114,13 @@ impl Pool {
         }
     }
 
+    /// Tells idle helpers to park now rather than spin for the next job: the caller has no work
+    /// in sight (the inference queue is empty), and a spinning helper would take a core from the
+    /// threads that do (the HTTP server's, the database's). The next [`Pool::run`] wakes them.
+    pub fn rest(&self) {
+        self.shared.resting.store(true, Ordering::Relaxed);
+    }
+
     /// Runs `f(0) … f(tasks - 1)` across the pool and returns when all are done.
     pub fn run(&self, tasks: usize, f: Task<'_>) {
         if tasks <= 1 || self.helpers.is_empty() {
@@ -133,6 +143,7 @@ impl Pool {
         s.tasks.store(tasks, Ordering::Relaxed);
         s.next.store(0, Ordering::Relaxed);
         s.left.store(0, Ordering::Relaxed);
+        s.resting.store(false, Ordering::Relaxed);
         s.joined.store(0, Ordering::Release);
         s.epoch.fetch_add(1, Ordering::Release);
         {
@@ -215,7 +226,9 @@ fn next_epoch(s: &Shared, seen: u64) -> Option<u64> {
             return Some(epoch);
         }
         spins += 1;
-        if !spins.is_multiple_of(256) || start.elapsed() < SPIN {
+        let keep_spinning = !s.resting.load(Ordering::Relaxed)
+            && (!spins.is_multiple_of(256) || start.elapsed() < SPIN);
+        if keep_spinning {
             std::hint::spin_loop();
             continue;
         }
