@@ -78,9 +78,12 @@ impl DerefMut for WriteTx {
     }
 }
 
-/// A transaction holding the write lock from its start.
+/// A transaction holding the write lock from its start. Waits for the write turn at most as long
+/// as SQLite would wait for the lock (a turn never held that long is a bug, not load).
 pub(super) async fn begin_write(db: &Db) -> Result<WriteTx, sqlx::Error> {
-    let turn = db.write_turn.clone().lock_owned().await;
+    let turn = tokio::time::timeout(BUSY_TIMEOUT, db.write_turn.clone().lock_owned())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?;
     let tx = db.pool.begin_with("BEGIN IMMEDIATE").await?;
     Ok(WriteTx { tx, _turn: turn })
 }

@@ -280,6 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn rested_helpers_wake_for_the_next_job() {
+        let pool = Pool::new(3);
+        for round in 0..50 {
+            pool.rest();
+            if round % 2 == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let counts: Vec<AtomicUsize> = (0..64).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(64, &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        }
+        // And resting helpers do park.
+        pool.rest();
+        let deadline = Instant::now() + SPIN * 50;
+        while *pool.shared.parked.lock().expect("lock") < 2 {
+            assert!(Instant::now() < deadline, "resting helpers never parked");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
     fn parked_helpers_wake_for_the_next_job() {
         let pool = Pool::new(2);
         std::thread::sleep(SPIN * 3);
