@@ -162,6 +162,7 @@ suite!(
     stream_tickets_are_single_use_and_expire,
     notes_on_a_ticket,
     notify_reaches_a_listener,
+    cancelled_writes_leave_no_lock_behind,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -625,6 +626,58 @@ async fn concurrent_messages_get_consecutive_seqs(db: Arc<TestDb>) {
     assert_eq!(got, (1..=20).collect::<Vec<_>>());
     assert_eq!(get(&db.store, c.id).await.last_seq, 20);
     other.close().await;
+}
+
+/// A request whose client goes away is dropped wherever it is waiting, also half-way through
+/// starting a transaction. Hundreds of writes cancelled at staggered moments (four at a time, as
+/// disconnecting customers would) must leave no connection holding a transaction: every write
+/// afterwards completes at once — on every pooled connection — and everything acknowledged is
+/// there.
+async fn cancelled_writes_leave_no_lock_behind(db: Arc<TestDb>) {
+    let c = conversation(&db.store, "en").await;
+    let mut acknowledged = 0;
+    for round in 0..150u64 {
+        let mut tasks = Vec::new();
+        for k in 0..4u64 {
+            let store = db.store.clone();
+            // 0–1.5 ms: before, during and after BEGIN, the statements and COMMIT.
+            let budget = std::time::Duration::from_micros((round * 97 + k * 389) % 1500);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::timeout(budget, store.append_customer_message(c.id, "hello")).await
+            }));
+        }
+        for t in tasks {
+            if let Ok(result) = t.await.expect("join") {
+                result.expect("a write that finished succeeded");
+                acknowledged += 1;
+            }
+        }
+    }
+    // Sixteen writes at once use every connection of the pool.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                store.append_customer_message(c.id, &format!("after {i}")),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await
+            .expect("join")
+            .expect("a write after cancelled ones waited for a lock nobody releases")
+            .expect("a write after cancelled ones failed");
+    }
+    let stored = db.store.messages(c.id).await.expect("messages");
+    let hellos = stored.iter().filter(|m| m.text == "hello").count();
+    assert!(
+        hellos >= acknowledged,
+        "{hellos} stored < {acknowledged} acknowledged"
+    );
+    assert_eq!(stored.len(), hellos + 16);
 }
 
 /// Read-modify-write of the dialogue state from two replicas at once: with `expected_version`

@@ -70,8 +70,22 @@ impl Tx {
     pub(super) async fn commit(self) -> Result<(), StoreError> {
         match self {
             ByDialect::Sqlite(tx) => tx.commit().await?,
-            ByDialect::Postgres(tx) => tx.commit().await?,
+            ByDialect::Postgres(tx) => uncancellable(async move { tx.commit().await }).await?,
         }
         Ok(())
     }
+}
+
+/// Runs `work` to its end on its own task, whether or not the caller is still waiting: for the
+/// steps of a transaction that must not stop half-way (`BEGIN`, `COMMIT`). A result nobody waits
+/// for is dropped, which rolls an open transaction back.
+pub(super) async fn uncancellable<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+) -> Result<T, sqlx::Error> {
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        // Only a panic inside sqlx gets here (the task is never aborted).
+        Err(sqlx::Error::Io(std::io::Error::other(format!(
+            "a database task failed: {e}"
+        ))))
+    })
 }
