@@ -112,11 +112,16 @@ impl Conversations {
     ) -> Result<Commit, ConversationError> {
         let mut attempt = 1;
         loop {
-            let current = self
-                .store()
-                .conversation(conversation.id)
-                .await?
-                .ok_or(ConversationError::NotFound("conversation"))?;
+            // The first attempt builds on the conversation as this request read it; the store
+            // refuses the turn as stale if it changed since, and later attempts read it again.
+            let current = if attempt == 1 {
+                conversation.clone()
+            } else {
+                self.store()
+                    .conversation(conversation.id)
+                    .await?
+                    .ok_or(ConversationError::NotFound("conversation"))?
+            };
             let now = Utc::now();
             let (turn, dstate) = self.dialogue_turn(&current, text, classification, now);
             let bot = bot_turn_record(&turn, classification, &dstate, &current)?;
