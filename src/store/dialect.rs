@@ -56,30 +56,44 @@ impl Pool {
         })
     }
 
+    /// A write transaction (see each dialect's `begin_write`). Starting it runs to the end even
+    /// when the caller goes away (see [`uncancellable`]).
     pub(super) async fn begin_write(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            ByDialect::Sqlite(db) => ByDialect::Sqlite(super::sqlite::begin_write(db).await?),
-            ByDialect::Postgres(pool) => {
-                ByDialect::Postgres(super::postgres::begin_write(pool).await?)
-            }
+        let pool = self.clone();
+        Ok(uncancellable(async move {
+            Ok(match pool {
+                ByDialect::Sqlite(db) => ByDialect::Sqlite(super::sqlite::begin_write(&db).await?),
+                ByDialect::Postgres(pool) => {
+                    ByDialect::Postgres(super::postgres::begin_write(&pool).await?)
+                }
+            })
         })
+        .await?)
     }
 }
 
 impl Tx {
+    /// Commits; runs to the end even when the caller goes away (see [`uncancellable`]).
     pub(super) async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            ByDialect::Sqlite(tx) => tx.commit().await?,
-            ByDialect::Postgres(tx) => uncancellable(async move { tx.commit().await }).await?,
-        }
+        uncancellable(async move {
+            match self {
+                ByDialect::Sqlite(tx) => tx.commit().await,
+                ByDialect::Postgres(tx) => tx.commit().await,
+            }
+        })
+        .await?;
         Ok(())
     }
 }
 
 /// Runs `work` to its end on its own task, whether or not the caller is still waiting: for the
-/// steps of a transaction that must not stop half-way (`BEGIN`, `COMMIT`). A result nobody waits
-/// for is dropped, which rolls an open transaction back.
-pub(super) async fn uncancellable<T: Send + 'static>(
+/// steps of a transaction that must not stop half-way (`BEGIN`, `COMMIT`). A request whose client
+/// disconnects is dropped wherever it waits, and sqlx 0.8 returned a connection whose `BEGIN` was
+/// cancelled half-way to the pool still inside that transaction (sqlx issues 3932, 4393): on
+/// SQLite holding the write lock, so every other writer waited out the busy timeout and failed
+/// with "database is locked" (`tests/store.rs`, `cancelled_writes_leave_no_lock_behind`). A result
+/// nobody waits for is dropped, which rolls an open transaction back.
+async fn uncancellable<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'static,
 ) -> Result<T, sqlx::Error> {
     tokio::spawn(work).await.unwrap_or_else(|e| {

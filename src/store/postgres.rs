@@ -32,14 +32,11 @@ pub(super) fn ts(at: DateTime<Utc>) -> DateTime<Utc> {
     at
 }
 
-/// A write transaction: row locks are taken by the guarded updates themselves. `BEGIN` runs to
-/// the end even when the caller goes away: sqlx 0.8 could return a connection whose `BEGIN` was
-/// cancelled half-way to the pool still inside that transaction (sqlx issue 4393).
+/// A write transaction: row locks are taken by the guarded updates themselves.
 pub(super) async fn begin_write(
     pool: &PgPool,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let pool = pool.clone();
-    super::dialect::uncancellable(async move { pool.begin().await }).await
+    pool.begin().await
 }
 
 const MAX_CONNECTIONS: u32 = 16;

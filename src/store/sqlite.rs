@@ -59,10 +59,9 @@ pub(super) struct WriteTx {
 }
 
 impl WriteTx {
-    /// Commits, then gives the turn back. Runs to the end even if the caller goes away (see
-    /// [`begin_write`]).
+    /// Commits, then gives the turn back.
     pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
-        super::dialect::uncancellable(async move { self.tx.commit().await }).await
+        self.tx.commit().await
     }
 }
 
@@ -82,23 +81,12 @@ impl DerefMut for WriteTx {
 
 /// A transaction holding the write lock from its start. Waits for the write turn at most as long
 /// as SQLite would wait for the lock (a turn never held that long is a bug, not load).
-///
-/// Starting the transaction runs to the end even when the caller goes away (a customer who
-/// disconnects drops their request wherever it waits): sqlx 0.8 left a connection whose `BEGIN`
-/// was cancelled half-way inside the transaction, back in the pool, holding the write lock —
-/// every other writer then waited out the busy timeout and failed with "database is locked"
-/// (`tests/store.rs`, `cancelled_writes_leave_no_lock_behind`). Finished without a caller, the
-/// transaction is dropped and rolled back like any other.
 pub(super) async fn begin_write(db: &Db) -> Result<WriteTx, sqlx::Error> {
-    let db = db.clone();
-    super::dialect::uncancellable(async move {
-        let turn = tokio::time::timeout(BUSY_TIMEOUT, db.write_turn.lock_owned())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        let tx = db.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _turn: turn })
-    })
-    .await
+    let turn = tokio::time::timeout(BUSY_TIMEOUT, db.write_turn.clone().lock_owned())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?;
+    let tx = db.pool.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(WriteTx { tx, _turn: turn })
 }
 
 /// How long a writer waits for the write lock before giving up.
