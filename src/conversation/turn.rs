@@ -111,20 +111,17 @@ impl Conversations {
         classification: &Classification,
     ) -> Result<Commit, ConversationError> {
         let mut attempt = 1;
+        let mut reread: Option<Conversation> = None;
         loop {
             // The first attempt builds on the conversation as this request read it; the store
             // refuses the turn as stale if it changed since, and later attempts read it again.
-            let current = if attempt == 1 {
-                conversation.clone()
-            } else {
-                self.store()
-                    .conversation(conversation.id)
-                    .await?
-                    .ok_or(ConversationError::NotFound("conversation"))?
+            let current = match &reread {
+                Some(fresh) => fresh,
+                None => conversation,
             };
             let now = Utc::now();
-            let (turn, dstate) = self.dialogue_turn(&current, text, classification, now);
-            let bot = bot_turn_record(&turn, classification, &dstate, &current)?;
+            let (turn, dstate) = self.dialogue_turn(current, text, classification, now);
+            let bot = bot_turn_record(&turn, classification, &dstate, current)?;
             let new_status = bot.new_status;
             let record = CustomerTurnRecord {
                 text: text.to_string(),
@@ -145,6 +142,12 @@ impl Conversations {
                     metrics::counter!(crate::telemetry::STALE_TURNS).increment(1);
                     tracing::debug!(attempt, "conversation changed during the turn; recomputing");
                     attempt += 1;
+                    reread = Some(
+                        self.store()
+                            .conversation(conversation.id)
+                            .await?
+                            .ok_or(ConversationError::NotFound("conversation"))?,
+                    );
                 }
                 Err(StoreError::DuplicateClientMessage) => {
                     let stored = self.stored_turn(conversation, client_message_id).await?;
