@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use madoguchi::nlu::encoder::masked_mean_l2;
-use madoguchi::nlu::finetune::delta::{delta_tag, load_finetuned, EncoderFiles, DELTA_FILE};
+use madoguchi::nlu::finetune::delta::{
+    delta_tag, load_finetuned, EncoderFiles, TrainedOn, DELTA_FILE,
+};
 use madoguchi::nlu::finetune::layers::TrainableLayers;
 use madoguchi::nlu::finetune::lower::LowerStates;
 use madoguchi::nlu::finetune::train::{classes, finetune, FinetuneOptions};
@@ -134,6 +136,18 @@ fn train_finetune_writes_a_delta_that_classify_loads_and_retrains_keep() {
         std::fs::read_to_string(dir.path().join("models").join(&tuned).join("manifest.json"))
             .expect("manifest");
     assert!(manifest.contains("-ft"), "{manifest}");
+    // The delta names the texts it was trained on, and calibration judged only the others.
+    let trained_on = TrainedOn::read(&delta)
+        .expect("read delta")
+        .expect("a trained-on list");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("json");
+    let examples = manifest["metrics"]["examples"].as_u64().expect("examples") as usize;
+    let calibrated = manifest["metrics"]["calibration"]["examples"]
+        .as_u64()
+        .expect("calibration examples") as usize;
+    assert!(trained_on.len() > examples / 2, "{}", trained_on.len());
+    assert!(calibrated + trained_on.len() <= examples, "{calibrated}");
+    assert!(calibrated < examples / 4, "{calibrated} of {examples}");
 
     let enc = encoder.to_string_lossy().to_string();
     let classify = |dir: &Path| {
@@ -163,4 +177,57 @@ fn train_finetune_writes_a_delta_that_classify_loads_and_retrains_keep() {
         std::fs::read(&delta).expect("delta")
     );
     classify(dir.path());
+}
+
+#[test]
+fn eval_finetune_cross_validates_the_catalog_with_an_encoder_tuned_per_fold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_catalog(dir.path());
+    let encoder = dir.path().join("tiny-encoder");
+    std::fs::create_dir_all(&encoder).expect("mkdir");
+    write_tiny_encoder(&encoder);
+    let enc = encoder.to_string_lossy().to_string();
+    let out_dir = dir.path().join("eval-out");
+    let out_arg = out_dir.to_string_lossy().to_string();
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "eval",
+            "--smoke",
+            "--datasets",
+            "no-datasets-here",
+            "--finetune",
+            "--finetune-layers",
+            "1",
+            "--finetune-epochs",
+            "1",
+            "--encoder",
+            enc.as_str(),
+            "--precision",
+            "f32",
+            "--out",
+            out_arg.as_str(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", show("eval --finetune", &out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| catalog (3 folds) | 1 |"), "{stdout}");
+    let tuned: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("finetune.json")).expect("finetune.json"),
+    )
+    .expect("json");
+    assert_eq!(tuned[0]["name"], "catalog (3 folds)");
+    assert!(tuned[0]["report"]["seconds"].as_f64().expect("seconds") > 0.0);
+    let evals: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("eval.json")).expect("eval.json"),
+    )
+    .expect("json");
+    assert_eq!(evals[0]["name"], "catalog");
+    // Every catalog message was judged by a fold whose encoder never saw it.
+    let judged = evals[0]["report"]["examples"].as_u64().expect("examples");
+    assert_eq!(
+        judged,
+        evals[0]["test_examples"].as_u64().expect("test examples")
+    );
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::Paths;
 use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::finetune::delta::TrainedOn;
 use crate::nlu::fit::FitOptions;
 use crate::nlu::kernels::dispatch::cpu_flags;
 use crate::nlu::kernels::speed::{linear_gflops, peak_gflops_per_core};
@@ -229,6 +230,7 @@ fn training_seconds(
 ) -> anyhow::Result<(f64, Option<f64>)> {
     let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
     let weights = encoder_dir.join("model.safetensors");
+    let trained_on = TrainedOn::of_encoder(encoder.fingerprint(), &paths.models)?;
     let train_with = |cache: &mut EmbeddingCache| -> anyhow::Result<f64> {
         let t = Instant::now();
         let model = train_catalog(
@@ -241,6 +243,7 @@ fn training_seconds(
                 options: FitOptions::default(),
                 source_files: Vec::new(),
                 progress: false,
+                encoder_trained_on: trained_on.clone(),
             },
         )?;
         let scratch = tempfile_dir()?;

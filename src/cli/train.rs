@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::Paths;
 use crate::nlu::cache::EmbeddingCache;
+use crate::nlu::finetune::delta::TrainedOn;
 use crate::nlu::finetune::train::{finetune_texts, peak_rss_mib, FinetuneRequest};
 use crate::nlu::fit::FitOptions;
 use crate::nlu::train::{train_catalog, TrainRequest};
@@ -71,6 +72,13 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
     data_files.dedup();
     sources.extend(data_files);
     let weights = encoder_dir.join("model.safetensors");
+    let encoder_trained_on =
+        TrainedOn::of_encoder(crate::nlu::Encoder::fingerprint(&encoder), &paths.models)?;
+    let calibrated_on = if encoder_trained_on.is_some() {
+        " the fine-tuned encoder never trained on"
+    } else {
+        ""
+    };
     let model = train_catalog(
         &catalog,
         &data,
@@ -81,6 +89,7 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
             options,
             source_files: sources,
             progress: !args.quiet,
+            encoder_trained_on,
         },
     )?;
     let dir = model.save(&paths.models)?;
@@ -94,7 +103,8 @@ pub fn run(paths: &Paths, args: TrainArgs) -> anyhow::Result<()> {
         model.manifest.intents.len()
     );
     println!(
-        "cross-validated: top-1 accuracy {:.1}%, answers {:.1}% of messages at {:.1}% precision (target {:.0}%{})",
+        "cross-validated on {} examples{calibrated_on}: top-1 accuracy {:.1}%, answers {:.1}% of messages at {:.1}% precision (target {:.0}%{})",
+        c.examples,
         c.accuracy * 100.0,
         c.coverage * 100.0,
         c.precision * 100.0,

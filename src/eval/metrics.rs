@@ -65,6 +65,10 @@ pub struct CurvePoint {
     pub threshold: f32,
     /// Answered examples over **all** examples (out-of-scope ones included).
     pub coverage: f32,
+    /// Answered in-scope examples over in-scope examples (right or wrong): how much of what the
+    /// bot could answer it does answer. Equals `coverage` when nothing is out of scope; 0 when
+    /// nothing is in scope.
+    pub in_scope_coverage: f32,
     /// Of the answered examples, the share whose `top_intent` equals gold. An out-of-scope example
     /// that is answered is always wrong. 0 when nothing is answered.
     pub precision: f32,
@@ -238,6 +242,7 @@ fn coverage_curve(preds: &[Prediction]) -> Vec<CurvePoint> {
     if preds.is_empty() {
         return Vec::new();
     }
+    let in_scope = preds.iter().filter(|p| p.gold.is_some()).count();
     let mut confidences: Vec<f32> = preds
         .iter()
         .map(|p| p.confidence)
@@ -255,17 +260,16 @@ fn coverage_curve(preds: &[Prediction]) -> Vec<CurvePoint> {
     thresholds
         .into_iter()
         .map(|threshold| {
-            let mut answered = 0;
-            let mut right = 0;
+            let (mut answered, mut answered_in_scope, mut right) = (0, 0, 0);
             for p in preds.iter().filter(|p| p.confidence >= threshold) {
                 answered += 1;
-                if p.gold.as_deref() == Some(p.top_intent.as_str()) {
-                    right += 1;
-                }
+                answered_in_scope += usize::from(p.gold.is_some());
+                right += usize::from(p.gold.as_deref() == Some(p.top_intent.as_str()));
             }
             CurvePoint {
                 threshold,
                 coverage: ratio(answered, preds.len()),
+                in_scope_coverage: ratio(answered_in_scope, in_scope),
                 precision: ratio(right, answered),
             }
         })
@@ -324,19 +328,20 @@ pub fn to_markdown(name: &str, r: &Report) -> String {
     if !r.coverage_at_precision.is_empty() {
         md.push_str("\n### Coverage at target precision\n\n");
         md.push_str(
-            "| target precision | threshold | coverage | precision |\n|---:|---:|---:|---:|\n",
+            "| target precision | threshold | coverage | in-scope answered | precision |\n|---:|---:|---:|---:|---:|\n",
         );
         for (target, point) in &r.coverage_at_precision {
             let _ = match point {
                 Some(p) => writeln!(
                     md,
-                    "| {} | {:.3} | {} | {} |",
+                    "| {} | {:.3} | {} | {} | {} |",
                     percent(*target),
                     p.threshold,
                     percent(p.coverage),
+                    percent(p.in_scope_coverage),
                     percent(p.precision)
                 ),
-                None => writeln!(md, "| {} | unreachable | – | – |", percent(*target)),
+                None => writeln!(md, "| {} | unreachable | – | – | – |", percent(*target)),
             };
         }
     }
@@ -590,21 +595,25 @@ mod tests {
                 .find(|c| c.threshold == t)
                 .unwrap_or_else(|| panic!("no threshold {t}"))
         };
-        let check = |t: f32, coverage: f32, precision: f32| {
+        // In-scope coverage counts the four in-scope examples only: the out-of-scope one (0.3)
+        // never adds to it.
+        let check = |t: f32, coverage: f32, in_scope: f32, precision: f32| {
             let c = at(t);
             assert!(
-                close(c.coverage, coverage) && close(c.precision, precision),
+                close(c.coverage, coverage)
+                    && close(c.in_scope_coverage, in_scope)
+                    && close(c.precision, precision),
                 "{t}: {c:?}"
             );
         };
-        check(0.0, 1.0, 0.6);
-        check(0.3, 1.0, 0.6);
-        check(0.5, 0.8, 0.75);
-        check(0.7, 0.6, 2.0 / 3.0);
-        check(0.75, 0.4, 1.0);
-        check(0.9, 0.2, 1.0);
-        check(0.95, 0.0, 0.0);
-        check(1.0, 0.0, 0.0);
+        check(0.0, 1.0, 1.0, 0.6);
+        check(0.3, 1.0, 1.0, 0.6);
+        check(0.5, 0.8, 1.0, 0.75);
+        check(0.7, 0.6, 0.75, 2.0 / 3.0);
+        check(0.75, 0.4, 0.5, 1.0);
+        check(0.9, 0.2, 0.25, 1.0);
+        check(0.95, 0.0, 0.0, 0.0);
+        check(1.0, 0.0, 0.0, 0.0);
         // Thresholds ascend, are distinct, and include the grid and the observed confidences.
         assert!(r
             .coverage_curve
@@ -669,8 +678,9 @@ mod tests {
         let md = to_markdown("clinc150", &r);
         assert!(md.starts_with("## clinc150\n"), "{md}");
         assert!(md.contains("3 examples (1 out of scope). Accuracy 66.7%, macro-F1 33.3%, in-scope accuracy 50.0%, OOS recall 100.0%, OOS precision 100.0%."), "{md}");
-        assert!(md.contains("| 90.0% | 0.810 | 33.3% | 100.0% |"), "{md}");
-        assert!(md.contains("| 99.9% | 0.810 | 33.3% | 100.0% |"), "{md}");
+        // One of three answered, one of the two in-scope ones.
+        assert!(md.contains("| 90.0% | 0.810 | 33.3% | 50.0% | 100.0% |"), "{md}");
+        assert!(md.contains("| 99.9% | 0.810 | 33.3% | 50.0% | 100.0% |"), "{md}");
         // Worst F1 first: c (0) before a|b (2/3).
         let c_row = md.find("| c | 0.0% | 0.0% | 0.0% | 1 |").unwrap();
         let ab_row = md.find("| a\\|b | 50.0% | 100.0% | 66.7% | 1 |").unwrap();
@@ -679,7 +689,7 @@ mod tests {
 
         let unreachable = evaluate(&[a(Some("a"), "b", 0.5)], &[0.9]);
         let md = to_markdown("x", &unreachable);
-        assert!(md.contains("| 90.0% | unreachable | – | – |"), "{md}");
+        assert!(md.contains("| 90.0% | unreachable | – | – | – |"), "{md}");
         assert!(
             !md.contains("OOS"),
             "no OOS numbers without OOS examples: {md}"

@@ -1,7 +1,7 @@
 //! Runs evaluations: k-fold cross-validation of the catalog, and train-on-train / tune-on-dev /
 //! report-on-test for the public benchmarks. Embeddings go through the cache, so a second run only
 //! fits heads.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -196,61 +196,111 @@ pub fn evaluate_catalog(
     targets: &[f32],
 ) -> Result<Evaluation, NluError> {
     let names = catalog.names();
-    let (texts, labels) = data.texts_and_labels(&names);
-    // Predictions are reported by label text, like those of the public datasets.
-    let label_names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let (texts, _) = data.texts_and_labels(&names);
     let mut stats = (0usize, 0.0f64);
     let x = embed(encoder, cache, &texts, &mut stats)?;
-
-    let t = Instant::now();
-    let mut preds = Vec::with_capacity(x.len());
-    let (mut answered, mut correct) = (0.0f32, 0.0f32);
-    let mut thresholds = Vec::new();
-    for fold in folds(&labels, k, options.seed) {
-        let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
-        let (mut xt, mut yt) = (Embeddings::new(x.dim), Vec::new());
-        let (mut xh, mut yh) = (Embeddings::new(x.dim), Vec::new());
-        for (i, label) in labels.iter().enumerate() {
-            if in_fold.contains(&i) {
-                xh.push(x.row(i));
-                yh.push(*label);
-            } else {
-                xt.push(x.row(i));
-                yt.push(*label);
-            }
-        }
-        let fitted = fit(&xt, &yt, names.len(), Calibration::CrossValidation, options)?;
-        let (p, outcome) = predict(&fitted, names.len(), &label_names, &xh, &yh);
-        answered += outcome.coverage * xh.len() as f32;
-        correct += outcome.precision * outcome.coverage * xh.len() as f32;
-        thresholds.push((outcome.answer_threshold, outcome.similarity_threshold));
-        preds.extend(p);
-    }
-    let n = thresholds.len().max(1) as f32;
-    let chosen = ThresholdOutcome {
-        answer_threshold: thresholds.iter().map(|t| t.0).sum::<f32>() / n,
-        similarity_threshold: thresholds.iter().map(|t| t.1).sum::<f32>() / n,
-        precision: if answered > 0.0 {
-            correct / answered
-        } else {
-            0.0
-        },
-        coverage: answered / x.len().max(1) as f32,
+    let folds = CatalogFolds {
+        catalog,
+        data,
+        k,
+        options,
+        targets,
     };
-    let mut locales: BTreeMap<&str, usize> = BTreeMap::new();
-    for u in &data.examples {
-        *locales.entry(u.locale.as_str()).or_default() += 1;
-    }
-    Ok(Evaluation {
-        name: "catalog".into(),
-        locale: locales.keys().copied().collect::<Vec<_>>().join("+"),
-        train_examples: x.len() - x.len() / k.max(2),
-        test_examples: x.len(),
-        intents: names.len(),
-        report: evaluate(&preds, targets),
-        chosen_threshold: chosen,
-        train_seconds: t.elapsed().as_secs_f64(),
-        embedded_texts: stats.0,
-        embed_texts_per_second: (stats.1 > 0.0).then(|| stats.0 as f64 / stats.1),
+    folds.cross_validate(stats, |_| {
+        Ok(FoldVectors {
+            x: x.clone(),
+            unseen: None,
+        })
     })
+}
+
+/// One fold's vectors of every catalog text, and which texts its encoder never trained on (None:
+/// a base encoder, every text is new to it).
+pub(crate) struct FoldVectors {
+    pub x: Embeddings,
+    pub unseen: Option<Vec<bool>>,
+}
+
+/// The catalog's cross-validation, whichever encoder gives each fold its vectors.
+pub(crate) struct CatalogFolds<'a> {
+    pub catalog: &'a Catalog,
+    pub data: &'a TrainingSet,
+    pub k: usize,
+    pub options: &'a FitOptions,
+    pub targets: &'a [f32],
+}
+
+impl CatalogFolds<'_> {
+    /// Runs every fold; `vectors(held_out)` gives the vectors of every text for the fold whose
+    /// texts are `held_out` (an encoder fine-tuned on the other folds may give new ones each time).
+    /// Each fold's model is calibrated as `madoguchi train` would calibrate it with that encoder.
+    pub(crate) fn cross_validate(
+        &self,
+        stats: (usize, f64),
+        mut vectors: impl FnMut(&HashSet<usize>) -> Result<FoldVectors, NluError>,
+    ) -> Result<Evaluation, NluError> {
+        let names = self.catalog.names();
+        let (_, labels) = self.data.texts_and_labels(&names);
+        // Predictions are reported by label text, like those of the public datasets.
+        let label_names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let t = Instant::now();
+        let mut preds = Vec::with_capacity(labels.len());
+        let (mut answered, mut correct) = (0.0f32, 0.0f32);
+        let mut thresholds = Vec::new();
+        for fold in folds(&labels, self.k, self.options.seed) {
+            let in_fold: HashSet<usize> = fold.iter().copied().collect();
+            let FoldVectors { x, unseen } = vectors(&in_fold)?;
+            let (mut xt, mut yt) = (Embeddings::new(x.dim), Vec::new());
+            let (mut xh, mut yh) = (Embeddings::new(x.dim), Vec::new());
+            let mut unseen_t = Vec::new();
+            for (i, label) in labels.iter().enumerate() {
+                if in_fold.contains(&i) {
+                    xh.push(x.row(i));
+                    yh.push(*label);
+                } else {
+                    xt.push(x.row(i));
+                    yt.push(*label);
+                    unseen_t.push(unseen.as_ref().is_some_and(|u| u[i]));
+                }
+            }
+            let calibration = match unseen {
+                Some(_) => Calibration::CrossValidationOfUnseen(&unseen_t),
+                None => Calibration::CrossValidation,
+            };
+            let fitted = fit(&xt, &yt, names.len(), calibration, self.options)?;
+            let (p, outcome) = predict(&fitted, names.len(), &label_names, &xh, &yh);
+            answered += outcome.coverage * xh.len() as f32;
+            correct += outcome.precision * outcome.coverage * xh.len() as f32;
+            thresholds.push((outcome.answer_threshold, outcome.similarity_threshold));
+            preds.extend(p);
+        }
+        let n = thresholds.len().max(1) as f32;
+        let total = labels.len();
+        let chosen = ThresholdOutcome {
+            answer_threshold: thresholds.iter().map(|t| t.0).sum::<f32>() / n,
+            similarity_threshold: thresholds.iter().map(|t| t.1).sum::<f32>() / n,
+            precision: if answered > 0.0 {
+                correct / answered
+            } else {
+                0.0
+            },
+            coverage: answered / total.max(1) as f32,
+        };
+        let mut locales: BTreeMap<&str, usize> = BTreeMap::new();
+        for u in &self.data.examples {
+            *locales.entry(u.locale.as_str()).or_default() += 1;
+        }
+        Ok(Evaluation {
+            name: "catalog".into(),
+            locale: locales.keys().copied().collect::<Vec<_>>().join("+"),
+            train_examples: total - total / self.k.max(2),
+            test_examples: total,
+            intents: names.len(),
+            report: evaluate(&preds, self.targets),
+            chosen_threshold: chosen,
+            train_seconds: t.elapsed().as_secs_f64(),
+            embedded_texts: stats.0,
+            embed_texts_per_second: (stats.1 > 0.0).then(|| stats.0 as f64 / stats.1),
+        })
+    }
 }

@@ -51,6 +51,12 @@ fn default_min_oos_recall() -> f32 {
 /// Held-out data for calibration.
 pub enum Calibration<'a> {
     CrossValidation,
+    /// Cross-validation whose held-out predictions are only those of the examples marked `true`
+    /// (index for index with the training data): the ones a fine-tuned encoder never trained on.
+    /// The encoder has learnt the others, so their vectors would make the head look surer than it
+    /// is on a customer's message, and the thresholds too low. With fewer than
+    /// [`MIN_UNSEEN_EXAMPLES`] unseen examples it falls back to [`Calibration::CrossValidation`].
+    CrossValidationOfUnseen(&'a [bool]),
     HeldOut {
         x: &'a Embeddings,
         labels: &'a [Option<usize>],
@@ -109,7 +115,14 @@ pub fn fit(
 
     let targets: Vec<usize> = labels.iter().map(class_of).collect();
     let mut held = match calibration {
-        Calibration::CrossValidation => cross_validated(x, labels, n_classes, &class_of, options)?,
+        Calibration::CrossValidation => {
+            let folds = folds(labels, options.folds, options.seed);
+            cross_validated(x, labels, n_classes, &class_of, options, folds)?
+        }
+        Calibration::CrossValidationOfUnseen(unseen) => {
+            let folds = unseen_folds(labels, unseen, options)?;
+            cross_validated(x, labels, n_classes, &class_of, options, folds)?
+        }
         Calibration::HeldOut { .. } => HeldOut::default(),
     };
     let head = Head::fit(x, &targets, n_classes, &options.head)?;
@@ -170,16 +183,47 @@ impl HeldOut {
     }
 }
 
-/// Each fold predicted by a head and an index trained on the other folds.
+/// Below this many examples unseen by the encoder, calibration uses every example instead.
+pub const MIN_UNSEEN_EXAMPLES: usize = 20;
+
+/// Stratified folds over the examples marked in `unseen` (indices into all of `labels`); every
+/// example when too few are unseen.
+fn unseen_folds(
+    labels: &[Option<usize>],
+    unseen: &[bool],
+    options: &FitOptions,
+) -> Result<Vec<Vec<usize>>, NluError> {
+    if unseen.len() != labels.len() {
+        return Err(NluError::Training(
+            "the unseen-example mask and the labels differ in length".into(),
+        ));
+    }
+    let idx: Vec<usize> = (0..labels.len()).filter(|&i| unseen[i]).collect();
+    if idx.len() < MIN_UNSEEN_EXAMPLES {
+        tracing::warn!(
+            unseen = idx.len(),
+            "too few examples unseen by the fine-tuned encoder: calibrating on all of them"
+        );
+        return Ok(folds(labels, options.folds, options.seed));
+    }
+    let sub: Vec<Option<usize>> = idx.iter().map(|&i| labels[i]).collect();
+    Ok(folds(&sub, options.folds, options.seed)
+        .into_iter()
+        .map(|fold| fold.into_iter().map(|j| idx[j]).collect())
+        .collect())
+}
+
+/// Each fold predicted by a head and an index trained on every example outside it.
 fn cross_validated(
     x: &Embeddings,
     labels: &[Option<usize>],
     n_classes: usize,
     class_of: &dyn Fn(&Option<usize>) -> usize,
     options: &FitOptions,
+    folds: Vec<Vec<usize>>,
 ) -> Result<HeldOut, NluError> {
     let mut held = HeldOut::default();
-    for fold in folds(labels, options.folds, options.seed) {
+    for fold in folds {
         let in_fold: std::collections::HashSet<usize> = fold.iter().copied().collect();
         let train_idx: Vec<usize> = (0..x.len()).filter(|i| !in_fold.contains(i)).collect();
         let (xt, yt) = subset(x, labels, &train_idx);
@@ -465,5 +509,71 @@ mod tests {
         assert!(fitted.has_out_of_scope_class);
         assert!(fitted.stats.accuracy > 0.99, "{:?}", fitted.stats);
         assert!(fitted.stats.target_met);
+    }
+
+    /// 150 "seen" examples tight around their class (what a fine-tuned encoder does to texts it
+    /// trained on) and `unseen` ones of which every third looks like the next class.
+    fn memorised_and_unseen(unseen: usize) -> (Embeddings, Vec<Option<usize>>, Vec<bool>) {
+        let mut x = Embeddings::new(3);
+        let (mut labels, mut mask) = (Vec::new(), Vec::new());
+        for i in 0..150 + unseen {
+            let class = i % 3;
+            let is_unseen = i >= 150;
+            let looks_like = if is_unseen && i % 9 < 3 {
+                (class + 1) % 3
+            } else {
+                class
+            };
+            let mut row = [0.05 + (i % 5) as f32 * 0.01; 3];
+            row[looks_like] = 1.0;
+            x.push(&row);
+            labels.push(Some(class));
+            mask.push(is_unseen);
+        }
+        (x, labels, mask)
+    }
+
+    #[test]
+    fn calibration_on_unseen_examples_sees_what_memorised_ones_hide() {
+        let (x, labels, unseen) = memorised_and_unseen(90);
+        let options = FitOptions::default();
+        let all = fit(&x, &labels, 3, Calibration::CrossValidation, &options).expect("fit");
+        let only = fit(
+            &x,
+            &labels,
+            3,
+            Calibration::CrossValidationOfUnseen(&unseen),
+            &options,
+        )
+        .expect("fit");
+        assert_eq!(all.held_out.labels.len(), 240);
+        assert_eq!(only.held_out.labels.len(), 90);
+        // A third of the unseen examples look like another intent: only their calibration says so.
+        assert!(all.stats.accuracy > 0.85, "{:?}", all.stats);
+        assert!(only.stats.accuracy < 0.75, "{:?}", only.stats);
+        assert!(only.stats.examples == 90, "{:?}", only.stats);
+    }
+
+    #[test]
+    fn too_few_unseen_examples_calibrate_on_all() {
+        let (x, labels, unseen) = memorised_and_unseen(MIN_UNSEEN_EXAMPLES - 1);
+        let options = FitOptions::default();
+        let fitted = fit(
+            &x,
+            &labels,
+            3,
+            Calibration::CrossValidationOfUnseen(&unseen),
+            &options,
+        )
+        .expect("fit");
+        assert_eq!(fitted.held_out.labels.len(), labels.len());
+        let short = fit(
+            &x,
+            &labels,
+            3,
+            Calibration::CrossValidationOfUnseen(&unseen[1..]),
+            &options,
+        );
+        assert!(matches!(short, Err(NluError::Training(_))));
     }
 }

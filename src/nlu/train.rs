@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::cache::EmbeddingCache;
 use super::encoder::Encoder;
 use super::error::NluError;
+use super::finetune::delta::TrainedOn;
 use super::fingerprint::file_sha256;
 use super::fit::{fit, Calibration, FitOptions};
 use super::model::{EncoderInfo, IntentInfo, Manifest, TrainMetrics, TrainedModel, FORMAT_VERSION};
@@ -23,6 +24,9 @@ pub struct TrainRequest<'a> {
     /// Catalog + training files, hashed into the manifest.
     pub source_files: Vec<std::path::PathBuf>,
     pub progress: bool,
+    /// The texts a fine-tuned encoder was trained on: calibration then judges only the others
+    /// ([`Calibration::CrossValidationOfUnseen`]). None for the base encoder.
+    pub encoder_trained_on: Option<TrainedOn>,
 }
 
 /// Trains a model on the catalog's training data (all locales together: the encoder is multilingual).
@@ -42,6 +46,18 @@ pub struct TrainedWithHeldOut {
     /// Intent index per example (None: out of scope), in the catalog's order of names.
     pub labels: Vec<Option<usize>>,
     pub held_out: super::fit::HeldOutScores,
+    /// Per example, whether the encoder never trained on it (None: every example counts).
+    pub unseen: Option<Vec<bool>>,
+}
+
+impl TrainedWithHeldOut {
+    /// The calibration this model was fitted with, for refitting other options on the same data.
+    pub fn calibration(&self) -> Calibration<'_> {
+        match &self.unseen {
+            Some(unseen) => Calibration::CrossValidationOfUnseen(unseen),
+            None => Calibration::CrossValidation,
+        }
+    }
 }
 
 /// [`train_catalog`], keeping what a report needs.
@@ -59,14 +75,16 @@ pub fn train_catalog_with_held_out(
     let embed_seconds = t0.elapsed().as_secs_f64();
     let new_texts_embedded = req.cache.len() - cached_before;
 
+    let unseen: Option<Vec<bool>> = req
+        .encoder_trained_on
+        .as_ref()
+        .map(|trained| texts.iter().map(|t| !trained.contains(t)).collect());
+    let calibration = match &unseen {
+        Some(unseen) => Calibration::CrossValidationOfUnseen(unseen),
+        None => Calibration::CrossValidation,
+    };
     let t1 = Instant::now();
-    let fitted = fit(
-        &x,
-        &labels,
-        names.len(),
-        Calibration::CrossValidation,
-        &req.options,
-    )?;
+    let fitted = fit(&x, &labels, names.len(), calibration, &req.options)?;
     let fit_seconds = t1.elapsed().as_secs_f64();
 
     let now = chrono::Utc::now();
@@ -115,6 +133,7 @@ pub fn train_catalog_with_held_out(
         embeddings: x,
         labels,
         held_out: fitted.held_out,
+        unseen,
     })
 }
 

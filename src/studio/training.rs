@@ -13,7 +13,8 @@ use super::models_error::ModelError;
 use super::report::{self, CompareReport, REPORT_FILE};
 use super::training_state::{RunState, TrainOptions, TrainingStatus};
 use crate::nlu::cache::EmbeddingCache;
-use crate::nlu::fit::{fit, Calibration, FitOptions};
+use crate::nlu::finetune::delta::TrainedOn;
+use crate::nlu::fit::{fit, FitOptions};
 use crate::nlu::train::{train_catalog_with_held_out, TrainRequest, TrainedWithHeldOut};
 use crate::nlu::versions::read_manifest;
 
@@ -116,6 +117,8 @@ impl ModelService {
             .collect();
         data_files.dedup();
         sources.extend(data_files);
+        let encoder_trained_on = TrainedOn::of_encoder(encoder.fingerprint(), &paths.models)
+            .map_err(|e| ModelError::Internal(format!("cannot read the fine-tuned layers: {e}")))?;
         slot.stage("fitting", 0.3);
         let trained = train_catalog_with_held_out(
             &catalog,
@@ -127,6 +130,7 @@ impl ModelService {
                 options: options.clone(),
                 source_files: sources,
                 progress: false,
+                encoder_trained_on,
             },
         )
         .map_err(|e| ModelError::Internal(format!("training failed: {e}")))?;
@@ -172,7 +176,7 @@ impl ModelService {
                     &trained.embeddings,
                     &trained.labels,
                     names.len(),
-                    Calibration::CrossValidation,
+                    trained.calibration(),
                     &options,
                 )
                 .map_err(|e| ModelError::Internal(format!("cross-validation failed: {e}")))?;

@@ -115,15 +115,17 @@ pub fn delta_tag(fingerprint: &str) -> Option<&str> {
         .filter(|t| t.len() == 12 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Writes `layers` into `models_dir`'s staging area, named by content; returns the file.
+/// Writes `layers`, with the texts they were trained on, into `models_dir`'s staging area, named
+/// by content; returns the file.
 pub fn stage(
     layers: &super::layers::TrainableLayers,
+    trained_on: &TrainedOn,
     models_dir: &Path,
 ) -> Result<PathBuf, NluError> {
     let dir = models_dir.join(STAGING_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| NluError::io(&dir, e))?;
     let tmp = dir.join(".writing.safetensors");
-    layers.save(&tmp)?;
+    layers.save_with_metadata(&tmp, trained_on.metadata())?;
     let sha = crate::nlu::fingerprint::sha256_of(&tmp)?;
     let path = dir.join(format!("{}.safetensors", &sha[..12]));
     std::fs::rename(&tmp, &path).map_err(|e| NluError::io(&path, e))?;
@@ -134,8 +136,19 @@ pub fn stage(
 /// (nothing for a base encoder): found in the staging area or in another version of
 /// `models_dir` (a head-only retrain on top of a fine-tuned encoder reuses its delta).
 pub fn attach(fingerprint: &str, models_dir: &Path, version_dir: &Path) -> Result<(), NluError> {
-    let Some(tag) = delta_tag(fingerprint) else {
+    let Some(delta) = find(fingerprint, models_dir)? else {
         return Ok(());
+    };
+    let to = version_dir.join(DELTA_FILE);
+    std::fs::copy(&delta, &to).map_err(|e| NluError::io(&to, e))?;
+    Ok(())
+}
+
+/// The delta file of the encoder `fingerprint` names (None for a base encoder): in the staging
+/// area or in a version of `models_dir`, newest version first.
+pub fn find(fingerprint: &str, models_dir: &Path) -> Result<Option<PathBuf>, NluError> {
+    let Some(tag) = delta_tag(fingerprint) else {
+        return Ok(None);
     };
     let staged = models_dir
         .join(STAGING_DIR)
@@ -148,13 +161,97 @@ pub fn attach(fingerprint: &str, models_dir: &Path, version_dir: &Path) -> Resul
     }
     for c in candidates {
         if c.is_file() && crate::nlu::fingerprint::sha256_of(&c)?.starts_with(tag) {
-            let to = version_dir.join(DELTA_FILE);
-            std::fs::copy(&c, &to).map_err(|e| NluError::io(&to, e))?;
-            return Ok(());
+            return Ok(Some(c));
         }
     }
     Err(NluError::Training(format!(
         "the encoder is fine-tuned (delta ft{tag}) but no version under {} holds its layers",
         models_dir.display()
     )))
+}
+
+/// The texts a delta's layers were trained on, as short hashes (kept in the delta's header, so
+/// they travel with it): a head calibrated on the vectors of these texts would trust the
+/// fine-tuned encoder more than a customer's new message deserves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainedOn(std::collections::HashSet<String>);
+
+/// The header key of [`TrainedOn`]: space-separated hashes.
+const TRAINED_ON_KEY: &str = "madoguchi.trained_on";
+
+impl TrainedOn {
+    pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(texts.into_iter().map(text_key).collect())
+    }
+
+    pub fn contains(&self, text: &str) -> bool {
+        self.0.contains(&text_key(text))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn metadata(&self) -> std::collections::HashMap<String, String> {
+        let mut keys: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        [(TRAINED_ON_KEY.to_owned(), keys.join(" "))].into()
+    }
+
+    /// What the delta at `path` was trained on; None for a delta written without the list.
+    pub fn read(path: &Path) -> Result<Option<Self>, NluError> {
+        let bytes = std::fs::read(path).map_err(|e| NluError::io(path, e))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+            NluError::Training(format!("{} is not a safetensors file: {e}", path.display()))
+        })?;
+        Ok(header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(TRAINED_ON_KEY))
+            .map(|keys| Self(keys.split_whitespace().map(str::to_owned).collect())))
+    }
+
+    /// What the encoder `fingerprint` names was fine-tuned on (None: a base encoder, or a delta
+    /// without the list).
+    pub fn of_encoder(fingerprint: &str, models_dir: &Path) -> Result<Option<Self>, NluError> {
+        match find(fingerprint, models_dir)? {
+            Some(delta) => Self::read(&delta),
+            None => Ok(None),
+        }
+    }
+}
+
+/// 16 hex digits of the text's SHA-256: short, and no text is kept in the model.
+fn text_key(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trained_on_travels_in_the_delta_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("delta.safetensors");
+        let trained = TrainedOn::from_texts(["返品したい", "where is my order", "refund"]);
+        let t = candle_core::Tensor::zeros((2, 2), DType::F32, &Device::Cpu).expect("tensor");
+        safetensors::serialize_to_file([("w", t)], Some(trained.metadata()), &path).expect("write");
+        let read = TrainedOn::read(&path).expect("read").expect("a list");
+        assert_eq!(read, trained);
+        assert!(read.contains("返品したい") && read.contains("refund"));
+        assert!(!read.contains("refund ") && !read.contains("a new message"));
+
+        let bare = dir.path().join("bare.safetensors");
+        let t = candle_core::Tensor::zeros((2, 2), DType::F32, &Device::Cpu).expect("tensor");
+        candle_core::safetensors::save(&[("w".to_owned(), t)].into(), &bare).expect("write");
+        assert_eq!(TrainedOn::read(&bare).expect("read"), None);
+        std::fs::write(&bare, b"not safetensors").expect("write");
+        assert!(TrainedOn::read(&bare).is_err());
+    }
 }

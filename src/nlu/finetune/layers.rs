@@ -146,6 +146,16 @@ impl TrainableLayers {
         candle_core::safetensors::save(&self.named_tensors()?, path)
     }
 
+    /// [`Self::save`] with string `metadata` in the file's header.
+    pub fn save_with_metadata(
+        &self,
+        path: &Path,
+        metadata: HashMap<String, String>,
+    ) -> candle_core::Result<()> {
+        safetensors::serialize_to_file(self.named_tensors()?, Some(metadata), path)
+            .map_err(candle_core::Error::wrap)
+    }
+
     /// Hidden states `[b, len, hidden]` of the frozen layers in, of the last layer out. `mask` is
     /// `[b, len]` (u32, 1 = real token); `dropout` (0 at inference) follows each sub-layer.
     pub fn forward(&self, x: &Tensor, mask: &Tensor, dropout: f32) -> candle_core::Result<Tensor> {
