@@ -189,30 +189,35 @@ fn eval_finetune_cross_validates_the_catalog_with_an_encoder_tuned_per_fold() {
     let enc = encoder.to_string_lossy().to_string();
     let out_dir = dir.path().join("eval-out");
     let out_arg = out_dir.to_string_lossy().to_string();
-    let out = madoguchi(
-        dir.path(),
-        &[
-            "eval",
-            "--smoke",
-            "--datasets",
-            "no-datasets-here",
-            "--finetune",
-            "--finetune-layers",
-            "1",
-            "--finetune-epochs",
-            "1",
-            "--encoder",
-            enc.as_str(),
-            "--precision",
-            "f32",
-            "--out",
-            out_arg.as_str(),
-        ],
-        b"",
-    );
-    assert!(out.status.success(), "{}", show("eval --finetune", &out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let eval = || {
+        let out = madoguchi(
+            dir.path(),
+            &[
+                "eval",
+                "--smoke",
+                "--datasets",
+                "no-datasets-here",
+                "--finetune",
+                "--finetune-layers",
+                "1",
+                "--finetune-epochs",
+                "1",
+                "--encoder",
+                enc.as_str(),
+                "--precision",
+                "f32",
+                "--out",
+                out_arg.as_str(),
+            ],
+            b"",
+        );
+        assert!(out.status.success(), "{}", show("eval --finetune", &out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let stdout = eval();
     assert!(stdout.contains("| catalog (3 folds) | 1 |"), "{stdout}");
+    assert!(!stdout.contains("(reused)"), "{stdout}");
+    let first_report = std::fs::read_to_string(out_dir.join("eval.json")).expect("eval.json");
     let tuned: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("finetune.json")).expect("finetune.json"),
     )
@@ -229,5 +234,22 @@ fn eval_finetune_cross_validates_the_catalog_with_an_encoder_tuned_per_fold() {
     assert_eq!(
         judged,
         evals[0]["test_examples"].as_u64().expect("test examples")
+    );
+
+    // A second run reuses every fold's fine-tuned layers and measures the same.
+    let again = eval();
+    assert!(again.contains("(reused)"), "{again}");
+    let second: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("eval.json")).expect("eval.json"),
+    )
+    .expect("json");
+    let first: serde_json::Value = serde_json::from_str(&first_report).expect("json");
+    assert_eq!(
+        first[0]["report"]["accuracy"],
+        second[0]["report"]["accuracy"]
+    );
+    assert_eq!(
+        first[0]["report"]["coverage_curve"],
+        second[0]["report"]["coverage_curve"]
     );
 }

@@ -3,7 +3,7 @@
 //! same calibration on dev, the same report on test — on the fine-tuned encoder's vectors, computed
 //! by the inference kernels from the base + delta weights. On data with an out-of-scope split the
 //! explicit out-of-scope class and a Mahalanobis gate are compared.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -17,9 +17,10 @@ use crate::nlu::finetune::layers::TrainableLayers;
 use crate::nlu::finetune::lower::LowerStates;
 use crate::nlu::finetune::train::{
     classes, finetune, hold_out_tenth, offset, peak_rss_mib, FinetuneOptions, FinetuneReport,
+    Labelled,
 };
 use crate::nlu::fit::{FitOptions, Fitted};
-use crate::nlu::{BertEncoder, Embeddings, EncoderOptions, NluError};
+use crate::nlu::{BertEncoder, Embeddings, Encoder, EncoderOptions, NluError};
 
 /// What fine-tuning cost and gave on one benchmark.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +28,8 @@ pub struct FinetuneOutcome {
     pub name: String,
     pub options: FinetuneOptions,
     pub report: FinetuneReport,
+    /// Whether the delta was reused from an earlier run (`report` is that run's).
+    pub reused: bool,
     /// Seconds the frozen lower layers took over every split (once per text).
     pub lower_seconds: f64,
     /// Seconds to embed every split with the fine-tuned layers (fast kernels).
@@ -48,6 +51,66 @@ pub struct FinetuneEval<'a> {
 
 fn texts(ex: &[Example]) -> Vec<&str> {
     ex.iter().map(|e| e.text.as_str()).collect()
+}
+
+/// One fine-tuning: what it is called and the labelled texts it trains and stops on.
+struct TuningRun<'a> {
+    name: &'a str,
+    texts: &'a [&'a str],
+    train: &'a [Labelled],
+    dev: &'a [Labelled],
+}
+
+impl TuningRun<'_> {
+    /// Names what decides the delta: base encoder, options, and the labelled texts in order.
+    fn key(&self, ft: &FinetuneEval<'_>) -> Result<String, NluError> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(ft.base.fingerprint().as_bytes());
+        let options = serde_json::to_string(&ft.options)
+            .map_err(|e| NluError::Training(format!("fine-tuning options: {e}")))?;
+        h.update(options.as_bytes());
+        for (split, items) in [("train", self.train), ("dev", self.dev)] {
+            h.update(split.as_bytes());
+            for l in items {
+                h.update(self.texts[l.text].as_bytes());
+                h.update([0]);
+                h.update((l.class as u64).to_le_bytes());
+            }
+        }
+        Ok(hex::encode(&h.finalize()[..8]))
+    }
+}
+
+/// The delta of `run` (with its report, and whether it was reused): from `ft.work_dir` when the
+/// same base, options and labelled texts were fine-tuned before, so `make eval` runs again in
+/// minutes; else `tune()` trains it and it is kept there.
+fn tune_or_reuse(
+    ft: &FinetuneEval<'_>,
+    run: &TuningRun<'_>,
+    tune: impl FnOnce() -> Result<(TrainableLayers, FinetuneReport), NluError>,
+) -> Result<(PathBuf, FinetuneReport, bool), NluError> {
+    let stem = format!("{}-{}", run.name, run.key(ft)?);
+    let delta = ft.work_dir.join(format!("{stem}.safetensors"));
+    let report_file = ft.work_dir.join(format!("{stem}.json"));
+    if delta.is_file() {
+        let kept = std::fs::read_to_string(&report_file)
+            .ok()
+            .and_then(|json| serde_json::from_str::<FinetuneReport>(&json).ok());
+        if let Some(report) = kept {
+            eprintln!("reusing the fine-tuned layers of {}", delta.display());
+            return Ok((delta, report, true));
+        }
+    }
+    let (layers, report) = tune()?;
+    std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
+    let tmp = ft.work_dir.join(format!(".{stem}.writing"));
+    layers.save(&tmp)?;
+    std::fs::rename(&tmp, &delta).map_err(|e| NluError::io(&delta, e))?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| NluError::Training(format!("fine-tuning report: {e}")))?;
+    std::fs::write(&report_file, json).map_err(|e| NluError::io(&report_file, e))?;
+    Ok((delta, report, false))
 }
 
 /// Fine-tunes on `data.train` (early stopping on `data.dev`) and evaluates on `data.test`.
@@ -87,14 +150,17 @@ pub fn evaluate_dataset_finetuned(
         .into_iter()
         .filter(|l| l.class < n_classes)
         .collect();
-    let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
-    let report = finetune(&layers, &lower, &train, &dev, n_classes, &ft.options)?;
-
-    std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
-    let delta = ft
-        .work_dir
-        .join(format!("{}-finetuned.safetensors", data.name));
-    layers.save(&delta)?;
+    let run = TuningRun {
+        name: &data.name,
+        texts: &all,
+        train: &train,
+        dev: &dev,
+    };
+    let (delta, report, reused) = tune_or_reuse(ft, &run, || {
+        let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
+        let report = finetune(&layers, &lower, &train, &dev, n_classes, &ft.options)?;
+        Ok((layers, report))
+    })?;
     let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
     let t = Instant::now();
     let range = |a: usize, b: usize| (a..b).collect::<Vec<_>>();
@@ -114,6 +180,7 @@ pub fn evaluate_dataset_finetuned(
         name: data.name.clone(),
         options: ft.options.clone(),
         report,
+        reused,
         lower_seconds: lower.seconds,
         embed_seconds,
         peak_rss_mib: peak_rss_mib(),
@@ -144,9 +211,8 @@ pub(crate) fn evaluate_catalog_finetuned(
     );
     let (all, n_classes) = classes(&labels, names.len());
     let every_text: Vec<usize> = (0..texts.len()).collect();
-    let delta = ft.work_dir.join("catalog-fold-finetuned.safetensors");
-    std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
     let mut reports: Vec<FinetuneReport> = Vec::new();
+    let mut all_reused = true;
     let mut embed_seconds = 0.0;
     let evaluation = folds.cross_validate((texts.len(), lower.seconds), |held| {
         let rest: Vec<_> = all
@@ -155,16 +221,19 @@ pub(crate) fn evaluate_catalog_finetuned(
             .copied()
             .collect();
         let (train, dev) = hold_out_tenth(rest, &labels, ft.options.seed);
-        let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
-        reports.push(finetune(
-            &layers,
-            &lower,
-            &train,
-            &dev,
-            n_classes,
-            &ft.options,
-        )?);
-        layers.save(&delta)?;
+        let run = TuningRun {
+            name: &format!("catalog-fold{}", reports.len() + 1),
+            texts: &texts,
+            train: &train,
+            dev: &dev,
+        };
+        let (delta, report, reused) = tune_or_reuse(ft, &run, || {
+            let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
+            let report = finetune(&layers, &lower, &train, &dev, n_classes, &ft.options)?;
+            Ok((layers, report))
+        })?;
+        reports.push(report);
+        all_reused &= reused;
         let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
         let t = Instant::now();
         let x = lower.embed_with(tuned.bert(), &every_text)?;
@@ -184,6 +253,7 @@ pub(crate) fn evaluate_catalog_finetuned(
         name: format!("catalog ({} folds)", reports.len()),
         options: ft.options.clone(),
         report,
+        reused: all_reused,
         lower_seconds: lower.seconds,
         embed_seconds,
         peak_rss_mib: peak_rss_mib(),
@@ -277,14 +347,18 @@ pub fn finetune_table(outcomes: &[FinetuneOutcome]) -> String {
             .map(|a| format!("{:.1}", a * 100.0))
             .collect();
         s.push_str(&format!(
-            "| {} | {} | {} ({}) | {} | {:.0} | {:.0} | {:.0} | {} |\n",
+            "| {} | {} | {} ({}) | {} | {:.0} | {} | {:.0} | {} |\n",
             o.name,
             o.options.layers,
             o.report.train_loss.len(),
             o.report.best_epoch,
             accs.join(" → "),
             o.lower_seconds,
-            o.report.seconds,
+            if o.reused {
+                format!("{:.0} (reused)", o.report.seconds)
+            } else {
+                format!("{:.0}", o.report.seconds)
+            },
             o.embed_seconds,
             o.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
         ));

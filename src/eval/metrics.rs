@@ -679,8 +679,14 @@ mod tests {
         assert!(md.starts_with("## clinc150\n"), "{md}");
         assert!(md.contains("3 examples (1 out of scope). Accuracy 66.7%, macro-F1 33.3%, in-scope accuracy 50.0%, OOS recall 100.0%, OOS precision 100.0%."), "{md}");
         // One of three answered, one of the two in-scope ones.
-        assert!(md.contains("| 90.0% | 0.810 | 33.3% | 50.0% | 100.0% |"), "{md}");
-        assert!(md.contains("| 99.9% | 0.810 | 33.3% | 50.0% | 100.0% |"), "{md}");
+        assert!(
+            md.contains("| 90.0% | 0.810 | 33.3% | 50.0% | 100.0% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 99.9% | 0.810 | 33.3% | 50.0% | 100.0% |"),
+            "{md}"
+        );
         // Worst F1 first: c (0) before a|b (2/3).
         let c_row = md.find("| c | 0.0% | 0.0% | 0.0% | 1 |").unwrap();
         let ab_row = md.find("| a\\|b | 50.0% | 100.0% | 66.7% | 1 |").unwrap();
