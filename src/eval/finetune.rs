@@ -53,12 +53,17 @@ fn texts(ex: &[Example]) -> Vec<&str> {
     ex.iter().map(|e| e.text.as_str()).collect()
 }
 
-/// One fine-tuning: what it is called and the labelled texts it trains and stops on.
+/// One fine-tuning: what it is called, the labelled texts it trains and stops on, and the frozen
+/// layers' output it starts from.
 struct TuningRun<'a> {
     name: &'a str,
     texts: &'a [&'a str],
+    lower: &'a LowerStates,
+    /// The first fine-tuned layer.
+    first: usize,
     train: &'a [Labelled],
     dev: &'a [Labelled],
+    n_classes: usize,
 }
 
 impl TuningRun<'_> {
@@ -84,11 +89,10 @@ impl TuningRun<'_> {
 
 /// The delta of `run` (with its report, and whether it was reused): from `ft.work_dir` when the
 /// same base, options and labelled texts were fine-tuned before, so `make eval` runs again in
-/// minutes; else `tune()` trains it and it is kept there.
+/// minutes; else it is fine-tuned and kept there.
 fn tune_or_reuse(
     ft: &FinetuneEval<'_>,
     run: &TuningRun<'_>,
-    tune: impl FnOnce() -> Result<(TrainableLayers, FinetuneReport), NluError>,
 ) -> Result<(PathBuf, FinetuneReport, bool), NluError> {
     let stem = format!("{}-{}", run.name, run.key(ft)?);
     let delta = ft.work_dir.join(format!("{stem}.safetensors"));
@@ -102,7 +106,16 @@ fn tune_or_reuse(
             return Ok((delta, report, true));
         }
     }
-    let (layers, report) = tune()?;
+    let files = EncoderFiles::in_dir(ft.encoder_dir)?;
+    let layers = TrainableLayers::from_base(&files.base_weights()?, &files.config()?, run.first)?;
+    let report = finetune(
+        &layers,
+        run.lower,
+        run.train,
+        run.dev,
+        run.n_classes,
+        &ft.options,
+    )?;
     std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
     let tmp = ft.work_dir.join(format!(".{stem}.writing"));
     layers.save(&tmp)?;
@@ -153,14 +166,13 @@ pub fn evaluate_dataset_finetuned(
     let run = TuningRun {
         name: &data.name,
         texts: &all,
+        lower: &lower,
+        first,
         train: &train,
         dev: &dev,
+        n_classes,
     };
-    let (delta, report, reused) = tune_or_reuse(ft, &run, || {
-        let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
-        let report = finetune(&layers, &lower, &train, &dev, n_classes, &ft.options)?;
-        Ok((layers, report))
-    })?;
+    let (delta, report, reused) = tune_or_reuse(ft, &run)?;
     let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
     let t = Instant::now();
     let range = |a: usize, b: usize| (a..b).collect::<Vec<_>>();
@@ -224,14 +236,13 @@ pub(crate) fn evaluate_catalog_finetuned(
         let run = TuningRun {
             name: &format!("catalog-fold{}", reports.len() + 1),
             texts: &texts,
+            lower: &lower,
+            first,
             train: &train,
             dev: &dev,
+            n_classes,
         };
-        let (delta, report, reused) = tune_or_reuse(ft, &run, || {
-            let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
-            let report = finetune(&layers, &lower, &train, &dev, n_classes, &ft.options)?;
-            Ok((layers, report))
-        })?;
+        let (delta, report, reused) = tune_or_reuse(ft, &run)?;
         reports.push(report);
         all_reused &= reused;
         let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
