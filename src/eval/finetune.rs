@@ -3,7 +3,7 @@
 //! same calibration on dev, the same report on test — on the fine-tuned encoder's vectors, computed
 //! by the inference kernels from the base + delta weights. On data with an out-of-scope split the
 //! explicit out-of-scope class and a Mahalanobis gate are compared.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -87,13 +87,13 @@ impl TuningRun<'_> {
     }
 }
 
-/// The delta of `run` (with its report, and whether it was reused): from `ft.work_dir` when the
-/// same base, options and labelled texts were fine-tuned before, so `make eval` runs again in
-/// minutes; else it is fine-tuned and kept there.
+/// The encoder fine-tuned by `run`, with its report and whether it was reused: the delta comes
+/// from `ft.work_dir` when the same base, options and labelled texts were fine-tuned before (so
+/// `make eval` runs again in minutes); else it is fine-tuned and kept there.
 fn tune_or_reuse(
     ft: &FinetuneEval<'_>,
     run: &TuningRun<'_>,
-) -> Result<(PathBuf, FinetuneReport, bool), NluError> {
+) -> Result<(BertEncoder, FinetuneReport, bool), NluError> {
     let stem = format!("{}-{}", run.name, run.key(ft)?);
     let delta = ft.work_dir.join(format!("{stem}.safetensors"));
     let report_file = ft.work_dir.join(format!("{stem}.json"));
@@ -103,7 +103,8 @@ fn tune_or_reuse(
             .and_then(|json| serde_json::from_str::<FinetuneReport>(&json).ok());
         if let Some(report) = kept {
             eprintln!("reusing the fine-tuned layers of {}", delta.display());
-            return Ok((delta, report, true));
+            let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
+            return Ok((tuned, report, true));
         }
     }
     let files = EncoderFiles::in_dir(ft.encoder_dir)?;
@@ -123,7 +124,8 @@ fn tune_or_reuse(
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| NluError::Training(format!("fine-tuning report: {e}")))?;
     std::fs::write(&report_file, json).map_err(|e| NluError::io(&report_file, e))?;
-    Ok((delta, report, false))
+    let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
+    Ok((tuned, report, false))
 }
 
 /// Fine-tunes on `data.train` (early stopping on `data.dev`) and evaluates on `data.test`.
@@ -172,8 +174,7 @@ pub fn evaluate_dataset_finetuned(
         dev: &dev,
         n_classes,
     };
-    let (delta, report, reused) = tune_or_reuse(ft, &run)?;
-    let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
+    let (tuned, report, reused) = tune_or_reuse(ft, &run)?;
     let t = Instant::now();
     let range = |a: usize, b: usize| (a..b).collect::<Vec<_>>();
     let xtr = lower.embed_with(tuned.bert(), &range(0, ntr))?;
@@ -242,10 +243,9 @@ pub(crate) fn evaluate_catalog_finetuned(
             dev: &dev,
             n_classes,
         };
-        let (delta, report, reused) = tune_or_reuse(ft, &run)?;
+        let (tuned, report, reused) = tune_or_reuse(ft, &run)?;
         reports.push(report);
         all_reused &= reused;
-        let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
         let t = Instant::now();
         let x = lower.embed_with(tuned.bert(), &every_text)?;
         embed_seconds += t.elapsed().as_secs_f64();
