@@ -252,7 +252,6 @@ impl CatalogFolds<'_> {
             let FoldVectors { x, unseen } = vectors(&in_fold)?;
             let (mut xt, mut yt) = (Embeddings::new(x.dim), Vec::new());
             let (mut xh, mut yh) = (Embeddings::new(x.dim), Vec::new());
-            let mut unseen_t = Vec::new();
             for (i, label) in labels.iter().enumerate() {
                 if in_fold.contains(&i) {
                     xh.push(x.row(i));
@@ -260,13 +259,16 @@ impl CatalogFolds<'_> {
                 } else {
                     xt.push(x.row(i));
                     yt.push(*label);
-                    unseen_t.push(unseen.as_ref().is_some_and(|u| u[i]));
                 }
             }
-            let calibration = match unseen {
-                Some(_) => Calibration::CrossValidationOfUnseen(&unseen_t),
-                None => Calibration::CrossValidation,
-            };
+            // The training folds' share of the mask, in the order of `xt`.
+            let unseen_t: Option<Vec<bool>> = unseen.map(|u| {
+                (0..labels.len())
+                    .filter(|i| !in_fold.contains(i))
+                    .map(|i| u[i])
+                    .collect()
+            });
+            let calibration = Calibration::cross_validation(unseen_t.as_deref());
             let fitted = fit(&xt, &yt, names.len(), calibration, self.options)?;
             let (p, outcome) = predict(&fitted, names.len(), &label_names, &xh, &yh);
             answered += outcome.coverage * xh.len() as f32;

@@ -63,6 +63,17 @@ pub enum Calibration<'a> {
     },
 }
 
+impl<'a> Calibration<'a> {
+    /// Cross-validation over every example, or over those `unseen` marks when the encoder was
+    /// fine-tuned on some of them.
+    pub fn cross_validation(unseen: Option<&'a [bool]>) -> Self {
+        match unseen {
+            Some(unseen) => Calibration::CrossValidationOfUnseen(unseen),
+            None => Calibration::CrossValidation,
+        }
+    }
+}
+
 /// Calibration results measured on held-out predictions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CalibrationStats {

@@ -53,10 +53,7 @@ pub struct TrainedWithHeldOut {
 impl TrainedWithHeldOut {
     /// The calibration this model was fitted with, for refitting other options on the same data.
     pub fn calibration(&self) -> Calibration<'_> {
-        match &self.unseen {
-            Some(unseen) => Calibration::CrossValidationOfUnseen(unseen),
-            None => Calibration::CrossValidation,
-        }
+        Calibration::cross_validation(self.unseen.as_deref())
     }
 }
 
@@ -79,11 +76,8 @@ pub fn train_catalog_with_held_out(
         .encoder_trained_on
         .as_ref()
         .map(|trained| texts.iter().map(|t| !trained.contains(t)).collect());
-    let calibration = match &unseen {
-        Some(unseen) => Calibration::CrossValidationOfUnseen(unseen),
-        None => Calibration::CrossValidation,
-    };
     let t1 = Instant::now();
+    let calibration = Calibration::cross_validation(unseen.as_deref());
     let fitted = fit(&x, &labels, names.len(), calibration, &req.options)?;
     let fit_seconds = t1.elapsed().as_secs_f64();
 
