@@ -23,7 +23,7 @@ CATALOG := $(wildcard intents/*.yaml) $(wildcard training-data/*/*.yaml)
 
 .PHONY: fuzz fuzz-short fuzz-targets schemathesis
 .PHONY: chaos soak
-.PHONY: all build model train run chat classify test lint conversations eval eval-smoke bench bench-kernels load-bench clean-models
+.PHONY: all build model train run chat classify test test-avx2-emulated lint conversations eval eval-smoke bench bench-kernels load-bench clean-models
 
 all: build
 
@@ -87,6 +87,7 @@ test:
 	MADOGUCHI_TEST_POSTGRES_URL=$${MADOGUCHI_TEST_POSTGRES_URL:-$$(scripts/pg-test-server.sh)} $(CARGO) test
 	scripts/browser-tests.sh
 	@$(MAKE) --no-print-directory conversations PROFILE=dev
+	@$(MAKE) --no-print-directory test-avx2-emulated PROFILE=dev
 	@$(MAKE) --no-print-directory fuzz-short PROFILE=dev
 	@$(MAKE) --no-print-directory schemathesis PROFILE=dev
 
@@ -95,6 +96,12 @@ test:
 CONVERSATION_PASS_RATE ?= 0.94
 conversations: model train
 	$(BIN) eval --conversations tests/conversations --min-pass-rate $(CONVERSATION_PASS_RATE)
+
+# The AVX2 paths as an AVX2-only machine runs them, on any x86-64 machine: kernel tests, classify
+# (identical to native `--cpu avx2`) and the conversations under QEMU's emulated CPU without AVX-512
+# (scripts/emulated-avx2.sh installs Debian's qemu-user; ~5 min on 2 cores).
+test-avx2-emulated: model train
+	scripts/emulated-avx2.sh $(BIN) $(CONVERSATION_PASS_RATE)
 
 # Full evaluation on the catalog and the public benchmarks in ../shared/datasets, each with the
 # encoder fine-tuned on its training split (long the first time; the fine-tuned layers are kept in

@@ -14,6 +14,7 @@ use super::bert::FastBert;
 use super::embedding_table::{word_embeddings_name, EmbeddingTable};
 use super::error::NluError;
 use super::fingerprint::file_sha256;
+use super::kernels::dispatch::cpu_flags;
 use super::kernels::{CpuLimit, Kernels, Precision, PrecisionChoice};
 use super::tokenize::TextTokenizer;
 
@@ -192,6 +193,12 @@ impl BertEncoder {
         let mut tokenizer = tokenizer.into();
         // Also: a customer typing "</s>" gets the characters tokenised, not a special token.
         tokenizer.configure(max_tokens)?;
+        tracing::info!(
+            encoder = %name,
+            kernels = %model.kernels().describe(),
+            cpu = %cpu_flags(),
+            "encoder loaded"
+        );
         let precision = match model.kernels().precision {
             Precision::F32 => String::new(),
             other => format!("-{other}"),

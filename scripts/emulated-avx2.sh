@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs the encoder on a CPU without AVX-512, whatever CPU this machine has: QEMU's user-mode
+# emulator (TCG, `-cpu max`) reports AVX2 + FMA and no AVX-512 or VNNI, and executes no instruction
+# it does not emulate (an AVX-512 instruction there is SIGILL). So an AVX-512 development machine
+# runs the AVX2 paths exactly as an AVX2-only machine (e.g. AMD Zen 3) would, end to end:
+#
+#   1. the kernel and encoder unit tests (every path the emulated CPU has against the references);
+#   2. `classify` of the bench messages, once emulated (auto: f32/avx2; and int8/avx2) and once
+#      natively capped with `--cpu avx2`: the replies must be identical;
+#   3. the scripted conversations on the emulated CPU, with the pass rate `make test` requires.
+#
+#   scripts/emulated-avx2.sh BIN [PASS_RATE]
+#
+# Installs Debian's qemu-user when `qemu-x86_64` is missing (needs root or passwordless sudo).
+set -euo pipefail
+
+BIN=${1:?usage: scripts/emulated-avx2.sh BIN [PASS_RATE]}
+PASS_RATE=${2:-0}
+MESSAGES=${MADOGUCHI_BENCH_MESSAGES:-../shared/bench/messages.txt}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+say() { echo "emulated-avx2: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+install_qemu() {
+    command -v qemu-x86_64 >/dev/null 2>&1 && return
+    local sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
+            || die "qemu-x86_64 is missing; installing it needs root (apt-get install qemu-user)"
+        sudo=(sudo -n)
+    fi
+    say "installing qemu-user (Debian)"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends qemu-user >&2
+}
+
+# Runs a command on the emulated CPU; QEMU's notes about host-only CPUID bits are dropped.
+emulated() {
+    qemu-x86_64 -cpu max "$@" 2> >(grep -v "TCG doesn't support requested feature" >&2)
+}
+
+install_qemu
+[ "$(uname -m)" = x86_64 ] || die "the emulation check is for x86-64 machines"
+
+say "1/3 kernel and encoder unit tests, emulated"
+CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu max" \
+    cargo test --quiet --lib -- nlu::kernels nlu::bert nlu::finetune::layers \
+    2> >(grep -v "TCG doesn't support requested feature" >&2)
+
+say "2/3 classify the bench messages, emulated against native --cpu avx2"
+if [ ! -f "$MESSAGES" ]; then
+    # Without ../shared: every customer line of the conversation suite.
+    sed -n 's/^ *- say: *//p' tests/conversations/*.yaml > "$WORK/messages.txt"
+    MESSAGES=$WORK/messages.txt
+fi
+for precision in auto int8; do
+    MADOGUCHI_LOG=madoguchi=info MADOGUCHI_PRECISION=$precision emulated "$BIN" classify \
+        < "$MESSAGES" > "$WORK/emulated-$precision.txt" 2> "$WORK/emulated-$precision.log"
+    MADOGUCHI_CPU=avx2 MADOGUCHI_PRECISION=$precision "$BIN" classify \
+        < "$MESSAGES" > "$WORK/native-$precision.txt"
+    grep -o 'kernels=[^ ]*' "$WORK/emulated-$precision.log" | head -1 | sed 's/^/  /' >&2
+    if grep -q 'avx512' "$WORK/emulated-$precision.log"; then
+        die "the emulated CPU ran AVX-512 kernels: $(grep -m1 avx512 "$WORK/emulated-$precision.log")"
+    fi
+    diff -u "$WORK/native-$precision.txt" "$WORK/emulated-$precision.txt" >&2 \
+        || die "--precision $precision: emulated AVX2 replies differ from native --cpu avx2"
+    say "  --precision $precision: $(wc -l < "$WORK/emulated-$precision.txt") replies identical"
+done
+
+say "3/3 scripted conversations, emulated"
+emulated "$BIN" eval --conversations tests/conversations --min-pass-rate "$PASS_RATE"
