@@ -99,7 +99,7 @@ conversations: model train
 
 # The AVX2 paths as an AVX2-only machine runs them, on any x86-64 machine: kernel tests, classify
 # (identical to native `--cpu avx2`) and the conversations under QEMU's emulated CPU without AVX-512
-# (scripts/emulated-avx2.sh installs Debian's qemu-user; ~5 min on 2 cores).
+# (scripts/emulated-avx2.sh installs Debian's qemu-user; ~10 min on 2 cores).
 test-avx2-emulated: model train
 	scripts/emulated-avx2.sh $(BIN) $(CONVERSATION_PASS_RATE)
 
