@@ -43,7 +43,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0.95)]
     pub target_precision: f32,
     /// Minimum held-out out-of-scope recall the out-of-scope gate is tuned for.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = FitOptions::default().min_out_of_scope_recall)]
     pub min_oos_recall: f32,
     /// Hidden layer width of the head (0 = linear).
     #[arg(long, default_value_t = 0)]

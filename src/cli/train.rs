@@ -19,7 +19,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     pub margin: f32,
     /// Minimum held-out out-of-scope recall the out-of-scope gate is tuned for.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = FitOptions::default().min_out_of_scope_recall)]
     pub min_oos_recall: f32,
     /// Cross-validation folds for calibration.
     #[arg(long, default_value_t = 5)]

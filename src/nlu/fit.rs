@@ -44,8 +44,10 @@ impl Default for FitOptions {
     }
 }
 
+/// Issue 10's out-of-scope target: at 0.85 CLINC150 keeps 95 % of in-scope messages right (0.7:
+/// 96 %, with a third of out-of-scope messages answered); the catalog's gate already catches more.
 fn default_min_oos_recall() -> f32 {
-    0.7
+    0.85
 }
 
 /// Held-out data for calibration.
