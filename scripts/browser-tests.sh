@@ -21,11 +21,7 @@ BIN=${MADOGUCHI_BIN:-target/debug/madoguchi}
 
 # Chromium, and a Japanese font so that screenshots show Japanese text rather than boxes.
 if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; then
-    say "installing Debian's chromium and fonts-ipafont-gothic (once)…"
-    sudo=()
-    [[ $EUID -ne 0 ]] && sudo=(sudo -n)
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >&2
+    scripts/debian-install.sh --with-recommends chromium fonts-ipafont-gothic
 fi
 CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 

@@ -26,16 +26,7 @@ die() { say "error: $*"; exit 1; }
 
 install_qemu() {
     command -v qemu-x86_64 >/dev/null 2>&1 && return
-    local sudo=()
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
-            || die "qemu-x86_64 is missing; installing it needs root (apt-get install qemu-user)"
-        sudo=(sudo -n)
-    fi
-    say "installing qemu-user (Debian)"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends qemu-user >&2
+    "$(dirname "$0")/debian-install.sh" qemu-user || die "qemu-x86_64 is missing"
 }
 
 # Runs a command on the emulated CPU; QEMU's notes about host-only CPUID bits are dropped.

@@ -50,16 +50,8 @@ find_bin() {
 }
 
 install_postgres() {
-    local sudo=()
-    if [[ $EUID -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
-            || die "PostgreSQL is missing; installing it needs root (apt-get install postgresql)"
-        sudo=(sudo -n)
-    fi
-    say "installing PostgreSQL from the Debian packages (once)…"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends postgresql postgresql-client >&2
+    "$(dirname "$0")/debian-install.sh" postgresql postgresql-client \
+        || die "PostgreSQL is missing and could not be installed"
 }
 
 # Runs a command as the server's (non-root) user, from a directory that user can read.
