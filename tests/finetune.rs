@@ -177,6 +177,37 @@ fn train_finetune_writes_a_delta_that_classify_loads_and_retrains_keep() {
         std::fs::read(&delta).expect("delta")
     );
     classify(dir.path());
+
+    // `bench` retrains the fine-tuned version as `train` does, in a scratch directory.
+    let messages = dir.path().join("messages.txt");
+    std::fs::write(&messages, "where is my order\nパスワードを忘れました\n").expect("messages");
+    let msgs = messages.to_string_lossy().to_string();
+    let args = [
+        "bench",
+        "--skip-cold-train",
+        "--messages",
+        &msgs,
+        "--encoder",
+        &enc,
+        "--precision",
+        "f32",
+    ];
+    let out = madoguchi(dir.path(), &args, b"");
+    assert!(out.status.success(), "{}", show("bench", &out));
+    let models = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("models"))
+            .expect("models")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        let current = std::fs::read_to_string(dir.path().join("models/current")).expect("current");
+        (names, current)
+    };
+    assert_eq!(models().1.trim(), retrained, "bench moved `current`");
+    let before = models();
+    let out = madoguchi(dir.path(), &args, b"");
+    assert!(out.status.success(), "{}", show("bench", &out));
+    assert_eq!(models(), before, "bench changed the models directory");
 }
 
 #[test]

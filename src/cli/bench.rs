@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Paths;
 use crate::nlu::cache::EmbeddingCache;
-use crate::nlu::finetune::delta::TrainedOn;
+use crate::nlu::finetune::delta::{self, TrainedOn};
 use crate::nlu::fit::FitOptions;
 use crate::nlu::kernels::dispatch::cpu_flags;
 use crate::nlu::kernels::speed::{linear_gflops, peak_gflops_per_core};
@@ -231,6 +231,10 @@ fn training_seconds(
     let (catalog, data, _) = crate::catalog::load(&paths.intents, &paths.training_data)?;
     let weights = encoder_dir.join("model.safetensors");
     let trained_on = TrainedOn::of_encoder(encoder.fingerprint(), &paths.models)?;
+    // Versions are written as `train` writes them, but into a scratch directory (saving moves
+    // `current`), which needs the fine-tuned layers the version will hold.
+    let scratch = tempfile_dir()?;
+    delta::share(encoder.fingerprint(), &paths.models, &scratch)?;
     let train_with = |cache: &mut EmbeddingCache| -> anyhow::Result<f64> {
         let t = Instant::now();
         let model = train_catalog(
@@ -246,20 +250,24 @@ fn training_seconds(
                 encoder_trained_on: trained_on.clone(),
             },
         )?;
-        let scratch = tempfile_dir()?;
-        model.save(&scratch)?;
-        std::fs::remove_dir_all(&scratch).ok();
-        Ok(t.elapsed().as_secs_f64())
+        let version = model.save(&scratch)?;
+        let seconds = t.elapsed().as_secs_f64();
+        std::fs::remove_dir_all(&version).ok();
+        Ok(seconds)
     };
-    let mut warm_cache = EmbeddingCache::open(&paths.cache_dir(), encoder.as_ref())?;
-    train_with(&mut warm_cache)?; // make sure every text is cached
-    let warm = train_with(&mut warm_cache)?;
-    let cold = if skip_cold {
-        None
-    } else {
-        Some(train_with(&mut EmbeddingCache::in_memory(encoder.dim()))?)
-    };
-    Ok((warm, cold))
+    let timings = (|| {
+        let mut warm_cache = EmbeddingCache::open(&paths.cache_dir(), encoder.as_ref())?;
+        train_with(&mut warm_cache)?; // make sure every text is cached
+        let warm = train_with(&mut warm_cache)?;
+        let cold = if skip_cold {
+            None
+        } else {
+            Some(train_with(&mut EmbeddingCache::in_memory(encoder.dim()))?)
+        };
+        Ok((warm, cold))
+    })();
+    std::fs::remove_dir_all(&scratch).ok();
+    timings
 }
 
 fn print_table(r: &BenchReport, messages: &std::path::Path) {

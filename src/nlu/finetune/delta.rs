@@ -144,6 +144,20 @@ pub fn attach(fingerprint: &str, models_dir: &Path, version_dir: &Path) -> Resul
     Ok(())
 }
 
+/// Makes the delta the encoder `fingerprint` names (nothing for a base encoder) findable under
+/// `to_models` as well, so versions saved there (a benchmark's scratch directory) get it.
+pub fn share(fingerprint: &str, from_models: &Path, to_models: &Path) -> Result<(), NluError> {
+    let (Some(tag), Some(delta)) = (delta_tag(fingerprint), find(fingerprint, from_models)?) else {
+        return Ok(());
+    };
+    let dir = to_models.join(STAGING_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| NluError::io(&dir, e))?;
+    let to = dir.join(format!("{tag}.safetensors"));
+    std::fs::hard_link(&delta, &to)
+        .or_else(|_| std::fs::copy(&delta, &to).map(|_| ()))
+        .map_err(|e| NluError::io(&to, e))
+}
+
 /// The delta file of the encoder `fingerprint` names (None for a base encoder): in the staging
 /// area or in a version of `models_dir`, newest version first.
 pub fn find(fingerprint: &str, models_dir: &Path) -> Result<Option<PathBuf>, NluError> {
