@@ -49,14 +49,18 @@ if [ ! -f "$MESSAGES" ]; then
     MESSAGES=$WORK/messages.txt
 fi
 for precision in auto int8; do
+    log=$WORK/emulated-$precision.log
     MADOGUCHI_LOG=madoguchi=info MADOGUCHI_PRECISION=$precision emulated "$BIN" classify \
-        < "$MESSAGES" > "$WORK/emulated-$precision.txt" 2> "$WORK/emulated-$precision.log"
+        < "$MESSAGES" > "$WORK/emulated-$precision.txt" 2> "$log" \
+        || die "--precision $precision: classify failed on the emulated CPU: $(tail -n 5 "$log")"
     MADOGUCHI_CPU=avx2 MADOGUCHI_PRECISION=$precision "$BIN" classify \
-        < "$MESSAGES" > "$WORK/native-$precision.txt"
-    grep -o 'kernels=[^ ]*' "$WORK/emulated-$precision.log" | head -1 | sed 's/^/  /' >&2
-    if grep -q 'avx512' "$WORK/emulated-$precision.log"; then
-        die "the emulated CPU ran AVX-512 kernels: $(grep -m1 avx512 "$WORK/emulated-$precision.log")"
-    fi
+        < "$MESSAGES" > "$WORK/native-$precision.txt" \
+        || die "--precision $precision: classify failed natively with --cpu avx2"
+    kernels=$(grep -o -m1 'kernels=[^ ]*' "$log") \
+        || die "--precision $precision: the emulated encoder did not log its kernels: $(tail -n 5 "$log")"
+    say "  $kernels"
+    # The emulated CPU must get the AVX2 kernels: not AVX-512, and not the scalar ones either.
+    [[ $kernels == */avx2 ]] || die "--precision $precision: expected AVX2 kernels, got $kernels"
     diff -u "$WORK/native-$precision.txt" "$WORK/emulated-$precision.txt" >&2 \
         || die "--precision $precision: emulated AVX2 replies differ from native --cpu avx2"
     say "  --precision $precision: $(wc -l < "$WORK/emulated-$precision.txt") replies identical"
