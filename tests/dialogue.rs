@@ -969,6 +969,36 @@ fn a_short_follow_up_that_points_back_continues_the_running_topic() {
 }
 
 #[test]
+fn a_follow_up_the_running_topic_answers_itself_stays_in_it_even_when_confident_elsewhere() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I want to return order MD12345678",
+        confident("return_request", 0.96),
+    );
+    // "who pays" is a question the return answer has its own words for: it stays on the return.
+    let turn = chat.say(
+        "who pays the shipping for that?",
+        confident("shipping_fees", 0.95),
+    );
+    assert_eq!(
+        turn.intent,
+        Some(intent_name("return_request")),
+        "{}",
+        chat.transcript()
+    );
+    assert!(reply(&turn).contains("paid by the customer") || reply(&turn).contains("customer pays"));
+    // Pointing back with a question the return answer does not cover: the new topic wins.
+    let turn = chat.say("Can I cancel it?", confident("cancel_order", 0.97));
+    assert_eq!(
+        turn.intent,
+        Some(intent_name("cancel_order")),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
 fn a_vague_request_offers_the_topic_intents() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

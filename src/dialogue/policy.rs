@@ -252,8 +252,33 @@ impl Ctx<'_, '_, '_> {
             .filter(|_| matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff));
         match own {
             Some(i) if *i == last.intent || d.context.is_small_talk(i) => None,
-            Some(_) if c.confidence >= follow_up.override_below => None,
+            Some(_)
+                if c.confidence >= follow_up.override_below
+                    && !self.answer_depends_on_facets(&last.intent) =>
+            {
+                None
+            }
             _ => Some(last.intent.clone()),
+        }
+    }
+
+    /// The answer of `intent` turns on what this message asks (its facets): rendered with them it
+    /// says something else than without ("who pays the shipping for that?" after a return answer
+    /// gets the return answer's own word on shipping, not the generic shipping-fee answer).
+    fn answer_depends_on_facets(&self, intent: &IntentName) -> bool {
+        if self.facets.is_empty() {
+            return false;
+        }
+        let without = template_vars(self.input.customer, self.state);
+        let render = |vars: &Vars| {
+            self.d
+                .responder
+                .intent(intent.as_str(), &self.locale, 0, vars)
+                .ok()
+        };
+        match (render(&self.vars()), render(&without)) {
+            (Some(with), Some(without)) => with != without,
+            _ => false,
         }
     }
 
