@@ -987,7 +987,9 @@ fn a_follow_up_the_running_topic_answers_itself_stays_in_it_even_when_confident_
         "{}",
         chat.transcript()
     );
-    assert!(reply(&turn).contains("paid by the customer") || reply(&turn).contains("customer pays"));
+    assert!(
+        reply(&turn).contains("paid by the customer") || reply(&turn).contains("customer pays")
+    );
     // Pointing back with a question the return answer does not cover: the new topic wins.
     let turn = chat.say("Can I cancel it?", confident("cancel_order", 0.97));
     assert_eq!(

@@ -42,7 +42,7 @@ pub struct Paths {
     #[arg(long, global = true, env = "MADOGUCHI_BATCH_SIZE",
         default_value_t = crate::nlu::encoder::DEFAULT_BATCH_SIZE)]
     pub batch_size: usize,
-    /// At most this many tokens (padding included) per encoder forward pass: passes whose
+    /// At most this many tokens (texts packed, no padding) per encoder forward pass: passes whose
     /// activations fit the core's L2 cache are fastest.
     #[arg(long, global = true, env = "MADOGUCHI_BATCH_TOKENS",
         default_value_t = crate::nlu::encoder::DEFAULT_BATCH_TOKENS)]

@@ -16,6 +16,7 @@
 //!
 //! candle's GGML-quantised matmuls (q8_0, q4_0) were tried and were 4× slower than the f32 kernel
 //! on AVX2 without VNNI; the int8 kernels here quantize activations per row at run time instead.
+use std::ops::Range;
 use std::sync::Mutex;
 
 use candle_core::{Device, Tensor};
@@ -23,7 +24,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 
 use super::embedding_table::{word_embeddings_name, EmbeddingTable};
-use super::kernels::attention::{attention, Shape};
+use super::kernels::attention::{attention, Heads};
 use super::kernels::linear::Scratch;
 use super::kernels::norm::LayerNorm;
 use super::kernels::{Epilogue, Kernels, Linear, Pool};
@@ -93,6 +94,11 @@ impl Buffers {
         grow(&mut self.tmp, tokens * hidden);
         grow(&mut self.ff, tokens * ff);
     }
+}
+
+/// The rows of `b` sequences padded to `len` tokens each.
+fn padded(b: usize, len: usize) -> Vec<Range<usize>> {
+    (0..b).map(|i| i * len..(i + 1) * len).collect()
 }
 
 fn check_mask(mask: &[u32], b: usize, len: usize) -> candle_core::Result<()> {
@@ -254,9 +260,10 @@ impl FastBert {
         let (b, len) = ids.dims2()?;
         let ids: Vec<u32> = ids.flatten_all()?.to_vec1()?;
         let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
-        let mut x = self.embed(&ids, b, len)?;
         check_mask(&mask, b, len)?;
-        self.layers_forward(&mut x, &mask, b, len, 0..layer.min(self.layers.len()));
+        let seqs = padded(b, len);
+        let mut x = self.embed(&ids, &seqs)?;
+        self.layers_forward(&mut x, &mask, &seqs, 0..layer.min(self.layers.len()));
         Tensor::from_vec(x, (b, len, self.word.dim()), &Device::Cpu)
     }
 
@@ -272,65 +279,71 @@ impl FastBert {
         let mask: Vec<u32> = mask.flatten_all()?.to_vec1()?;
         check_mask(&mask, b, len)?;
         let layers = layer.min(self.layers.len())..self.layers.len();
-        self.layers_forward(&mut x, &mask, b, len, layers);
+        self.layers_forward(&mut x, &mask, &padded(b, len), layers);
         Tensor::from_vec(x, (b, len, self.word.dim()), &Device::Cpu)
     }
 
-    /// `ids` and `mask` are `[b, len]` row-major; returns the hidden states, `[b·len, hidden]`.
-    pub fn forward_rows(
-        &self,
-        ids: &[u32],
-        mask: &[u32],
-        b: usize,
-        len: usize,
-    ) -> candle_core::Result<Vec<f32>> {
-        check_mask(mask, b, len)?;
-        let mut x = self.embed(ids, b, len)?;
-        self.layers_forward(&mut x, mask, b, len, 0..self.layers.len());
-        Ok(x)
-    }
-
-    /// Embedding lookup, positions, token type and layer norm: `[b·len, hidden]` floats.
-    fn embed(&self, ids: &[u32], b: usize, len: usize) -> candle_core::Result<Vec<f32>> {
-        let h = self.word.dim();
-        if ids.len() != b * len {
-            candle_core::bail!("this is a bug: ids are not {b}×{len}")
+    /// Texts packed one after the other, no padding: `ids` holds `lengths[0]` tokens of the first
+    /// text, then the second's, …; returns the hidden states, a row per token (`[Σ lengths,
+    /// hidden]`). Each text attends only to its own tokens, so no work is spent on padding.
+    pub fn forward_packed(&self, ids: &[u32], lengths: &[usize]) -> candle_core::Result<Vec<f32>> {
+        let mut seqs = Vec::with_capacity(lengths.len());
+        let mut start = 0;
+        for &len in lengths {
+            seqs.push(start..start + len);
+            start += len;
         }
-        if len * h > self.position_and_type.len() {
+        if start != ids.len() {
             candle_core::bail!(
-                "{len} tokens is more than the model's {} positions",
-                self.position_and_type.len() / h
+                "this is a bug: {} ids for texts of {start} tokens",
+                ids.len()
             )
         }
-        let mut x = self.word.lookup_rows(ids)?;
-        if len == 0 {
-            return Ok(x);
+        let mut x = self.embed(ids, &seqs)?;
+        self.layers_forward(&mut x, &vec![1; start], &seqs, 0..self.layers.len());
+        Ok(x)
+    }
+
+    /// Embedding lookup, positions, token type and layer norm: a row of `hidden` floats per id,
+    /// positions counted from the start of each sequence.
+    fn embed(&self, ids: &[u32], seqs: &[Range<usize>]) -> candle_core::Result<Vec<f32>> {
+        let h = self.word.dim();
+        let positions = self.position_and_type.len() / h;
+        if let Some(long) = seqs.iter().find(|r| r.len() > positions) {
+            candle_core::bail!(
+                "{} tokens is more than the model's {positions} positions",
+                long.len()
+            )
         }
-        // Each sequence gets the same position rows added, then the layer norm.
-        let positions = &self.position_and_type[..len * h];
-        for sequence in x.chunks_exact_mut(len * h) {
-            self.embedding_norm
-                .add_in_place(sequence, positions, self.kernels.isa);
+        if seqs.iter().any(|r| r.end > ids.len()) {
+            candle_core::bail!("this is a bug: a sequence ends past the ids")
+        }
+        let mut x = self.word.lookup_rows(ids)?;
+        // Each sequence gets its position rows added, then the layer norm.
+        for r in seqs {
+            self.embedding_norm.add_in_place(
+                &mut x[r.start * h..r.end * h],
+                &self.position_and_type[..r.len() * h],
+                self.kernels.isa,
+            );
         }
         Ok(x)
     }
 
-    /// Runs `layers` on `x` (`[b·len, hidden]`) in place.
+    /// Runs `layers` on `x` (a row per entry of `mask`; `seqs` the rows that attend to each other)
+    /// in place.
     fn layers_forward(
         &self,
         x: &mut [f32],
         mask: &[u32],
-        b: usize,
-        len: usize,
-        layers: std::ops::Range<usize>,
+        seqs: &[Range<usize>],
+        layers: Range<usize>,
     ) {
-        let shape = Shape {
-            batch: b,
-            len,
-            heads: self.heads,
-            head_dim: self.head_dim,
+        let heads = Heads {
+            count: self.heads,
+            dim: self.head_dim,
         };
-        let (t, h) = (b * len, self.heads * self.head_dim);
+        let (t, h) = (mask.len(), self.heads * self.head_dim);
         // A poisoned lock means a forward pass panicked; the buffers are scratch space anyway.
         let mut guard = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         let buf = &mut *guard;
@@ -341,7 +354,7 @@ impl FastBert {
             let (tmp, ff) = (&mut buf.tmp[..t * h], &mut buf.ff[..t * self.intermediate]);
             l.qkv
                 .forward(x, t, qkv, Epilogue::Bias, isa, pool, &mut buf.scratch);
-            attention(qkv, mask, shape, ctx, isa, pool);
+            attention(qkv, &mask[..t], seqs, heads, ctx, isa, pool);
             l.attention_out
                 .forward(ctx, t, tmp, Epilogue::Bias, isa, pool, &mut buf.scratch);
             l.attention_norm.add_in_place(x, tmp, isa);

@@ -108,7 +108,7 @@ pub struct EncoderOptions {
     pub max_tokens: usize,
     /// At most this many texts per forward pass.
     pub batch_size: usize,
-    /// At most this many tokens per forward pass, padding included (texts × longest text; a text
+    /// At most this many tokens per forward pass (texts are packed without padding; a text
     /// longer than this goes alone). What keeps a pass fast is its activations staying in cache,
     /// so the budget is in tokens: many short messages or a few long ones.
     pub batch_tokens: usize,
@@ -244,33 +244,30 @@ impl BertEncoder {
             .collect()
     }
 
-    /// One forward pass over texts of similar length: pad, run, mean-pool over real tokens, normalise.
+    /// One forward pass over texts packed one after the other (no padding), then each text's
+    /// mean over its tokens, normalised.
     fn forward(&self, batch: &[&Vec<u32>]) -> Result<Vec<Vec<f32>>, NluError> {
-        let max_len = batch.iter().map(|ids| ids.len()).max().unwrap_or(0).max(1);
-        let mut ids = Vec::with_capacity(batch.len() * max_len);
-        let mut mask = Vec::with_capacity(batch.len() * max_len);
-        for seq in batch {
-            ids.extend_from_slice(seq);
-            ids.extend(std::iter::repeat_n(self.pad_id, max_len - seq.len()));
-            mask.extend(std::iter::repeat_n(1u32, seq.len()));
-            mask.extend(std::iter::repeat_n(0u32, max_len - seq.len()));
-        }
-        let hidden = self.model.forward_rows(&ids, &mask, batch.len(), max_len)?;
-        Ok(mean_pool_l2(&hidden, &mask, max_len, self.dim))
+        let ids: Vec<u32> = batch.iter().flat_map(|seq| seq.iter().copied()).collect();
+        let lengths: Vec<usize> = batch.iter().map(|seq| seq.len()).collect();
+        let hidden = self.model.forward_packed(&ids, &lengths)?;
+        Ok(mean_pool_packed_l2(&hidden, &lengths, self.dim))
     }
 }
 
-/// [`masked_mean_l2`] on plain rows: `hidden` is `[b·len, dim]`, `mask` `[b, len]`.
-fn mean_pool_l2(hidden: &[f32], mask: &[u32], len: usize, dim: usize) -> Vec<Vec<f32>> {
-    hidden
-        .chunks_exact(len * dim)
-        .zip(mask.chunks_exact(len))
-        .map(|(rows, mask)| {
+/// [`masked_mean_l2`] on packed rows: `hidden` holds `lengths[0]` rows of `dim` floats for the
+/// first text, then the second's, …
+fn mean_pool_packed_l2(hidden: &[f32], lengths: &[usize], dim: usize) -> Vec<Vec<f32>> {
+    let mut start = 0;
+    lengths
+        .iter()
+        .map(|&len| {
+            let rows = &hidden[start * dim..(start + len) * dim];
+            start += len;
             let mut mean = vec![0f32; dim];
-            for (row, _) in rows.chunks_exact(dim).zip(mask).filter(|(_, &m)| m != 0) {
+            for row in rows.chunks_exact(dim) {
                 mean.iter_mut().zip(row).for_each(|(acc, v)| *acc += v);
             }
-            let count = mask.iter().filter(|&&m| m != 0).count().max(1) as f32;
+            let count = len.max(1) as f32;
             mean.iter_mut().for_each(|v| *v /= count);
             let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
             mean.iter_mut().for_each(|v| *v /= norm);
@@ -308,22 +305,14 @@ impl Encoder for BertEncoder {
 
     fn embed(&self, texts: &[&str]) -> Result<Embeddings, NluError> {
         let ids = self.token_ids(texts)?;
-        // Batch texts of similar length together so little compute is spent on padding.
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        let mut rows = vec![Vec::new(); ids.len()];
-        let lengths: Vec<usize> = order.iter().map(|&i| ids[i].len()).collect();
+        let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         let passes = forward_passes(&lengths, self.options.batch_size, self.options.batch_tokens);
-        for range in passes {
-            let chunk = &order[range];
-            let batch: Vec<&Vec<u32>> = chunk.iter().map(|&i| &ids[i]).collect();
-            for (&i, row) in chunk.iter().zip(self.forward(&batch)?) {
-                rows[i] = row;
-            }
-        }
         let mut out = Embeddings::new(self.dim);
-        for row in &rows {
-            out.push(row);
+        for range in passes {
+            let batch: Vec<&Vec<u32>> = ids[range].iter().collect();
+            for row in self.forward(&batch)? {
+                out.push(&row);
+            }
         }
         Ok(out)
     }
@@ -341,20 +330,21 @@ impl Encoder for BertEncoder {
     }
 }
 
-/// Splits texts of ascending `lengths` (in tokens) into consecutive forward passes of at most
-/// `max_texts` texts and `max_tokens` padded tokens (count × longest), at least one text each.
+/// Splits texts of `lengths` (in tokens) into consecutive forward passes of at most `max_texts`
+/// texts and `max_tokens` tokens (texts are packed, no padding), at least one text each.
 fn forward_passes(
     lengths: &[usize],
     max_texts: usize,
     max_tokens: usize,
 ) -> Vec<std::ops::Range<usize>> {
     let mut passes = Vec::new();
-    let mut start = 0;
+    let (mut start, mut tokens) = (0, 0);
     for (i, &len) in lengths.iter().enumerate() {
         let count = i - start + 1;
-        if count > 1 && (count > max_texts || count * len > max_tokens) {
+        tokens += len;
+        if count > 1 && (count > max_texts || tokens > max_tokens) {
             passes.push(start..i);
-            start = i;
+            (start, tokens) = (i, len);
         }
     }
     if start < lengths.len() {
@@ -400,18 +390,24 @@ fn short_hash(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{forward_passes, masked_mean_l2, mean_pool_l2, same_weights};
+    use super::{forward_passes, masked_mean_l2, mean_pool_packed_l2, same_weights};
     use candle_core::{Device, Tensor};
 
     #[test]
-    fn plain_pooling_matches_the_tensor_pooling() {
+    fn packed_pooling_matches_the_tensor_pooling_of_padded_rows() {
         let (b, len, dim) = (3, 4, 5);
         let hidden: Vec<f32> = (0..b * len * dim)
             .map(|i| ((i * 7919) % 23) as f32 / 7.0 - 1.5)
             .collect();
-        // Padding at the end, in the middle of nowhere (all padded), and none.
-        let mask: Vec<u32> = vec![1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
-        let got = mean_pool_l2(&hidden, &mask, len, dim);
+        // Texts of 2, 1 and 4 tokens, padded to 4.
+        let mask: Vec<u32> = vec![1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1];
+        let packed: Vec<f32> = hidden
+            .chunks_exact(dim)
+            .zip(&mask)
+            .filter(|(_, &m)| m != 0)
+            .flat_map(|(row, _)| row.iter().copied())
+            .collect();
+        let got = mean_pool_packed_l2(&packed, &[2, 1, 4], dim);
         let h = Tensor::from_vec(hidden, (b, len, dim), &Device::Cpu).expect("tensor");
         let m = Tensor::from_vec(mask, (b, len), &Device::Cpu).expect("tensor");
         let want: Vec<Vec<f32>> = masked_mean_l2(&h, &m)
@@ -448,10 +444,10 @@ mod tests {
         let lengths = [24; 8];
         assert_eq!(forward_passes(&lengths, 32, 160), [0..6, 6..8]);
         assert_eq!(forward_passes(&lengths, 4, 160), [0..4, 4..8]);
-        // Padding counts: the longest text of a pass sets its width.
+        // Tokens count, not widths: no padding (10 + 10 + 10 + 50 = 80, + 90 = 170).
         assert_eq!(
-            forward_passes(&[10, 10, 10, 50, 90], 32, 160),
-            [0..3, 3..4, 4..5]
+            forward_passes(&[10, 10, 10, 50, 90, 60], 32, 160),
+            [0..4, 4..6]
         );
         // A text over the budget still goes, alone; no text is dropped.
         assert_eq!(forward_passes(&[5, 400], 32, 160), [0..1, 1..2]);

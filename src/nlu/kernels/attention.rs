@@ -1,73 +1,95 @@
 //! Multi-head self-attention in one pass: for each sequence and head, QKᵀ, the masked softmax and
 //! ·V row by row, reading Q, K and V straight from the fused QKV projection and writing each
 //! head's context into its columns of the output, with no intermediate tensors. One pool task
-//! per (sequence, head).
+//! per (sequence, head). A sequence is any range of rows: padded batches (`len` rows each, the
+//! mask marking the padding) and packed ones (each text's own rows, no padding) alike.
 //!
 //! Padded keys are skipped: the reference adds −10⁹ to their scores, which makes their softmax
 //! weight exactly 0 in f32, so skipping them gives the same result with less work.
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
+use std::ops::Range;
+
 use super::dispatch::Isa;
 use super::epilogue::OutPtr;
 use super::pool::Pool;
 
-/// Shapes of one attention call.
+/// The heads of one attention call.
 #[derive(Debug, Clone, Copy)]
-pub struct Shape {
-    pub batch: usize,
-    pub len: usize,
-    pub heads: usize,
-    pub head_dim: usize,
+pub struct Heads {
+    pub count: usize,
+    pub dim: usize,
 }
 
-impl Shape {
+impl Heads {
     fn hidden(&self) -> usize {
-        self.heads * self.head_dim
+        self.count * self.dim
     }
 }
 
-/// `qkv` is `[batch·len, 3·hidden]` (Q, K, V side by side; head `i` at columns `i·head_dim..`),
-/// `mask` is `[batch·len]` (non-zero = real token); writes `[batch·len, hidden]` into `ctx`.
-pub fn attention(qkv: &[f32], mask: &[u32], s: Shape, ctx: &mut [f32], isa: Isa, pool: &Pool) {
-    let (t, h) = (s.batch * s.len, s.hidden());
+/// The rows of one sequence.
+type Rows = Range<usize>;
+
+/// `qkv` is `[t, 3·hidden]` (Q, K, V side by side; head `i` at columns `i·dim..`), `mask` is `[t]`
+/// (non-zero = real token), `seqs` the disjoint row ranges that attend to each other; writes
+/// `[t, hidden]` into `ctx` (the rows of `seqs`).
+pub fn attention(
+    qkv: &[f32],
+    mask: &[u32],
+    seqs: &[Rows],
+    heads: Heads,
+    ctx: &mut [f32],
+    isa: Isa,
+    pool: &Pool,
+) {
+    let (t, h) = (mask.len(), heads.hidden());
     assert!(
-        qkv.len() >= t * 3 * h && mask.len() >= t && ctx.len() >= t * h,
+        qkv.len() >= t * 3 * h
+            && ctx.len() >= t * h
+            && seqs.iter().all(|r| r.start <= r.end && r.end <= t),
         "this is a bug: attention buffers too small"
     );
     let out = OutPtr(ctx.as_mut_ptr());
     let task = |i: usize| {
-        let (seq, head) = (i / s.heads, i % s.heads);
-        // SAFETY: task (seq, head) writes only that head's columns of that sequence's rows; AVX2
-        // and FMA are present when `isa` is at least `Avx2`.
+        let (rows, head) = (seqs[i / heads.count].clone(), i % heads.count);
+        // SAFETY: task (seq, head) writes only that head's columns of that sequence's rows (the
+        // sequences are disjoint); AVX2 and FMA are present when `isa` is at least `Avx2`.
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx512Vnni => head_avx2(qkv, mask, s, seq, head, out),
-                _ => head_generic(qkv, mask, s, seq, head, out),
+                Isa::Avx2 | Isa::Avx512Vnni => head_avx2(qkv, mask, heads, rows, head, out),
+                _ => head_generic(qkv, mask, heads, rows, head, out),
             }
         }
     };
-    let work = s.batch * s.heads * s.len * s.len * s.head_dim;
-    pool.run_weighted(s.batch * s.heads, work, &task);
+    let work: usize = seqs.iter().map(|r| r.len() * r.len()).sum::<usize>() * h;
+    pool.run_weighted(seqs.len() * heads.count, work, &task);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn head_avx2(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: usize, out: OutPtr) {
-    head_generic(qkv, mask, s, seq, head, out)
+unsafe fn head_avx2(qkv: &[f32], mask: &[u32], heads: Heads, rows: Rows, head: usize, out: OutPtr) {
+    head_generic(qkv, mask, heads, rows, head, out)
 }
 
 /// Rows of attention scores kept on the stack; longer sequences use the heap.
 const STACK_KEYS: usize = 512;
 
 #[inline(always)]
-unsafe fn head_generic(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: usize, out: OutPtr) {
-    let (h, d, len) = (s.hidden(), s.head_dim, s.len);
+unsafe fn head_generic(
+    qkv: &[f32],
+    mask: &[u32],
+    heads: Heads,
+    rows: Rows,
+    head: usize,
+    out: OutPtr,
+) {
+    let (h, d, len, first) = (heads.hidden(), heads.dim, rows.len(), rows.start);
     let row = |i: usize, part: usize| {
-        let start = (seq * len + i) * 3 * h + part * h + head * d;
+        let start = (first + i) * 3 * h + part * h + head * d;
         &qkv[start..start + d]
     };
-    let seq_mask = &mask[seq * len..(seq + 1) * len];
+    let seq_mask = &mask[rows];
     let mut keys: Vec<usize> = Vec::new();
     let mut key_buf = [0usize; STACK_KEYS];
     let kept = if len <= STACK_KEYS {
@@ -128,7 +150,7 @@ unsafe fn head_generic(qkv: &[f32], mask: &[u32], s: Shape, seq: usize, head: us
         }
         let sum: f32 = scores.iter().sum();
         let inv = 1.0 / sum;
-        let dst = std::slice::from_raw_parts_mut(out.0.add((seq * len + i) * h + head * d), d);
+        let dst = std::slice::from_raw_parts_mut(out.0.add((first + i) * h + head * d), d);
         dst.fill(0.0);
         for (&p, &j) in scores.iter().zip(kept) {
             let (w, v) = (p * inv, row(j, 2));
@@ -175,20 +197,20 @@ mod tests {
     }
 
     /// Softmax(Q Kᵀ / √d + mask) V per head, written the obvious way.
-    fn naive(qkv: &[f32], mask: &[u32], s: Shape) -> Vec<f32> {
-        let (h, d, len) = (s.hidden(), s.head_dim, s.len);
-        let mut ctx = vec![0f32; s.batch * len * h];
-        for b in 0..s.batch {
-            for hd in 0..s.heads {
+    fn naive(qkv: &[f32], mask: &[u32], seqs: &[Rows], heads: Heads) -> Vec<f32> {
+        let (h, d) = (heads.hidden(), heads.dim);
+        let mut ctx = vec![0f32; mask.len() * h];
+        for rows in seqs {
+            let (first, len) = (rows.start, rows.len());
+            for hd in 0..heads.count {
                 let at = |i: usize, part: usize, c: usize| {
-                    qkv[(b * len + i) * 3 * h + part * h + hd * d + c]
+                    qkv[(first + i) * 3 * h + part * h + hd * d + c]
                 };
                 for i in 0..len {
                     let scores: Vec<f64> = (0..len)
                         .map(|j| {
                             let dot: f64 = (0..d).map(|c| (at(i, 0, c) * at(j, 1, c)) as f64).sum();
-                            dot / (d as f64).sqrt()
-                                + if mask[b * len + j] == 0 { -1e9 } else { 0.0 }
+                            dot / (d as f64).sqrt() + if mask[first + j] == 0 { -1e9 } else { 0.0 }
                         })
                         .collect();
                     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -196,7 +218,7 @@ mod tests {
                     let sum: f64 = e.iter().sum();
                     for c in 0..d {
                         let v: f64 = (0..len).map(|j| e[j] / sum * at(j, 2, c) as f64).sum();
-                        ctx[(b * len + i) * h + hd * d + c] = v as f32;
+                        ctx[(first + i) * h + hd * d + c] = v as f32;
                     }
                 }
             }
@@ -206,23 +228,37 @@ mod tests {
 
     #[test]
     fn matches_naive_attention_with_padding() {
-        let s = Shape {
-            batch: 3,
-            len: 7,
-            heads: 3,
-            head_dim: 12,
-        };
-        let qkv: Vec<f32> = (0..s.batch * s.len * 3 * s.hidden())
+        let (batch, len) = (3, 7);
+        let heads = Heads { count: 3, dim: 12 };
+        let seqs: Vec<Rows> = (0..batch).map(|b| b * len..(b + 1) * len).collect();
+        let qkv = activations(batch * len, heads);
+        let mut mask = vec![1u32; batch * len];
+        mask[len - 2..len].fill(0); // sequence 0: two padded tokens
+        mask[2 * len + 1..3 * len].fill(0); // sequence 2: one real token
+        check(&qkv, &mask, &seqs, heads);
+    }
+
+    #[test]
+    fn matches_naive_attention_on_packed_sequences() {
+        // Texts of 5, 1 and 9 tokens one after the other, no padding.
+        let heads = Heads { count: 2, dim: 16 };
+        let seqs: Vec<Rows> = vec![0..5, 5..6, 6..15];
+        let qkv = activations(15, heads);
+        check(&qkv, &[1u32; 15], &seqs, heads);
+    }
+
+    fn activations(rows: usize, heads: Heads) -> Vec<f32> {
+        (0..rows * 3 * heads.hidden())
             .map(|i| ((i * 7919 % 211) as f32 - 105.0) / 60.0)
-            .collect();
-        let mut mask = vec![1u32; s.batch * s.len];
-        mask[s.len - 2..s.len].fill(0); // sequence 0: two padded tokens
-        mask[2 * s.len + 1..3 * s.len].fill(0); // sequence 2: one real token
-        let want = naive(&qkv, &mask, s);
+            .collect()
+    }
+
+    fn check(qkv: &[f32], mask: &[u32], seqs: &[Rows], heads: Heads) {
+        let want = naive(qkv, mask, seqs, heads);
         let pool = Pool::new(2);
         for isa in [Isa::Scalar, Isa::detect()] {
             let mut got = vec![f32::NAN; want.len()];
-            attention(&qkv, &mask, s, &mut got, isa, &pool);
+            attention(qkv, mask, seqs, heads, &mut got, isa, &pool);
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-5, "{isa}: {g} vs {w}");
             }
