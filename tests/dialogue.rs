@@ -1001,6 +1001,26 @@ fn a_follow_up_the_running_topic_answers_itself_stays_in_it_even_when_confident_
 }
 
 #[test]
+fn a_japanese_follow_up_points_back_by_its_form() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "MD12345678の注文をキャンセルしたい",
+        confident("cancel_order", 0.98),
+    );
+    // No pronoun, but "…たら？" asks about what was just said, and the cancellation answer has its
+    // own words for an order that already shipped.
+    let turn = chat.say("もう発送されていたら？", confident("order_status", 0.98));
+    assert_eq!(
+        turn.intent,
+        Some(intent_name("cancel_order")),
+        "{}",
+        chat.transcript()
+    );
+    assert!(reply(&turn).contains("発送済み"), "{}", chat.transcript());
+}
+
+#[test]
 fn a_vague_request_offers_the_topic_intents() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));
