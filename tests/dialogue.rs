@@ -1001,6 +1001,28 @@ fn a_follow_up_the_running_topic_answers_itself_stays_in_it_even_when_confident_
 }
 
 #[test]
+fn a_message_not_understood_alone_continues_the_topic_that_has_words_for_what_it_asks() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I want to return order MD12345678",
+        confident("return_request", 0.96),
+    );
+    // No pointer word and out of scope alone, but an exchange is what the return answer covers.
+    let turn = chat.say("a different size maybe?", out_of_scope());
+    assert_eq!(
+        turn.intent,
+        Some(intent_name("return_request")),
+        "{}",
+        chat.transcript()
+    );
+    assert!(reply(&turn).contains("exchange"), "{}", chat.transcript());
+    // Nothing the topic has words for: read on its own.
+    let turn = chat.say("What's the weather?", out_of_scope());
+    assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
+}
+
+#[test]
 fn a_japanese_follow_up_points_back_by_its_form() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({}));

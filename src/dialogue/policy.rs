@@ -243,21 +243,23 @@ impl Ctx<'_, '_, '_> {
         let last = self.state.answers.last()?;
         let recent = self.state.turn.saturating_sub(last.turn) <= follow_up.within_turns;
         let text = self.input.text;
-        if !recent || !d.context.is_short(text) || !d.context.points_back(text) {
+        if !recent || !d.context.is_short(text) {
             return None;
         }
         let own = c
             .intent
             .as_ref()
             .filter(|_| matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff));
+        let topic_answers_it = || self.answer_depends_on_facets(&last.intent);
+        // A message understood on its own must point back; one that is not ("期限はありますか",
+        // "and a replacement?") continues the topic when the topic has words for what it asks.
+        let continues = d.context.points_back(text) || (own.is_none() && topic_answers_it());
+        if !continues {
+            return None;
+        }
         match own {
             Some(i) if *i == last.intent || d.context.is_small_talk(i) => None,
-            Some(_)
-                if c.confidence >= follow_up.override_below
-                    && !self.answer_depends_on_facets(&last.intent) =>
-            {
-                None
-            }
+            Some(_) if c.confidence >= follow_up.override_below && !topic_answers_it() => None,
             _ => Some(last.intent.clone()),
         }
     }
