@@ -147,6 +147,16 @@ impl<'a> Chat<'a> {
         turn
     }
 
+    /// The turn went to `intent` (the transcript says how, when not).
+    fn assert_intent(&self, turn: &BotTurn, intent: &str) {
+        assert_eq!(
+            turn.intent,
+            Some(intent_name(intent)),
+            "{}",
+            self.transcript()
+        );
+    }
+
     fn transcript(&self) -> String {
         self.log.join("\n")
     }
@@ -957,12 +967,7 @@ fn a_short_follow_up_that_points_back_continues_the_running_topic() {
     assert_eq!(turn.intent, Some(intent_name("refund_status")));
     // Pointing back, but classified as something else with little doubt: the new topic wins.
     let turn = chat.say("Can I cancel it?", confident("cancel_order", 0.97));
-    assert_eq!(
-        turn.intent,
-        Some(intent_name("cancel_order")),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_intent(&turn, "cancel_order");
     // A short message that does not point back is read on its own.
     let turn = chat.say("What's the weather?", out_of_scope());
     assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
@@ -981,23 +986,13 @@ fn a_follow_up_the_running_topic_answers_itself_stays_in_it_even_when_confident_
         "who pays the shipping for that?",
         confident("shipping_fees", 0.95),
     );
-    assert_eq!(
-        turn.intent,
-        Some(intent_name("return_request")),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_intent(&turn, "return_request");
     assert!(
         reply(&turn).contains("paid by the customer") || reply(&turn).contains("customer pays")
     );
     // Pointing back with a question the return answer does not cover: the new topic wins.
     let turn = chat.say("Can I cancel it?", confident("cancel_order", 0.97));
-    assert_eq!(
-        turn.intent,
-        Some(intent_name("cancel_order")),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_intent(&turn, "cancel_order");
 }
 
 #[test]
@@ -1010,12 +1005,7 @@ fn a_message_not_understood_alone_continues_the_topic_that_has_words_for_what_it
     );
     // No pointer word and out of scope alone, but an exchange is what the return answer covers.
     let turn = chat.say("a different size maybe?", out_of_scope());
-    assert_eq!(
-        turn.intent,
-        Some(intent_name("return_request")),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_intent(&turn, "return_request");
     assert!(reply(&turn).contains("exchange"), "{}", chat.transcript());
     // Nothing the topic has words for: read on its own.
     let turn = chat.say("What's the weather?", out_of_scope());
@@ -1033,12 +1023,7 @@ fn a_japanese_follow_up_points_back_by_its_form() {
     // No pronoun, but "…たら？" asks about what was just said, and the cancellation answer has its
     // own words for an order that already shipped.
     let turn = chat.say("もう発送されていたら？", confident("order_status", 0.98));
-    assert_eq!(
-        turn.intent,
-        Some(intent_name("cancel_order")),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_intent(&turn, "cancel_order");
     assert!(reply(&turn).contains("発送済み"), "{}", chat.transcript());
 }
 
@@ -1098,11 +1083,6 @@ fn an_order_number_settles_a_tie_with_an_intent_that_does_not_use_it() {
         "MD 1234 5678 status",
         ambiguous("delete_account", 0.45, "order_status", 0.40),
     );
-    assert_eq!(
-        turn.intent,
-        Some(intent_name("order_status")),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_intent(&turn, "order_status");
     assert_eq!(turn.kind, TurnKind::Answer);
 }
