@@ -354,7 +354,7 @@ impl FastBert {
             let (tmp, ff) = (&mut buf.tmp[..t * h], &mut buf.ff[..t * self.intermediate]);
             l.qkv
                 .forward(x, t, qkv, Epilogue::Bias, isa, pool, &mut buf.scratch);
-            attention(qkv, &mask[..t], seqs, heads, ctx, isa, pool);
+            attention(qkv, mask, seqs, heads, ctx, isa, pool);
             l.attention_out
                 .forward(ctx, t, tmp, Epilogue::Bias, isa, pool, &mut buf.scratch);
             l.attention_norm.add_in_place(x, tmp, isa);
