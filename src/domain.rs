@@ -258,6 +258,8 @@ text_enum! {
         LowConfidence = "low_confidence",
         /// The bot cannot help with this, said twice in a row.
         OutOfScope = "out_of_scope",
+        /// The answer needs a detail (an order number) the customer could not give, twice.
+        DetailMissing = "detail_missing",
         /// The customer is frustrated.
         Frustration = "frustration",
         Complaint = "complaint",

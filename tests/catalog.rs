@@ -148,6 +148,22 @@ fn undeclared_template_variable() {
 }
 
 #[test]
+fn a_waiver_on_an_optional_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_catalog(dir.path());
+    let path = dir.path().join("intents/shipping_fees.yaml");
+    let mut intent: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
+    intent["variables"]["customer_name"] =
+        serde_norway::from_str("{waived: {declined: true}}").expect("yaml");
+    std::fs::write(&path, serde_norway::to_string(&intent).expect("yaml")).expect("write");
+    assert_reported(
+        &problems_of(dir.path()),
+        "shipping_fees.yaml: variable \"customer_name\": `waived` only applies to a required variable",
+    );
+}
+
+#[test]
 fn missing_locale() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_catalog(dir.path());

@@ -357,14 +357,101 @@ fn a_detail_not_given_is_asked_again_then_handed_off() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("返品したいです", confident("return_request", 0.9));
+    // Not the bare question again: where to find the number, then the question.
     let turn = chat.say("番号がわかりません", unsure("return_request"));
     assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    assert!(
+        reply(&turn).contains("ご注文確認メール"),
+        "{}",
+        chat.transcript()
+    );
     let turn = chat.say("わからないです", out_of_scope());
     assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
     assert_eq!(
         turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::LowConfidence)
+        Some(HandoffReason::DetailMissing)
     );
+    assert!(
+        reply(&turn).contains("メールアドレス"),
+        "{}",
+        chat.transcript()
+    );
+    // A reply without a number that does not say why is asked again, then handed off too.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("I want to return an item", confident("return_request", 0.9));
+    let turn = chat.say("hmm", unsure("return_request"));
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    assert!(
+        !reply(&turn).contains("confirmation email"),
+        "{}",
+        chat.transcript()
+    );
+    let turn = chat.say("ok", unsure("return_request"));
+    assert_eq!(
+        turn.handoff.as_ref().map(|h| h.reason),
+        Some(HandoffReason::DetailMissing),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
+fn a_general_question_is_answered_without_asking_for_the_order_number() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "How many days does delivery usually take?",
+        confident("order_status", 0.97),
+    );
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    assert!(
+        reply(&turn).contains("1–3 business days"),
+        "{}",
+        chat.transcript()
+    );
+    // About the customer's own order: its number first.
+    let turn = chat.say(
+        "how long until my order arrives?",
+        confident("order_status", 0.99),
+    );
+    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say(
+        "返金には通常何日くらいかかりますか",
+        confident("refund_status", 0.99),
+    );
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    assert!(reply(&turn).contains("3〜5営業日"), "{}", chat.transcript());
+    assert!(
+        !reply(&turn).contains("ご注文番号"),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
+fn a_customer_without_an_order_number_gets_the_answer_that_needs_none() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("where is my order", confident("order_status", 0.95));
+    let turn = chat.say("I haven't ordered yet", unsure("cancel_order"));
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_intent(&turn, "order_status");
+    assert!(
+        reply(&turn).contains("Order History"),
+        "{}",
+        chat.transcript()
+    );
+    assert!(chat.state.pending_slot.is_none());
+    // The question's own facets still apply to the answer without the number.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "代引きで払った注文の返金はいつですか",
+        confident("refund_status", 0.95),
+    );
+    let turn = chat.say("注文番号は手元にありません", unsure("refund_status"));
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    assert!(reply(&turn).contains("口座"), "{}", chat.transcript());
 }
 
 #[test]
@@ -916,6 +1003,21 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
             .unwrap()
             .replacen("「{{ a }}」と", "「{{ c }}」と", 1);
     std::fs::write(&path, text).unwrap();
+    // A required variable that may be waived is printed without a guard; a waiver names no facet.
+    let path = intents.join("order_status.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "{%- if order_id is not defined -%}",
+        "{%- if false -%}",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let path = intents.join("refund_status.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "facets: {about: [general]}",
+        "facets: {topic: [general]}",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
@@ -927,6 +1029,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "greeting.yaml: templates.ja[0] fails to render without its optional variables",
         "_entities.yaml: entity date: pattern 1 is not a valid regex",
         "_dialogue.yaml: locales.ja.lines.clarify uses c",
+        "order_status.yaml: templates.ja[0] fails to render without its optional variables",
+        "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not a facet",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }

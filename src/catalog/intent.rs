@@ -31,6 +31,43 @@ pub struct VariableSpec {
     /// How to ask for it, per locale.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompt: BTreeMap<String, String>,
+    /// When a required variable is not asked for: the templates answer without it.
+    #[serde(default, skip_serializing_if = "Waiver::is_empty")]
+    pub waived: Waiver,
+}
+
+impl VariableSpec {
+    /// Required, and never left out.
+    pub fn always_required(&self) -> bool {
+        self.required && self.waived.is_empty()
+    }
+}
+
+/// When the answer does without a required variable: the question is a general one (a facet of
+/// the message has one of the listed values: `about: [general]` for "how long does shipping
+/// usually take?"), or the customer says they do not have it ("I haven't ordered yet").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// Facet name → values under which the variable is not needed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facets: BTreeMap<String, Vec<String>>,
+    /// The customer's reply to the question says they do not have it (`context.declined` words).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declined: bool,
+}
+
+impl Waiver {
+    pub fn is_empty(&self) -> bool {
+        self.facets.is_empty() && !self.declined
+    }
+
+    /// Whether the facet `name` having `value` makes the variable unnecessary.
+    pub fn by_facet(&self, name: &str, value: &str) -> bool {
+        self.facets
+            .get(name)
+            .is_some_and(|values| values.iter().any(|v| v == value))
+    }
 }
 
 /// One intent as written in `intents/<name>.yaml`.

@@ -192,6 +192,13 @@ fn validate_intent(intent: &Intent, stem: &str, locales: &[Locale], problems: &m
         }
     }
     for (var, spec) in &intent.variables {
+        if !spec.required && !spec.waived.is_empty() {
+            problems.push(Problem::new(
+                path,
+                None,
+                format!("variable {var:?}: `waived` only applies to a required variable"),
+            ));
+        }
         if spec.required {
             for locale in locales {
                 if spec

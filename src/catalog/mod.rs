@@ -20,7 +20,7 @@ mod writer;
 mod fuzz;
 
 pub use error::{list_problems, CatalogError, Problem};
-pub use intent::{HandoffMode, Intent, VariableSpec};
+pub use intent::{HandoffMode, Intent, VariableSpec, Waiver};
 pub use load::{check_intent, Catalog, SETTINGS_FILE};
 pub use template::check_templates;
 pub use training::{dedup_key, TrainingSet, Utterance};

@@ -219,6 +219,10 @@ pub struct LocaleText {
     /// number?" held none (e.g. "Order numbers are MD followed by 8 digits").
     #[serde(default)]
     pub slot_hints: BTreeMap<String, String>,
+    /// Variable → where the customer finds it, said when they reply that they do not have it
+    /// (e.g. "Your order number is in your order confirmation email").
+    #[serde(default)]
+    pub slot_help: BTreeMap<String, String>,
 }
 
 /// The bot's own lines (minijinja templates).
@@ -246,6 +250,8 @@ pub struct HandoffLines {
     pub explicit_request: String,
     pub low_confidence: String,
     pub out_of_scope: String,
+    /// The customer could not give a detail the answer needs (an order number).
+    pub detail_missing: String,
     /// The empathetic line.
     pub frustration: String,
 }
@@ -278,6 +284,7 @@ pub struct ReasonLabels {
     pub always_handoff_intent: String,
     pub low_confidence: String,
     pub out_of_scope: String,
+    pub detail_missing: String,
     pub frustration: String,
     pub complaint: String,
 }
@@ -289,6 +296,7 @@ impl ReasonLabels {
             HandoffReason::AlwaysHandoffIntent => &self.always_handoff_intent,
             HandoffReason::LowConfidence => &self.low_confidence,
             HandoffReason::OutOfScope => &self.out_of_scope,
+            HandoffReason::DetailMissing => &self.detail_missing,
             HandoffReason::Frustration => &self.frustration,
             HandoffReason::Complaint => &self.complaint,
         }
@@ -495,6 +503,21 @@ impl DialogueConfig {
                             self.entities_source.display()
                         ),
                     ));
+                }
+            }
+            for (var, spec) in &intent.variables {
+                for facet in spec.waived.facets.keys() {
+                    let declared = self.entities.iter().any(|e| &e.name == facet && e.facet);
+                    if !declared {
+                        problems.push(Problem::new(
+                            &intent.source,
+                            None,
+                            format!(
+                                "variable {var:?}: waived by {facet:?}, which is not a facet of {}",
+                                self.entities_source.display()
+                            ),
+                        ));
+                    }
                 }
             }
         }

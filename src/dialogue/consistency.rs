@@ -63,13 +63,13 @@ fn scenarios(intent: &Intent, templates: &[String]) -> Vec<Scenario> {
     let required: BTreeMap<String, Value> = intent
         .variables
         .iter()
-        .filter(|(_, spec)| spec.required)
+        .filter(|(_, spec)| spec.always_required())
         .map(|(name, _)| (name.clone(), Value::from(SAMPLE)))
         .collect();
     let choices: Vec<(String, String)> = intent
         .variables
         .iter()
-        .filter(|(_, spec)| !spec.required)
+        .filter(|(_, spec)| !spec.always_required())
         .flat_map(|(name, _)| {
             compared_values(name, templates)
                 .into_iter()

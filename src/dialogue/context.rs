@@ -5,7 +5,9 @@
 //! - **vague requests**: a message made only of filler words and one topic word ("I have a question
 //!   about an order", "支払いについて聞きたいです") gets that topic's intents to choose from;
 //! - **small talk** ("thanks", "hello") never counts as a change of topic while the bot waits for a
-//!   detail it asked for.
+//!   detail it asked for;
+//! - **declined details**: a reply to "your order number?" that says the customer has none ("I
+//!   haven't ordered yet", "わかりません").
 //!
 //! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
 //! them.
@@ -23,6 +25,9 @@ pub struct ContextConfig {
     /// Intents that are courtesy, not a topic (greeting, thanks, goodbye).
     pub small_talk_intents: Vec<IntentName>,
     pub vague: VagueConfig,
+    /// Replies to "your order number?" that say the customer does not have it ("I haven't
+    /// ordered yet", "わかりません"), per locale.
+    pub declined: BTreeMap<Locale, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +82,7 @@ pub struct Context {
     topics: Vec<(Vec<String>, Vec<IntentName>)>,
     config: FollowUpConfig,
     small_talk: Vec<IntentName>,
+    declined: Lexicon,
 }
 
 impl Context {
@@ -106,6 +112,7 @@ impl Context {
             topics,
             config: config.follow_up.clone(),
             small_talk: config.small_talk_intents.clone(),
+            declined: Lexicon::new(config.declined.values().flatten()),
         }
     }
 
@@ -120,6 +127,11 @@ impl Context {
     /// The message points back to what was just said ("that", "それ", "how long").
     pub fn points_back(&self, text: &str) -> bool {
         self.markers.any(&fold(text))
+    }
+
+    /// The message, a reply to a question for a detail, says the customer does not have it.
+    pub fn declines(&self, text: &str) -> bool {
+        self.declined.any(&fold(text))
     }
 
     /// Short enough to be a follow-up rather than a question of its own.

@@ -29,7 +29,7 @@ use super::state::{
     PendingSlot, SentimentSignal, TimelineEntry,
 };
 use super::types::{BotTurn, HandoffRequest, QuickReply, TurnInput};
-use crate::catalog::HandoffMode;
+use crate::catalog::{HandoffMode, Waiver};
 use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind};
 
 /// Customer messages are kept (for the summary) up to this many characters.
@@ -83,6 +83,7 @@ impl Dialogue {
             question: clip(input.text, MAX_KEPT_CHARS),
             extraction,
             reading,
+            declined: false,
         }
         .decide()
     }
@@ -140,6 +141,8 @@ struct Ctx<'d, 's, 'i> {
     facets: Vec<Found>,
     /// The question being answered (this message, or the one the bot asked back about).
     question: String,
+    /// This message answered the bot's question for a detail by saying the customer has none.
+    declined: bool,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -176,6 +179,9 @@ impl Ctx<'_, '_, '_> {
                 .as_ref()
                 .is_some_and(|i| d.context.is_small_talk(i));
             let other = confident && c.intent.as_ref() != Some(&slot.intent) && !small_talk;
+            if !given && d.context.declines(self.input.text) {
+                return self.declined_slot(slot);
+            }
             if given
                 && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
             {
@@ -184,7 +190,7 @@ impl Ctx<'_, '_, '_> {
             }
             if !given && !other {
                 if self.count_miss(MissKind::SlotNotGiven) {
-                    return self.handoff(HandoffReason::LowConfidence, None);
+                    return self.handoff(HandoffReason::DetailMissing, None);
                 }
                 let hint = self.slot_hint(&slot.variable);
                 return self.ask_slot(slot, hint);
@@ -198,6 +204,32 @@ impl Ctx<'_, '_, '_> {
             return self.answer(&topic, c.confidence);
         }
         self.classified()
+    }
+
+    /// The customer says they do not have the detail asked for ("I haven't ordered yet"): the
+    /// intent answers without it when its catalog entry allows; otherwise the bot says where to
+    /// find it and asks once more (a miss: the next one goes to a person), never the bare
+    /// question again.
+    fn declined_slot(mut self, slot: PendingSlot) -> BotTurn {
+        let d = self.d;
+        let waivable = d
+            .intents
+            .get(&slot.intent)
+            .and_then(|i| i.variables.get(&slot.variable))
+            .is_some_and(|spec| spec.waived.declined);
+        if waivable {
+            self.declined = true;
+            self.continue_question(&slot.question);
+            return self.answer(&slot.intent.clone(), slot.confidence);
+        }
+        if self.count_miss(MissKind::SlotNotGiven) {
+            return self.handoff(HandoffReason::DetailMissing, None);
+        }
+        let help = d
+            .config
+            .text(&self.locale)
+            .and_then(|t| t.slot_help.get(&slot.variable).cloned());
+        self.ask_slot(slot, help)
     }
 
     /// What a valid value looks like, when the message seems to have tried to give one (it has
@@ -343,10 +375,9 @@ impl Ctx<'_, '_, '_> {
             return self.handoff(d.config.reason_for_intent(intent), Some(intent.clone()));
         }
         let vars = self.vars();
-        let missing = info
-            .variables
-            .iter()
-            .find(|(v, spec)| spec.required && !vars.contains_key(v.as_str()));
+        let missing = info.variables.iter().find(|(v, spec)| {
+            spec.required && !vars.contains_key(v.as_str()) && !self.waives(&spec.waived)
+        });
         if let Some((variable, _)) = missing {
             self.state.misses = 0;
             self.state.last_miss = None;
@@ -377,6 +408,16 @@ impl Ctx<'_, '_, '_> {
             Vec::new(),
             TurnKind::Answer,
         )
+    }
+
+    /// Whether this turn does without a required variable: the customer said they have none, or
+    /// the question is one the answer needs no such detail for.
+    fn waives(&self, waiver: &Waiver) -> bool {
+        (waiver.declined && self.declined)
+            || self
+                .facets
+                .iter()
+                .any(|f| waiver.by_facet(&f.name, &f.value))
     }
 
     /// Asks for `slot.variable` with the intent's prompt in the customer's language, after `hint`
@@ -601,6 +642,7 @@ impl Ctx<'_, '_, '_> {
         let line = match reason {
             HandoffReason::LowConfidence => Line::HandoffLowConfidence,
             HandoffReason::OutOfScope => Line::HandoffOutOfScope,
+            HandoffReason::DetailMissing => Line::HandoffDetailMissing,
             HandoffReason::Frustration => Line::HandoffFrustration,
             HandoffReason::ExplicitRequest
             | HandoffReason::Complaint

@@ -32,6 +32,7 @@ pub enum Line {
     HandoffExplicitRequest,
     HandoffLowConfidence,
     HandoffOutOfScope,
+    HandoffDetailMissing,
     HandoffFrustration,
     NextOpen,
     Summary,
@@ -120,7 +121,7 @@ const NEXT_OPEN: &[Var<'static>] = &[
 ];
 
 impl Line {
-    pub const ALL: [Line; 11] = [
+    pub const ALL: [Line; 12] = [
         Line::Rephrase,
         Line::Clarify,
         Line::Choose,
@@ -129,6 +130,7 @@ impl Line {
         Line::HandoffExplicitRequest,
         Line::HandoffLowConfidence,
         Line::HandoffOutOfScope,
+        Line::HandoffDetailMissing,
         Line::HandoffFrustration,
         Line::NextOpen,
         Line::Summary,
@@ -145,6 +147,7 @@ impl Line {
             Self::HandoffExplicitRequest => "lines.handoff.explicit_request",
             Self::HandoffLowConfidence => "lines.handoff.low_confidence",
             Self::HandoffOutOfScope => "lines.handoff.out_of_scope",
+            Self::HandoffDetailMissing => "lines.handoff.detail_missing",
             Self::HandoffFrustration => "lines.handoff.frustration",
             Self::NextOpen => "next_open",
             Self::Summary => "summary.text",
@@ -161,6 +164,7 @@ impl Line {
             Self::HandoffExplicitRequest => &t.lines.handoff.explicit_request,
             Self::HandoffLowConfidence => &t.lines.handoff.low_confidence,
             Self::HandoffOutOfScope => &t.lines.handoff.out_of_scope,
+            Self::HandoffDetailMissing => &t.lines.handoff.detail_missing,
             Self::HandoffFrustration => &t.lines.handoff.frustration,
             Self::NextOpen => &t.next_open,
             Self::Summary => &t.summary.text,
@@ -228,7 +232,8 @@ impl Responder {
                 .iter()
                 .map(|(v, spec)| Var {
                     name: v.as_str(),
-                    required: spec.required,
+                    // A required variable that may be waived must be guarded like an optional one.
+                    required: spec.always_required(),
                     kind: Kind::Text,
                 })
                 .collect();
