@@ -396,6 +396,46 @@ fn a_detail_not_given_is_asked_again_then_handed_off() {
 }
 
 #[test]
+fn a_follow_up_keeps_what_the_earlier_question_asked_about() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "クーポンの期限はいつまでですか",
+        confident("coupons_points", 0.97),
+    );
+    // "期限が切れていたら？" says nothing of coupons: the earlier question's `reward: coupon` still holds.
+    let turn = chat.say("期限が切れていたら？", unsure("feedback"));
+    chat.assert_intent(&turn, "coupons_points");
+    assert!(reply(&turn).contains("クーポン"), "{}", chat.transcript());
+    assert!(
+        !reply(&turn).contains("ポイントの有効期限"),
+        "{}",
+        chat.transcript()
+    );
+}
+
+#[test]
+fn courtesy_is_never_offered_as_a_choice() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("to L", ambiguous("goodbye", 0.30, "thanks", 0.28));
+    assert_eq!(turn.kind, TurnKind::Rephrase, "{}", chat.transcript());
+    assert!(turn.quick_replies.is_empty(), "{}", chat.transcript());
+    let turn = chat.say(
+        "thanks where is my order",
+        ambiguous("order_status", 0.45, "thanks", 0.40),
+    );
+    assert_ne!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+    // Two topics still get the choice.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "refund or return?",
+        ambiguous("refund_status", 0.45, "return_request", 0.40),
+    );
+    assert_eq!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+}
+
+#[test]
 fn a_general_question_is_answered_without_asking_for_the_order_number() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

@@ -201,6 +201,13 @@ impl Ctx<'_, '_, '_> {
             return self.choose(intents);
         }
         if let Some(topic) = self.running_topic() {
+            // "期限は？" after a coupon answer asks about the coupon's deadline: what the earlier
+            // question asked still holds where this one says nothing.
+            if let Some(last) = self.state.answers.last() {
+                let earlier = last.question.clone();
+                self.inherit_facets(&earlier);
+                self.question = clip(&format!("{earlier}\n{}", self.input.text), MAX_KEPT_CHARS);
+            }
             return self.answer(&topic, c.confidence);
         }
         self.classified()
@@ -344,7 +351,9 @@ impl Ctx<'_, '_, '_> {
                 {
                     return self.answer(&pick, c.confidence);
                 }
-                match alternative {
+                // "Did you mean Goodbye or Thanks?" helps nobody: courtesy is never a choice.
+                let courtesy = |i: &IntentName| d.context.is_small_talk(i);
+                match alternative.filter(|alt| !courtesy(&intent) && !courtesy(&alt.intent)) {
                     Some(alt) => {
                         let b = Candidate {
                             intent: alt.intent.clone(),
@@ -399,6 +408,7 @@ impl Ctx<'_, '_, '_> {
             turn: self.state.turn,
             intent: intent.clone(),
             text: text.clone(),
+            question: self.question.clone(),
         });
         self.reply(
             text,
@@ -779,12 +789,17 @@ impl Ctx<'_, '_, '_> {
         if question.is_empty() {
             return;
         }
+        self.inherit_facets(question);
+        self.question = question.to_string();
+    }
+
+    /// The facets of an earlier `question` that this message does not set.
+    fn inherit_facets(&mut self, question: &str) {
         for earlier in self.d.extractor.extract(question).facets {
             if !self.facets.iter().any(|f| f.name == earlier.name) {
                 self.facets.push(earlier);
             }
         }
-        self.question = question.to_string();
     }
 
     fn vars(&self) -> Vars {

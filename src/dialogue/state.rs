@@ -152,6 +152,9 @@ pub struct BotAnswer {
     pub turn: u32,
     pub intent: IntentName,
     pub text: String,
+    /// The customer's question it answered (for a follow-up, what exactly was asked before).
+    #[serde(default)]
+    pub question: String,
 }
 
 /// The sentiment of one customer message.
