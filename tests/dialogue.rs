@@ -415,6 +415,45 @@ fn a_follow_up_keeps_what_the_earlier_question_asked_about() {
 }
 
 #[test]
+fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("MD12345678です", out_of_scope());
+    assert_eq!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+    let offered: Vec<&str> = turn
+        .quick_replies
+        .iter()
+        .map(|q| q.value.as_str())
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            "order_status",
+            "cancel_order",
+            "change_order",
+            "return_request"
+        ]
+    );
+    let turn = chat.say("return_request", out_of_scope());
+    chat.assert_intent(&turn, "return_request");
+    assert!(reply(&turn).contains("MD12345678"), "{}", chat.transcript());
+    // Just after a general answer of one of them, the number is for that answer.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "How many days does delivery usually take?",
+        confident("order_status", 0.97),
+    );
+    let turn = chat.say("MD12345678", out_of_scope());
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_intent(&turn, "order_status");
+    // A number with a request of its own is read as that request.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("cancel MD12345678", confident("cancel_order", 0.98));
+    chat.assert_intent(&turn, "cancel_order");
+    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+}
+
+#[test]
 fn courtesy_is_never_offered_as_a_choice() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

@@ -457,7 +457,22 @@ impl DialogueConfig {
             .topics
             .iter()
             .enumerate()
-            .map(|(i, t)| (format!("context.vague.topics[{i}].intents"), &t.intents));
+            .map(|(i, t)| (format!("context.vague.topics[{i}].intents"), &t.intents))
+            .chain(
+                self.context
+                    .vague
+                    .entities
+                    .iter()
+                    .map(|(e, list)| (format!("context.vague.entities.{e}"), list)),
+            );
+        for entity in self.context.vague.entities.keys() {
+            if !self.entities.iter().any(|e| &e.name == entity) {
+                problems.push(self.problem(format!(
+                    "context.vague.entities: no entity {entity:?} in {}",
+                    self.entities_source.display()
+                )));
+            }
+        }
         let lists = [
             (
                 "policy.explicit_request_intents",

@@ -63,6 +63,9 @@ pub struct VagueConfig {
     /// Words that carry no request of their own ("question", "about", "について"), per locale.
     pub filler: BTreeMap<Locale, Vec<String>>,
     pub topics: Vec<VagueTopic>,
+    /// Entity → the intents a message holding only that entity may mean ("MD12345678" alone:
+    /// its status, cancelling, changing or returning it).
+    pub entities: BTreeMap<String, Vec<IntentName>>,
 }
 
 /// A topic word and the intents a vague message about it may mean.
@@ -80,6 +83,7 @@ pub struct Context {
     /// Longest first, so that "お支払い" is removed before "支払い".
     filler: Vec<String>,
     topics: Vec<(Vec<String>, Vec<IntentName>)>,
+    entities: BTreeMap<String, Vec<IntentName>>,
     config: FollowUpConfig,
     small_talk: Vec<IntentName>,
     declined: Lexicon,
@@ -110,6 +114,7 @@ impl Context {
             markers,
             filler,
             topics,
+            entities: config.vague.entities.clone(),
             config: config.follow_up.clone(),
             small_talk: config.small_talk_intents.clone(),
             declined: Lexicon::new(config.declined.values().flatten()),
@@ -146,6 +151,25 @@ impl Context {
             .filter(|c| !c.is_ascii() && c.is_alphanumeric())
             .count();
         words <= self.config.max_words && other <= self.config.max_chars
+    }
+
+    /// The intents a message may mean that holds nothing but one entity of `vague.entities`
+    /// (`found`: the entities it holds; `residual`: the message with them blanked out) and filler.
+    pub fn vague_entity<'a>(
+        &self,
+        found: impl IntoIterator<Item = &'a str>,
+        residual: &str,
+    ) -> Option<&[IntentName]> {
+        let mut named: Vec<&str> = found.into_iter().collect();
+        named.dedup();
+        let [only] = named.as_slice() else {
+            return None;
+        };
+        let intents = self.entities.get(*only)?;
+        let mut rest = fold(residual);
+        remove_terms(&mut rest, &self.filler);
+        let substance = rest.chars().any(char::is_alphanumeric);
+        (!substance).then_some(intents.as_slice())
     }
 
     /// The intents of the topic a vague message names, when it names exactly one topic and says

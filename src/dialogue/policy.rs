@@ -200,6 +200,11 @@ impl Ctx<'_, '_, '_> {
         if let Some(intents) = self.vague_choices() {
             return self.choose(intents);
         }
+        match self.entity_alone() {
+            Some(Ok(topic)) => return self.answer(&topic, c.confidence),
+            Some(Err(intents)) => return self.choose(intents),
+            None => {}
+        }
         if let Some(topic) = self.running_topic() {
             // "期限は？" after a coupon answer asks about the coupon's deadline: what the earlier
             // question asked still holds where this one says nothing.
@@ -253,6 +258,32 @@ impl Ctx<'_, '_, '_> {
     /// favourites first.
     fn vague_choices(&self) -> Option<Vec<IntentName>> {
         let intents = self.d.context.vague_topic(self.input.text)?;
+        self.ranked_choices(intents)
+    }
+
+    /// The intents a message holding only an entity may mean ("MD12345678" alone): the running
+    /// topic when it is one of them (the number it was waiting for), else the choices.
+    fn entity_alone(&self) -> Option<Result<IntentName, Vec<IntentName>>> {
+        let found = self.extraction.found.iter().map(|f| f.name.as_str());
+        let intents = self
+            .d
+            .context
+            .vague_entity(found, &self.extraction.residual())?;
+        let within = self.d.context.follow_up().within_turns;
+        let recent = self
+            .state
+            .answers
+            .last()
+            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
+            .filter(|a| intents.contains(&a.intent));
+        match recent {
+            Some(a) => Some(Ok(a.intent.clone())),
+            None => self.ranked_choices(intents).map(Err),
+        }
+    }
+
+    /// `intents` of the catalog, the classifier's favourites first, at most [`MAX_CHOICES`].
+    fn ranked_choices(&self, intents: &[IntentName]) -> Option<Vec<IntentName>> {
         let c = self.input.classification;
         let score = |i: &IntentName| {
             if c.intent.as_ref() == Some(i) {
