@@ -454,6 +454,17 @@ fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic()
 }
 
 #[test]
+fn a_follow_up_only_guessed_as_courtesy_continues_the_topic() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    let turn = chat.say("and for Okinawa?", confident("greeting", 0.35));
+    chat.assert_intent(&turn, "shipping_fees");
+    let turn = chat.say("thanks for that", confident("thanks", 0.98));
+    chat.assert_intent(&turn, "thanks");
+}
+
+#[test]
 fn courtesy_is_never_offered_as_a_choice() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

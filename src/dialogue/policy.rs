@@ -327,8 +327,11 @@ impl Ctx<'_, '_, '_> {
         if !continues {
             return None;
         }
+        // Courtesy ("thanks for that") is its own reply, unless the classifier only guessed it.
+        let courtesy =
+            |i: &IntentName| d.context.is_small_talk(i) && c.confidence >= follow_up.override_below;
         match own {
-            Some(i) if *i == last.intent || d.context.is_small_talk(i) => None,
+            Some(i) if *i == last.intent || courtesy(i) => None,
             Some(_) if c.confidence >= follow_up.override_below && !topic_answers_it() => None,
             _ => Some(last.intent.clone()),
         }
