@@ -1071,43 +1071,37 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, intents.join(path.file_name().unwrap())).unwrap();
     }
+    // The first `from` in `file` becomes `to`.
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = intents.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} lacks {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
     // An optional variable printed without a guard would be a hole when the name is unknown.
-    let path = intents.join("greeting.yaml");
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
+    edit(
+        "greeting.yaml",
         "{% if customer_name %}{{ customer_name }}様、{% endif %}こんにちは",
         "{{ customer_name }}様、こんにちは",
-        1,
     );
-    std::fs::write(&path, text).unwrap();
     // A bad regex, and an unknown variable in a line.
-    let path = intents.join("_entities.yaml");
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
+    edit(
+        "_entities.yaml",
         "'(?P<value>\\d{4}年",
         "'(?P<value>\\d{4年",
-        1,
     );
-    std::fs::write(&path, text).unwrap();
-    let path = intents.join("_dialogue.yaml");
-    let text =
-        std::fs::read_to_string(&path)
-            .unwrap()
-            .replacen("「{{ a }}」と", "「{{ c }}」と", 1);
-    std::fs::write(&path, text).unwrap();
+    edit("_dialogue.yaml", "「{{ a }}」と", "「{{ c }}」と");
     // A required variable that may be waived is printed without a guard; a waiver names no facet.
-    let path = intents.join("order_status.yaml");
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
+    edit(
+        "order_status.yaml",
         "{%- if order_id is not defined -%}",
         "{%- if false -%}",
-        1,
     );
-    std::fs::write(&path, text).unwrap();
-    let path = intents.join("refund_status.yaml");
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
+    edit(
+        "refund_status.yaml",
         "facets: {about: [general]}",
         "facets: {topic: [general]}",
-        1,
     );
-    std::fs::write(&path, text).unwrap();
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
