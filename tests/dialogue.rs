@@ -157,6 +157,26 @@ impl<'a> Chat<'a> {
         );
     }
 
+    /// The turn's reply says `text`.
+    fn assert_says(&self, turn: &BotTurn, text: &str) {
+        assert!(reply(turn).contains(text), "{}", self.transcript());
+    }
+
+    /// The turn's reply does not say `text`.
+    fn assert_never_says(&self, turn: &BotTurn, text: &str) {
+        assert!(!reply(turn).contains(text), "{}", self.transcript());
+    }
+
+    /// The turn handed the conversation to a person for `reason`.
+    fn assert_handoff(&self, turn: &BotTurn, reason: HandoffReason) {
+        assert_eq!(
+            turn.handoff.as_ref().map(|h| h.reason),
+            Some(reason),
+            "{}",
+            self.transcript()
+        );
+    }
+
     fn transcript(&self) -> String {
         self.log.join("\n")
     }
@@ -259,7 +279,7 @@ fn clarify_then_choose_by_quick_reply() {
     assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
     assert_eq!(turn.intent.as_deref(), Some("refund_status"));
     // The single order of the customer metadata fills {{ order_id }}.
-    assert!(reply(&turn).contains("MD20250001"), "{}", chat.transcript());
+    chat.assert_says(&turn, "MD20250001");
 }
 
 #[test]
@@ -320,7 +340,7 @@ fn order_status_asks_for_the_order_number_then_answers_with_it() {
     assert_eq!(turn.action, Action::Answer, "{}", chat.transcript());
     assert_eq!(turn.intent.as_deref(), Some("order_status"));
     assert!((turn.confidence - 0.92).abs() < 1e-6);
-    assert!(reply(&turn).contains("MD20251104"), "{}", chat.transcript());
+    chat.assert_says(&turn, "MD20251104");
     assert_eq!(chat.state.entity("order_id"), Some("MD20251104"));
 
     // English, full-width, inside a short sentence that classifies as another intent.
@@ -360,39 +380,19 @@ fn a_detail_not_given_is_asked_again_then_handed_off() {
     // Not the bare question again: where to find the number, then the question.
     let turn = chat.say("番号がわかりません", unsure("return_request"));
     assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
-    assert!(
-        reply(&turn).contains("ご注文確認メール"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "ご注文確認メール");
     let turn = chat.say("わからないです", out_of_scope());
     assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::DetailMissing)
-    );
-    assert!(
-        reply(&turn).contains("メールアドレス"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_handoff(&turn, HandoffReason::DetailMissing);
+    chat.assert_says(&turn, "メールアドレス");
     // A reply without a number that does not say why is asked again, then handed off too.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("I want to return an item", confident("return_request", 0.9));
     let turn = chat.say("hmm", unsure("return_request"));
     assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
-    assert!(
-        !reply(&turn).contains("confirmation email"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_never_says(&turn, "confirmation email");
     let turn = chat.say("ok", unsure("return_request"));
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::DetailMissing),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_handoff(&turn, HandoffReason::DetailMissing);
 }
 
 #[test]
@@ -406,12 +406,8 @@ fn a_follow_up_keeps_what_the_earlier_question_asked_about() {
     // "期限が切れていたら？" says nothing of coupons: the earlier question's `reward: coupon` still holds.
     let turn = chat.say("期限が切れていたら？", unsure("feedback"));
     chat.assert_intent(&turn, "coupons_points");
-    assert!(reply(&turn).contains("クーポン"), "{}", chat.transcript());
-    assert!(
-        !reply(&turn).contains("ポイントの有効期限"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "クーポン");
+    chat.assert_never_says(&turn, "ポイントの有効期限");
 }
 
 #[test]
@@ -436,7 +432,7 @@ fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic()
     );
     let turn = chat.say("return_request", out_of_scope());
     chat.assert_intent(&turn, "return_request");
-    assert!(reply(&turn).contains("MD12345678"), "{}", chat.transcript());
+    chat.assert_says(&turn, "MD12345678");
     // Just after a general answer of one of them, the number is for that answer.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say(
@@ -494,11 +490,7 @@ fn a_general_question_is_answered_without_asking_for_the_order_number() {
         confident("order_status", 0.97),
     );
     assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
-    assert!(
-        reply(&turn).contains("1–3 business days"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "1–3 business days");
     // About the customer's own order: its number first.
     let turn = chat.say(
         "how long until my order arrives?",
@@ -511,12 +503,8 @@ fn a_general_question_is_answered_without_asking_for_the_order_number() {
         confident("refund_status", 0.99),
     );
     assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
-    assert!(reply(&turn).contains("3〜5営業日"), "{}", chat.transcript());
-    assert!(
-        !reply(&turn).contains("ご注文番号"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "3〜5営業日");
+    chat.assert_never_says(&turn, "ご注文番号");
 }
 
 #[test]
@@ -527,11 +515,7 @@ fn a_customer_without_an_order_number_gets_the_answer_that_needs_none() {
     let turn = chat.say("I haven't ordered yet", unsure("cancel_order"));
     assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
     chat.assert_intent(&turn, "order_status");
-    assert!(
-        reply(&turn).contains("Order History"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "Order History");
     assert!(chat.state.pending_slot.is_none());
     // The question's own facets still apply to the answer without the number.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
@@ -541,7 +525,7 @@ fn a_customer_without_an_order_number_gets_the_answer_that_needs_none() {
     );
     let turn = chat.say("注文番号は手元にありません", unsure("refund_status"));
     assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
-    assert!(reply(&turn).contains("口座"), "{}", chat.transcript());
+    chat.assert_says(&turn, "口座");
 }
 
 #[test]
@@ -592,19 +576,10 @@ fn out_of_scope_says_what_the_bot_does_then_hands_off() {
     let turn = chat.say("What's the weather like in Osaka tomorrow?", out_of_scope());
     assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
     assert_eq!(turn.intent, None);
-    assert!(
-        reply(&turn).contains("I can help with"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "I can help with");
     assert!(!turn.quick_replies.is_empty());
     let turn = chat.say("Who won the baseball game?", out_of_scope());
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::OutOfScope),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_handoff(&turn, HandoffReason::OutOfScope);
 }
 
 #[test]
@@ -724,10 +699,7 @@ fn an_explicit_request_for_a_person_wins_over_a_confident_other_intent() {
         confident("refund_status", 0.95),
     );
     assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::ExplicitRequest)
-    );
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
     // Even while the bot waits for a detail.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("返金はまだですか", confident("refund_status", 0.9));
@@ -735,19 +707,11 @@ fn an_explicit_request_for_a_person_wins_over_a_confident_other_intent() {
         "MD12345678 です。担当者と話したいです",
         confident("refund_status", 0.9),
     );
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::ExplicitRequest),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
     // And through the intent.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     let turn = chat.say("だれか人をお願い", always("human_agent"));
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::ExplicitRequest)
-    );
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
 }
 
 #[test]
@@ -818,28 +782,16 @@ fn outside_business_hours_the_handoff_says_when_a_person_answers() {
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.now = at("2025-11-14T11:00:00Z");
     let turn = chat.say("人と話したい", always("human_agent"));
-    assert!(
-        reply(&turn).contains("11月17日（月）9:00"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "11月17日（月）9:00");
     // Monday 07:00 JST → today.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.now = at("2025-11-16T22:00:00Z");
     let turn = chat.say("人と話したい", always("human_agent"));
-    assert!(
-        reply(&turn).contains("本日11月17日"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "本日11月17日");
     // During business hours nothing is added.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     let turn = chat.say("人と話したい", always("human_agent"));
-    assert!(
-        !reply(&turn).contains("営業時間外"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_never_says(&turn, "営業時間外");
 }
 
 #[test]
@@ -870,23 +822,13 @@ fn angry_wording_and_repeated_marks_after_a_miss_are_frustration() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     let turn = chat.say("ふざけるな、いつ届くんだ", confident("order_status", 0.9));
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::Frustration),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_handoff(&turn, HandoffReason::Frustration);
     assert!(reply(&turn).contains("申し訳ございません"));
 
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("えっと", unsure("change_order"));
     let turn = chat.say("だから注文の変更！！", confident("change_order", 0.9));
-    assert_eq!(
-        turn.handoff.as_ref().map(|h| h.reason),
-        Some(HandoffReason::Frustration),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_handoff(&turn, HandoffReason::Frustration);
 }
 
 #[test]
@@ -901,11 +843,7 @@ fn the_language_follows_the_script_when_the_conversation_has_none() {
     assert_eq!(chat.state.locale, None, "and it is not remembered");
     let turn = chat.say("注文の状況を知りたい", confident("order_status", 0.9));
     assert_eq!(chat.state.locale, Some(locale("ja")));
-    assert!(
-        reply(&turn).contains("ご注文番号 MD20251104"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "ご注文番号 MD20251104");
     let turn = chat.say("ok", confident("thanks", 0.9));
     assert!(!reply(&turn).is_ascii(), "one English word keeps Japanese");
     chat.say(
@@ -1194,7 +1132,7 @@ fn a_message_not_understood_alone_continues_the_topic_that_has_words_for_what_it
     // No pointer word and out of scope alone, but an exchange is what the return answer covers.
     let turn = chat.say("a different size maybe?", out_of_scope());
     chat.assert_intent(&turn, "return_request");
-    assert!(reply(&turn).contains("exchange"), "{}", chat.transcript());
+    chat.assert_says(&turn, "exchange");
     // Nothing the topic has words for: read on its own.
     let turn = chat.say("What's the weather?", out_of_scope());
     assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
@@ -1212,7 +1150,7 @@ fn a_japanese_follow_up_points_back_by_its_form() {
     // own words for an order that already shipped.
     let turn = chat.say("もう発送されていたら？", confident("order_status", 0.98));
     chat.assert_intent(&turn, "cancel_order");
-    assert!(reply(&turn).contains("発送済み"), "{}", chat.transcript());
+    chat.assert_says(&turn, "発送済み");
 }
 
 #[test]
@@ -1250,11 +1188,7 @@ fn the_detail_asked_for_is_taken_with_polite_words_and_a_wrong_format_is_explain
     chat.say("Where is my order?", confident("order_status", 0.95));
     let turn = chat.say("my order number is 1234, thanks", confident("thanks", 0.7));
     assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
-    assert!(
-        reply(&turn).contains("MD followed by 8 digits"),
-        "{}",
-        chat.transcript()
-    );
+    chat.assert_says(&turn, "MD followed by 8 digits");
     let turn = chat.say(
         "Sure, my order number is MD12345678, thank you so much!",
         confident("thanks", 0.67),
