@@ -233,7 +233,12 @@ fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
             assert_eq!(turn.kind, TurnKind::Answer);
             assert_eq!(turn.intent.as_deref(), Some("business_hours"));
             assert!((turn.confidence - 0.93).abs() < 1e-6);
-            assert!(turn.quick_replies.is_empty() && turn.handoff.is_none());
+            // From the second time on, a person is offered too (the same question again).
+            assert!(turn.handoff.is_none());
+            assert!(turn
+                .quick_replies
+                .iter()
+                .all(|q| q.value.as_str() == "human_agent"));
             replies.push(reply(&turn).to_string());
         }
         assert!(
@@ -245,10 +250,12 @@ fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
         distinct.sort();
         distinct.dedup();
         assert_eq!(distinct.len(), n, "{}", chat.transcript());
-        // The follow-up question comes after the answer.
+        // The follow-up question comes after the first answer; the same question again gets
+        // the offer of a person in its place.
         let catalog = catalog();
         let follow_up = &catalog.get("business_hours").unwrap().follow_up[locale];
-        assert!(replies.iter().all(|r| r.ends_with(follow_up.as_str())));
+        assert!(replies[0].ends_with(follow_up.as_str()));
+        assert!(replies[1..].iter().all(|r| !r.ends_with(follow_up.as_str())));
     }
 }
 
@@ -458,6 +465,38 @@ fn a_follow_up_only_guessed_as_courtesy_continues_the_topic() {
     chat.assert_intent(&turn, "shipping_fees");
     let turn = chat.say("thanks for that", confident("thanks", 0.98));
     chat.assert_intent(&turn, "thanks");
+}
+
+#[test]
+fn the_same_answer_twice_in_a_row_offers_a_person() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let first = chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    assert!(first.quick_replies.is_empty(), "{}", chat.transcript());
+    let again = chat.say(
+        "but how much is the shipping",
+        confident("shipping_fees", 0.98),
+    );
+    chat.assert_intent(&again, "shipping_fees");
+    chat.assert_says(&again, "550");
+    chat.assert_says(&again, "member of our staff");
+    chat.assert_never_says(&again, "anything else");
+    let offered: Vec<&str> = again
+        .quick_replies
+        .iter()
+        .map(|q| q.value.as_str())
+        .collect();
+    assert_eq!(offered, ["human_agent"], "{}", chat.transcript());
+    let turn = chat.say("human_agent", unsure("shipping_fees"));
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    // Another question about the same intent (other facts) is a new answer, not a repeat.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    let turn = chat.say(
+        "who pays the shipping for returns?",
+        confident("shipping_fees", 0.97),
+    );
+    assert!(turn.quick_replies.is_empty(), "{}", chat.transcript());
 }
 
 #[test]

@@ -237,6 +237,8 @@ pub struct Lines {
     pub choose: String,
     /// Out of scope, first time: say honestly what the bot can help with (`topics`).
     pub out_of_scope: String,
+    /// After the same answer a second time in a row: a person is one click away.
+    pub offer_person: String,
     /// Appended to a handoff outside business hours (`next_open`).
     pub outside_hours: String,
     pub handoff: HandoffLines,

@@ -433,7 +433,8 @@ impl Ctx<'_, '_, '_> {
             };
             return self.ask_slot(slot, None);
         }
-        let Some(text) = self.render_intent(intent, &vars, true) else {
+        let repeated = self.asked_again(intent, &vars);
+        let Some(answer) = self.render_intent(intent, &vars) else {
             return self.handoff(HandoffReason::LowConfidence, None);
         };
         self.state.misses = 0;
@@ -441,17 +442,81 @@ impl Ctx<'_, '_, '_> {
         self.state.answers.push(BotAnswer {
             turn: self.state.turn,
             intent: intent.clone(),
-            text: text.clone(),
+            text: answer.clone(),
             question: self.question.clone(),
         });
+        let mut text = answer;
+        let mut quick_replies = Vec::new();
+        match repeated.then(|| self.offer_person(&vars)).flatten() {
+            Some((line, person)) => {
+                text.push('\n');
+                text.push_str(&line);
+                quick_replies.push(person);
+            }
+            None => {
+                if let Some(f) = self.follow_up_line(intent, &vars) {
+                    text.push('\n');
+                    text.push_str(&f);
+                }
+            }
+        }
         self.reply(
             text,
             Action::Answer,
             Some(intent.clone()),
             confidence,
-            Vec::new(),
+            quick_replies,
             TurnKind::Answer,
         )
+    }
+
+    /// The customer asks again what the bot answered the turn before: `intent` with `vars` says
+    /// word for word what its last answer said (rendered with the same variation). That answer
+    /// did not help.
+    fn asked_again(&self, intent: &IntentName, vars: &Vars) -> bool {
+        let Some(last) = self.state.answers.last() else {
+            return false;
+        };
+        if last.intent != *intent || last.turn + 1 != self.state.turn {
+            return false;
+        }
+        let Some(variation) = self.state.rotation.get(intent).and_then(|r| r.last) else {
+            return false;
+        };
+        self.d
+            .responder
+            .intent(intent.as_str(), &self.locale, variation, vars)
+            .is_ok_and(|again| again == last.text)
+    }
+
+    /// "If that doesn't solve it, a person is one click away": the line and the quick reply for
+    /// the intent that asks for a person (the first of `policy.explicit_request_intents`), which
+    /// the next message may pick.
+    fn offer_person(&mut self, vars: &Vars) -> Option<(String, QuickReply)> {
+        let d = self.d;
+        let person = d
+            .config
+            .policy
+            .explicit_request_intents
+            .iter()
+            .find(|i| d.intents.contains_key(*i))?
+            .clone();
+        let line = self.line(Line::OfferPerson, vars)?;
+        self.state.pending_clarification = Some(PendingClarification {
+            candidates: vec![Candidate {
+                intent: person.clone(),
+                confidence: 0.0,
+            }],
+            text: self.question.clone(),
+        });
+        let label = d.config.label(person.as_str(), &self.locale).to_string();
+        Some((
+            line,
+            QuickReply {
+                label,
+                value: person,
+            },
+        ))
     }
 
     /// Whether this turn does without a required variable: the customer said they have none, or
@@ -694,7 +759,7 @@ impl Ctx<'_, '_, '_> {
         };
         let mut text = intent
             .as_ref()
-            .and_then(|i| self.render_intent(i, &vars, false))
+            .and_then(|i| self.render_intent(i, &vars))
             .or_else(|| self.line(line, &vars))
             .unwrap_or_default();
         let (open, next_open) = match d.business_hours() {
@@ -845,13 +910,8 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// A variation of `intent` that is not the one used last time (rotating through all of them
-    /// before repeating any), plus its follow-up question when asked for.
-    fn render_intent(
-        &mut self,
-        intent: &IntentName,
-        vars: &Vars,
-        follow_up: bool,
-    ) -> Option<String> {
+    /// before repeating any).
+    fn render_intent(&mut self, intent: &IntentName, vars: &Vars) -> Option<String> {
         let d = self.d;
         let n = d.responder.variations(intent.as_str(), &self.locale);
         let rotation = self.state.rotation.entry(intent.clone()).or_default();
@@ -869,21 +929,9 @@ impl Ctx<'_, '_, '_> {
         order.extend(last);
         for i in order {
             match d.responder.intent(intent.as_str(), &self.locale, i, vars) {
-                Ok(mut text) => {
+                Ok(text) => {
                     rotation.used.push(i);
                     rotation.last = Some(i);
-                    if follow_up {
-                        match d.responder.follow_up(intent.as_str(), &self.locale, vars) {
-                            Some(Ok(f)) if !f.is_empty() => {
-                                text.push('\n');
-                                text.push_str(&f);
-                            }
-                            Some(Err(e)) => {
-                                tracing::error!(intent = %intent, error = %e, "follow-up failed to render");
-                            }
-                            _ => {}
-                        }
-                    }
                     return Some(text);
                 }
                 Err(e) => {
@@ -892,6 +940,22 @@ impl Ctx<'_, '_, '_> {
             }
         }
         None
+    }
+
+    /// The intent's question after its answer ("Is there anything else …?"), if it has one.
+    fn follow_up_line(&self, intent: &IntentName, vars: &Vars) -> Option<String> {
+        match self
+            .d
+            .responder
+            .follow_up(intent.as_str(), &self.locale, vars)
+        {
+            Some(Ok(f)) if !f.is_empty() => Some(f),
+            Some(Err(e)) => {
+                tracing::error!(intent = %intent, error = %e, "follow-up failed to render");
+                None
+            }
+            _ => None,
+        }
     }
 
     fn line(&self, line: Line, vars: &Vars) -> Option<String> {

@@ -33,6 +33,7 @@ pub enum Line {
     HandoffLowConfidence,
     HandoffOutOfScope,
     HandoffDetailMissing,
+    OfferPerson,
     HandoffFrustration,
     NextOpen,
     Summary,
@@ -121,7 +122,7 @@ const NEXT_OPEN: &[Var<'static>] = &[
 ];
 
 impl Line {
-    pub const ALL: [Line; 12] = [
+    pub const ALL: [Line; 13] = [
         Line::Rephrase,
         Line::Clarify,
         Line::Choose,
@@ -131,6 +132,7 @@ impl Line {
         Line::HandoffLowConfidence,
         Line::HandoffOutOfScope,
         Line::HandoffDetailMissing,
+        Line::OfferPerson,
         Line::HandoffFrustration,
         Line::NextOpen,
         Line::Summary,
@@ -148,6 +150,7 @@ impl Line {
             Self::HandoffLowConfidence => "lines.handoff.low_confidence",
             Self::HandoffOutOfScope => "lines.handoff.out_of_scope",
             Self::HandoffDetailMissing => "lines.handoff.detail_missing",
+            Self::OfferPerson => "lines.offer_person",
             Self::HandoffFrustration => "lines.handoff.frustration",
             Self::NextOpen => "next_open",
             Self::Summary => "summary.text",
@@ -165,6 +168,7 @@ impl Line {
             Self::HandoffLowConfidence => &t.lines.handoff.low_confidence,
             Self::HandoffOutOfScope => &t.lines.handoff.out_of_scope,
             Self::HandoffDetailMissing => &t.lines.handoff.detail_missing,
+            Self::OfferPerson => &t.lines.offer_person,
             Self::HandoffFrustration => &t.lines.handoff.frustration,
             Self::NextOpen => &t.next_open,
             Self::Summary => &t.summary.text,
