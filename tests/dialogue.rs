@@ -255,7 +255,9 @@ fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
         let catalog = catalog();
         let follow_up = &catalog.get("business_hours").unwrap().follow_up[locale];
         assert!(replies[0].ends_with(follow_up.as_str()));
-        assert!(replies[1..].iter().all(|r| !r.ends_with(follow_up.as_str())));
+        assert!(replies[1..]
+            .iter()
+            .all(|r| !r.ends_with(follow_up.as_str())));
     }
 }
 
