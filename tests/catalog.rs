@@ -70,6 +70,15 @@ fn problems_of(dir: &Path) -> Vec<String> {
     }
 }
 
+/// Rewrites `intents/<name>.yaml` under `dir` after `change` edits its YAML.
+fn edit_intent(dir: &Path, name: &str, change: impl FnOnce(&mut serde_norway::Value)) {
+    let path = dir.join("intents").join(format!("{name}.yaml"));
+    let mut intent: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
+    change(&mut intent);
+    std::fs::write(&path, serde_norway::to_string(&intent).expect("yaml")).expect("write");
+}
+
 fn assert_reported(problems: &[String], needle: &str) {
     assert!(
         problems.iter().any(|p| p.contains(needle)),
@@ -133,14 +142,12 @@ fn too_few_examples() {
 fn undeclared_template_variable() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_catalog(dir.path());
-    let path = dir.path().join("intents/shipping_fees.yaml");
-    let mut intent: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
-    intent["templates"]["en"]
-        .as_sequence_mut()
-        .expect("en templates")
-        .push(serde_norway::Value::String("Fee for {{ zone }}".into()));
-    std::fs::write(&path, serde_norway::to_string(&intent).expect("yaml")).expect("write");
+    edit_intent(dir.path(), "shipping_fees", |intent| {
+        intent["templates"]["en"]
+            .as_sequence_mut()
+            .expect("en templates")
+            .push(serde_norway::Value::String("Fee for {{ zone }}".into()));
+    });
     assert_reported(
         &problems_of(dir.path()),
         "uses variable \"zone\", which the intent does not declare",
@@ -151,12 +158,10 @@ fn undeclared_template_variable() {
 fn a_waiver_on_an_optional_variable() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_catalog(dir.path());
-    let path = dir.path().join("intents/shipping_fees.yaml");
-    let mut intent: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
-    intent["variables"]["customer_name"] =
-        serde_norway::from_str("{waived: {declined: true}}").expect("yaml");
-    std::fs::write(&path, serde_norway::to_string(&intent).expect("yaml")).expect("write");
+    edit_intent(dir.path(), "shipping_fees", |intent| {
+        intent["variables"]["customer_name"] =
+            serde_norway::from_str("{waived: {declined: true}}").expect("yaml");
+    });
     assert_reported(
         &problems_of(dir.path()),
         "shipping_fees.yaml: variable \"customer_name\": `waived` only applies to a required variable",
@@ -167,14 +172,12 @@ fn a_waiver_on_an_optional_variable() {
 fn missing_locale() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_catalog(dir.path());
-    let path = dir.path().join("intents/goodbye.yaml");
-    let mut intent: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
-    intent["templates"]
-        .as_mapping_mut()
-        .expect("map")
-        .remove("ja");
-    std::fs::write(&path, serde_norway::to_string(&intent).expect("yaml")).expect("write");
+    edit_intent(dir.path(), "goodbye", |intent| {
+        intent["templates"]
+            .as_mapping_mut()
+            .expect("map")
+            .remove("ja");
+    });
     assert_reported(&problems_of(dir.path()), "goodbye.yaml: missing locale ja");
 }
 

@@ -167,6 +167,11 @@ impl<'a> Chat<'a> {
         assert!(!reply(turn).contains(text), "{}", self.transcript());
     }
 
+    /// The turn was of `kind` (an answer, a question for a detail, …).
+    fn assert_kind(&self, turn: &BotTurn, kind: TurnKind) {
+        assert_eq!(turn.kind, kind, "{}", self.transcript());
+    }
+
     /// The turn handed the conversation to a person for `reason`.
     fn assert_handoff(&self, turn: &BotTurn, reason: HandoffReason) {
         assert_eq!(
@@ -338,7 +343,7 @@ fn order_status_asks_for_the_order_number_then_answers_with_it() {
         "注文した商品がまだ届きません",
         confident("order_status", 0.92),
     );
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     assert_eq!(turn.action, Action::Clarify);
     assert_eq!(turn.intent.as_deref(), Some("order_status"));
     assert_eq!(
@@ -377,7 +382,7 @@ fn a_number_given_up_front_is_used_without_asking() {
         "注文番号12345678をキャンセルしたいです",
         confident("cancel_order", 0.9),
     );
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     assert!(reply(&turn).contains("MD12345678"));
 }
 
@@ -388,7 +393,7 @@ fn a_detail_not_given_is_asked_again_then_handed_off() {
     chat.say("返品したいです", confident("return_request", 0.9));
     // Not the bare question again: where to find the number, then the question.
     let turn = chat.say("番号がわかりません", unsure("return_request"));
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     chat.assert_says(&turn, "ご注文確認メール");
     let turn = chat.say("わからないです", out_of_scope());
     assert_eq!(turn.action, Action::Handoff, "{}", chat.transcript());
@@ -398,7 +403,7 @@ fn a_detail_not_given_is_asked_again_then_handed_off() {
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("I want to return an item", confident("return_request", 0.9));
     let turn = chat.say("hmm", unsure("return_request"));
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     chat.assert_never_says(&turn, "confirmation email");
     let turn = chat.say("ok", unsure("return_request"));
     chat.assert_handoff(&turn, HandoffReason::DetailMissing);
@@ -424,7 +429,7 @@ fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic()
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     let turn = chat.say("MD12345678です", out_of_scope());
-    assert_eq!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Clarify);
     let offered: Vec<&str> = turn
         .quick_replies
         .iter()
@@ -449,13 +454,13 @@ fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic()
         confident("order_status", 0.97),
     );
     let turn = chat.say("MD12345678", out_of_scope());
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_intent(&turn, "order_status");
     // A number with a request of its own is read as that request.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say("cancel MD12345678", confident("cancel_order", 0.98));
     chat.assert_intent(&turn, "cancel_order");
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
 }
 
 #[test]
@@ -506,7 +511,7 @@ fn courtesy_is_never_offered_as_a_choice() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say("to L", ambiguous("goodbye", 0.30, "thanks", 0.28));
-    assert_eq!(turn.kind, TurnKind::Rephrase, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Rephrase);
     assert!(turn.quick_replies.is_empty(), "{}", chat.transcript());
     let turn = chat.say(
         "thanks where is my order",
@@ -519,7 +524,7 @@ fn courtesy_is_never_offered_as_a_choice() {
         "refund or return?",
         ambiguous("refund_status", 0.45, "return_request", 0.40),
     );
-    assert_eq!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Clarify);
 }
 
 #[test]
@@ -530,20 +535,20 @@ fn a_general_question_is_answered_without_asking_for_the_order_number() {
         "How many days does delivery usually take?",
         confident("order_status", 0.97),
     );
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_says(&turn, "1–3 business days");
     // About the customer's own order: its number first.
     let turn = chat.say(
         "how long until my order arrives?",
         confident("order_status", 0.99),
     );
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     let turn = chat.say(
         "返金には通常何日くらいかかりますか",
         confident("refund_status", 0.99),
     );
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_says(&turn, "3〜5営業日");
     chat.assert_never_says(&turn, "ご注文番号");
 }
@@ -554,7 +559,7 @@ fn a_customer_without_an_order_number_gets_the_answer_that_needs_none() {
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("where is my order", confident("order_status", 0.95));
     let turn = chat.say("I haven't ordered yet", unsure("cancel_order"));
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_intent(&turn, "order_status");
     chat.assert_says(&turn, "Order History");
     assert!(chat.state.pending_slot.is_none());
@@ -565,7 +570,7 @@ fn a_customer_without_an_order_number_gets_the_answer_that_needs_none() {
         confident("refund_status", 0.95),
     );
     let turn = chat.say("注文番号は手元にありません", unsure("refund_status"));
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_says(&turn, "口座");
 }
 
@@ -593,7 +598,7 @@ fn rephrase_then_hand_off() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({"name": "佐藤"}));
     let turn = chat.say("あれがこうなってて", unsure("change_order"));
-    assert_eq!(turn.kind, TurnKind::Rephrase, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Rephrase);
     assert_eq!(turn.action, Action::Clarify);
     assert!(reply(&turn).contains("言い換え"));
     let turn = chat.say("だからその件です", unsure("change_order"));
@@ -615,7 +620,7 @@ fn out_of_scope_says_what_the_bot_does_then_hands_off() {
     let d = engine();
     let mut chat = Chat::new(&d, None, json!({}));
     let turn = chat.say("What's the weather like in Osaka tomorrow?", out_of_scope());
-    assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::OutOfScope);
     assert_eq!(turn.intent, None);
     chat.assert_says(&turn, "I can help with");
     assert!(!turn.quick_replies.is_empty());
@@ -657,7 +662,7 @@ fn a_complaint_hands_off_at_once_with_the_order_number_given_earlier() {
         "MD12345678 の配送状況を教えてください",
         confident("order_status", 0.91),
     );
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     let turn = chat.say(
         "対応が遅すぎます。正式に苦情を申し立てます",
         always("complaint"),
@@ -1130,14 +1135,14 @@ fn a_short_follow_up_that_points_back_continues_the_running_topic() {
         "how long?",
         ambiguous("order_status", 0.39, "goodbye", 0.31),
     );
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     assert_eq!(turn.intent, Some(intent_name("refund_status")));
     // Pointing back, but classified as something else with little doubt: the new topic wins.
     let turn = chat.say("Can I cancel it?", confident("cancel_order", 0.97));
     chat.assert_intent(&turn, "cancel_order");
     // A short message that does not point back is read on its own.
     let turn = chat.say("What's the weather?", out_of_scope());
-    assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::OutOfScope);
 }
 
 #[test]
@@ -1176,7 +1181,7 @@ fn a_message_not_understood_alone_continues_the_topic_that_has_words_for_what_it
     chat.assert_says(&turn, "exchange");
     // Nothing the topic has words for: read on its own.
     let turn = chat.say("What's the weather?", out_of_scope());
-    assert_eq!(turn.kind, TurnKind::OutOfScope, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::OutOfScope);
 }
 
 #[test]
@@ -1202,7 +1207,7 @@ fn a_vague_request_offers_the_topic_intents() {
         "I have a question about an order",
         confident("order_status", 0.84),
     );
-    assert_eq!(turn.kind, TurnKind::Clarify, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Clarify);
     let offered: Vec<&str> = turn
         .quick_replies
         .iter()
@@ -1215,11 +1220,11 @@ fn a_vague_request_offers_the_topic_intents() {
     );
     assert!(offered.contains(&"cancel_order") && !offered.contains(&"password_reset"));
     let turn = chat.say("cancel_order", unsure("cancel_order"));
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     // A specific request about an order is not vague.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say("I want to cancel my order", confident("cancel_order", 0.95));
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
 }
 
 #[test]
@@ -1228,13 +1233,13 @@ fn the_detail_asked_for_is_taken_with_polite_words_and_a_wrong_format_is_explain
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("Where is my order?", confident("order_status", 0.95));
     let turn = chat.say("my order number is 1234, thanks", confident("thanks", 0.7));
-    assert_eq!(turn.kind, TurnKind::AskSlot, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     chat.assert_says(&turn, "MD followed by 8 digits");
     let turn = chat.say(
         "Sure, my order number is MD12345678, thank you so much!",
         confident("thanks", 0.67),
     );
-    assert_eq!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
     assert!(reply(&turn).contains("MD12345678"));
 }
 

@@ -166,10 +166,14 @@ impl Context {
             return None;
         };
         let intents = self.entities.get(*only)?;
-        let mut rest = fold(residual);
+        self.only_filler(fold(residual))
+            .then_some(intents.as_slice())
+    }
+
+    /// `rest` (folded) says nothing of substance once the filler words are gone.
+    fn only_filler(&self, mut rest: String) -> bool {
         remove_terms(&mut rest, &self.filler);
-        let substance = rest.chars().any(char::is_alphanumeric);
-        (!substance).then_some(intents.as_slice())
+        !rest.chars().any(char::is_alphanumeric)
     }
 
     /// The intents of the topic a vague message names, when it names exactly one topic and says
@@ -186,9 +190,8 @@ impl Context {
             }
         }
         let topic = named?;
-        remove_terms(&mut rest, &self.filler);
-        let substance = rest.chars().any(char::is_alphanumeric);
-        (!substance).then(|| self.topics[topic].1.as_slice())
+        self.only_filler(rest)
+            .then(|| self.topics[topic].1.as_slice())
     }
 }
 

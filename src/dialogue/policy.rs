@@ -445,20 +445,15 @@ impl Ctx<'_, '_, '_> {
             text: answer.clone(),
             question: self.question.clone(),
         });
+        // Asked again: the offer of a person takes the place of "anything else?".
+        let (closing, quick_replies) = match repeated.then(|| self.offer_person(&vars)).flatten() {
+            Some((line, person)) => (Some(line), vec![person]),
+            None => (self.follow_up_line(intent, &vars), Vec::new()),
+        };
         let mut text = answer;
-        let mut quick_replies = Vec::new();
-        match repeated.then(|| self.offer_person(&vars)).flatten() {
-            Some((line, person)) => {
-                text.push('\n');
-                text.push_str(&line);
-                quick_replies.push(person);
-            }
-            None => {
-                if let Some(f) = self.follow_up_line(intent, &vars) {
-                    text.push('\n');
-                    text.push_str(&f);
-                }
-            }
+        if let Some(closing) = closing {
+            text.push('\n');
+            text.push_str(&closing);
         }
         self.reply(
             text,
