@@ -6,7 +6,7 @@ use madoguchi::catalog::{self, CatalogError, HandoffMode};
 
 use crate::util::{copy_catalog, repo};
 
-const EXPECTED_INTENTS: [&str; 24] = [
+const EXPECTED_INTENTS: [&str; 25] = [
     "business_hours",
     "cancel_order",
     "change_address",
@@ -22,6 +22,7 @@ const EXPECTED_INTENTS: [&str; 24] = [
     "human_agent",
     "invoice_receipt",
     "order_status",
+    "other_question",
     "password_reset",
     "payment_failed",
     "payment_methods",
@@ -39,7 +40,7 @@ fn default_catalog_is_valid_and_complete() {
         catalog::load(&repo().join("intents"), &repo().join("training-data"))
             .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(catalog.names(), EXPECTED_INTENTS);
-    for name in ["complaint", "human_agent"] {
+    for name in ["complaint", "human_agent", "other_question"] {
         assert_eq!(
             catalog.get(name).map(|i| i.handoff),
             Some(HandoffMode::Always),

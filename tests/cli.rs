@@ -8,7 +8,7 @@ fn validate_accepts_the_default_catalog() {
     let out = madoguchi(dir.path(), &["validate"], b"");
     assert!(out.status.success(), "{}", show("madoguchi validate", &out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("ok: 24 intents"),
+        String::from_utf8_lossy(&out.stdout).contains("ok: 25 intents"),
         "{}",
         show("validate", &out)
     );
