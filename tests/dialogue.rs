@@ -32,6 +32,22 @@ fn engine_with(f: impl FnOnce(&mut DialogueConfig)) -> Dialogue {
     Dialogue::new(&catalog(), config).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The real catalog with `intent`'s order number required whatever the customer says (no waiver).
+fn engine_requiring_order_id(intent: &str) -> Dialogue {
+    let mut catalog = catalog();
+    for i in catalog
+        .intents
+        .iter_mut()
+        .filter(|i| i.name.as_str() == intent)
+    {
+        if let Some(spec) = i.variables.get_mut("order_id") {
+            spec.waived = Default::default();
+        }
+    }
+    let config = DialogueConfig::load(&repo().join("intents")).unwrap_or_else(|e| panic!("{e}"));
+    Dialogue::new(&catalog, config).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn locale(code: &str) -> Locale {
     Locale::parse(code).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -388,7 +404,8 @@ fn a_number_given_up_front_is_used_without_asking() {
 
 #[test]
 fn a_detail_not_given_is_asked_again_then_handed_off() {
-    let d = engine();
+    // An intent that cannot answer without the number (the default catalog has none left).
+    let d = engine_requiring_order_id("return_request");
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("返品したいです", confident("return_request", 0.9));
     // Not the bare question again: where to find the number, then the question.
@@ -461,6 +478,85 @@ fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic()
     let turn = chat.say("cancel MD12345678", confident("cancel_order", 0.98));
     chat.assert_intent(&turn, "cancel_order");
     chat.assert_kind(&turn, TurnKind::Answer);
+}
+
+#[test]
+fn an_order_number_given_in_reply_to_a_choice_keeps_the_choices_that_use_it() {
+    let d = engine();
+    // Of "delivery problem or order status?", only the order status uses an order number.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "I ordered a dress last week and it still hasn't shipped",
+        ambiguous("delivery_problem", 0.47, "order_status", 0.40),
+    );
+    chat.assert_kind(&turn, TurnKind::Clarify);
+    let turn = chat.say("MD55550001", out_of_scope());
+    chat.assert_intent(&turn, "order_status");
+    chat.assert_says(&turn, "MD55550001");
+    // Both choices use it: the same question again, the number kept for the answer.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say(
+        "やっぱりやめようか迷っています",
+        ambiguous("cancel_order", 0.45, "change_order", 0.41),
+    );
+    chat.assert_kind(&turn, TurnKind::Clarify);
+    let turn = chat.say("MD12345678です", out_of_scope());
+    chat.assert_kind(&turn, TurnKind::Clarify);
+    let offered: Vec<&str> = turn
+        .quick_replies
+        .iter()
+        .map(|q| q.value.as_str())
+        .collect();
+    assert_eq!(
+        offered,
+        ["cancel_order", "change_order"],
+        "{}",
+        chat.transcript()
+    );
+    let turn = chat.say("2", out_of_scope());
+    chat.assert_intent(&turn, "change_order");
+    chat.assert_says(&turn, "MD12345678");
+}
+
+#[test]
+fn a_question_about_the_topic_instead_of_the_number_is_answered_without_it() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "hey i want to return my shoes they dont fit",
+        confident("return_request", 0.99),
+    );
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+    // Not the same question again: the return answer, which needs no number.
+    let turn = chat.say(
+        "do i need the original box?",
+        confident("return_request", 0.97),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
+    chat.assert_says(&turn, "30 days");
+    chat.assert_never_says(&turn, "MD");
+    // A reply that tried to give the number (digits) is still asked for it, with the format.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("注文をキャンセルしたい", confident("cancel_order", 0.98));
+    let turn = chat.say("注文番号は1234です", confident("cancel_order", 0.9));
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+    chat.assert_says(&turn, "8桁");
+    // Saying there is none gets the answer at once, and the number is not asked for again.
+    let turn = chat.say("番号がわかりません", unsure("cancel_order"));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "cancel_order");
+    let turn = chat.say("発送済みだったらどうなりますか", unsure("cancel_order"));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    let turn = chat.say("返品もしたいです", confident("return_request", 0.95));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
+    // Thanks instead of the number closes politely; the question is not asked again.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("I want to change my order", confident("change_order", 0.97));
+    let turn = chat.say("ok never mind, thanks", confident("thanks", 0.95));
+    chat.assert_intent(&turn, "thanks");
+    chat.assert_never_says(&turn, "order number");
 }
 
 #[test]

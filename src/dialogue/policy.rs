@@ -83,7 +83,6 @@ impl Dialogue {
             question: clip(input.text, MAX_KEPT_CHARS),
             extraction,
             reading,
-            declined: false,
         }
         .decide()
     }
@@ -141,8 +140,6 @@ struct Ctx<'d, 's, 'i> {
     facets: Vec<Found>,
     /// The question being answered (this message, or the one the bot asked back about).
     question: String,
-    /// This message answered the bot's question for a detail by saying the customer has none.
-    declined: bool,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -170,6 +167,19 @@ impl Ctx<'_, '_, '_> {
                 self.continue_question(&p.text);
                 return self.answer(&chosen, 1.0);
             }
+            if self.entity_alone().is_some() {
+                // "MD12345678" in reply to "A or B?": the choices that use the number remain.
+                let fitting: Vec<Candidate> = p
+                    .candidates
+                    .iter()
+                    .filter(|cand| self.uses_given_entity(&cand.intent))
+                    .cloned()
+                    .collect();
+                if !fitting.is_empty() {
+                    self.continue_question(&p.text);
+                    return self.ask_again(fitting);
+                }
+            }
         }
         if let Some(slot) = pending_slot {
             let given = self.extraction.get(&slot.variable).is_some();
@@ -178,9 +188,21 @@ impl Ctx<'_, '_, '_> {
                 .intent
                 .as_ref()
                 .is_some_and(|i| d.context.is_small_talk(i));
-            let other = confident && c.intent.as_ref() != Some(&slot.intent) && !small_talk;
+            // Courtesy that neither gives nor tries to give the value ("ok thanks, bye") is its
+            // own reply.
+            let closing = small_talk && !given && !self.tried_a_value();
+            let other =
+                confident && c.intent.as_ref() != Some(&slot.intent) && (!small_talk || closing);
             if !given && d.context.declines(self.input.text) {
                 return self.declined_slot(slot);
+            }
+            let same_topic = confident && c.intent.as_ref() == Some(&slot.intent);
+            if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
+                // "Do I need the original box?" instead of the number: a question about the topic
+                // whose answer can do without it is answered, not met with the same question.
+                self.state.declined_details.insert(slot.variable.clone());
+                self.inherit_facets(&slot.question);
+                return self.answer(&slot.intent.clone(), c.confidence);
             }
             if given
                 && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
@@ -224,13 +246,8 @@ impl Ctx<'_, '_, '_> {
     /// question again.
     fn declined_slot(mut self, slot: PendingSlot) -> BotTurn {
         let d = self.d;
-        let waivable = d
-            .intents
-            .get(&slot.intent)
-            .and_then(|i| i.variables.get(&slot.variable))
-            .is_some_and(|spec| spec.waived.declined);
-        if waivable {
-            self.declined = true;
+        if self.waived_when_declined(&slot) {
+            self.state.declined_details.insert(slot.variable.clone());
             self.continue_question(&slot.question);
             return self.answer(&slot.intent.clone(), slot.confidence);
         }
@@ -244,12 +261,25 @@ impl Ctx<'_, '_, '_> {
         self.ask_slot(slot, help)
     }
 
-    /// What a valid value looks like, when the message seems to have tried to give one (it has
-    /// digits) but held none.
+    /// Whether the intent answers without the detail asked for when the customer has none.
+    fn waived_when_declined(&self, slot: &PendingSlot) -> bool {
+        self.d
+            .intents
+            .get(&slot.intent)
+            .and_then(|i| i.variables.get(&slot.variable))
+            .is_some_and(|spec| spec.waived.declined)
+    }
+
+    /// The message seems to have tried to give a value (it has digits).
+    fn tried_a_value(&self) -> bool {
+        self.input.text.chars().any(|c| c.is_numeric())
+    }
+
+    /// What a valid value looks like, when the message seems to have tried to give one but held
+    /// none.
     fn slot_hint(&self, variable: &str) -> Option<String> {
-        let tried = self.input.text.chars().any(|c| c.is_numeric());
         let text = self.d.config.text(&self.locale)?;
-        tried
+        self.tried_a_value()
             .then(|| text.slot_hints.get(variable).cloned())
             .flatten()
     }
@@ -419,7 +449,7 @@ impl Ctx<'_, '_, '_> {
         }
         let vars = self.vars();
         let missing = info.variables.iter().find(|(v, spec)| {
-            spec.required && !vars.contains_key(v.as_str()) && !self.waives(&spec.waived)
+            spec.required && !vars.contains_key(v.as_str()) && !self.waives(v, &spec.waived)
         });
         if let Some((variable, _)) = missing {
             self.state.misses = 0;
@@ -514,10 +544,10 @@ impl Ctx<'_, '_, '_> {
         ))
     }
 
-    /// Whether this turn does without a required variable: the customer said they have none, or
-    /// the question is one the answer needs no such detail for.
-    fn waives(&self, waiver: &Waiver) -> bool {
-        (waiver.declined && self.declined)
+    /// Whether this turn does without required `variable`: the customer said they have none (now
+    /// or earlier), or the question is one the answer needs no such detail for.
+    fn waives(&self, variable: &str, waiver: &Waiver) -> bool {
+        (waiver.declined && self.state.declined_details.contains(variable))
             || self
                 .facets
                 .iter()
@@ -587,7 +617,7 @@ impl Ctx<'_, '_, '_> {
         let (intent, confidence) = (a.intent.clone(), a.confidence);
         self.state.pending_clarification = Some(PendingClarification {
             candidates: vec![a, b],
-            text: clip(self.input.text, MAX_KEPT_CHARS),
+            text: self.question.clone(),
         });
         self.reply(
             text,
@@ -597,6 +627,19 @@ impl Ctx<'_, '_, '_> {
             quick_replies,
             TurnKind::Clarify,
         )
+    }
+
+    /// What is left of an earlier choice once the customer's reply gave a detail, not a choice:
+    /// the one intent left answers, else the question stands.
+    fn ask_again(self, candidates: Vec<Candidate>) -> BotTurn {
+        match <[Candidate; 2]>::try_from(candidates) {
+            Ok([a, b]) => self.clarify(a, b),
+            Err(mut candidates) if candidates.len() == 1 => {
+                let only = candidates.remove(0);
+                self.answer(&only.intent, only.confidence)
+            }
+            Err(candidates) => self.choose(candidates.into_iter().map(|c| c.intent).collect()),
+        }
     }
 
     /// A vague request: "which of these is it about?" with a quick reply per intent.
@@ -627,7 +670,7 @@ impl Ctx<'_, '_, '_> {
                     confidence: 0.0,
                 })
                 .collect(),
-            text: clip(self.input.text, MAX_KEPT_CHARS),
+            text: self.question.clone(),
         });
         self.reply(
             text,
@@ -642,23 +685,22 @@ impl Ctx<'_, '_, '_> {
     /// Of two close intents, the one that uses a detail this message gives (an order number
     /// points to an order question, not to "close my account").
     fn hinted_by_entities(&self, a: &IntentName, b: &IntentName) -> Option<IntentName> {
-        let given: Vec<&str> = self
-            .extraction
-            .found
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
-        let uses = |i: &IntentName| {
-            self.d
-                .intents
-                .get(i)
-                .is_some_and(|info| info.variables.keys().any(|v| given.contains(&v.as_str())))
-        };
-        match (uses(a), uses(b)) {
+        match (self.uses_given_entity(a), self.uses_given_entity(b)) {
             (true, false) => Some(a.clone()),
             (false, true) => Some(b.clone()),
             _ => None,
         }
+    }
+
+    /// Whether `intent` declares a variable for a detail this message gives.
+    fn uses_given_entity(&self, intent: &IntentName) -> bool {
+        let Some(info) = self.d.intents.get(intent) else {
+            return false;
+        };
+        self.extraction
+            .found
+            .iter()
+            .any(|f| info.variables.contains_key(f.name.as_str()))
     }
 
     /// Counts a miss; true when that makes too many in a row.

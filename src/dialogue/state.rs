@@ -1,7 +1,7 @@
 //! What the dialogue remembers about one conversation between turns. The service stores it as JSON
 //! beside the conversation and hands it back on the next message, so every field has a default: a
 //! state written by an older version still loads.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,10 @@ pub struct DialogueState {
     pub sentiment: Vec<SentimentSignal>,
     /// A person has the conversation: the bot stays silent.
     pub handed_off: bool,
+    /// Details (variables) the customer does not have or went on without: an intent whose
+    /// catalog entry allows it (`waived.declined`) answers without them and never asks again.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub declined_details: BTreeSet<String>,
 }
 
 impl DialogueState {
