@@ -39,11 +39,27 @@ impl Classifier {
 
     /// Classifies a batch of messages (one forward pass per batch of similar lengths).
     pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
-        let embeddings = self.encoder.embed(texts)?;
-        Ok(texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| self.model.classify(t, embeddings.row(i)))
-            .collect())
+        let mut out = Vec::with_capacity(texts.len());
+        self.classify_each_pass(texts, &mut |c| out.push(c))?;
+        Ok(out)
+    }
+
+    /// [`Classifier::classify`], handing each result to `on_result` in order as soon as its
+    /// forward pass is done.
+    pub fn classify_each_pass(
+        &self,
+        texts: &[&str],
+        on_result: &mut dyn FnMut(Classification),
+    ) -> Result<(), NluError> {
+        let mut rest = texts.iter();
+        self.encoder.embed_each_pass(texts, &mut |pass| {
+            for i in 0..pass.len() {
+                let text = rest
+                    .next()
+                    .ok_or(NluError::Bug("the encoder returned more rows than texts"))?;
+                on_result(self.model.classify(text, pass.row(i)));
+            }
+            Ok(())
+        })
     }
 }

@@ -64,6 +64,16 @@ pub trait Encoder: Send + Sync {
     fn dim(&self) -> usize;
     /// Embeds `texts` (the encoder adds its own prefix), one L2-normalised row per text, in order.
     fn embed(&self, texts: &[&str]) -> Result<Embeddings, NluError>;
+    /// [`Encoder::embed`] one forward pass at a time: `on_pass` gets the rows of each pass, in
+    /// order, as soon as they are ready, so the callers of the first texts of a batch need not
+    /// wait for the last pass. Encoders that do not cut batches hand over all rows at once.
+    fn embed_each_pass(
+        &self,
+        texts: &[&str],
+        on_pass: &mut dyn FnMut(&Embeddings) -> Result<(), NluError>,
+    ) -> Result<(), NluError> {
+        on_pass(&self.embed(texts)?)
+    }
     /// Number of tokens the model sees for `text` (prefix and special tokens included).
     fn token_count(&self, text: &str) -> Result<usize, NluError>;
     /// The compute kernels (precision, instruction set), where the encoder has a choice.
@@ -304,17 +314,31 @@ impl Encoder for BertEncoder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Embeddings, NluError> {
+        let mut out = Embeddings::new(self.dim);
+        self.embed_each_pass(texts, &mut |pass| {
+            (0..pass.len()).for_each(|i| out.push(pass.row(i)));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn embed_each_pass(
+        &self,
+        texts: &[&str],
+        on_pass: &mut dyn FnMut(&Embeddings) -> Result<(), NluError>,
+    ) -> Result<(), NluError> {
         let ids = self.token_ids(texts)?;
         let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         let passes = forward_passes(&lengths, self.options.batch_size, self.options.batch_tokens);
-        let mut out = Embeddings::new(self.dim);
         for range in passes {
             let batch: Vec<&Vec<u32>> = ids[range].iter().collect();
+            let mut rows = Embeddings::new(self.dim);
             for row in self.forward(&batch)? {
-                out.push(&row);
+                rows.push(&row);
             }
+            on_pass(&rows)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn token_count(&self, text: &str) -> Result<usize, NluError> {

@@ -29,6 +29,8 @@ pub enum NluError {
     },
     #[error("cannot train: {0}")]
     Training(String),
+    #[error("this is a bug: {0}")]
+    Bug(&'static str),
 }
 
 impl NluError {

@@ -1,7 +1,7 @@
 //! The inference queue: one OS thread owns the classifier (encoder + trained model), fed by a
 //! bounded channel, as text-embeddings-inference does. Concurrent requests are drained into one
-//! batch (dynamic batching, up to `max_batch` texts per forward pass); each answer goes back on a
-//! oneshot. A full queue is refused at once ([`QueueError::Full`] → 429) instead of waiting, and
+//! batch (dynamic batching, up to `max_batch` texts, cut by the encoder into forward passes of a
+//! token budget); each answer goes back on a oneshot as soon as its pass is done. A full queue is refused at once ([`QueueError::Full`] → 429) instead of waiting, and
 //! requests whose caller went away are skipped before they reach the model.
 //!
 //! The model is loaded on the inference thread itself, so the server can listen (and answer
@@ -33,6 +33,18 @@ pub trait ClassifyBackend: Send + 'static {
         None
     }
 
+    /// [`ClassifyBackend::classify`], handing each result to `on_result` in order as soon as it
+    /// is ready (the real classifier: after each forward pass), so the first callers of a batch
+    /// are answered before its last pass runs.
+    fn classify_each(
+        &mut self,
+        texts: &[&str],
+        on_result: &mut dyn FnMut(Classification),
+    ) -> Result<(), NluError> {
+        self.classify(texts)?.into_iter().for_each(on_result);
+        Ok(())
+    }
+
     /// The queue is empty: let threads kept ready for the next batch sleep.
     fn rest(&mut self) {}
 
@@ -49,6 +61,14 @@ pub trait ClassifyBackend: Send + 'static {
 impl ClassifyBackend for Classifier {
     fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
         Classifier::classify(self, texts)
+    }
+
+    fn classify_each(
+        &mut self,
+        texts: &[&str],
+        on_result: &mut dyn FnMut(Classification),
+    ) -> Result<(), NluError> {
+        self.classify_each_pass(texts, on_result)
     }
 
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NluError> {
@@ -540,7 +560,8 @@ impl Drop for InFlight<'_> {
 }
 
 /// The worker loop: block for one job, drain what else is queued (up to `max_batch`, and not past
-/// a swap), classify the batch in one call, answer each job, then take over a swapped-in backend.
+/// a swap), classify the batch in one call, answering each job as its forward pass ends, then
+/// take over a swapped-in backend.
 /// Returns when every handle is gone.
 fn worker(
     mut backend: Box<dyn ClassifyBackend>,
@@ -608,7 +629,9 @@ fn collect_batch(
     None
 }
 
-/// Classifies the batch in one call and answers (and removes) every job.
+/// Classifies the batch in one call and answers (and removes) every job, each as soon as its
+/// forward pass is done: under load a batch holds several passes, and the first callers need not
+/// wait for the last.
 fn classify_batch(backend: &mut dyn ClassifyBackend, jobs: &mut Vec<Job>) {
     let now = Instant::now();
     for job in jobs.iter() {
@@ -616,22 +639,29 @@ fn classify_batch(backend: &mut dyn ClassifyBackend, jobs: &mut Vec<Job>) {
             .record(now.duration_since(job.enqueued).as_secs_f64());
     }
     metrics::histogram!(crate::telemetry::BATCH_SIZE).record(jobs.len() as f64);
-    let result = {
-        let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
-        let _span = jobs[0].span.enter();
-        backend.classify(&texts)
-    };
+    let texts: Vec<String> = jobs
+        .iter_mut()
+        .map(|j| std::mem::take(&mut j.text))
+        .collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let span = jobs[0].span.clone();
+    let (expected, mut got) = (jobs.len(), 0);
+    let result = span.in_scope(|| {
+        backend.classify_each(&texts, &mut |c| {
+            // In order, one per text: the next unanswered job is the oldest left.
+            got += 1;
+            if !jobs.is_empty() {
+                let _ = jobs.remove(0).reply.send(Ok(c));
+            }
+        })
+    });
     metrics::histogram!(crate::telemetry::INFERENCE_SECONDS).record(now.elapsed().as_secs_f64());
     match result {
-        Ok(results) if results.len() == jobs.len() => {
-            for (job, c) in jobs.drain(..).zip(results) {
-                let _ = job.reply.send(Ok(c));
-            }
-        }
-        Ok(results) => {
+        Ok(()) if got == expected => {}
+        Ok(()) => {
             tracing::error!(
-                expected = jobs.len(),
-                got = results.len(),
+                expected,
+                got,
                 "the classifier returned the wrong number of results (this is a bug)"
             );
             for job in jobs.drain(..) {
@@ -675,24 +705,23 @@ mod tests {
         delay: Duration,
     }
 
+    fn greeting(text: &str) -> Classification {
+        Classification {
+            text: text.to_string(),
+            intent: Some(crate::domain::IntentName::try_from("greeting").expect("a valid name")),
+            confidence: 0.9,
+            action: Action::Answer,
+            reason: Reason::Confident,
+            alternatives: Vec::new(),
+        }
+    }
+
     impl ClassifyBackend for Echo {
         fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
             std::thread::sleep(self.delay);
             assert!(!texts.contains(&"boom"), "the model exploded");
             self.batches.lock().expect("lock").push(texts.len());
-            Ok(texts
-                .iter()
-                .map(|t| Classification {
-                    text: t.to_string(),
-                    intent: Some(
-                        crate::domain::IntentName::try_from("greeting").expect("a valid name"),
-                    ),
-                    confidence: 0.9,
-                    action: Action::Answer,
-                    reason: Reason::Confident,
-                    alternatives: Vec::new(),
-                })
-                .collect())
+            Ok(texts.iter().map(|t| greeting(t)).collect())
         }
 
         fn model_version(&self) -> Option<String> {
@@ -753,6 +782,69 @@ mod tests {
         let batches = batches.lock().expect("lock").clone();
         assert_eq!(batches.iter().sum::<usize>(), 16);
         assert!(batches.len() < 16, "no batching: {batches:?}");
+    }
+
+    /// A model that runs one text per forward pass and waits for the test's go before each.
+    struct Gated {
+        go: std::sync::mpsc::Receiver<()>,
+    }
+
+    impl ClassifyBackend for Gated {
+        fn classify(&mut self, texts: &[&str]) -> Result<Vec<Classification>, NluError> {
+            Ok(texts.iter().map(|t| greeting(t)).collect())
+        }
+
+        fn classify_each(
+            &mut self,
+            texts: &[&str],
+            on_result: &mut dyn FnMut(Classification),
+        ) -> Result<(), NluError> {
+            for t in texts {
+                self.go
+                    .recv()
+                    .map_err(|_| NluError::Bug("the test hung up"))?;
+                on_result(greeting(t));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_callers_of_a_batch_are_answered_before_its_last_pass() {
+        let (go, gate) = std::sync::mpsc::channel();
+        let gate = Mutex::new(Some(gate));
+        let loader: Loader = Box::new(move || {
+            let go = gate
+                .lock()
+                .expect("lock")
+                .take()
+                .ok_or_else(|| "loaded twice".to_string())?;
+            Ok(Box::new(Gated { go }) as Box<dyn ClassifyBackend>)
+        });
+        let (h, loaded) = NluHandle::spawn_with(loader, 8, 8, FAST_RESTARTS).expect("spawn");
+        loaded.await.expect("loaded").expect("ok");
+        let ask = |text: &str| {
+            let (h, text) = (h.clone(), text.to_string());
+            tokio::spawn(async move { h.classify(text).await })
+        };
+        // "a" holds the worker (waiting for a go) while "b" and "c" queue up as one batch.
+        let a = ask("a");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (b, mut c) = (ask("b"), ask("c"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let within = Duration::from_secs(5);
+        go.send(()).expect("go a");
+        let a = tokio::time::timeout(within, a).await.expect("a answered");
+        assert_eq!(a.expect("join").expect("classify").text, "a");
+        go.send(()).expect("go b");
+        let b = tokio::time::timeout(within, b).await.expect("b answered");
+        assert_eq!(b.expect("join").expect("classify").text, "b");
+        // "c" runs in the batch's second pass, which has not had its go.
+        let pending = tokio::time::timeout(Duration::from_millis(100), &mut c).await;
+        assert!(pending.is_err(), "c was answered before its pass ran");
+        go.send(()).expect("go c");
+        let c = tokio::time::timeout(within, c).await.expect("c answered");
+        assert_eq!(c.expect("join").expect("classify").text, "c");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
