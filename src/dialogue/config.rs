@@ -489,6 +489,7 @@ impl DialogueConfig {
                 "context.small_talk_intents",
                 &self.context.small_talk_intents,
             ),
+            ("context.closing_intents", &self.context.closing_intents),
         ]
         .map(|(field, list)| (field.to_string(), list));
         for (field, list) in lists.into_iter().chain(vague) {

@@ -24,6 +24,9 @@ pub struct ContextConfig {
     pub follow_up: FollowUpConfig,
     /// Intents that are courtesy, not a topic (greeting, thanks, goodbye).
     pub small_talk_intents: Vec<IntentName>,
+    /// Courtesy that ends an exchange (thanks, goodbye): said instead of a detail the bot asked
+    /// for, it is answered rather than met with the question again.
+    pub closing_intents: Vec<IntentName>,
     pub vague: VagueConfig,
     /// Replies to "your order number?" that say the customer does not have it ("I haven't
     /// ordered yet", "わかりません"), per locale.
@@ -86,6 +89,7 @@ pub struct Context {
     entities: BTreeMap<String, Vec<IntentName>>,
     config: FollowUpConfig,
     small_talk: Vec<IntentName>,
+    closing: Vec<IntentName>,
     declined: Lexicon,
 }
 
@@ -117,6 +121,7 @@ impl Context {
             entities: config.vague.entities.clone(),
             config: config.follow_up.clone(),
             small_talk: config.small_talk_intents.clone(),
+            closing: config.closing_intents.clone(),
             declined: Lexicon::new(config.declined.values().flatten()),
         }
     }
@@ -127,6 +132,11 @@ impl Context {
 
     pub fn is_small_talk(&self, intent: &IntentName) -> bool {
         self.small_talk.contains(intent)
+    }
+
+    /// Courtesy that ends an exchange ("ok thanks", "bye").
+    pub fn is_closing(&self, intent: &IntentName) -> bool {
+        self.closing.contains(intent)
     }
 
     /// The message points back to what was just said ("that", "それ", "how long").

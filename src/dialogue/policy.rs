@@ -190,13 +190,17 @@ impl Ctx<'_, '_, '_> {
                 .is_some_and(|i| d.context.is_small_talk(i));
             // Courtesy that neither gives nor tries to give the value ("ok thanks, bye") is its
             // own reply.
-            let closing = small_talk && !given && !self.tried_a_value();
+            let closing = c.intent.as_ref().is_some_and(|i| d.context.is_closing(i))
+                && !given
+                && !self.tried_a_value();
             let other =
                 confident && c.intent.as_ref() != Some(&slot.intent) && (!small_talk || closing);
             if !given && d.context.declines(self.input.text) {
                 return self.declined_slot(slot);
             }
-            let same_topic = confident && c.intent.as_ref() == Some(&slot.intent);
+            // The classifier's best guess, even one too close to another to answer alone.
+            let same_topic = c.intent.as_ref() == Some(&slot.intent)
+                && matches!(c.reason, Reason::Confident | Reason::Ambiguous);
             if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
                 // "Do I need the original box?" instead of the number: a question about the topic
                 // whose answer can do without it is answered, not met with the same question.
