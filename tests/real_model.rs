@@ -66,7 +66,7 @@ fn training_writes_a_complete_model_version() {
         &std::fs::read_to_string(model_dir.join("manifest.json")).expect("manifest"),
     )
     .expect("json");
-    assert_eq!(manifest["intents"].as_array().map(Vec::len), Some(24));
+    assert_eq!(manifest["intents"].as_array().map(Vec::len), Some(25));
     assert_eq!(
         manifest["encoder"]["sha256"].as_str().map(str::len),
         Some(64)

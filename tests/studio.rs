@@ -669,7 +669,7 @@ fn intents_are_listed_edited_checked_and_previewed() {
     );
 
     // A template-only edit applies at once; the file still loads.
-    intent["templates"]["en"][0] = json!("Order {{ order_id }} can be cancelled before it ships.");
+    intent["templates"]["en"][0] = json!("{% if order_id is defined %}Order {{ order_id }}{% else %}Your order{% endif %} can be cancelled before it ships.");
     let saved = expect(
         lead.call(
             "PUT",
@@ -685,7 +685,7 @@ fn intents_are_listed_edited_checked_and_previewed() {
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(
         catalog.get("cancel_order").expect("intent").templates["en"][0],
-        "Order {{ order_id }} can be cancelled before it ships."
+        "{% if order_id is defined %}Order {{ order_id }}{% else %}Your order{% endif %} can be cancelled before it ships."
     );
     // A threshold is part of the model: retrain.
     intent["threshold"] = json!(0.8);

@@ -842,12 +842,26 @@ mod tests {
             let (h, text) = (h.clone(), text.to_string());
             tokio::spawn(async move { h.classify(text).await })
         };
-        // "a" holds the worker (waiting for a go) while "b" and "c" queue up as one batch.
-        let a = ask("a");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let (b, mut c) = (ask("b"), ask("c"));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // "a" holds the worker (waiting for a go) while "b", then "c" queue up as one batch.
+        let queued = |n: usize| {
+            let h = h.clone();
+            async move {
+                while h.queued() != n {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
         let within = Duration::from_secs(5);
+        let a = ask("a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let b = ask("b");
+        tokio::time::timeout(within, queued(1))
+            .await
+            .expect("b queued");
+        let mut c = ask("c");
+        tokio::time::timeout(within, queued(2))
+            .await
+            .expect("c queued");
         go.send(()).expect("go a");
         let a = tokio::time::timeout(within, a).await.expect("a answered");
         assert_eq!(a.expect("join").expect("classify").text, "a");
