@@ -59,13 +59,13 @@ test('a lead labels an inbox group, edits a template with live preview and tries
     await page.getByRole('tab', { name: 'Intents' }).click();
     await page.getByRole('button', { name: 'cancel_order' }).click();
     const template = page.locator('#t-en-0');
-    await template.fill('Order {{ order_id }} will be cancelled right away.');
+    await template.fill('{% if order_id is defined %}Order {{ order_id }}{% else %}Your order{% endif %} will be cancelled right away.');
     await page.locator('#v-order_id-sample').fill('MD11112222');
     await page.locator('.locale-en .rendered').first().filter({ hasText: 'Order MD11112222 will be cancelled right away.' }).waitFor();
     await template.fill('Order {{ order_id }} for {{ nickname }}');
     await page.locator('#problems li').filter({ hasText: 'nickname' }).waitFor();
     assert.equal(await page.locator('#save').isDisabled(), true);
-    await template.fill('Order {{ order_id }} will be cancelled right away.');
+    await template.fill('{% if order_id is defined %}Order {{ order_id }}{% else %}Your order{% endif %} will be cancelled right away.');
     await page.locator('#problems li').first().waitFor({ state: 'detached' });
     await page.locator('.locale-en .rendered').first().filter({ hasText: 'Order MD11112222 will be cancelled right away.' }).waitFor();
     await screenshot(page, 'studio-intent-editor');
