@@ -15,11 +15,14 @@
 //! A miss asks to rephrase (or, out of scope, says honestly what the bot can help with);
 //! `policy.max_misses` misses in a row hand off. Handing off outside business hours says when a
 //! person will answer.
+use std::ops::ControlFlow::{self, Break, Continue};
+
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use minijinja::Value;
 use rand::seq::SliceRandom;
 
 use super::config::Script;
+use super::context::Context;
 use super::engine::Dialogue;
 use super::entities::{Extraction, Found};
 use super::respond::{template_vars, Line, Vars};
@@ -163,65 +166,17 @@ impl Ctx<'_, '_, '_> {
             return self.handoff(HandoffReason::Frustration, None);
         }
         if let Some(p) = pending_clarification {
-            if let Some(chosen) = self.choice(&p) {
-                self.continue_question(&p.text);
-                return self.answer(&chosen, 1.0);
-            }
-            if self.entity_alone().is_some() {
-                // "MD12345678" in reply to "A or B?": the choices that use the number remain.
-                let fitting: Vec<Candidate> = p
-                    .candidates
-                    .iter()
-                    .filter(|cand| self.uses_given_entity(&cand.intent))
-                    .cloned()
-                    .collect();
-                if !fitting.is_empty() {
-                    self.continue_question(&p.text);
-                    return self.ask_again(fitting);
-                }
-            }
+            self = match self.reply_to_choice(p) {
+                Break(turn) => return turn,
+                Continue(policy) => policy,
+            };
         }
         if let Some(slot) = pending_slot {
-            let given = self.extraction.get(&slot.variable).is_some();
-            // "Sure, it's MD12345678, thanks!" reads as thanks, but it answers the question.
-            let small_talk = c
-                .intent
-                .as_ref()
-                .is_some_and(|i| d.context.is_small_talk(i));
-            // Courtesy that neither gives nor tries to give the value ("ok thanks, bye") is its
-            // own reply.
-            let closing = c.intent.as_ref().is_some_and(|i| d.context.is_closing(i))
-                && !given
-                && !self.tried_a_value();
-            let other =
-                confident && c.intent.as_ref() != Some(&slot.intent) && (!small_talk || closing);
-            if !given && d.context.declines(self.input.text) {
-                return self.declined_slot(slot);
-            }
-            // The classifier's best guess, even one too close to another to answer alone.
-            let same_topic = c.intent.as_ref() == Some(&slot.intent)
-                && matches!(c.reason, Reason::Confident | Reason::Ambiguous);
-            if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
-                // "Do I need the original box?" instead of the number: a question about the topic
-                // whose answer can do without it is answered, not met with the same question.
-                self.state.declined_details.insert(slot.variable.clone());
-                self.inherit_facets(&slot.question);
-                return self.answer(&slot.intent.clone(), c.confidence);
-            }
-            if given
-                && (!other || self.extraction.extra_chars() <= policy.slot_reply_max_extra_chars)
-            {
-                self.continue_question(&slot.question);
-                return self.answer(&slot.intent.clone(), slot.confidence);
-            }
-            if !given && !other {
-                if self.count_miss(MissKind::SlotNotGiven) {
-                    return self.handoff(HandoffReason::DetailMissing, None);
-                }
-                let hint = self.slot_hint(&slot.variable);
-                return self.ask_slot(slot, hint);
-            }
-            // Something else entirely: the classification decides below.
+            self = match self.reply_to_slot(slot, confident) {
+                Break(turn) => return turn,
+                // Something else entirely: the classification decides below.
+                Continue(policy) => policy,
+            };
         }
         if let Some(intents) = self.vague_choices() {
             return self.choose(intents);
@@ -242,6 +197,73 @@ impl Ctx<'_, '_, '_> {
             return self.answer(&topic, c.confidence);
         }
         self.classified()
+    }
+
+    /// A reply to "A or B?": the choice made, or what is left of the choice once the reply gave
+    /// a detail instead ("MD12345678": the choices that use it); `Continue` when it is neither.
+    fn reply_to_choice(mut self, p: PendingClarification) -> ControlFlow<BotTurn, Self> {
+        if let Some(chosen) = self.choice(&p) {
+            self.continue_question(&p.text);
+            return Break(self.answer(&chosen, 1.0));
+        }
+        if self.entity_alone().is_none() {
+            return Continue(self);
+        }
+        let fitting: Vec<Candidate> = p
+            .candidates
+            .iter()
+            .filter(|cand| self.uses_given_entity(&cand.intent))
+            .cloned()
+            .collect();
+        if fitting.is_empty() {
+            return Continue(self);
+        }
+        self.continue_question(&p.text);
+        Break(self.ask_again(fitting))
+    }
+
+    /// A reply to the question for a detail: the value (with polite words around it), "I don't
+    /// have it", a question about the same topic instead, courtesy, or a miss; `Continue` when the
+    /// message is about something else entirely.
+    fn reply_to_slot(mut self, slot: PendingSlot, confident: bool) -> ControlFlow<BotTurn, Self> {
+        let d = self.d;
+        let c = self.input.classification;
+        let given = self.extraction.get(&slot.variable).is_some();
+        let is = |check: fn(&Context, &IntentName) -> bool| {
+            c.intent.as_ref().is_some_and(|i| check(&d.context, i))
+        };
+        // "Sure, it's MD12345678, thanks!" reads as thanks, but it answers the question; courtesy
+        // that neither gives nor tries to give the value ("ok thanks, bye") is its own reply.
+        let closing = is(Context::is_closing) && !given && !self.tried_a_value();
+        let other = confident
+            && c.intent.as_ref() != Some(&slot.intent)
+            && (!is(Context::is_small_talk) || closing);
+        if !given && d.context.declines(self.input.text) {
+            return Break(self.declined_slot(slot));
+        }
+        // The classifier's best guess, even one too close to another to answer alone.
+        let same_topic = c.intent.as_ref() == Some(&slot.intent)
+            && matches!(c.reason, Reason::Confident | Reason::Ambiguous);
+        if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
+            // "Do I need the original box?" instead of the number: a question about the topic
+            // whose answer can do without it is answered, not met with the same question.
+            self.state.declined_details.insert(slot.variable.clone());
+            self.inherit_facets(&slot.question);
+            return Break(self.answer(&slot.intent.clone(), c.confidence));
+        }
+        let max_extra = d.config.policy.slot_reply_max_extra_chars;
+        if given && (!other || self.extraction.extra_chars() <= max_extra) {
+            self.continue_question(&slot.question);
+            return Break(self.answer(&slot.intent.clone(), slot.confidence));
+        }
+        if given || other {
+            return Continue(self);
+        }
+        if self.count_miss(MissKind::SlotNotGiven) {
+            return Break(self.handoff(HandoffReason::DetailMissing, None));
+        }
+        let hint = self.slot_hint(&slot.variable);
+        Break(self.ask_slot(slot, hint))
     }
 
     /// The customer says they do not have the detail asked for ("I haven't ordered yet"): the
