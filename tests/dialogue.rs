@@ -536,6 +536,18 @@ fn a_question_about_the_topic_instead_of_the_number_is_answered_without_it() {
     chat.assert_intent(&turn, "return_request");
     chat.assert_says(&turn, "30 days");
     chat.assert_never_says(&turn, "MD");
+    // So is one the classifier cannot tell from another intent, when the topic is one of the two.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "注文した服を交換したいです",
+        confident("return_request", 0.96),
+    );
+    let turn = chat.say(
+        "サイズ交換の送料はかかりますか",
+        ambiguous("shipping_fees", 0.52, "return_request", 0.43),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
     // A reply that tried to give the number (digits) is still asked for it, with the format.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("注文をキャンセルしたい", confident("cancel_order", 0.98));

@@ -241,9 +241,15 @@ impl Ctx<'_, '_, '_> {
         if !given && d.context.declines(self.input.text) {
             return Break(self.declined_slot(slot));
         }
-        // The classifier's best guess, even one too close to another to answer alone.
-        let same_topic = c.intent.as_ref() == Some(&slot.intent)
-            && matches!(c.reason, Reason::Confident | Reason::Ambiguous);
+        // The classifier's best guess, or one of two it cannot tell apart.
+        let runner_up = c.alternatives.first().map(|a| &a.intent);
+        let same_topic = match c.reason {
+            Reason::Confident => c.intent.as_ref() == Some(&slot.intent),
+            Reason::Ambiguous => {
+                c.intent.as_ref() == Some(&slot.intent) || runner_up == Some(&slot.intent)
+            }
+            _ => false,
+        };
         if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
             // "Do I need the original box?" instead of the number: a question about the topic
             // whose answer can do without it is answered, not met with the same question.
