@@ -536,6 +536,23 @@ fn a_question_about_the_topic_instead_of_the_number_is_answered_without_it() {
     chat.assert_intent(&turn, "return_request");
     chat.assert_says(&turn, "30 days");
     chat.assert_never_says(&turn, "MD");
+    // And a question the classifier cannot place at all, asked while on the topic.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I want to return my shoes",
+        confident("return_request", 0.99),
+    );
+    let turn = chat.say("do i need the original box?", unsure("delivery_problem"));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
+    // Not a question, not the number: asked again.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I want to return my shoes",
+        confident("return_request", 0.99),
+    );
+    let turn = chat.say("hmm", unsure("delivery_problem"));
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     // So is one the classifier cannot tell from another intent, when the topic is one of the two.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say(

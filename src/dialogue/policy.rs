@@ -241,13 +241,15 @@ impl Ctx<'_, '_, '_> {
         if !given && d.context.declines(self.input.text) {
             return Break(self.declined_slot(slot));
         }
-        // The classifier's best guess, or one of two it cannot tell apart.
+        // The classifier's best guess, or one of two it cannot tell apart; or a question it
+        // cannot place at all, asked while on this topic ("do I need the original box?").
         let runner_up = c.alternatives.first().map(|a| &a.intent);
         let same_topic = match c.reason {
             Reason::Confident => c.intent.as_ref() == Some(&slot.intent),
             Reason::Ambiguous => {
                 c.intent.as_ref() == Some(&slot.intent) || runner_up == Some(&slot.intent)
             }
+            Reason::LowConfidence => is_question(self.input.text),
             _ => false,
         };
         if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
@@ -1065,4 +1067,10 @@ impl Ctx<'_, '_, '_> {
         .collect();
         self.line(Line::NextOpen, &vars)
     }
+}
+
+/// Asked as a question: it ends in a question mark or, in Japanese, in the particle か.
+fn is_question(text: &str) -> bool {
+    let end = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
+    end.ends_with(['?', '？', 'か'])
 }
