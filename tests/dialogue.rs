@@ -220,6 +220,14 @@ fn reply(turn: &BotTurn) -> &str {
     turn.reply.as_deref().unwrap_or("")
 }
 
+/// The values of the quick replies offered, in order.
+fn offered(turn: &BotTurn) -> Vec<&str> {
+    turn.quick_replies
+        .iter()
+        .map(|q| q.value.as_str())
+        .collect()
+}
+
 #[test]
 fn the_shipped_dialogue_files_load_with_the_catalog() {
     let d = engine();
@@ -297,11 +305,7 @@ fn clarify_then_choose_by_quick_reply() {
     assert_eq!(turn.action, Action::Clarify, "{}", chat.transcript());
     assert_eq!(turn.kind, TurnKind::Clarify);
     assert!(reply(&turn).contains("返金状況の確認") && reply(&turn).contains("決済エラー"));
-    let values: Vec<&str> = turn
-        .quick_replies
-        .iter()
-        .map(|q| q.value.as_str())
-        .collect();
+    let values = offered(&turn);
     assert_eq!(values, ["refund_status", "payment_failed"]);
     let pressed = turn.quick_replies[0].value.clone();
     // A quick-reply value classifies as nothing in particular.
@@ -447,11 +451,7 @@ fn an_order_number_alone_offers_the_order_intents_or_answers_the_running_topic()
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     let turn = chat.say("MD12345678です", out_of_scope());
     chat.assert_kind(&turn, TurnKind::Clarify);
-    let offered: Vec<&str> = turn
-        .quick_replies
-        .iter()
-        .map(|q| q.value.as_str())
-        .collect();
+    let offered = offered(&turn);
     assert_eq!(
         offered,
         [
@@ -502,11 +502,7 @@ fn an_order_number_given_in_reply_to_a_choice_keeps_the_choices_that_use_it() {
     chat.assert_kind(&turn, TurnKind::Clarify);
     let turn = chat.say("MD12345678です", out_of_scope());
     chat.assert_kind(&turn, TurnKind::Clarify);
-    let offered: Vec<&str> = turn
-        .quick_replies
-        .iter()
-        .map(|q| q.value.as_str())
-        .collect();
+    let offered = offered(&turn);
     assert_eq!(
         offered,
         ["cancel_order", "change_order"],
@@ -613,11 +609,7 @@ fn the_same_answer_twice_in_a_row_offers_a_person() {
     chat.assert_says(&again, "550");
     chat.assert_says(&again, "member of our staff");
     chat.assert_never_says(&again, "anything else");
-    let offered: Vec<&str> = again
-        .quick_replies
-        .iter()
-        .map(|q| q.value.as_str())
-        .collect();
+    let offered = offered(&again);
     assert_eq!(offered, ["human_agent"], "{}", chat.transcript());
     let turn = chat.say("human_agent", unsure("shipping_fees"));
     chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
@@ -1333,11 +1325,7 @@ fn a_vague_request_offers_the_topic_intents() {
         confident("order_status", 0.84),
     );
     chat.assert_kind(&turn, TurnKind::Clarify);
-    let offered: Vec<&str> = turn
-        .quick_replies
-        .iter()
-        .map(|q| q.value.as_str())
-        .collect();
+    let offered = offered(&turn);
     assert_eq!(
         offered.first(),
         Some(&"order_status"),

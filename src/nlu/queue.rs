@@ -1,7 +1,8 @@
 //! The inference queue: one OS thread owns the classifier (encoder + trained model), fed by a
 //! bounded channel, as text-embeddings-inference does. Concurrent requests are drained into one
 //! batch (dynamic batching, up to `max_batch` texts, cut by the encoder into forward passes of a
-//! token budget); each answer goes back on a oneshot as soon as its pass is done. A full queue is refused at once ([`QueueError::Full`] → 429) instead of waiting, and
+//! token budget); each answer goes back on a oneshot, as soon as its pass is done unless the batch
+//! is full. A full queue is refused at once ([`QueueError::Full`] → 429) instead of waiting, and
 //! requests whose caller went away are skipped before they reach the model.
 //!
 //! The model is loaded on the inference thread itself, so the server can listen (and answer
