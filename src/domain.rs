@@ -262,6 +262,9 @@ text_enum! {
         DetailMissing = "detail_missing",
         /// The customer is frustrated.
         Frustration = "frustration",
+        /// The customer asked a third time in a row what the bot had answered twice: the answer
+        /// does not help.
+        Unresolved = "unresolved",
         Complaint = "complaint",
     }
 }

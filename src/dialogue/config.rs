@@ -256,6 +256,8 @@ pub struct HandoffLines {
     pub detail_missing: String,
     /// The empathetic line.
     pub frustration: String,
+    /// The same answer twice did not help.
+    pub unresolved: String,
 }
 
 /// A simple sentiment lexicon.
@@ -289,6 +291,7 @@ pub struct ReasonLabels {
     pub detail_missing: String,
     pub frustration: String,
     pub complaint: String,
+    pub unresolved: String,
 }
 
 impl ReasonLabels {
@@ -301,6 +304,7 @@ impl ReasonLabels {
             HandoffReason::DetailMissing => &self.detail_missing,
             HandoffReason::Frustration => &self.frustration,
             HandoffReason::Complaint => &self.complaint,
+            HandoffReason::Unresolved => &self.unresolved,
         }
     }
 }

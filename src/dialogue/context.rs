@@ -176,8 +176,12 @@ impl Context {
             return None;
         };
         let intents = self.entities.get(*only)?;
-        self.only_filler(fold(residual))
-            .then_some(intents.as_slice())
+        // "My order number is MD12345678, thanks": naming the entity's topic adds nothing.
+        let mut rest = fold(residual);
+        for (words, _) in &self.topics {
+            remove_terms(&mut rest, words);
+        }
+        self.only_filler(rest).then_some(intents.as_slice())
     }
 
     /// `rest` (folded) says nothing of substance once the filler words are gone.
@@ -242,6 +246,30 @@ vague:
         assert_eq!(names("a question about my order and my account"), None);
         assert_eq!(names("reorder"), None, "whole words only");
         assert_eq!(names("hello"), None);
+    }
+
+    #[test]
+    fn an_entity_alone_may_name_its_topic() {
+        let c = Context::new(
+            &serde_norway::from_str(
+                r#"
+vague:
+  filler: {en: [my, is, thanks], ja: [です, 番号]}
+  topics:
+    - words: [order, 注文]
+      intents: [order_status, cancel_order]
+  entities:
+    order_id: [order_status, cancel_order]
+"#,
+            )
+            .expect("valid"),
+        );
+        let alone = |residual: &str| c.vague_entity(["order_id"], residual).is_some();
+        assert!(alone(" "));
+        assert!(alone("my order is  , thanks"));
+        assert!(alone("注文番号  です"));
+        assert!(!alone("cancel my order  "), "cancel is substance");
+        assert!(c.vague_entity(["order_id", "email"], " ").is_none());
     }
 
     #[test]

@@ -241,15 +241,18 @@ impl Ctx<'_, '_, '_> {
         if !given && d.context.declines(self.input.text) {
             return Break(self.declined_slot(slot));
         }
-        // The classifier's best guess, or one of two it cannot tell apart; or a question it
-        // cannot place at all, asked while on this topic ("do I need the original box?").
+        // The classifier's best guess (however unsure: "it doesn't fit" on a return), or one of
+        // two it cannot tell apart; or a question it cannot place at all, asked while on this
+        // topic ("do I need the original box?").
         let runner_up = c.alternatives.first().map(|a| &a.intent);
         let same_topic = match c.reason {
             Reason::Confident => c.intent.as_ref() == Some(&slot.intent),
             Reason::Ambiguous => {
                 c.intent.as_ref() == Some(&slot.intent) || runner_up == Some(&slot.intent)
             }
-            Reason::LowConfidence => is_question(self.input.text),
+            Reason::LowConfidence => {
+                c.intent.as_ref() == Some(&slot.intent) || is_question(self.input.text)
+            }
             _ => false,
         };
         if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
@@ -310,12 +313,17 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// What a valid value looks like, when the message seems to have tried to give one but held
-    /// none.
+    /// none; where to find it otherwise.
     fn slot_hint(&self, variable: &str) -> Option<String> {
         let text = self.d.config.text(&self.locale)?;
-        self.tried_a_value()
-            .then(|| text.slot_hints.get(variable).cloned())
-            .flatten()
+        // A wrong-format value is told what the format is; any other reply where to find it, so
+        // the question is never repeated word for word.
+        let hints = if self.tried_a_value() {
+            &text.slot_hints
+        } else {
+            &text.slot_help
+        };
+        hints.get(variable).cloned()
     }
 
     /// The intents a vague request ("a question about an order") may mean, the classifier's
@@ -385,9 +393,11 @@ impl Ctx<'_, '_, '_> {
             .as_ref()
             .filter(|_| matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff));
         let topic_answers_it = || self.answer_depends_on_facets(&last.intent);
-        // A message understood on its own must point back; one that is not ("期限はありますか",
-        // "and a replacement?") continues the topic when the topic has words for what it asks.
-        let continues = d.context.points_back(text) || (own.is_none() && topic_answers_it());
+        // A message understood on its own must point back; one that is not, or not surely
+        // ("期限はありますか", "いつまでに送ればいいですか", "and a replacement?"), continues the
+        // topic when the topic has words for what it asks.
+        let unsure = own.is_none() || c.confidence < follow_up.override_below;
+        let continues = d.context.points_back(text) || (unsure && topic_answers_it());
         if !continues {
             return None;
         }
@@ -498,6 +508,11 @@ impl Ctx<'_, '_, '_> {
             return self.ask_slot(slot, None);
         }
         let repeated = self.asked_again(intent, &vars);
+        if repeated && !d.context.is_small_talk(intent) && self.answered_twice_running(intent) {
+            // The same answer twice, and a person offered, did not help: a third is no service
+            // (courtesy is answered however often it comes).
+            return self.handoff(HandoffReason::Unresolved, None);
+        }
         let Some(answer) = self.render_intent(intent, &vars) else {
             return self.handoff(HandoffReason::LowConfidence, None);
         };
@@ -546,6 +561,14 @@ impl Ctx<'_, '_, '_> {
             .responder
             .intent(intent.as_str(), &self.locale, variation, vars)
             .is_ok_and(|again| again == last.text)
+    }
+
+    /// The bot's last two answers, on the two turns before this one, were both `intent`.
+    fn answered_twice_running(&self, intent: &IntentName) -> bool {
+        let [.., before, last] = self.state.answers.as_slice() else {
+            return false;
+        };
+        before.intent == *intent && last.intent == *intent && before.turn + 1 == last.turn
     }
 
     /// "If that doesn't solve it, a person is one click away": the line and the quick reply for
@@ -824,6 +847,7 @@ impl Ctx<'_, '_, '_> {
             HandoffReason::OutOfScope => Line::HandoffOutOfScope,
             HandoffReason::DetailMissing => Line::HandoffDetailMissing,
             HandoffReason::Frustration => Line::HandoffFrustration,
+            HandoffReason::Unresolved => Line::HandoffUnresolved,
             HandoffReason::ExplicitRequest
             | HandoffReason::Complaint
             | HandoffReason::AlwaysHandoffIntent => Line::HandoffExplicitRequest,

@@ -35,6 +35,7 @@ pub enum Line {
     HandoffDetailMissing,
     OfferPerson,
     HandoffFrustration,
+    HandoffUnresolved,
     NextOpen,
     Summary,
 }
@@ -122,7 +123,7 @@ const NEXT_OPEN: &[Var<'static>] = &[
 ];
 
 impl Line {
-    pub const ALL: [Line; 13] = [
+    pub const ALL: [Line; 14] = [
         Line::Rephrase,
         Line::Clarify,
         Line::Choose,
@@ -134,6 +135,7 @@ impl Line {
         Line::HandoffDetailMissing,
         Line::OfferPerson,
         Line::HandoffFrustration,
+        Line::HandoffUnresolved,
         Line::NextOpen,
         Line::Summary,
     ];
@@ -152,6 +154,7 @@ impl Line {
             Self::HandoffDetailMissing => "lines.handoff.detail_missing",
             Self::OfferPerson => "lines.offer_person",
             Self::HandoffFrustration => "lines.handoff.frustration",
+            Self::HandoffUnresolved => "lines.handoff.unresolved",
             Self::NextOpen => "next_open",
             Self::Summary => "summary.text",
         }
@@ -170,6 +173,7 @@ impl Line {
             Self::HandoffDetailMissing => &t.lines.handoff.detail_missing,
             Self::OfferPerson => &t.lines.offer_person,
             Self::HandoffFrustration => &t.lines.handoff.frustration,
+            Self::HandoffUnresolved => &t.lines.handoff.unresolved,
             Self::NextOpen => &t.next_open,
             Self::Summary => &t.summary.text,
         }
