@@ -55,7 +55,8 @@ impl Conversations {
             ));
         }
         let slot = self.nlu().reserve()?;
-        let classification = slot.classify(text.to_string()).await?;
+        let request = self.dialogue().classification_text(text).to_string();
+        let classification = slot.classify(request).await?;
         let commit = self
             .commit_turn(conversation, text, client_message_id, &classification)
             .await?;

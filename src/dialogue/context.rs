@@ -31,6 +31,9 @@ pub struct ContextConfig {
     /// Replies to "your order number?" that say the customer does not have it ("I haven't
     /// ordered yet", "わかりません"), per locale.
     pub declined: BTreeMap<Locale, Vec<String>>,
+    /// Greetings a request may open with ("hello, my order is late", "お世話になっております。…"),
+    /// per locale: the classifier reads the request after them, not the greeting.
+    pub openers: BTreeMap<Locale, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,28 +94,19 @@ pub struct Context {
     small_talk: Vec<IntentName>,
     closing: Vec<IntentName>,
     declined: Lexicon,
+    /// Lower case, longest first.
+    openers: Vec<String>,
 }
 
 impl Context {
     pub fn new(config: &ContextConfig) -> Context {
         let markers = Lexicon::new(config.follow_up.markers.values().flatten());
-        let mut filler: Vec<String> = config
-            .vague
-            .filler
-            .values()
-            .flatten()
-            .map(|w| fold(w))
-            .collect();
-        filler.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+        let filler = longest_first(config.vague.filler.values().flatten().map(|w| fold(w)));
         let topics = config
             .vague
             .topics
             .iter()
-            .map(|t| {
-                let mut words: Vec<String> = t.words.iter().map(|w| fold(w)).collect();
-                words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-                (words, t.intents.clone())
-            })
+            .map(|t| (longest_first(t.words.iter().map(|w| fold(w))), t.intents.clone()))
             .collect();
         Context {
             markers,
@@ -123,7 +117,22 @@ impl Context {
             small_talk: config.small_talk_intents.clone(),
             closing: config.closing_intents.clone(),
             declined: Lexicon::new(config.declined.values().flatten()),
+            openers: longest_first(config.openers.values().flatten().map(|w| w.to_lowercase())),
         }
+    }
+
+    /// The request after the greetings `text` opens with ("hello, my order is late" → "my order
+    /// is late"), when there is one of substance; `None` when the message is not a greeting
+    /// followed by something else. A slice of `text` itself, so the classifier sees the
+    /// customer's own characters.
+    pub fn request_after_greeting<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let mut rest = text.trim_start();
+        let mut stripped = false;
+        while let Some(after) = self.openers.iter().find_map(|o| after_opener(rest, o)) {
+            rest = after.trim_start_matches(|c: char| !c.is_alphanumeric());
+            stripped = true;
+        }
+        (stripped && is_substantial(rest)).then_some(rest)
     }
 
     pub fn follow_up(&self) -> &FollowUpConfig {
@@ -209,6 +218,37 @@ impl Context {
     }
 }
 
+fn longest_first(words: impl Iterator<Item = String>) -> Vec<String> {
+    let mut words: Vec<String> = words.filter(|w| !w.is_empty()).collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    words
+}
+
+/// `text` after `opener` (lower case) when it opens with it as a whole word.
+fn after_opener<'t>(text: &'t str, opener: &str) -> Option<&'t str> {
+    let head = text.get(..opener.len())?;
+    let rest = &text[opener.len()..];
+    if !head.to_lowercase().eq(opener) {
+        return None;
+    }
+    // "hi" opens "hi, …" but not "hiking boots"; Japanese has no spaces to wait for.
+    let glued = opener.is_ascii() && rest.chars().next().is_some_and(char::is_alphanumeric);
+    (!glued).then_some(rest)
+}
+
+/// A request of its own: three words of Latin script, or five other characters.
+fn is_substantial(text: &str) -> bool {
+    let words = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.is_ascii())
+        .count();
+    let others = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() && !c.is_ascii())
+        .count();
+    words >= 3 || others >= 5
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +286,29 @@ vague:
         assert_eq!(names("a question about my order and my account"), None);
         assert_eq!(names("reorder"), None, "whole words only");
         assert_eq!(names("hello"), None);
+    }
+
+    #[test]
+    fn a_request_is_read_without_the_greeting_it_opens_with() {
+        let c = Context::new(
+            &serde_norway::from_str(
+                "openers: {en: [hello, hi, hi there, good morning], ja: [こんにちは, お世話になっております, すみません]}",
+            )
+            .expect("valid"),
+        );
+        let request = |t| c.request_after_greeting(t);
+        assert_eq!(request("Hello, my order is late"), Some("my order is late"));
+        assert_eq!(request("hi there!! where is my parcel?"), Some("where is my parcel?"));
+        assert_eq!(
+            request("こんにちは。お世話になっております。返品したいです"),
+            Some("返品したいです")
+        );
+        assert_eq!(request("すみません注文をキャンセルしたい"), Some("注文をキャンセルしたい"));
+        assert_eq!(request("hello"), None, "a greeting alone");
+        assert_eq!(request("hi, thanks"), None, "nothing of substance after it");
+        assert_eq!(request("hiking boots in size 28?"), None, "whole words only");
+        assert_eq!(request("where is my order? hello?"), None, "only at the start");
+        assert_eq!(request("good morning"), None);
     }
 
     #[test]

@@ -72,6 +72,12 @@ impl Dialogue {
         Self::new(catalog, DialogueConfig::load(intents_dir)?)
     }
 
+    /// What the classifier reads of a customer message: the request after any greeting it opens
+    /// with ("hello, my order is late" is about the order, not a greeting).
+    pub fn classification_text<'t>(&self, text: &'t str) -> &'t str {
+        self.context.request_after_greeting(text).unwrap_or(text)
+    }
+
     pub fn config(&self) -> &DialogueConfig {
         &self.config
     }
