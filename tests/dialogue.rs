@@ -254,7 +254,11 @@ fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
             .responder()
             .variations("business_hours", &self::locale(locale));
         assert!(n >= 2);
-        let thanks = if locale == "ja" { "ありがとう" } else { "thanks" };
+        let thanks = if locale == "ja" {
+            "ありがとう"
+        } else {
+            "thanks"
+        };
         let mut replies = Vec::new();
         // Rotation shows every variation once in the first n answers. The question comes in
         // pairs (a third time running goes to a person: see `the_same_answer_asked_for_…`).
@@ -298,8 +302,18 @@ fn confident_answers_fill_the_customer_name_in_japanese_and_english() {
 fn the_same_answer_asked_for_a_third_time_running_goes_to_a_person() {
     let d = engine();
     for (locale, text, again, line) in [
-        ("ja", "カード決済がエラーになります", "別のカードでも同じでした", "同じご案内しかできず"),
-        ("en", "my card payment keeps failing", "still the same with another card", "haven't solved"),
+        (
+            "ja",
+            "カード決済がエラーになります",
+            "別のカードでも同じでした",
+            "同じご案内しかできず",
+        ),
+        (
+            "en",
+            "my card payment keeps failing",
+            "still the same with another card",
+            "haven't solved",
+        ),
     ] {
         let mut chat = Chat::new(&d, Some(locale), json!({}));
         let first = chat.say(text, confident("payment_failed", 0.95));
@@ -321,7 +335,14 @@ fn the_same_answer_asked_for_a_third_time_running_goes_to_a_person() {
         let mut chat = Chat::new(&d, Some(locale), json!({}));
         chat.say(text, confident("payment_failed", 0.95));
         chat.say(again, confident("payment_failed", 0.9));
-        chat.say(if locale == "ja" { "ありがとう" } else { "thanks" }, confident("thanks", 0.95));
+        chat.say(
+            if locale == "ja" {
+                "ありがとう"
+            } else {
+                "thanks"
+            },
+            confident("thanks", 0.95),
+        );
         let turn = chat.say(text, confident("payment_failed", 0.9));
         chat.assert_kind(&turn, TurnKind::Answer);
     }

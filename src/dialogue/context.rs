@@ -106,7 +106,12 @@ impl Context {
             .vague
             .topics
             .iter()
-            .map(|t| (longest_first(t.words.iter().map(|w| fold(w))), t.intents.clone()))
+            .map(|t| {
+                (
+                    longest_first(t.words.iter().map(|w| fold(w))),
+                    t.intents.clone(),
+                )
+            })
             .collect();
         Context {
             markers,
@@ -298,16 +303,30 @@ vague:
         );
         let request = |t| c.request_after_greeting(t);
         assert_eq!(request("Hello, my order is late"), Some("my order is late"));
-        assert_eq!(request("hi there!! where is my parcel?"), Some("where is my parcel?"));
+        assert_eq!(
+            request("hi there!! where is my parcel?"),
+            Some("where is my parcel?")
+        );
         assert_eq!(
             request("こんにちは。お世話になっております。返品したいです"),
             Some("返品したいです")
         );
-        assert_eq!(request("すみません注文をキャンセルしたい"), Some("注文をキャンセルしたい"));
+        assert_eq!(
+            request("すみません注文をキャンセルしたい"),
+            Some("注文をキャンセルしたい")
+        );
         assert_eq!(request("hello"), None, "a greeting alone");
         assert_eq!(request("hi, thanks"), None, "nothing of substance after it");
-        assert_eq!(request("hiking boots in size 28?"), None, "whole words only");
-        assert_eq!(request("where is my order? hello?"), None, "only at the start");
+        assert_eq!(
+            request("hiking boots in size 28?"),
+            None,
+            "whole words only"
+        );
+        assert_eq!(
+            request("where is my order? hello?"),
+            None,
+            "only at the start"
+        );
         assert_eq!(request("good morning"), None);
     }
 
