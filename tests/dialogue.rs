@@ -652,6 +652,13 @@ fn a_follow_up_only_guessed_as_courtesy_continues_the_topic() {
     chat.assert_intent(&turn, "shipping_fees");
     let turn = chat.say("thanks for that", confident("thanks", 0.98));
     chat.assert_intent(&turn, "thanks");
+    // A question that points back is no goodbye, however sure the classifier is.
+    chat.say(
+        "one item is missing from my box",
+        confident("delivery_problem", 0.99),
+    );
+    let turn = chat.say("what should I do now?", confident("goodbye", 0.95));
+    chat.assert_intent(&turn, "delivery_problem");
 }
 
 #[test]

@@ -402,11 +402,22 @@ impl Ctx<'_, '_, '_> {
             return None;
         }
         // Courtesy ("thanks for that") is its own reply, unless the classifier only guessed it.
-        let courtesy =
-            |i: &IntentName| d.context.is_small_talk(i) && c.confidence >= follow_up.override_below;
+        // A question that points back ("what should I do now?") is never courtesy, however sure
+        // the classifier is that it says goodbye.
+        let courtesy = |i: &IntentName| {
+            d.context.is_small_talk(i)
+                && c.confidence >= follow_up.override_below
+                && !is_question(text)
+        };
         match own {
             Some(i) if *i == last.intent || courtesy(i) => None,
-            Some(_) if c.confidence >= follow_up.override_below && !topic_answers_it() => None,
+            Some(i)
+                if !d.context.is_small_talk(i)
+                    && c.confidence >= follow_up.override_below
+                    && !topic_answers_it() =>
+            {
+                None
+            }
             _ => Some(last.intent.clone()),
         }
     }
