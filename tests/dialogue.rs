@@ -1261,8 +1261,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
     // A required variable that may be waived is printed without a guard; a waiver names no facet.
     edit(
         "order_status.yaml",
-        "{%- if order_id is not defined -%}",
-        "{%- if false -%}",
+        "{%- elif order_id is not defined -%}",
+        "{%- elif false -%}",
     );
     edit(
         "refund_status.yaml",
