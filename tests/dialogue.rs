@@ -1053,6 +1053,15 @@ fn angry_wording_and_repeated_marks_after_a_miss_are_frustration() {
     let turn = chat.say("ふざけるな、いつ届くんだ", confident("order_status", 0.9));
     chat.assert_handoff(&turn, HandoffReason::Frustration);
     assert!(reply(&turn).contains("申し訳ございません"));
+    // Nothing was answered, yet the agent reads what it is about: the message was surely that.
+    let summary = &turn.handoff.as_ref().unwrap().summary.text;
+    assert!(summary.contains("配送状況の確認について"), "{summary}");
+    // A message only guessed at names no topic.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("ふざけるな", unsure("order_status"));
+    chat.assert_handoff(&turn, HandoffReason::Frustration);
+    let summary = &turn.handoff.as_ref().unwrap().summary.text;
+    assert!(summary.contains("ご用件について"), "{summary}");
 
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("えっと", unsure("change_order"));

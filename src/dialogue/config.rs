@@ -128,6 +128,9 @@ pub struct PolicyConfig {
     pub complaint_intents: Vec<IntentName>,
     /// Quick replies offered with the out-of-scope line.
     pub out_of_scope_suggestions: Vec<IntentName>,
+    /// A handoff before anything was answered ("返金の約束を3回も破られた、腹が立つ") names its
+    /// message's intent as the summary's topic when classified at least this sure.
+    pub summary_topic_min_confidence: f32,
 }
 
 impl Default for PolicyConfig {
@@ -139,6 +142,7 @@ impl Default for PolicyConfig {
             explicit_request_intents: Vec::new(),
             complaint_intents: Vec::new(),
             out_of_scope_suggestions: Vec::new(),
+            summary_topic_min_confidence: 0.8,
         }
     }
 }

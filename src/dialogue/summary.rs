@@ -11,7 +11,7 @@ use super::config::{SentimentLabels, METADATA_VARIABLES};
 use super::engine::Dialogue;
 use super::respond::{template_vars, Line, Vars};
 use super::signals::Signal;
-use super::state::{clip, CustomerMessage, DialogueState};
+use super::state::{clip, CustomerMessage, DialogueState, TimelineEntry};
 use super::types::{CustomerMetadata, HandoffSummary, SentimentLabel, SentimentSummary};
 use crate::catalog::HandoffMode;
 use crate::domain::{HandoffReason, IntentName, Locale, TurnKind};
@@ -125,16 +125,28 @@ impl Dialogue {
         vars
     }
 
-    /// The topic: the latest thing the bot answered or asked details for, not the handoff itself.
+    /// The topic: the latest thing the bot answered or asked details for; failing that, what a
+    /// handoff's message was surely about (an angry first message). Never an intent that is
+    /// itself a handoff (a complaint, a request for a person).
     fn topic<'s>(&self, state: &'s DialogueState) -> Option<&'s IntentName> {
-        state.timeline.iter().rev().find_map(|e| {
+        let own_topic = |e: &'s TimelineEntry| {
             let intent = e.intent.as_ref()?;
             let always = self
                 .intents
                 .get(intent)
                 .is_some_and(|i| i.handoff == HandoffMode::Always);
-            (matches!(e.kind, TurnKind::Answer | TurnKind::AskSlot) && !always).then_some(intent)
-        })
+            (!always).then_some(intent)
+        };
+        let sure = self.config.policy.summary_topic_min_confidence;
+        let timeline = || state.timeline.iter().rev();
+        timeline()
+            .filter(|e| matches!(e.kind, TurnKind::Answer | TurnKind::AskSlot))
+            .find_map(own_topic)
+            .or_else(|| {
+                timeline()
+                    .filter(|e| e.kind == TurnKind::Handoff && e.confidence >= sure)
+                    .find_map(own_topic)
+            })
     }
 }
 
