@@ -972,6 +972,7 @@ fn rotation_never_repeats_a_variation_twice_in_a_row() {
         let mut previous = String::new();
         for _ in 0..15 {
             let turn = chat.say(text, confident("greeting", 0.95));
+            assert!(offered(&turn).is_empty(), "no person offered for courtesy");
             let r = reply(&turn).to_string();
             assert_ne!(
                 r,

@@ -518,10 +518,11 @@ impl Ctx<'_, '_, '_> {
             };
             return self.ask_slot(slot, None);
         }
-        let repeated = self.asked_again(intent, &vars);
-        if repeated && !d.context.is_small_talk(intent) && self.answered_twice_running(intent) {
-            // The same answer twice, and a person offered, did not help: a third is no service
-            // (courtesy is answered however often it comes).
+        // Courtesy ("hello?", "thanks!") is answered however often it comes: no apology for the
+        // same answer, no person offered.
+        let repeated = self.asked_again(intent, &vars) && !d.context.is_small_talk(intent);
+        if repeated && self.answered_twice_running(intent) {
+            // The same answer twice, and a person offered, did not help: a third is no service.
             return self.handoff(HandoffReason::Unresolved, None);
         }
         let Some(answer) = self.render_intent(intent, &vars) else {
