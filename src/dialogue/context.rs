@@ -165,16 +165,8 @@ impl Context {
 
     /// Short enough to be a follow-up rather than a question of its own.
     pub fn is_short(&self, text: &str) -> bool {
-        let folded = fold(text);
-        let words = folded
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .count();
-        let other = folded
-            .chars()
-            .filter(|c| !c.is_ascii() && c.is_alphanumeric())
-            .count();
-        words <= self.config.max_words && other <= self.config.max_chars
+        let length = Length::of(text);
+        length.words <= self.config.max_words && length.other_chars <= self.config.max_chars
     }
 
     /// The intents a message may mean that holds nothing but one entity of `vague.entities`
@@ -233,7 +225,7 @@ fn longest_first(words: impl Iterator<Item = String>) -> Vec<String> {
 fn after_opener<'t>(text: &'t str, opener: &str) -> Option<&'t str> {
     let head = text.get(..opener.len())?;
     let rest = &text[opener.len()..];
-    if !head.to_lowercase().eq(opener) {
+    if !head.eq_ignore_ascii_case(opener) {
         return None;
     }
     // "hi" opens "hi, …" but not "hiking boots"; Japanese has no spaces to wait for.
@@ -243,15 +235,30 @@ fn after_opener<'t>(text: &'t str, opener: &str) -> Option<&'t str> {
 
 /// A request of its own: three words of Latin script, or five other characters.
 fn is_substantial(text: &str) -> bool {
-    let words = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && w.is_ascii())
-        .count();
-    let others = text
-        .chars()
-        .filter(|c| c.is_alphanumeric() && !c.is_ascii())
-        .count();
-    words >= 3 || others >= 5
+    let length = Length::of(text);
+    length.words >= 3 || length.other_chars >= 5
+}
+
+/// How long a message is, in words of Latin script and characters of other scripts (Japanese
+/// has no spaces to count words by), once [`fold`]ed.
+struct Length {
+    words: usize,
+    other_chars: usize,
+}
+
+impl Length {
+    fn of(text: &str) -> Length {
+        let folded = fold(text);
+        let words = folded
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .count();
+        let other_chars = folded
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphanumeric())
+            .count();
+        Length { words, other_chars }
+    }
 }
 
 #[cfg(test)]
