@@ -82,19 +82,33 @@ impl Scores {
         !self.out_of_scope(t) && self.top().1 >= answer_threshold
     }
 
-    /// The decision for this message.
+    /// Probability that a person handles the message: the sum over the always-handoff intents.
+    fn always_handoff_mass(&self, handoff_of: impl Fn(usize) -> HandoffMode) -> f32 {
+        self.ranked
+            .iter()
+            .filter(|&&(i, _)| handoff_of(i) == HandoffMode::Always)
+            .map(|&(_, p)| p)
+            .sum()
+    }
+
+    /// The decision for this message; `handoff_of` gives each intent's handoff mode.
     pub fn decide(
         &self,
         t: &Thresholds,
         answer_threshold: f32,
-        handoff: HandoffMode,
+        handoff_of: impl Fn(usize) -> HandoffMode,
     ) -> (Option<usize>, Action, Reason) {
         if self.out_of_scope(t) {
             return (None, Action::Handoff, Reason::OutOfScope);
         }
         let (top, p) = self.top();
+        let handoff = handoff_of(top);
         let ambiguous = p - self.second() < t.margin && p + self.second() >= answer_threshold;
-        if handoff == HandoffMode::Always && p >= answer_threshold {
+        // "Complaint or a request for a person?" needs no asking: either way a person takes it, so
+        // the always-handoff intents' summed probability is what must be confident.
+        if handoff == HandoffMode::Always
+            && self.always_handoff_mass(handoff_of) >= answer_threshold
+        {
             return (Some(top), Action::Handoff, Reason::AlwaysHandoff);
         }
         if ambiguous {
@@ -135,7 +149,7 @@ mod tests {
     fn confident_answers() {
         let s = scores(&[0.9, 0.05], 0.05, 0.9);
         assert_eq!(
-            s.decide(&T, 0.6, HandoffMode::Auto),
+            s.decide(&T, 0.6, |_| HandoffMode::Auto),
             (Some(0), Action::Answer, Reason::Confident)
         );
     }
@@ -143,29 +157,29 @@ mod tests {
     #[test]
     fn close_pair_clarifies() {
         let s = scores(&[0.45, 0.40, 0.1], 0.05, 0.9);
-        assert_eq!(s.decide(&T, 0.6, HandoffMode::Auto).1, Action::Clarify);
+        assert_eq!(s.decide(&T, 0.6, |_| HandoffMode::Auto).1, Action::Clarify);
     }
 
     #[test]
     fn low_confidence_hands_off_unless_never() {
         let s = scores(&[0.4, 0.1, 0.1, 0.1], 0.3, 0.9);
         assert_eq!(
-            s.decide(&T, 0.6, HandoffMode::Auto),
+            s.decide(&T, 0.6, |_| HandoffMode::Auto),
             (Some(0), Action::Handoff, Reason::LowConfidence)
         );
-        assert_eq!(s.decide(&T, 0.6, HandoffMode::Never).1, Action::Clarify);
+        assert_eq!(s.decide(&T, 0.6, |_| HandoffMode::Never).1, Action::Clarify);
     }
 
     #[test]
     fn out_of_scope_by_class_or_distance() {
         let by_class = scores(&[0.3, 0.1], 0.6, 0.9);
         assert_eq!(
-            by_class.decide(&T, 0.6, HandoffMode::Auto),
+            by_class.decide(&T, 0.6, |_| HandoffMode::Auto),
             (None, Action::Handoff, Reason::OutOfScope)
         );
         let by_distance = scores(&[0.95, 0.05], 0.0, 0.2);
         assert_eq!(
-            by_distance.decide(&T, 0.6, HandoffMode::Auto).2,
+            by_distance.decide(&T, 0.6, |_| HandoffMode::Auto).2,
             Reason::OutOfScope
         );
     }
@@ -174,8 +188,31 @@ mod tests {
     fn always_handoff_intents_go_to_a_person() {
         let s = scores(&[0.9, 0.05], 0.05, 0.9);
         assert_eq!(
-            s.decide(&T, 0.6, HandoffMode::Always),
+            s.decide(&T, 0.6, |_| HandoffMode::Always),
             (Some(0), Action::Handoff, Reason::AlwaysHandoff)
         );
+    }
+
+    #[test]
+    fn two_close_always_handoff_intents_go_to_a_person_together() {
+        // Intents 0 and 1 go to a person, 2 is answered by the bot.
+        let mode = |i: usize| {
+            if i < 2 {
+                HandoffMode::Always
+            } else {
+                HandoffMode::Auto
+            }
+        };
+        let split = scores(&[0.5, 0.4, 0.05], 0.05, 0.9);
+        assert_eq!(
+            split.decide(&T, 0.6, mode),
+            (Some(0), Action::Handoff, Reason::AlwaysHandoff)
+        );
+        // A bot-answered runner-up is no person's work: that pair is still asked about.
+        let mixed = scores(&[0.5, 0.05, 0.42], 0.03, 0.9);
+        assert_eq!(mixed.decide(&T, 0.6, mode).1, Action::Clarify);
+        // Nor does an always-handoff runner-up make a bot-answered top intent confident.
+        let under = scores(&[0.05, 0.4, 0.5], 0.05, 0.9);
+        assert_eq!(under.decide(&T, 0.6, mode).2, Reason::Ambiguous);
     }
 }

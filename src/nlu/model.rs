@@ -104,8 +104,8 @@ impl TrainedModel {
         let threshold = info
             .and_then(|i| i.threshold)
             .unwrap_or(m.thresholds.answer);
-        let handoff = info.map_or(HandoffMode::Auto, |i| i.handoff);
-        let (intent, action, reason) = scores.decide(&m.thresholds, threshold, handoff);
+        let handoff_of = |i: usize| m.intents.get(i).map_or(HandoffMode::Auto, |i| i.handoff);
+        let (intent, action, reason) = scores.decide(&m.thresholds, threshold, handoff_of);
         let alternatives = scores
             .ranked
             .iter()
