@@ -641,6 +641,26 @@ fn a_question_about_the_topic_instead_of_the_number_is_answered_without_it() {
     let turn = chat.say("ok never mind, thanks", confident("thanks", 0.95));
     chat.assert_intent(&turn, "thanks");
     chat.assert_never_says(&turn, "order number");
+    // So does dropping the request, whatever the classifier makes of it ("やめ" reads as a
+    // cancellation).
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "注文をキャンセルしたいです",
+        confident("cancel_order", 0.99),
+    );
+    let turn = chat.say("やっぱりやめておきます", confident("cancel_order", 0.99));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "goodbye");
+    chat.assert_never_says(&turn, "注文番号");
+    // The number given with it still counts.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("I want to cancel my order", confident("cancel_order", 0.99));
+    let turn = chat.say(
+        "never mind the reason, it's MD12345678",
+        confident("cancel_order", 0.9),
+    );
+    chat.assert_intent(&turn, "cancel_order");
+    chat.assert_says(&turn, "MD12345678");
 }
 
 #[test]

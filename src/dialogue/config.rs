@@ -483,6 +483,13 @@ impl DialogueConfig {
                 )));
             }
         }
+        let withdrawn_reply: Vec<IntentName> = self
+            .context
+            .withdrawn
+            .reply_intent
+            .iter()
+            .cloned()
+            .collect();
         let lists = [
             (
                 "policy.explicit_request_intents",
@@ -498,6 +505,7 @@ impl DialogueConfig {
                 &self.context.small_talk_intents,
             ),
             ("context.closing_intents", &self.context.closing_intents),
+            ("context.withdrawn.reply_intent", &withdrawn_reply),
         ]
         .map(|(field, list)| (field.to_string(), list));
         for (field, list) in lists.into_iter().chain(vague) {

@@ -7,7 +7,9 @@
 //! - **small talk** ("thanks", "hello") never counts as a change of topic while the bot waits for a
 //!   detail it asked for;
 //! - **declined details**: a reply to "your order number?" that says the customer has none ("I
-//!   haven't ordered yet", "わかりません").
+//!   haven't ordered yet", "わかりません");
+//! - **withdrawn requests**: a reply to it that drops the request ("never mind", "やっぱりやめて
+//!   おきます").
 //!
 //! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
 //! them.
@@ -31,6 +33,7 @@ pub struct ContextConfig {
     /// Replies to "your order number?" that say the customer does not have it ("I haven't
     /// ordered yet", "わかりません"), per locale.
     pub declined: BTreeMap<Locale, Vec<String>>,
+    pub withdrawn: WithdrawnConfig,
     /// Greetings a request may open with ("hello, my order is late", "お世話になっております。…"),
     /// per locale: the classifier reads the request after them, not the greeting.
     pub openers: BTreeMap<Locale, Vec<String>>,
@@ -61,6 +64,16 @@ impl Default for FollowUpConfig {
             markers: BTreeMap::new(),
         }
     }
+}
+
+/// Replies to a question for a detail that drop the request instead ("never mind").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WithdrawnConfig {
+    /// The intent the bot then answers as (a polite close), instead of asking again.
+    pub reply_intent: Option<IntentName>,
+    /// The words that drop it, per locale.
+    pub markers: BTreeMap<Locale, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -94,6 +107,8 @@ pub struct Context {
     small_talk: Vec<IntentName>,
     closing: Vec<IntentName>,
     declined: Lexicon,
+    withdrawn: Lexicon,
+    withdrawn_reply: Option<IntentName>,
     /// Lower case, longest first.
     openers: Vec<String>,
 }
@@ -122,6 +137,8 @@ impl Context {
             small_talk: config.small_talk_intents.clone(),
             closing: config.closing_intents.clone(),
             declined: Lexicon::new(config.declined.values().flatten()),
+            withdrawn: Lexicon::new(config.withdrawn.markers.values().flatten()),
+            withdrawn_reply: config.withdrawn.reply_intent.clone(),
             openers: longest_first(config.openers.values().flatten().map(|w| w.to_lowercase())),
         }
     }
@@ -161,6 +178,14 @@ impl Context {
     /// The message, a reply to a question for a detail, says the customer does not have it.
     pub fn declines(&self, text: &str) -> bool {
         self.declined.any(&fold(text))
+    }
+
+    /// The intent to answer as when the message, a reply to a question for a detail, drops the
+    /// request ("never mind"); `None` when it does not, or nothing is configured to answer it.
+    pub fn withdrawal_reply(&self, text: &str) -> Option<&IntentName> {
+        self.withdrawn_reply
+            .as_ref()
+            .filter(|_| self.withdrawn.any(&fold(text)))
     }
 
     /// Short enough to be a follow-up rather than a question of its own.

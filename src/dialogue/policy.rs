@@ -241,6 +241,14 @@ impl Ctx<'_, '_, '_> {
         if !given && d.context.declines(self.input.text) {
             return Break(self.declined_slot(slot));
         }
+        // "Never mind": the question is dropped, with a polite close, not asked again ("ok never
+        // mind, thanks" is already thanks).
+        if let Some(reply) = d.context.withdrawal_reply(self.input.text) {
+            let otherwise_read = given || self.tried_a_value() || (confident && closing);
+            if !otherwise_read {
+                return Break(self.answer(&reply.clone(), c.confidence));
+            }
+        }
         // The classifier's best guess (however unsure: "it doesn't fit" on a return), or one of
         // two it cannot tell apart; or a question it cannot place at all, asked while on this
         // topic ("do I need the original box?").
@@ -392,7 +400,7 @@ impl Ctx<'_, '_, '_> {
             .intent
             .as_ref()
             .filter(|_| matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff));
-        let topic_answers_it = || self.answer_depends_on_facets(&last.intent);
+        let topic_answers_it = || self.answer_depends_on_facets(&last.intent, &last.question);
         // A message understood on its own must point back; one that is not, or not surely
         // ("期限はありますか", "いつまでに送ればいいですか", "and a replacement?"), continues the
         // topic when the topic has words for what it asks.
@@ -424,22 +432,33 @@ impl Ctx<'_, '_, '_> {
 
     /// The answer of `intent` turns on what this message asks (its facets): rendered with them it
     /// says something else than without ("who pays the shipping for that?" after a return answer
-    /// gets the return answer's own word on shipping, not the generic shipping-fee answer).
-    fn answer_depends_on_facets(&self, intent: &IntentName) -> bool {
+    /// gets the return answer's own word on shipping, not the generic shipping-fee answer) — on
+    /// their own, or on top of what the `earlier` question asked ("注文後に適用できますか" after
+    /// "how do I use a coupon?").
+    fn answer_depends_on_facets(&self, intent: &IntentName, earlier: &str) -> bool {
         if self.facets.is_empty() {
             return false;
         }
-        let without = template_vars(self.input.customer, self.state);
+        let plain = template_vars(self.input.customer, self.state);
+        let mut before = plain.clone();
+        for facet in self.d.extractor.extract(earlier).facets {
+            before.insert(facet.name, Value::from(facet.value));
+        }
+        let with = |mut vars: Vars| {
+            for facet in &self.facets {
+                vars.insert(facet.name.clone(), Value::from(facet.value.clone()));
+            }
+            vars
+        };
         let render = |vars: &Vars| {
             self.d
                 .responder
                 .intent(intent.as_str(), &self.locale, 0, vars)
                 .ok()
         };
-        match (render(&self.vars()), render(&without)) {
-            (Some(with), Some(without)) => with != without,
-            _ => false,
-        }
+        let differs =
+            |a: &Vars, b: &Vars| matches!((render(a), render(b)), (Some(a), Some(b)) if a != b);
+        differs(&with(plain.clone()), &plain) || differs(&with(before.clone()), &before)
     }
 
     /// The fresh classification decides.
