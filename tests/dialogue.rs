@@ -1463,3 +1463,49 @@ fn an_order_number_settles_a_tie_with_an_intent_that_does_not_use_it() {
     chat.assert_intent(&turn, "order_status");
     assert_eq!(turn.kind, TurnKind::Answer);
 }
+
+#[test]
+fn an_unsure_message_offers_the_classifiers_guesses_and_a_click_answers_its_question() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let guessed = Classification {
+        alternatives: ["delete_account", "thanks", "password_reset"]
+            .iter()
+            .zip([0.3, 0.26, 0.05])
+            .map(|(intent, confidence)| Alternative {
+                intent: intent_name(intent),
+                confidence,
+            })
+            .collect(),
+        ..classification(
+            Some("update_account"),
+            0.5,
+            Action::Handoff,
+            Reason::LowConfidence,
+        )
+    };
+    let turn = chat.say("退会せずにメルマガだけ止めたいです", guessed);
+    chat.assert_kind(&turn, TurnKind::Rephrase);
+    // Courtesy is never a guess, nor is an intent the classifier gave 5 %.
+    assert_eq!(offered(&turn), ["update_account", "delete_account"]);
+    chat.assert_says(&turn, "会員情報の変更");
+    chat.assert_says(&turn, "言い換え");
+    // The click answers what the first message asked (the newsletter, not the account in general).
+    let turn = chat.say("update_account", out_of_scope());
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "update_account");
+    chat.assert_says(&turn, "メール配信設定");
+    // Without a guess worth offering, only the request to put it another way.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "hmm",
+        classification(
+            Some("greeting"),
+            0.2,
+            Action::Handoff,
+            Reason::LowConfidence,
+        ),
+    );
+    chat.assert_kind(&turn, TurnKind::Rephrase);
+    assert!(turn.quick_replies.is_empty(), "{}", chat.transcript());
+}

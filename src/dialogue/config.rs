@@ -131,6 +131,11 @@ pub struct PolicyConfig {
     /// A handoff before anything was answered ("返金の約束を3回も破られた、腹が立つ") names its
     /// message's intent as the summary's topic when classified at least this sure.
     pub summary_topic_min_confidence: f32,
+    /// A message understood too unsurely to answer is asked to be put another way, with the
+    /// classifier's guesses from this probability offered as quick replies (at most
+    /// `rephrase_max_guesses`; 0 offers none).
+    pub rephrase_guess_min_confidence: f32,
+    pub rephrase_max_guesses: usize,
 }
 
 impl Default for PolicyConfig {
@@ -143,6 +148,8 @@ impl Default for PolicyConfig {
             complaint_intents: Vec::new(),
             out_of_scope_suggestions: Vec::new(),
             summary_topic_min_confidence: 0.8,
+            rephrase_guess_min_confidence: 0.25,
+            rephrase_max_guesses: 0,
         }
     }
 }

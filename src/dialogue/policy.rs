@@ -799,6 +799,74 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// Low confidence or out of scope: ask to rephrase / say what the bot does, or hand off.
+    /// "Could you put it another way?", offering the classifier's best guesses as quick replies
+    /// (a click answers at once) when it had any worth offering.
+    fn rephrase(self, kind: MissKind, mut vars: Vars) -> BotTurn {
+        let c = self.input.classification;
+        let guesses = if kind == MissKind::LowConfidence {
+            self.guesses()
+        } else {
+            Vec::new()
+        };
+        let quick_replies: Vec<QuickReply> = guesses
+            .iter()
+            .map(|i| QuickReply {
+                label: self.d.config.label(i.as_str(), &self.locale).to_string(),
+                value: i.clone(),
+            })
+            .collect();
+        let labels: Vec<Value> = quick_replies
+            .iter()
+            .map(|q| Value::from(q.label.clone()))
+            .collect();
+        vars.insert("options".into(), Value::from(labels));
+        let Some(text) = self.line(Line::Rephrase, &vars) else {
+            return self.handoff(HandoffReason::LowConfidence, None);
+        };
+        if !guesses.is_empty() {
+            self.state.pending_clarification = Some(PendingClarification {
+                candidates: guesses
+                    .iter()
+                    .map(|i| Candidate {
+                        intent: i.clone(),
+                        confidence: 0.0,
+                    })
+                    .collect(),
+                text: clip(self.input.text, MAX_KEPT_CHARS),
+            });
+        }
+        self.reply(
+            text,
+            Action::Clarify,
+            c.intent.clone(),
+            c.confidence,
+            quick_replies,
+            TurnKind::Rephrase,
+        )
+    }
+
+    /// The intents the classifier leaned to, best first: at least
+    /// `policy.rephrase_guess_min_confidence` sure, courtesy left out.
+    fn guesses(&self) -> Vec<IntentName> {
+        let d = self.d;
+        let c = self.input.classification;
+        let policy = &d.config.policy;
+        let top = c.intent.iter().map(|i| (i, c.confidence));
+        let rest = c.alternatives.iter().map(|a| (&a.intent, a.confidence));
+        let mut guesses: Vec<IntentName> = Vec::new();
+        for (intent, confidence) in top.chain(rest) {
+            let offered = confidence >= policy.rephrase_guess_min_confidence
+                && d.intents.contains_key(intent)
+                && !d.context.is_small_talk(intent)
+                && !guesses.contains(intent);
+            if offered {
+                guesses.push(intent.clone());
+            }
+        }
+        guesses.truncate(policy.rephrase_max_guesses);
+        guesses
+    }
+
     fn miss(mut self, kind: MissKind) -> BotTurn {
         let d = self.d;
         let c = self.input.classification;
@@ -811,17 +879,7 @@ impl Ctx<'_, '_, '_> {
         }
         let mut vars = self.vars();
         if kind != MissKind::OutOfScope {
-            return match self.line(Line::Rephrase, &vars) {
-                Some(text) => self.reply(
-                    text,
-                    Action::Clarify,
-                    c.intent.clone(),
-                    c.confidence,
-                    Vec::new(),
-                    TurnKind::Rephrase,
-                ),
-                None => self.handoff(HandoffReason::LowConfidence, None),
-            };
+            return self.rephrase(kind, vars);
         }
         let suggestions: Vec<QuickReply> = d
             .config

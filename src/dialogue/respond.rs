@@ -193,7 +193,11 @@ impl Line {
         ];
         const CHOOSE: &[Var<'static>] =
             &[req("options", Kind::List), opt("customer_name", Kind::Text)];
+        // The classifier's guesses, when it had any worth offering.
+        const REPHRASE: &[Var<'static>] =
+            &[opt("options", Kind::List), opt("customer_name", Kind::Text)];
         match self {
+            Self::Rephrase => REPHRASE,
             Self::Clarify => CLARIFY,
             Self::Choose => CHOOSE,
             Self::OutOfScope => OUT_OF_SCOPE,
