@@ -33,6 +33,25 @@ fn validate_reports_file_and_line() {
 }
 
 #[test]
+fn validate_checks_the_dialogue_configuration_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_catalog(dir.path());
+    let path = dir.path().join("intents/_dialogue.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    // A line that uses a variable it never gets, and an intent the catalog lacks.
+    let broken = text
+        .replacen("rephrase: \"", "rephrase: \"{{ order_total }} ", 1)
+        .replacen("reply_intent: goodbye", "reply_intent: farewell", 1);
+    assert_ne!(broken, text, "the edits must apply");
+    std::fs::write(&path, broken).expect("write");
+    let out = madoguchi(dir.path(), &["validate"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", show("validate", &out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("order_total"), "{err}");
+    assert!(err.contains("farewell"), "{err}");
+}
+
+#[test]
 fn classify_without_a_model_says_how_to_train() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_catalog(dir.path());

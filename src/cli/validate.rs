@@ -10,6 +10,9 @@ pub fn run(paths: &Paths, _args: ValidateArgs) -> anyhow::Result<()> {
     let (catalog, data, mut warnings) = crate::catalog::load(&paths.intents, &paths.training_data)?;
     // Variations of an intent must answer the same question with the same facts.
     warnings.extend(crate::dialogue::check_variations(&catalog));
+    // The dialogue configuration (`_dialogue.yaml`, `_entities.yaml`) and every template against
+    // it, as `serve` and `chat` load them: a broken line is found here, not at start-up.
+    crate::dialogue::Dialogue::load(&catalog, &paths.intents)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
