@@ -5,12 +5,15 @@
 //! `x Wᵀ + b` linears, softmax attention with the padding mask (−10⁹ on padded keys, which is what
 //! skipping them amounts to in f32), erf GELU and post-residual layer norms. Only what is written
 //! here is differentiable; the fast kernels are for inference.
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Tensor, Var, D};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// The parameters of one BERT layer, by their name under `encoder.layer.{i}.`, in a fixed order.
 const PARAMS: [&str; 16] = [
@@ -157,8 +160,14 @@ impl TrainableLayers {
     }
 
     /// Hidden states `[b, len, hidden]` of the frozen layers in, of the last layer out. `mask` is
-    /// `[b, len]` (u32, 1 = real token); `dropout` (0 at inference) follows each sub-layer.
-    pub fn forward(&self, x: &Tensor, mask: &Tensor, dropout: f32) -> candle_core::Result<Tensor> {
+    /// `[b, len]` (u32, 1 = real token); `dropout` ([`Dropout::off`] at inference) follows each
+    /// sub-layer.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        dropout: &Dropout,
+    ) -> candle_core::Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         // 0 for real keys, −10⁹ for padded ones, broadcast over heads and queries.
         let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * 1e9)?.reshape((b, 1, 1, len))?;
@@ -174,7 +183,7 @@ impl TrainableLayers {
         l: &Layer,
         x: &Tensor,
         bias: &Tensor,
-        dropout: f32,
+        dropout: &Dropout,
     ) -> candle_core::Result<Tensor> {
         let (b, len, h) = x.dims3()?;
         let x2 = x.reshape((b * len, h))?;
@@ -194,10 +203,10 @@ impl TrainableLayers {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b * len, h))?;
-        let attn = drop(linear(&ctx, l.p(6), l.p(7))?, dropout)?;
+        let attn = dropout.apply(linear(&ctx, l.p(6), l.p(7))?)?;
         let a = layer_norm(&(attn + &x2)?, l.p(8), l.p(9), self.eps)?;
         let f = linear(&a, l.p(10), l.p(11))?.gelu_erf()?;
-        let out = drop(linear(&f, l.p(12), l.p(13))?, dropout)?;
+        let out = dropout.apply(linear(&f, l.p(12), l.p(13))?)?;
         layer_norm(&(out + &a)?, l.p(14), l.p(15), self.eps)?.reshape((b, len, h))
     }
 }
@@ -206,11 +215,45 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     x.matmul(&w.t()?)?.broadcast_add(b)
 }
 
-fn drop(x: Tensor, p: f32) -> candle_core::Result<Tensor> {
-    if p > 0.0 {
-        candle_nn::ops::dropout(&x, p)
-    } else {
-        Ok(x)
+/// Dropout whose masks come from a seeded generator, so that a fine-tune with one seed is the
+/// same fine-tune every time (candle's own dropout draws from an unseeded one: two retrains of one
+/// catalog had differed by 0.9 points of held-out accuracy and 0.06 of answer threshold).
+pub struct Dropout {
+    p: f32,
+    rng: RefCell<StdRng>,
+}
+
+impl Dropout {
+    pub fn new(p: f32, seed: u64) -> Self {
+        Self {
+            p,
+            rng: RefCell::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    /// No dropout (inference, the head's starting point).
+    pub fn off() -> Self {
+        Self::new(0.0, 0)
+    }
+
+    /// Zeroes each element with probability `p` and scales the rest by `1 / (1 − p)`.
+    fn apply(&self, x: Tensor) -> candle_core::Result<Tensor> {
+        if self.p <= 0.0 {
+            return Ok(x);
+        }
+        let keep = 1.0 / (1.0 - self.p);
+        let mut rng = self.rng.borrow_mut();
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f32>() < self.p {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+        x * mask
     }
 }
 
@@ -232,7 +275,7 @@ mod tests {
     use candle_nn::{VarBuilder, VarMap};
     use candle_transformers::models::bert::{BertModel, Config};
 
-    use super::TrainableLayers;
+    use super::{Dropout, TrainableLayers};
     use crate::nlu::bert::FastBert;
     use crate::nlu::kernels::Kernels;
 
@@ -257,6 +300,32 @@ mod tests {
     }
 
     #[test]
+    fn dropout_with_one_seed_drops_the_same_units_every_time() {
+        let cpu = &Device::Cpu;
+        let x = Tensor::ones((4, 256), DType::F32, cpu).expect("ones");
+        let run = |seed| {
+            let dropout = Dropout::new(0.1, seed);
+            let first = dropout.apply(x.clone()).expect("apply");
+            let second = dropout.apply(x.clone()).expect("apply");
+            (first, second)
+        };
+        let (a1, a2) = run(7);
+        let (b1, b2) = run(7);
+        assert_eq!(max_abs_diff(&a1, &b1), 0.0);
+        assert_eq!(max_abs_diff(&a2, &b2), 0.0);
+        // Successive masks differ, and so do other seeds'.
+        assert!(max_abs_diff(&a1, &a2) > 0.0);
+        assert!(max_abs_diff(&a1, &run(8).0) > 0.0);
+        // About a tenth dropped, the rest scaled so that the mean stays 1.
+        let kept: Vec<f32> = a1.flatten_all().and_then(|t| t.to_vec1()).expect("vec");
+        let dropped = kept.iter().filter(|&&v| v == 0.0).count();
+        assert!((60..150).contains(&dropped), "{dropped} of 1024 dropped");
+        assert!(kept
+            .iter()
+            .all(|&v| v == 0.0 || (v - 1.0 / 0.9).abs() < 1e-6));
+    }
+
+    #[test]
     fn trainable_layers_match_fast_bert_at_init() {
         let config = tiny_config();
         let varmap = VarMap::new();
@@ -274,7 +343,9 @@ mod tests {
         for first in [1, 2] {
             let lower = fast.forward_until(&ids, &mask, first).expect("lower");
             let layers = TrainableLayers::from_base(&vb, &config, first).expect("layers");
-            let got = layers.forward(&lower, &mask, 0.0).expect("forward");
+            let got = layers
+                .forward(&lower, &mask, &Dropout::off())
+                .expect("forward");
             let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-4, "from layer {first}: max difference {diff}");
             // FastBert's own split agrees with its full pass too.

@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::layers::TrainableLayers;
+use super::layers::{Dropout, TrainableLayers};
 use super::lower::LowerStates;
 use crate::nlu::encoder::masked_mean_l2;
 use crate::nlu::NluError;
@@ -88,6 +88,7 @@ pub fn finetune(
 ) -> Result<FinetuneReport, NluError> {
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(options.seed);
+    let dropout = Dropout::new(options.dropout, options.seed);
     let head = Var::from_tensor(&class_means(layers, lower, train, n_classes)?)?;
     let batches_per_epoch = train.len().div_ceil(options.batch_size.max(1));
     let total = (batches_per_epoch * options.epochs).max(1);
@@ -126,7 +127,7 @@ pub fn finetune(
             let idx: Vec<usize> = batch.iter().map(|l| l.text).collect();
             let targets: Vec<u32> = batch.iter().map(|l| l.class as u32).collect();
             let targets = Tensor::from_vec(targets, batch.len(), &Device::Cpu)?;
-            let logits = logits(layers, &head, lower, &idx, options.dropout, options.scale)?;
+            let logits = logits(layers, &head, lower, &idx, &dropout, options.scale)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
             let grads = loss.backward()?;
@@ -196,7 +197,7 @@ fn sentence_vectors(
     layers: &TrainableLayers,
     lower: &LowerStates,
     idx: &[usize],
-    dropout: f32,
+    dropout: &Dropout,
 ) -> candle_core::Result<Tensor> {
     let (x, mask) = lower.batch(idx)?;
     let hidden = layers.forward(&x, &mask, dropout)?;
@@ -209,7 +210,7 @@ fn logits(
     head: &Var,
     lower: &LowerStates,
     idx: &[usize],
-    dropout: f32,
+    dropout: &Dropout,
     scale: f64,
 ) -> candle_core::Result<Tensor> {
     let e = sentence_vectors(layers, lower, idx, dropout)?;
@@ -230,7 +231,7 @@ fn class_means(
     let mut sums = vec![0f32; n_classes * dim];
     for chunk in train.chunks(64) {
         let idx: Vec<usize> = chunk.iter().map(|l| l.text).collect();
-        let e: Vec<Vec<f32>> = sentence_vectors(layers, lower, &idx, 0.0)?
+        let e: Vec<Vec<f32>> = sentence_vectors(layers, lower, &idx, &Dropout::off())?
             .detach()
             .to_vec2()?;
         for (l, row) in chunk.iter().zip(e) {
@@ -256,7 +257,7 @@ fn accuracy(
     let mut correct = 0usize;
     for chunk in held_out.chunks(64) {
         let idx: Vec<usize> = chunk.iter().map(|l| l.text).collect();
-        let pred: Vec<u32> = logits(layers, head, lower, &idx, 0.0, options.scale)?
+        let pred: Vec<u32> = logits(layers, head, lower, &idx, &Dropout::off(), options.scale)?
             .detach()
             .argmax(D::Minus1)?
             .to_vec1()?;
