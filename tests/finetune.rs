@@ -7,7 +7,7 @@ use madoguchi::nlu::encoder::masked_mean_l2;
 use madoguchi::nlu::finetune::delta::{
     delta_tag, load_finetuned, EncoderFiles, TrainedOn, DELTA_FILE,
 };
-use madoguchi::nlu::finetune::layers::TrainableLayers;
+use madoguchi::nlu::finetune::layers::{Dropout, TrainableLayers};
 use madoguchi::nlu::finetune::lower::LowerStates;
 use madoguchi::nlu::finetune::train::{classes, finetune, FinetuneOptions};
 use madoguchi::nlu::kernels::{Precision, PrecisionChoice};
@@ -78,7 +78,7 @@ fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
     let before = base.embed(&texts).expect("embed");
     let idx: Vec<usize> = (0..texts.len()).collect();
     let (x, mask) = lower.batch(&idx).expect("batch");
-    let hidden = layers.forward(&x, &mask, 0.0).expect("forward");
+    let hidden = layers.forward(&x, &mask, &Dropout::off()).expect("forward");
     let want: Vec<Vec<f32>> = masked_mean_l2(&hidden, &mask)
         .expect("pool")
         .to_vec2()
@@ -91,6 +91,45 @@ fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
         }
     }
     assert!(moved > 1e-3, "fine-tuning did not change the vectors");
+}
+
+#[test]
+fn one_seed_gives_one_finetune_dropout_included() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny_encoder(dir.path());
+    let base = BertEncoder::from_dir(dir.path(), f32_options()).expect("base");
+    let texts: Vec<&str> = TEXTS.iter().map(|t| t.0).collect();
+    let labels: Vec<Option<usize>> = TEXTS.iter().map(|t| Some(t.1)).collect();
+    let lower = LowerStates::compute(&base, &texts, 1).expect("lower layers");
+    let files = EncoderFiles::in_dir(dir.path()).expect("files");
+    let config = files.config().expect("config");
+    let (train, n) = classes(&labels, 2);
+    let tuned = |seed: u64| {
+        let layers = TrainableLayers::from_base(&files.base_weights().expect("w"), &config, 1)
+            .expect("layers");
+        let options = FinetuneOptions {
+            layers: 1,
+            epochs: 2,
+            batch_size: 4,
+            dropout: 0.1,
+            seed,
+            ..Default::default()
+        };
+        finetune(&layers, &lower, &train, &[], n, &options).expect("finetune");
+        let idx: Vec<usize> = (0..texts.len()).collect();
+        let (x, mask) = lower.batch(&idx).expect("batch");
+        let hidden = layers.forward(&x, &mask, &Dropout::off()).expect("forward");
+        hidden
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("vec")
+    };
+    let (a, b, other) = (tuned(7), tuned(7), tuned(8));
+    assert_eq!(a, b, "the same seed fine-tuned differently");
+    assert_ne!(
+        a, other,
+        "another seed should draw other batches and dropout"
+    );
 }
 
 fn train(dir: &Path, encoder: &Path, extra: &[&str]) -> String {
