@@ -731,35 +731,16 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// A vague request: "which of these is it about?" with a quick reply per intent.
-    fn choose(self, intents: Vec<IntentName>) -> BotTurn {
-        let d = self.d;
-        let quick_replies: Vec<QuickReply> = intents
-            .iter()
-            .map(|i| QuickReply {
-                label: d.config.label(i.as_str(), &self.locale).to_string(),
-                value: i.clone(),
-            })
-            .collect();
+    fn choose(mut self, intents: Vec<IntentName>) -> BotTurn {
+        let quick_replies = self.quick_replies(&intents);
         let mut vars = self.vars();
-        let labels: Vec<Value> = quick_replies
-            .iter()
-            .map(|q| Value::from(q.label.clone()))
-            .collect();
-        vars.insert("options".into(), Value::from(labels));
+        vars.insert("options".into(), labels(&quick_replies));
         let Some(text) = self.line(Line::Choose, &vars) else {
             return self.handoff(HandoffReason::LowConfidence, None);
         };
         let c = self.input.classification;
-        self.state.pending_clarification = Some(PendingClarification {
-            candidates: intents
-                .iter()
-                .map(|i| Candidate {
-                    intent: i.clone(),
-                    confidence: 0.0,
-                })
-                .collect(),
-            text: self.question.clone(),
-        });
+        let question = self.question.clone();
+        self.await_choice(&intents, question);
         self.reply(
             text,
             Action::Clarify,
@@ -768,6 +749,32 @@ impl Ctx<'_, '_, '_> {
             quick_replies,
             TurnKind::Clarify,
         )
+    }
+
+    /// One quick reply per intent, labelled in the conversation's language.
+    fn quick_replies(&self, intents: &[IntentName]) -> Vec<QuickReply> {
+        intents
+            .iter()
+            .map(|i| QuickReply {
+                label: self.d.config.label(i.as_str(), &self.locale).to_string(),
+                value: i.clone(),
+            })
+            .collect()
+    }
+
+    /// The next message may pick one of `intents` (a click or a label); `text` is the question
+    /// the choice then answers.
+    fn await_choice(&mut self, intents: &[IntentName], text: String) {
+        self.state.pending_clarification = Some(PendingClarification {
+            candidates: intents
+                .iter()
+                .map(|i| Candidate {
+                    intent: i.clone(),
+                    confidence: 0.0,
+                })
+                .collect(),
+            text,
+        });
     }
 
     /// Of two close intents, the one that uses a detail this message gives (an order number
@@ -801,39 +808,20 @@ impl Ctx<'_, '_, '_> {
     /// Low confidence or out of scope: ask to rephrase / say what the bot does, or hand off.
     /// "Could you put it another way?", offering the classifier's best guesses as quick replies
     /// (a click answers at once) when it had any worth offering.
-    fn rephrase(self, kind: MissKind, mut vars: Vars) -> BotTurn {
+    fn rephrase(mut self, kind: MissKind, mut vars: Vars) -> BotTurn {
         let c = self.input.classification;
         let guesses = if kind == MissKind::LowConfidence {
             self.guesses()
         } else {
             Vec::new()
         };
-        let quick_replies: Vec<QuickReply> = guesses
-            .iter()
-            .map(|i| QuickReply {
-                label: self.d.config.label(i.as_str(), &self.locale).to_string(),
-                value: i.clone(),
-            })
-            .collect();
-        let labels: Vec<Value> = quick_replies
-            .iter()
-            .map(|q| Value::from(q.label.clone()))
-            .collect();
-        vars.insert("options".into(), Value::from(labels));
+        let quick_replies = self.quick_replies(&guesses);
+        vars.insert("options".into(), labels(&quick_replies));
         let Some(text) = self.line(Line::Rephrase, &vars) else {
             return self.handoff(HandoffReason::LowConfidence, None);
         };
         if !guesses.is_empty() {
-            self.state.pending_clarification = Some(PendingClarification {
-                candidates: guesses
-                    .iter()
-                    .map(|i| Candidate {
-                        intent: i.clone(),
-                        confidence: 0.0,
-                    })
-                    .collect(),
-                text: clip(self.input.text, MAX_KEPT_CHARS),
-            });
+            self.await_choice(&guesses, clip(self.input.text, MAX_KEPT_CHARS));
         }
         self.reply(
             text,
@@ -881,35 +869,14 @@ impl Ctx<'_, '_, '_> {
         if kind != MissKind::OutOfScope {
             return self.rephrase(kind, vars);
         }
-        let suggestions: Vec<QuickReply> = d
-            .config
-            .policy
-            .out_of_scope_suggestions
-            .iter()
-            .map(|i| QuickReply {
-                label: d.config.label(i.as_str(), &self.locale).to_string(),
-                value: i.clone(),
-            })
-            .collect();
-        let topics: Vec<Value> = suggestions
-            .iter()
-            .map(|q| Value::from(q.label.clone()))
-            .collect();
-        vars.insert("topics".into(), Value::from(topics));
+        let topics = d.config.policy.out_of_scope_suggestions.clone();
+        let suggestions = self.quick_replies(&topics);
+        vars.insert("topics".into(), labels(&suggestions));
         let Some(text) = self.line(Line::OutOfScope, &vars) else {
             return self.handoff(HandoffReason::OutOfScope, None);
         };
-        if !suggestions.is_empty() {
-            self.state.pending_clarification = Some(PendingClarification {
-                candidates: suggestions
-                    .iter()
-                    .map(|q| Candidate {
-                        intent: q.value.clone(),
-                        confidence: 0.0,
-                    })
-                    .collect(),
-                text: clip(self.input.text, MAX_KEPT_CHARS),
-            });
+        if !topics.is_empty() {
+            self.await_choice(&topics, clip(self.input.text, MAX_KEPT_CHARS));
         }
         self.reply(
             text,
@@ -1186,4 +1153,13 @@ impl Ctx<'_, '_, '_> {
 fn is_question(text: &str) -> bool {
     let end = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
     end.ends_with(['?', '？', 'か'])
+}
+
+/// The labels of `quick_replies`, for a line that names them.
+fn labels(quick_replies: &[QuickReply]) -> Value {
+    let labels: Vec<Value> = quick_replies
+        .iter()
+        .map(|q| Value::from(q.label.clone()))
+        .collect();
+    Value::from(labels)
 }
