@@ -38,15 +38,46 @@ const TEXTS: [(&str, usize); 12] = [
     ("now refund", 1),
 ];
 
+/// A tiny random encoder in a temporary folder, its lower layer run over [`TEXTS`].
+struct Tiny {
+    dir: tempfile::TempDir,
+    base: BertEncoder,
+    texts: Vec<&'static str>,
+    labels: Vec<Option<usize>>,
+    lower: LowerStates,
+    files: EncoderFiles,
+}
+
+impl Tiny {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_tiny_encoder(dir.path());
+        let base = BertEncoder::from_dir(dir.path(), f32_options()).expect("base");
+        let texts: Vec<&str> = TEXTS.iter().map(|t| t.0).collect();
+        let labels: Vec<Option<usize>> = TEXTS.iter().map(|t| Some(t.1)).collect();
+        let lower = LowerStates::compute(&base, &texts, 1).expect("lower layers");
+        let files = EncoderFiles::in_dir(dir.path()).expect("files");
+        Self {
+            dir,
+            base,
+            texts,
+            labels,
+            lower,
+            files,
+        }
+    }
+}
+
 #[test]
 fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_tiny_encoder(dir.path());
-    let base = BertEncoder::from_dir(dir.path(), f32_options()).expect("base");
-    let texts: Vec<&str> = TEXTS.iter().map(|t| t.0).collect();
-    let labels: Vec<Option<usize>> = TEXTS.iter().map(|t| Some(t.1)).collect();
-    let lower = LowerStates::compute(&base, &texts, 1).expect("lower layers");
-    let files = EncoderFiles::in_dir(dir.path()).expect("files");
+    let Tiny {
+        dir,
+        base,
+        texts,
+        labels,
+        lower,
+        files,
+    } = Tiny::new();
     let config = files.config().expect("config");
     let layers = TrainableLayers::from_base(&files.base_weights().expect("weights"), &config, 1)
         .expect("layers");
@@ -95,13 +126,15 @@ fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
 
 #[test]
 fn one_seed_gives_one_finetune_dropout_included() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_tiny_encoder(dir.path());
-    let base = BertEncoder::from_dir(dir.path(), f32_options()).expect("base");
-    let texts: Vec<&str> = TEXTS.iter().map(|t| t.0).collect();
-    let labels: Vec<Option<usize>> = TEXTS.iter().map(|t| Some(t.1)).collect();
-    let lower = LowerStates::compute(&base, &texts, 1).expect("lower layers");
-    let files = EncoderFiles::in_dir(dir.path()).expect("files");
+    // The folder stays until the end: the layers are read from it.
+    let Tiny {
+        dir: _dir,
+        base: _,
+        texts,
+        labels,
+        lower,
+        files,
+    } = Tiny::new();
     let config = files.config().expect("config");
     let (train, n) = classes(&labels, 2);
     let tuned = |seed: u64| {
