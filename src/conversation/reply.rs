@@ -26,7 +26,8 @@ pub struct TurnReply {
     #[schema(value_type = Option<String>)]
     pub intent: Option<IntentName>,
     pub confidence: f32,
-    /// Buttons for a clarification; sending `value` chooses it.
+    /// Buttons for a clarification, the guesses of a `rephrase`, the topics of an `out_of_scope`
+    /// reply, or a person offered after a repeated answer; sending `value` chooses it.
     #[schema(value_type = Vec<Object>)]
     pub quick_replies: Vec<QuickReply>,
     /// Set when a person has (or will have) the conversation.
