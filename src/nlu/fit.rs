@@ -480,36 +480,27 @@ fn choose_answer_threshold(
                 .collect()
         })
         .collect();
-    let everyone = vec![1u32; scores.len()];
     let mut rng = StdRng::seed_from_u64(options.seed);
-    let mut chosen: Vec<f32> = (0..THRESHOLD_RESAMPLES)
+    let mut chosen: Vec<usize> = (0..THRESHOLD_RESAMPLES)
         .map(|_| {
             let mut weights = vec![0u32; scores.len()];
             for _ in 0..scores.len() {
                 weights[rng.random_range(0..scores.len())] += 1;
             }
-            pick_threshold(&outcomes, &weights, &candidates, options).answer
+            pick_threshold(&outcomes, &weights, candidates.len(), options)
         })
         .collect();
-    let on_all = pick_threshold(&outcomes, &everyone, &candidates, options);
-    if scores.len() < 2 {
-        return on_all;
-    }
-    chosen.sort_by(f32::total_cmp);
-    // The upper quartile rather than the median: the precision promised should hold on the
-    // held-out messages themselves, not only on half of the resamples.
+    // Candidates ascend, so the upper quartile of their indices is that of the thresholds; the
+    // upper quartile rather than the median: the precision promised should hold on the held-out
+    // messages themselves, not only on half of the resamples.
+    chosen.sort_unstable();
     let pooled = chosen[chosen.len() * 3 / 4];
-    match candidates.iter().position(|&a| a == pooled) {
-        Some(i) => {
-            let (coverage, precision) = rates(&outcomes, &everyone, i);
-            AnswerChoice {
-                answer: pooled,
-                precision,
-                coverage,
-                target_met: precision >= options.target_precision,
-            }
-        }
-        None => on_all,
+    let (coverage, precision) = rates(&outcomes, &vec![1; scores.len()], pooled);
+    AnswerChoice {
+        answer: candidates[pooled],
+        precision,
+        coverage,
+        target_met: precision >= options.target_precision,
     }
 }
 
@@ -531,34 +522,31 @@ fn rates(outcomes: &[Vec<(bool, bool)>], weights: &[u32], i: usize) -> (f32, f32
     )
 }
 
-/// The candidate answering the most at the target precision, else the most precise one.
+/// The candidate (its index) answering the most at the target precision, else the most precise
+/// one; the highest when none answers anything.
 fn pick_threshold(
     outcomes: &[Vec<(bool, bool)>],
     weights: &[u32],
-    candidates: &[f32],
+    n_candidates: usize,
     options: &FitOptions,
-) -> AnswerChoice {
-    let mut best: Option<(f32, f32, f32)> = None; // (coverage, precision, answer threshold)
-    let mut most_precise: Option<(f32, f32, f32)> = None;
-    for (i, &ans) in candidates.iter().enumerate() {
+) -> usize {
+    let mut best: Option<(f32, usize)> = None; // (coverage, candidate)
+    let mut most_precise: Option<(f32, f32, usize)> = None; // (coverage, precision, candidate)
+    for i in 0..n_candidates {
         let (coverage, precision) = rates(outcomes, weights, i);
         if coverage == 0.0 {
             continue;
         }
         if precision >= options.target_precision && best.is_none_or(|b| coverage > b.0) {
-            best = Some((coverage, precision, ans));
+            best = Some((coverage, i));
         }
         if most_precise.is_none_or(|b| precision > b.1 || (precision == b.1 && coverage > b.0)) {
-            most_precise = Some((coverage, precision, ans));
+            most_precise = Some((coverage, precision, i));
         }
     }
-    let (coverage, precision, answer) = best.or(most_precise).unwrap_or((0.0, 0.0, 1.0));
-    AnswerChoice {
-        answer,
-        precision,
-        coverage,
-        target_met: best.is_some(),
-    }
+    best.map(|b| b.1)
+        .or(most_precise.map(|b| b.2))
+        .unwrap_or(n_candidates - 1)
 }
 
 #[cfg(test)]
