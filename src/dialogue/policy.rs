@@ -246,7 +246,7 @@ impl Ctx<'_, '_, '_> {
         if let Some(reply) = d.context.withdrawal_reply(self.input.text) {
             let otherwise_read = given || self.tried_a_value() || (confident && closing);
             if !otherwise_read {
-                return Break(self.answer(&reply.clone(), c.confidence));
+                return Break(self.answer(reply, c.confidence));
             }
         }
         // The classifier's best guess (however unsure: "it doesn't fit" on a return), or one of
@@ -731,23 +731,39 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// A vague request: "which of these is it about?" with a quick reply per intent.
-    fn choose(mut self, intents: Vec<IntentName>) -> BotTurn {
-        let quick_replies = self.quick_replies(&intents);
-        let mut vars = self.vars();
-        vars.insert("options".into(), labels(&quick_replies));
-        let Some(text) = self.line(Line::Choose, &vars) else {
-            return self.handoff(HandoffReason::LowConfidence, None);
-        };
-        let c = self.input.classification;
+    fn choose(self, intents: Vec<IntentName>) -> BotTurn {
         let question = self.question.clone();
-        self.await_choice(&intents, question);
+        self.offer(Offer {
+            line: Line::Choose,
+            var: "options",
+            intent: intents.first().cloned(),
+            intents,
+            question,
+            kind: TurnKind::Clarify,
+            fallback: HandoffReason::LowConfidence,
+        })
+    }
+
+    /// `offer.line`, naming `offer.intents` as `offer.var`, with a quick reply for each; the next
+    /// message may pick one, which then answers `offer.question`. Without the line, a handoff.
+    fn offer(mut self, offer: Offer) -> BotTurn {
+        let quick_replies = self.quick_replies(&offer.intents);
+        let mut vars = self.vars();
+        vars.insert(offer.var.into(), labels(&quick_replies));
+        let Some(text) = self.line(offer.line, &vars) else {
+            return self.handoff(offer.fallback, None);
+        };
+        if !offer.intents.is_empty() {
+            self.await_choice(&offer.intents, offer.question);
+        }
+        let confidence = self.input.classification.confidence;
         self.reply(
             text,
             Action::Clarify,
-            intents.first().cloned(),
-            c.confidence,
+            offer.intent,
+            confidence,
             quick_replies,
-            TurnKind::Clarify,
+            offer.kind,
         )
     }
 
@@ -805,32 +821,24 @@ impl Ctx<'_, '_, '_> {
         self.state.misses >= self.d.config.policy.max_misses
     }
 
-    /// Low confidence or out of scope: ask to rephrase / say what the bot does, or hand off.
     /// "Could you put it another way?", offering the classifier's best guesses as quick replies
     /// (a click answers at once) when it had any worth offering.
-    fn rephrase(mut self, kind: MissKind, mut vars: Vars) -> BotTurn {
-        let c = self.input.classification;
+    fn rephrase(self, kind: MissKind) -> BotTurn {
         let guesses = if kind == MissKind::LowConfidence {
             self.guesses()
         } else {
             Vec::new()
         };
-        let quick_replies = self.quick_replies(&guesses);
-        vars.insert("options".into(), labels(&quick_replies));
-        let Some(text) = self.line(Line::Rephrase, &vars) else {
-            return self.handoff(HandoffReason::LowConfidence, None);
+        let offer = Offer {
+            line: Line::Rephrase,
+            var: "options",
+            intents: guesses,
+            question: clip(self.input.text, MAX_KEPT_CHARS),
+            intent: self.input.classification.intent.clone(),
+            kind: TurnKind::Rephrase,
+            fallback: HandoffReason::LowConfidence,
         };
-        if !guesses.is_empty() {
-            self.await_choice(&guesses, clip(self.input.text, MAX_KEPT_CHARS));
-        }
-        self.reply(
-            text,
-            Action::Clarify,
-            c.intent.clone(),
-            c.confidence,
-            quick_replies,
-            TurnKind::Rephrase,
-        )
+        self.offer(offer)
     }
 
     /// The intents the classifier leaned to, best first: at least
@@ -855,9 +863,8 @@ impl Ctx<'_, '_, '_> {
         guesses
     }
 
+    /// Low confidence or out of scope: ask to rephrase / say what the bot does, or hand off.
     fn miss(mut self, kind: MissKind) -> BotTurn {
-        let d = self.d;
-        let c = self.input.classification;
         if self.count_miss(kind) {
             let reason = match kind {
                 MissKind::OutOfScope => HandoffReason::OutOfScope,
@@ -865,27 +872,19 @@ impl Ctx<'_, '_, '_> {
             };
             return self.handoff(reason, None);
         }
-        let mut vars = self.vars();
         if kind != MissKind::OutOfScope {
-            return self.rephrase(kind, vars);
+            return self.rephrase(kind);
         }
-        let topics = d.config.policy.out_of_scope_suggestions.clone();
-        let suggestions = self.quick_replies(&topics);
-        vars.insert("topics".into(), labels(&suggestions));
-        let Some(text) = self.line(Line::OutOfScope, &vars) else {
-            return self.handoff(HandoffReason::OutOfScope, None);
+        let offer = Offer {
+            line: Line::OutOfScope,
+            var: "topics",
+            intents: self.d.config.policy.out_of_scope_suggestions.clone(),
+            question: clip(self.input.text, MAX_KEPT_CHARS),
+            intent: None,
+            kind: TurnKind::OutOfScope,
+            fallback: HandoffReason::OutOfScope,
         };
-        if !topics.is_empty() {
-            self.await_choice(&topics, clip(self.input.text, MAX_KEPT_CHARS));
-        }
-        self.reply(
-            text,
-            Action::Clarify,
-            None,
-            c.confidence,
-            suggestions,
-            TurnKind::OutOfScope,
-        )
+        self.offer(offer)
     }
 
     /// Hands the conversation to a person: the intent's own answer for always-handoff intents, else
@@ -1153,6 +1152,21 @@ impl Ctx<'_, '_, '_> {
 fn is_question(text: &str) -> bool {
     let end = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
     end.ends_with(['?', '？', 'か'])
+}
+
+/// A line offering intents to pick from (see `Ctx::offer`).
+struct Offer {
+    line: Line,
+    /// The line's variable that names them.
+    var: &'static str,
+    intents: Vec<IntentName>,
+    /// What a pick then answers.
+    question: String,
+    /// The intent the turn reports.
+    intent: Option<IntentName>,
+    kind: TurnKind,
+    /// The handoff when the line is missing.
+    fallback: HandoffReason,
 }
 
 /// The labels of `quick_replies`, for a line that names them.
