@@ -3,6 +3,7 @@
 //! the delta, serves (classify) and survives a head-only retrain.
 use std::path::Path;
 
+use candle_core::Tensor;
 use madoguchi::nlu::encoder::masked_mean_l2;
 use madoguchi::nlu::finetune::delta::{
     delta_tag, load_finetuned, EncoderFiles, TrainedOn, DELTA_FILE,
@@ -66,22 +67,28 @@ impl Tiny {
             files,
         }
     }
+
+    /// The encoder's top layer, trainable, as the base weights have it.
+    fn layers(&self) -> TrainableLayers {
+        let config = self.files.config().expect("config");
+        TrainableLayers::from_base(&self.files.base_weights().expect("weights"), &config, 1)
+            .expect("layers")
+    }
+
+    /// Hidden states of every text through `layers` (no dropout), with the batch's mask.
+    fn hidden(&self, layers: &TrainableLayers) -> (Tensor, Tensor) {
+        let idx: Vec<usize> = (0..self.texts.len()).collect();
+        let (x, mask) = self.lower.batch(&idx).expect("batch");
+        let hidden = layers.forward(&x, &mask, &Dropout::off()).expect("forward");
+        (hidden, mask)
+    }
 }
 
 #[test]
 fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
-    let Tiny {
-        dir,
-        base,
-        texts,
-        labels,
-        lower,
-        files,
-    } = Tiny::new();
-    let config = files.config().expect("config");
-    let layers = TrainableLayers::from_base(&files.base_weights().expect("weights"), &config, 1)
-        .expect("layers");
-    let (train, n) = classes(&labels, 2);
+    let tiny = Tiny::new();
+    let layers = tiny.layers();
+    let (train, n) = classes(&tiny.labels, 2);
     let options = FinetuneOptions {
         layers: 1,
         epochs: 8,
@@ -92,24 +99,22 @@ fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
         patience: 100,
         ..Default::default()
     };
-    let report = finetune(&layers, &lower, &train, &[], n, &options).expect("finetune");
+    let report = finetune(&layers, &tiny.lower, &train, &[], n, &options).expect("finetune");
     let (first, last) = (report.train_loss[0], report.train_loss[options.epochs - 1]);
     assert!(last < 0.8 * first, "loss {first} → {last}: {report:?}");
 
-    let delta = dir.path().join("delta.safetensors");
+    let delta = tiny.dir.path().join("delta.safetensors");
     layers.save(&delta).expect("save delta");
-    let tuned = load_finetuned(dir.path(), &delta, f32_options()).expect("base + delta");
-    assert_ne!(tuned.fingerprint(), base.fingerprint());
+    let tuned = load_finetuned(tiny.dir.path(), &delta, f32_options()).expect("base + delta");
+    assert_ne!(tuned.fingerprint(), tiny.base.fingerprint());
     assert!(
         delta_tag(tuned.fingerprint()).is_some(),
         "{}",
         tuned.fingerprint()
     );
-    let got = tuned.embed(&texts).expect("embed");
-    let before = base.embed(&texts).expect("embed");
-    let idx: Vec<usize> = (0..texts.len()).collect();
-    let (x, mask) = lower.batch(&idx).expect("batch");
-    let hidden = layers.forward(&x, &mask, &Dropout::off()).expect("forward");
+    let got = tuned.embed(&tiny.texts).expect("embed");
+    let before = tiny.base.embed(&tiny.texts).expect("embed");
+    let (hidden, mask) = tiny.hidden(&layers);
     let want: Vec<Vec<f32>> = masked_mean_l2(&hidden, &mask)
         .expect("pool")
         .to_vec2()
@@ -126,20 +131,10 @@ fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
 
 #[test]
 fn one_seed_gives_one_finetune_dropout_included() {
-    // The folder stays until the end: the layers are read from it.
-    let Tiny {
-        dir: _dir,
-        base: _,
-        texts,
-        labels,
-        lower,
-        files,
-    } = Tiny::new();
-    let config = files.config().expect("config");
-    let (train, n) = classes(&labels, 2);
+    let tiny = Tiny::new();
+    let (train, n) = classes(&tiny.labels, 2);
     let tuned = |seed: u64| {
-        let layers = TrainableLayers::from_base(&files.base_weights().expect("w"), &config, 1)
-            .expect("layers");
+        let layers = tiny.layers();
         let options = FinetuneOptions {
             layers: 1,
             epochs: 2,
@@ -148,11 +143,9 @@ fn one_seed_gives_one_finetune_dropout_included() {
             seed,
             ..Default::default()
         };
-        finetune(&layers, &lower, &train, &[], n, &options).expect("finetune");
-        let idx: Vec<usize> = (0..texts.len()).collect();
-        let (x, mask) = lower.batch(&idx).expect("batch");
-        let hidden = layers.forward(&x, &mask, &Dropout::off()).expect("forward");
-        hidden
+        finetune(&layers, &tiny.lower, &train, &[], n, &options).expect("finetune");
+        tiny.hidden(&layers)
+            .0
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
             .expect("vec")
