@@ -13,7 +13,7 @@ use crate::eval::finetune::{
     evaluate_catalog_finetuned, evaluate_dataset_finetuned, finetune_table, oos_table,
     FinetuneEval, FinetuneOutcome,
 };
-use crate::eval::metrics::to_markdown;
+use crate::eval::metrics::{mistakes_markdown, to_markdown};
 use crate::eval::runner::{evaluate_catalog, evaluate_dataset, CatalogFolds, Evaluation};
 use crate::nlu::cache::EmbeddingCache;
 use crate::nlu::finetune::train::FinetuneOptions;
@@ -56,6 +56,10 @@ pub struct EvalArgs {
     /// With `--conversations`: exit 1 when fewer than this share (0–1) of them pass.
     #[arg(long, default_value_t = 0.0)]
     pub min_pass_rate: f64,
+    /// How many of the most confident wrong answers eval.md lists per evaluation (eval.json
+    /// keeps them all).
+    #[arg(long, default_value_t = 30)]
+    pub mistakes: usize,
     /// Write eval.json and eval.md here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -207,6 +211,7 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
         for r in &results {
             md.push('\n');
             md.push_str(&to_markdown(&r.name, &r.report));
+            md.push_str(&mistakes_markdown(&r.mistakes, args.mistakes));
         }
         std::fs::write(out.join("eval.md"), md)?;
         eprintln!(

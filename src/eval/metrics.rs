@@ -74,6 +74,36 @@ pub struct CurvePoint {
     pub precision: f32,
 }
 
+/// A message answered with an intent other than its own (an out-of-scope one answered at all):
+/// what a lead reads to find mislabelled or ambiguous training examples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mistake {
+    pub text: String,
+    /// The labelled intent ([`OUT_OF_SCOPE_NAME`] for an out-of-scope example).
+    pub gold: String,
+    pub predicted: String,
+    pub confidence: f32,
+}
+
+/// The wrong answers of `preds`, whose texts are `texts` (same order), most confident first: an
+/// example counts when it was not rejected as out of scope and its top intent is not its gold,
+/// whatever the confidence threshold (the list shows what a lower threshold would let through).
+pub fn confident_mistakes(preds: &[Prediction], texts: &[&str]) -> Vec<Mistake> {
+    let mut wrong: Vec<Mistake> = preds
+        .iter()
+        .zip(texts)
+        .filter(|(p, _)| p.predicted.is_some() && p.gold.as_deref() != Some(&p.top_intent))
+        .map(|(p, text)| Mistake {
+            text: (*text).to_string(),
+            gold: display(p.gold.as_deref()).to_string(),
+            predicted: p.top_intent.clone(),
+            confidence: p.confidence,
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    wrong
+}
+
 /// Everything [`evaluate`] measures. See the field docs for the exact definitions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -376,6 +406,32 @@ pub fn to_markdown(name: &str, r: &Report) -> String {
                 c.count
             );
         }
+    }
+    md
+}
+
+/// A Markdown section listing the first `n` of `mistakes` (nothing when there are none).
+pub fn mistakes_markdown(mistakes: &[Mistake], n: usize) -> String {
+    let mut md = String::new();
+    if mistakes.is_empty() || n == 0 {
+        return md;
+    }
+    let _ = write!(
+        md,
+        "\n### Most confident mistakes ({} of {})\n\n",
+        n.min(mistakes.len()),
+        mistakes.len()
+    );
+    md.push_str("| confidence | labelled | answered | text |\n|---:|---|---|---|\n");
+    for m in mistakes.iter().take(n) {
+        let _ = writeln!(
+            md,
+            "| {:.3} | {} | {} | {} |",
+            m.confidence,
+            cell(&m.gold),
+            cell(&m.predicted),
+            cell(&m.text)
+        );
     }
     md
 }
@@ -700,5 +756,39 @@ mod tests {
             !md.contains("OOS"),
             "no OOS numbers without OOS examples: {md}"
         );
+    }
+
+    #[test]
+    fn mistakes_are_wrong_answers_most_confident_first() {
+        let preds = vec![
+            a(Some("a"), "a", 0.99),           // right
+            a(Some("a"), "b", 0.70),           // wrong
+            p(Some("a"), None, "b", 0.95),     // rejected as out of scope: not an answer
+            a(None, "c", 0.90),                // out of scope, answered
+            p(Some("b"), Some("a"), "a", 0.2), // wrong, below any sensible threshold: still listed
+        ];
+        let texts = ["one", "two", "three", "four | pipe", "five"];
+        let m = confident_mistakes(&preds, &texts);
+        let got: Vec<(&str, &str, &str)> = m
+            .iter()
+            .map(|m| (m.text.as_str(), m.gold.as_str(), m.predicted.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("four | pipe", OUT_OF_SCOPE_NAME, "c"),
+                ("two", "a", "b"),
+                ("five", "b", "a")
+            ]
+        );
+        let md = mistakes_markdown(&m, 2);
+        assert!(md.contains("### Most confident mistakes (2 of 3)"), "{md}");
+        assert!(
+            md.contains("| 0.900 | out_of_scope | c | four \\| pipe |"),
+            "{md}"
+        );
+        assert!(!md.contains("five"), "only the first two: {md}");
+        assert_eq!(mistakes_markdown(&m, 0), "");
+        assert_eq!(mistakes_markdown(&[], 30), "");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::datasets::{Dataset, Example};
-use super::metrics::{evaluate, Prediction, Report};
+use super::metrics::{confident_mistakes, evaluate, Mistake, Prediction, Report};
 use crate::catalog::{Catalog, TrainingSet};
 use crate::nlu::cache::EmbeddingCache;
 use crate::nlu::decision::Scores;
@@ -30,6 +30,8 @@ pub struct Evaluation {
     /// Texts embedded in this run (not cached before) and their rate.
     pub embedded_texts: usize,
     pub embed_texts_per_second: Option<f64>,
+    /// Every wrong answer on the test texts, most confident first.
+    pub mistakes: Vec<Mistake>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,7 +171,9 @@ pub(crate) fn evaluate_embedded(
     )?;
     let train_seconds = t.elapsed().as_secs_f64();
     let (preds, chosen) = predict(&fitted, names.len(), &names, xte, &yte);
+    let test_texts: Vec<&str> = data.test.iter().map(|e| e.text.as_str()).collect();
     let evaluation = Evaluation {
+        mistakes: confident_mistakes(&preds, &test_texts),
         name: data.name.clone(),
         locale: data.locale.clone(),
         train_examples: data.train.len(),
@@ -240,11 +244,13 @@ impl CatalogFolds<'_> {
         mut vectors: impl FnMut(&HashSet<usize>) -> Result<FoldVectors, NluError>,
     ) -> Result<Evaluation, NluError> {
         let names = self.catalog.names();
-        let (_, labels) = self.data.texts_and_labels(&names);
+        let (texts, labels) = self.data.texts_and_labels(&names);
         // Predictions are reported by label text, like those of the public datasets.
         let label_names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let t = Instant::now();
         let mut preds = Vec::with_capacity(labels.len());
+        // The texts of `preds`, in their order (each fold's held-out texts by index).
+        let mut pred_texts: Vec<&str> = Vec::with_capacity(labels.len());
         let (mut answered, mut correct) = (0.0f32, 0.0f32);
         let mut thresholds = Vec::new();
         for fold in folds(&labels, self.k, self.options.seed) {
@@ -256,6 +262,7 @@ impl CatalogFolds<'_> {
                 if in_fold.contains(&i) {
                     xh.push(x.row(i));
                     yh.push(*label);
+                    pred_texts.push(texts[i]);
                 } else {
                     xt.push(x.row(i));
                     yt.push(*label);
@@ -299,6 +306,7 @@ impl CatalogFolds<'_> {
             test_examples: total,
             intents: names.len(),
             report: evaluate(&preds, self.targets),
+            mistakes: confident_mistakes(&preds, &pred_texts),
             chosen_threshold: chosen,
             train_seconds: t.elapsed().as_secs_f64(),
             embedded_texts: stats.0,
