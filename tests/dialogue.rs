@@ -731,6 +731,32 @@ fn courtesy_is_never_offered_as_a_choice() {
 }
 
 #[test]
+fn greeting_or_goodbye_is_read_from_where_the_conversation_is() {
+    let d = engine();
+    // "お疲れ様です" opens a conversation…
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("お疲れ様です", ambiguous("goodbye", 0.50, "greeting", 0.47));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "greeting");
+    // …and after an answer it closes one.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("送料はいくらですか", confident("shipping_fees", 0.97));
+    let turn = chat.say("お疲れ様です", ambiguous("greeting", 0.50, "goodbye", 0.47));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "goodbye");
+    // A closing courtesy as the very first message greets: "失礼します" on entering.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("失礼します", confident("goodbye", 0.99));
+    chat.assert_intent(&turn, "greeting");
+    let turn = chat.say("失礼します", confident("goodbye", 0.99));
+    chat.assert_intent(&turn, "goodbye");
+    // Two closings stay unsure: "to L" may be neither.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("to L", ambiguous("goodbye", 0.40, "thanks", 0.38));
+    chat.assert_kind(&turn, TurnKind::Rephrase);
+}
+
+#[test]
 fn a_general_question_is_answered_without_asking_for_the_order_number() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

@@ -491,6 +491,11 @@ impl Ctx<'_, '_, '_> {
                 }
                 // "Did you mean Goodbye or Thanks?" helps nobody: courtesy is never a choice.
                 let courtesy = |i: &IntentName| d.context.is_small_talk(i);
+                if let Some(pick) =
+                    alternative.and_then(|alt| self.courtesy_by_position(&intent, &alt.intent))
+                {
+                    return self.answer(&pick, c.confidence);
+                }
                 match alternative.filter(|alt| !courtesy(&intent) && !courtesy(&alt.intent)) {
                     Some(alt) => {
                         let b = Candidate {
@@ -506,9 +511,50 @@ impl Ctx<'_, '_, '_> {
                     None => self.miss(MissKind::LowConfidence),
                 }
             }
-            (Action::Answer, _) => self.answer(&intent, c.confidence),
+            (Action::Answer, _) => {
+                let intent = self.opening_courtesy(&intent).unwrap_or(intent);
+                self.answer(&intent, c.confidence)
+            }
             (_, Reason::OutOfScope) => self.miss(MissKind::OutOfScope),
             _ => self.miss(MissKind::LowConfidence),
+        }
+    }
+
+    /// Of an opening and a closing courtesy the classifier cannot tell apart, the one that fits
+    /// where the conversation is: "お疲れ様です" and "what's up" open and close an exchange alike,
+    /// so before anything was answered they greet and after an answer they close. `None` for any
+    /// other pair (two closings, "goodbye or thanks?", may be neither: "to L").
+    fn courtesy_by_position(&self, top: &IntentName, second: &IntentName) -> Option<IntentName> {
+        let context = &self.d.context;
+        let opening = |i: &IntentName| context.is_small_talk(i) && !context.is_closing(i);
+        let (opening_one, closing_one) = match (opening(top), opening(second)) {
+            (true, false) if context.is_closing(second) => (top, second),
+            (false, true) if context.is_closing(top) => (second, top),
+            _ => return None,
+        };
+        Some(if self.state.answers.is_empty() {
+            opening_one.clone()
+        } else {
+            closing_one.clone()
+        })
+    }
+
+    /// A closing courtesy (goodbye, thanks) as the very first message opens the conversation
+    /// instead ("失礼します" on entering, "thanks in advance"): the greeting that answers an
+    /// opening, when the catalog has exactly one opening courtesy intent.
+    fn opening_courtesy(&self, intent: &IntentName) -> Option<IntentName> {
+        let context = &self.d.context;
+        if !context.is_closing(intent) || self.state.messages.len() != 1 {
+            return None;
+        }
+        let mut openings = self
+            .d
+            .intents
+            .keys()
+            .filter(|i| context.is_small_talk(i) && !context.is_closing(i));
+        match (openings.next(), openings.next()) {
+            (Some(only), None) => Some(only.clone()),
+            _ => None,
         }
     }
 
