@@ -1476,6 +1476,30 @@ fn the_detail_asked_for_is_taken_with_polite_words_and_a_wrong_format_is_explain
     );
     chat.assert_kind(&turn, TurnKind::Answer);
     assert!(reply(&turn).contains("MD12345678"));
+    // Asked for the order number, its 8 digits alone are it, in either language; nine digits or
+    // a phone number are not.
+    for (ask, reply_text, locale) in [
+        ("cancel my order please", "sure, it is 12345678", "en"),
+        ("注文をキャンセルしたい", "１２３４－５６７８です", "ja"),
+    ] {
+        for not_it in ["090-1234-5678", "123456789"] {
+            let mut chat = Chat::new(&d, Some(locale), json!({}));
+            chat.say(ask, confident("cancel_order", 0.97));
+            let turn = chat.say(not_it, confident("cancel_order", 0.6));
+            chat.assert_kind(&turn, TurnKind::AskSlot);
+            let turn = chat.say(reply_text, confident("thanks", 0.6));
+            chat.assert_kind(&turn, TurnKind::Answer);
+            chat.assert_says(&turn, "MD12345678");
+        }
+    }
+    // Unasked, 8 digits are not an order number.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("12345678", out_of_scope());
+    assert!(
+        !reply(&turn).contains("MD12345678"),
+        "{}",
+        chat.transcript()
+    );
 }
 
 #[test]

@@ -71,6 +71,11 @@ pub struct EntitySpec {
     pub normalize: Vec<TextStep>,
     /// Tried in order; the first to claim a stretch of text keeps it.
     pub patterns: Vec<PatternSpec>,
+    /// Tried after `patterns`, only in the reply to the bot's question for this entity: there a
+    /// bare "12345678" can only be the order number asked for, while in any other message it
+    /// could be anything.
+    #[serde(default)]
+    pub when_asked: Vec<PatternSpec>,
     /// Steps applied to the value found.
     #[serde(default)]
     pub clean: Vec<TextStep>,
@@ -113,6 +118,7 @@ struct Compiled {
     normalize: Vec<TextStep>,
     clean: Vec<TextStep>,
     patterns: Vec<(Regex, Option<String>)>,
+    when_asked: Vec<(Regex, Option<String>)>,
 }
 
 /// The compiled entities, in precedence order.
@@ -185,28 +191,34 @@ impl EntityExtractor {
                     format!("entity {}: no patterns", spec.name),
                 ));
             }
-            let mut patterns = Vec::new();
-            for (i, p) in spec.patterns.iter().enumerate() {
-                let (pattern, value) = p.parts();
-                match Regex::new(pattern) {
-                    Ok(re) => patterns.push((re, value.map(str::to_string))),
-                    Err(e) => problems.push(Problem::new(
-                        source,
-                        None,
-                        format!(
-                            "entity {}: pattern {} is not a valid regex: {e}",
-                            spec.name,
-                            i + 1
-                        ),
-                    )),
+            let mut compile = |list: &[PatternSpec], what: &str| {
+                let mut compiled = Vec::new();
+                for (i, p) in list.iter().enumerate() {
+                    let (pattern, value) = p.parts();
+                    match Regex::new(pattern) {
+                        Ok(re) => compiled.push((re, value.map(str::to_string))),
+                        Err(e) => problems.push(Problem::new(
+                            source,
+                            None,
+                            format!(
+                                "entity {}: {what} {} is not a valid regex: {e}",
+                                spec.name,
+                                i + 1
+                            ),
+                        )),
+                    }
                 }
-            }
+                compiled
+            };
+            let patterns = compile(&spec.patterns, "pattern");
+            let when_asked = compile(&spec.when_asked, "when_asked pattern");
             entities.push(Compiled {
                 name: spec.name.clone(),
                 facet: spec.facet,
                 normalize: spec.normalize.clone(),
                 clean: spec.clean.clone(),
                 patterns,
+                when_asked,
             });
         }
         if problems.is_empty() {
@@ -223,6 +235,12 @@ impl EntityExtractor {
 
     /// Every entity value in `text` (each distinct value of an entity once, in order of precedence).
     pub fn extract(&self, text: &str) -> Extraction {
+        self.extract_reply(text, None)
+    }
+
+    /// [`Self::extract`] of a message that replies to the bot's question for entity `asked`,
+    /// whose `when_asked` patterns count too.
+    pub fn extract_reply(&self, text: &str, asked: Option<&str>) -> Extraction {
         let base: String = text.nfkc().collect();
         let mut found: Vec<Found> = Vec::new();
         let mut claimed: Vec<Range<usize>> = Vec::new();
@@ -232,7 +250,11 @@ impl EntityExtractor {
         }
         for entity in self.entities.iter().filter(|e| !e.facet) {
             let normalized = Normalized::new(&base, &entity.normalize);
-            for (re, value_template) in &entity.patterns {
+            let when_asked = match asked {
+                Some(name) if name == entity.name => entity.when_asked.as_slice(),
+                _ => &[],
+            };
+            for (re, value_template) in entity.patterns.iter().chain(when_asked) {
                 for caps in re.captures_iter(&normalized.text) {
                     let whole = caps.get(0).expect("group 0 always exists");
                     let value_group = caps.name("value");
@@ -364,9 +386,32 @@ mod tests {
                 .iter()
                 .map(|p| PatternSpec::Regex((*p).into()))
                 .collect(),
+            when_asked: Vec::new(),
             clean: Vec::new(),
             facet: false,
         }
+    }
+
+    #[test]
+    fn when_asked_patterns_count_only_in_the_reply_to_that_question() {
+        let order = EntitySpec {
+            when_asked: vec![PatternSpec::Regex("(?P<value>\\d{8})".into())],
+            ..spec("order_id", &["MD\\d{8}"], &[])
+        };
+        let phone = spec("phone", &["\\d{3}-\\d{4}"], &[]);
+        let x = EntityExtractor::new(&[order, phone], Path::new("_entities.yaml")).unwrap();
+        assert_eq!(x.extract("it is 12345678").get("order_id"), None);
+        assert_eq!(
+            x.extract_reply("it is 12345678", Some("phone"))
+                .get("order_id"),
+            None
+        );
+        let e = x.extract_reply("it is 12345678", Some("order_id"));
+        assert_eq!(e.get("order_id"), Some("12345678"));
+        assert_eq!(e.extra_chars(), "itis".len());
+        // The usual patterns still come first.
+        let e = x.extract_reply("MD87654321, not 12345678", Some("order_id"));
+        assert_eq!(e.found[0].value, "MD87654321");
     }
 
     #[test]

@@ -48,7 +48,8 @@ impl Dialogue {
         state.turn += 1;
         let turn = state.turn;
         let c = input.classification;
-        let extraction = self.extractor.extract(input.text);
+        let asked = state.pending_slot.as_ref().map(|s| s.variable.as_str());
+        let extraction = self.extractor.extract_reply(input.text, asked);
         for f in &extraction.found {
             state.remember_entity(&f.name, &f.value, turn);
         }
