@@ -1503,6 +1503,37 @@ fn the_detail_asked_for_is_taken_with_polite_words_and_a_wrong_format_is_explain
 }
 
 #[test]
+fn asked_where_the_order_number_is_the_bot_says_where_and_asks_again_without_a_miss() {
+    let d = engine();
+    for (ask, where_, locale, help) in [
+        (
+            "I want to return an item",
+            "where can I find it?",
+            "en",
+            "order confirmation email",
+        ),
+        (
+            "返品したいです",
+            "注文番号ってどこで確認できますか",
+            "ja",
+            "ご注文確認メール",
+        ),
+    ] {
+        let mut chat = Chat::new(&d, Some(locale), json!({}));
+        chat.say(ask, confident("return_request", 0.97));
+        // Twice: where-questions are not misses, so no handoff for a missing detail.
+        for _ in 0..2 {
+            let turn = chat.say(where_, unsure("return_request"));
+            chat.assert_kind(&turn, TurnKind::AskSlot);
+            chat.assert_says(&turn, help);
+        }
+        let turn = chat.say("MD12345678", out_of_scope());
+        chat.assert_kind(&turn, TurnKind::Answer);
+        chat.assert_says(&turn, "MD12345678");
+    }
+}
+
+#[test]
 fn an_order_number_settles_a_tie_with_an_intent_that_does_not_use_it() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

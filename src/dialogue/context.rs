@@ -9,7 +9,9 @@
 //! - **declined details**: a reply to "your order number?" that says the customer has none ("I
 //!   haven't ordered yet", "わかりません");
 //! - **withdrawn requests**: a reply to it that drops the request ("never mind", "やっぱりやめて
-//!   おきます").
+//!   おきます");
+//! - **where to find it**: a reply to it that asks where the detail is written ("where can I find
+//!   it?", "どこで確認できますか").
 //!
 //! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
 //! them.
@@ -34,6 +36,9 @@ pub struct ContextConfig {
     /// ordered yet", "わかりません"), per locale.
     pub declined: BTreeMap<Locale, Vec<String>>,
     pub withdrawn: WithdrawnConfig,
+    /// Replies to "your order number?" that ask where to find it ("where can I find it?",
+    /// "どこに書いてありますか"), per locale.
+    pub where_to_find: BTreeMap<Locale, Vec<String>>,
     /// Greetings a request may open with ("hello, my order is late", "お世話になっております。…"),
     /// per locale: the classifier reads the request after them, not the greeting.
     pub openers: BTreeMap<Locale, Vec<String>>,
@@ -109,6 +114,7 @@ pub struct Context {
     declined: Lexicon,
     withdrawn: Lexicon,
     withdrawn_reply: Option<IntentName>,
+    where_to_find: Lexicon,
     /// Lower case, longest first.
     openers: Vec<String>,
 }
@@ -139,6 +145,7 @@ impl Context {
             declined: Lexicon::new(config.declined.values().flatten()),
             withdrawn: Lexicon::new(config.withdrawn.markers.values().flatten()),
             withdrawn_reply: config.withdrawn.reply_intent.clone(),
+            where_to_find: Lexicon::new(config.where_to_find.values().flatten()),
             openers: longest_first(config.openers.values().flatten().map(|w| w.to_lowercase())),
         }
     }
@@ -186,6 +193,11 @@ impl Context {
         self.withdrawn_reply
             .as_ref()
             .filter(|_| self.withdrawn.any(&fold(text)))
+    }
+
+    /// The message, a reply to a question for a detail, asks where that detail can be found.
+    pub fn asks_where_to_find(&self, text: &str) -> bool {
+        self.where_to_find.any(&fold(text))
     }
 
     /// Short enough to be a follow-up rather than a question of its own.

@@ -239,6 +239,14 @@ impl Ctx<'_, '_, '_> {
         let other = confident
             && c.intent.as_ref() != Some(&slot.intent)
             && (!is(Context::is_small_talk) || closing);
+        if !given && d.context.asks_where_to_find(self.input.text) {
+            // "Where can I find it?": where it is written, and the question again (not a miss).
+            let help = d
+                .config
+                .text(&self.locale)
+                .and_then(|t| t.slot_help.get(&slot.variable).cloned());
+            return Break(self.ask_slot(slot, help));
+        }
         if !given && d.context.declines(self.input.text) {
             return Break(self.declined_slot(slot));
         }
