@@ -40,6 +40,11 @@ const MAX_KEPT_CHARS: usize = 1000;
 /// At most this many intents offered for a vague request.
 const MAX_CHOICES: usize = 4;
 
+/// An opening and a closing courtesy count as one the classifier cannot tell apart when the
+/// runner-up has at least this share of the favourite's probability ("bye" with greeting at
+/// 0.01 is a goodbye wherever it comes).
+const COURTESY_TIE_SHARE: f32 = 0.2;
+
 impl Dialogue {
     /// Decides the bot's side of one turn and updates `state`. Never fails: a template that cannot
     /// render (which startup checks rule out) is logged and the conversation goes to a person.
@@ -521,7 +526,14 @@ impl Ctx<'_, '_, '_> {
                 }
             }
             (Action::Answer, _) => {
-                let intent = self.opening_courtesy(&intent).unwrap_or(intent);
+                // Sure it is courtesy, but with the other kind a real second ("お疲れ様です":
+                // goodbye 0.77, greeting 0.20): where the conversation is decides.
+                let intent = c
+                    .alternatives
+                    .first()
+                    .filter(|alt| alt.confidence >= c.confidence * COURTESY_TIE_SHARE)
+                    .and_then(|alt| self.courtesy_by_position(&intent, &alt.intent))
+                    .unwrap_or(intent);
                 self.answer(&intent, c.confidence)
             }
             (_, Reason::OutOfScope) => self.miss(MissKind::OutOfScope),
@@ -546,25 +558,6 @@ impl Ctx<'_, '_, '_> {
         } else {
             closing_one.clone()
         })
-    }
-
-    /// A closing courtesy (goodbye, thanks) as the very first message opens the conversation
-    /// instead ("失礼します" on entering, "thanks in advance"): the greeting that answers an
-    /// opening, when the catalog has exactly one opening courtesy intent.
-    fn opening_courtesy(&self, intent: &IntentName) -> Option<IntentName> {
-        let context = &self.d.context;
-        if !context.is_closing(intent) || self.state.messages.len() != 1 {
-            return None;
-        }
-        let mut openings = self
-            .d
-            .intents
-            .keys()
-            .filter(|i| context.is_small_talk(i) && !context.is_closing(i));
-        match (openings.next(), openings.next()) {
-            (Some(only), None) => Some(only.clone()),
-            _ => None,
-        }
     }
 
     /// Answers `intent`, asking first for a required detail the conversation lacks.
