@@ -731,6 +731,28 @@ fn courtesy_is_never_offered_as_a_choice() {
 }
 
 #[test]
+fn a_catch_all_intent_does_not_take_a_follow_up_the_running_topic_answers() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("領収書がほしいです", confident("invoice_receipt", 0.99));
+    // "Can the addressee be my company?" is about that receipt, however sure the classifier is
+    // that it is a shop question nobody has written an answer to.
+    let turn = chat.say("宛名を会社名にできますか", always("other_question"));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "invoice_receipt");
+    chat.assert_says(&turn, "宛名");
+    // Asked first, it goes to a person.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say("宛名を会社名にできますか", always("other_question"));
+    assert!(turn.handoff.is_some(), "{}", chat.transcript());
+    // And a shop question the receipt answer does not cover still does.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("領収書がほしいです", confident("invoice_receipt", 0.99));
+    let turn = chat.say("ギフト包装はできますか", always("other_question"));
+    assert!(turn.handoff.is_some(), "{}", chat.transcript());
+}
+
+#[test]
 fn greeting_or_goodbye_is_read_from_where_the_conversation_is() {
     let d = engine();
     // "お疲れ様です" opens a conversation…

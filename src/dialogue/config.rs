@@ -513,6 +513,10 @@ impl DialogueConfig {
             ),
             ("context.closing_intents", &self.context.closing_intents),
             ("context.withdrawn.reply_intent", &withdrawn_reply),
+            (
+                "context.follow_up.catch_all_intents",
+                &self.context.follow_up.catch_all_intents,
+            ),
         ]
         .map(|(field, list)| (field.to_string(), list));
         for (field, list) in lists.into_iter().chain(vague) {

@@ -57,6 +57,10 @@ pub struct FollowUpConfig {
     pub override_below: f32,
     /// Words that point back to what was just said, per locale.
     pub markers: BTreeMap<Locale, Vec<String>>,
+    /// Intents that stand for "no other intent answers this" (`other_question`): a running topic
+    /// whose answer turns on what the message asks wins over them, however sure the classifier
+    /// is ("宛名を会社名にできますか" after a receipt answer is about the receipt).
+    pub catch_all_intents: Vec<IntentName>,
 }
 
 impl Default for FollowUpConfig {
@@ -67,6 +71,7 @@ impl Default for FollowUpConfig {
             max_chars: 24,
             override_below: 0.9,
             markers: BTreeMap::new(),
+            catch_all_intents: Vec::new(),
         }
     }
 }

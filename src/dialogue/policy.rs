@@ -418,7 +418,8 @@ impl Ctx<'_, '_, '_> {
         // A message understood on its own must point back; one that is not, or not surely
         // ("期限はありますか", "いつまでに送ればいいですか", "and a replacement?"), continues the
         // topic when the topic has words for what it asks.
-        let unsure = own.is_none() || c.confidence < follow_up.override_below;
+        let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
+        let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
         let continues = d.context.points_back(text) || (unsure && topic_answers_it());
         if !continues {
             return None;
