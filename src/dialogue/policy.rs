@@ -246,10 +246,7 @@ impl Ctx<'_, '_, '_> {
             && (!is(Context::is_small_talk) || closing);
         if !given && d.context.asks_where_to_find(self.input.text) {
             // "Where can I find it?": where it is written, and the question again (not a miss).
-            let help = d
-                .config
-                .text(&self.locale)
-                .and_then(|t| t.slot_help.get(&slot.variable).cloned());
+            let help = self.slot_help(&slot.variable);
             return Break(self.ask_slot(slot, help));
         }
         if !given && d.context.declines(self.input.text) {
@@ -304,7 +301,6 @@ impl Ctx<'_, '_, '_> {
     /// find it and asks once more (a miss: the next one goes to a person), never the bare
     /// question again.
     fn declined_slot(mut self, slot: PendingSlot) -> BotTurn {
-        let d = self.d;
         if self.waived_when_declined(&slot) {
             self.state.declined_details.insert(slot.variable.clone());
             self.continue_question(&slot.question);
@@ -313,11 +309,14 @@ impl Ctx<'_, '_, '_> {
         if self.count_miss(MissKind::SlotNotGiven) {
             return self.handoff(HandoffReason::DetailMissing, None);
         }
-        let help = d
-            .config
-            .text(&self.locale)
-            .and_then(|t| t.slot_help.get(&slot.variable).cloned());
+        let help = self.slot_help(&slot.variable);
         self.ask_slot(slot, help)
+    }
+
+    /// Where the customer finds the detail `variable` (`slot_help` in the conversation's locale).
+    fn slot_help(&self, variable: &str) -> Option<String> {
+        let text = self.d.config.text(&self.locale)?;
+        text.slot_help.get(variable).cloned()
     }
 
     /// Whether the intent answers without the detail asked for when the customer has none.
