@@ -51,14 +51,16 @@ impl Classifier {
         texts: &[&str],
         on_result: &mut dyn FnMut(Classification),
     ) -> Result<(), NluError> {
-        let mut rest = texts.iter();
+        let mut done = 0;
         self.encoder.embed_each_pass(texts, &mut |pass| {
-            for i in 0..pass.len() {
-                let text = rest
-                    .next()
-                    .ok_or(NluError::Bug("the encoder returned more rows than texts"))?;
-                on_result(self.model.classify(text, pass.row(i)));
-            }
+            let pass_texts = texts
+                .get(done..done + pass.len())
+                .ok_or(NluError::Bug("the encoder returned more rows than texts"))?;
+            done += pass.len();
+            self.model
+                .classify_rows(pass_texts, pass)
+                .into_iter()
+                .for_each(&mut *on_result);
             Ok(())
         })
     }

@@ -25,6 +25,20 @@ impl NeighbourIndex {
             .fold(-1.0, f32::max)
     }
 
+    /// [`NeighbourIndex::max_similarity`] of several queries in one sweep: each stored vector is
+    /// read once for all of them (the index of the default catalog is ~6 MB, more than the
+    /// core's cache, so one sweep per message was bound by memory).
+    pub fn max_similarities(&self, queries: &[&[f32]]) -> Vec<f32> {
+        let mut best = vec![-1.0f32; queries.len()];
+        for i in 0..self.vectors.len() {
+            let row = self.vectors.row(i);
+            for (best, query) in best.iter_mut().zip(queries) {
+                *best = best.max(dot(row, query));
+            }
+        }
+        best
+    }
+
     pub fn save(&self, path: &Path) -> Result<(), NluError> {
         let t = Tensor::from_vec(
             self.vectors.data.clone(),
@@ -84,5 +98,21 @@ mod tests {
             NeighbourIndex::new(Embeddings::new(2)).max_similarity(&[1.0, 0.0]),
             -1.0
         );
+    }
+
+    #[test]
+    fn one_sweep_gives_each_query_its_own_nearest_similarity() {
+        let mut e = Embeddings::new(3);
+        for i in 0..40 {
+            let a = i as f32 * 0.15;
+            e.push(&[a.cos(), a.sin(), 0.0]);
+        }
+        let idx = NeighbourIndex::new(e);
+        let queries: [&[f32]; 3] = [&[0.6, 0.8, 0.0], &[0.0, 0.0, 1.0], &[-1.0, 0.0, 0.0]];
+        let swept = idx.max_similarities(&queries);
+        for (q, got) in queries.iter().zip(&swept) {
+            assert_eq!(*got, idx.max_similarity(q));
+        }
+        assert!(idx.max_similarities(&[]).is_empty());
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::decision::{Action, Reason, Scores, Thresholds};
+use super::encoder::Embeddings;
 use super::error::NluError;
 use super::fit::{CalibrationStats, FitOptions};
 use super::head::Head;
@@ -99,6 +100,29 @@ impl TrainedModel {
         let m = &self.manifest;
         let n = m.intents.len();
         let scores = Scores::compute(&self.head, &self.index, m.temperature, n, embedding);
+        self.decide(text, &scores)
+    }
+
+    /// Classifies the embedded messages of one forward pass, reading the neighbour index once
+    /// for all of them; the same results as [`TrainedModel::classify`] one by one.
+    pub fn classify_rows(&self, texts: &[&str], rows: &Embeddings) -> Vec<Classification> {
+        let m = &self.manifest;
+        let queries: Vec<&[f32]> = (0..rows.len()).map(|i| rows.row(i)).collect();
+        let similarities = self.index.max_similarities(&queries);
+        texts
+            .iter()
+            .zip(queries.iter().zip(similarities))
+            .map(|(text, (embedding, similarity))| {
+                let logits = self.head.logits(embedding);
+                let scores =
+                    Scores::from_logits(&logits, m.temperature, m.intents.len(), similarity);
+                self.decide(text, &scores)
+            })
+            .collect()
+    }
+
+    fn decide(&self, text: &str, scores: &Scores) -> Classification {
+        let m = &self.manifest;
         let (top, p) = scores.top();
         let info = m.intents.get(top);
         let threshold = info

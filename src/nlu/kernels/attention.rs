@@ -14,6 +14,9 @@ use super::dispatch::Isa;
 use super::epilogue::OutPtr;
 use super::pool::Pool;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 /// The heads of one attention call.
 #[derive(Debug, Clone, Copy)]
 pub struct Heads {
@@ -66,15 +69,54 @@ pub fn attention(
     pool.run_weighted(seqs.len() * heads.count, work, &task);
 }
 
+/// The register-blocked kernel for the head widths it is built for (32: e5-small, 64: e5-base),
+/// the plain loops otherwise.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn head_avx2(qkv: &[f32], mask: &[u32], heads: Heads, rows: Rows, head: usize, out: OutPtr) {
-    head_generic(qkv, mask, heads, rows, head, out)
+    let mut key_buf = [0usize; STACK_KEYS];
+    let mut key_vec = Vec::new();
+    let (kept, uniform) = kept_keys(&mask[rows.clone()], rows.start, &mut key_buf, &mut key_vec);
+    let view = avx2::HeadView {
+        qkv,
+        hidden: heads.hidden(),
+        head,
+        dim: heads.dim,
+    };
+    match heads.dim {
+        32 => avx2::head::<4>(&view, rows, kept, uniform, out),
+        64 => avx2::head::<8>(&view, rows, kept, uniform, out),
+        _ => head_generic(qkv, mask, heads, rows, head, out),
+    }
 }
 
-/// Rows of attention scores kept on the stack; longer sequences use the heap.
+/// The rows (absolute) a sequence's queries attend to: its unpadded ones, or all of them with
+/// `true` (uniform weights) when every key is padded, as the reference's −10⁹ scores give.
+fn kept_keys<'a>(
+    seq_mask: &[u32],
+    first: usize,
+    stack: &'a mut [usize; STACK_KEYS],
+    heap: &'a mut Vec<usize>,
+) -> (&'a [usize], bool) {
+    let uniform = seq_mask.iter().all(|&m| m == 0);
+    let keep = |(j, &m): (usize, &u32)| (uniform || m != 0).then_some(first + j);
+    if seq_mask.len() <= STACK_KEYS {
+        let mut n = 0;
+        for j in seq_mask.iter().enumerate().filter_map(keep) {
+            stack[n] = j;
+            n += 1;
+        }
+        (&stack[..n], uniform)
+    } else {
+        heap.extend(seq_mask.iter().enumerate().filter_map(keep));
+        (&heap[..], uniform)
+    }
+}
+
+/// Key indices of a sequence kept on the stack; longer sequences use the heap.
 const STACK_KEYS: usize = 512;
 
+/// The plain loops: any head width, and the scalar path.
 #[inline(always)]
 unsafe fn head_generic(
     qkv: &[f32],
@@ -84,58 +126,28 @@ unsafe fn head_generic(
     head: usize,
     out: OutPtr,
 ) {
-    let (h, d, len, first) = (heads.hidden(), heads.dim, rows.len(), rows.start);
-    let row = |i: usize, part: usize| {
-        let start = (first + i) * 3 * h + part * h + head * d;
+    let (h, d) = (heads.hidden(), heads.dim);
+    let row = |r: usize, part: usize| {
+        let start = r * 3 * h + part * h + head * d;
         &qkv[start..start + d]
     };
-    let seq_mask = &mask[rows];
-    let mut keys: Vec<usize> = Vec::new();
     let mut key_buf = [0usize; STACK_KEYS];
-    let kept = if len <= STACK_KEYS {
-        let mut n = 0;
-        for (j, &m) in seq_mask.iter().enumerate() {
-            if m != 0 {
-                key_buf[n] = j;
-                n += 1;
-            }
-        }
-        if n == 0 {
-            // Every key padded: the reference's scores are all −10⁹, i.e. a uniform average.
-            (0..len).for_each(|j| key_buf[j] = j);
-            n = len;
-        }
-        &key_buf[..n]
-    } else {
-        keys.extend((0..len).filter(|&j| seq_mask[j] != 0));
-        if keys.is_empty() {
-            keys.extend(0..len);
-        }
-        &keys[..]
-    };
-    let all_padded = seq_mask.iter().all(|&m| m == 0);
+    let mut key_vec = Vec::new();
+    let (kept, uniform) = kept_keys(&mask[rows.clone()], rows.start, &mut key_buf, &mut key_vec);
     let scale = 1.0 / (d as f32).sqrt();
     let n = kept.len();
     // The head's kept keys transposed, `[d][n]`: a row of scores is then `d` multiply-adds
-    // across the keys (vectorised, no horizontal sums), where a dot product per key was
-    // dominated by its horizontal sum at head width 32.
+    // across the keys (no horizontal sums).
     let mut keys_t = vec![0f32; d * n];
     for (col, &j) in kept.iter().enumerate() {
         for (c, &k) in row(j, 1).iter().enumerate() {
             keys_t[c * n + col] = k;
         }
     }
-    let mut heap_scores = Vec::new();
-    let mut stack_scores = [0f32; STACK_KEYS];
-    let scores: &mut [f32] = if n <= STACK_KEYS {
-        &mut stack_scores[..n]
-    } else {
-        heap_scores.resize(n, 0.0);
-        &mut heap_scores[..]
-    };
-    for i in 0..len {
+    let mut scores = vec![0f32; n];
+    for i in rows {
         scores.fill(0.0);
-        if !all_padded {
+        if !uniform {
             for (c, &q) in row(i, 0).iter().enumerate() {
                 let (q, keys) = (q * scale, &keys_t[c * n..(c + 1) * n]);
                 for (sc, &k) in scores.iter_mut().zip(keys) {
@@ -150,7 +162,7 @@ unsafe fn head_generic(
         }
         let sum: f32 = scores.iter().sum();
         let inv = 1.0 / sum;
-        let dst = std::slice::from_raw_parts_mut(out.0.add((first + i) * h + head * d), d);
+        let dst = std::slice::from_raw_parts_mut(out.0.add(i * h + head * d), d);
         dst.fill(0.0);
         for (&p, &j) in scores.iter().zip(kept) {
             let (w, v) = (p * inv, row(j, 2));
@@ -245,6 +257,51 @@ mod tests {
         let seqs: Vec<Rows> = vec![0..5, 5..6, 6..15];
         let qkv = activations(15, heads);
         check(&qkv, &[1u32; 15], &seqs, heads);
+    }
+
+    #[test]
+    fn register_blocked_widths_match_naive_attention() {
+        // Head widths 32 and 64 take the register-blocked kernel where the CPU has AVX2: row
+        // groups of 4 and key blocks of 8 with every remainder, and texts of one key.
+        for dim in [32, 64] {
+            let heads = Heads { count: 2, dim };
+            let seqs: Vec<Rows> = vec![0..5, 5..6, 6..15, 15..35, 35..48, 48..52];
+            let qkv = activations(52, heads);
+            let mut mask = vec![1u32; 52];
+            mask[30..35].fill(0); // the 20-token text ends in 5 padded tokens
+            mask[49..52].fill(0); // the last text has one real token
+            check(&qkv, &mask, &seqs, heads);
+        }
+    }
+
+    #[test]
+    fn sequences_longer_than_the_stack_buffer_match_naive_attention() {
+        let heads = Heads { count: 1, dim: 32 };
+        let len = STACK_KEYS + 37;
+        let qkv = activations(len, heads);
+        let one_text: Vec<Rows> = std::iter::once(0..len).collect();
+        check(&qkv, &vec![1u32; len], &one_text, heads);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_exp_matches_the_scalar_one() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        use std::arch::x86_64::{_mm256_loadu_ps, _mm256_storeu_ps};
+        let xs: Vec<f32> = (0..=87_000).map(|i| -(i as f32) / 1000.0).collect();
+        for chunk in xs.chunks_exact(8) {
+            let mut got = [0f32; 8];
+            // SAFETY: AVX2 and FMA checked above; both pointers address 8 floats.
+            unsafe {
+                _mm256_storeu_ps(got.as_mut_ptr(), avx2::exp(_mm256_loadu_ps(chunk.as_ptr())))
+            };
+            for (&g, &x) in got.iter().zip(chunk) {
+                let want = (x as f64).exp();
+                assert!(((g as f64 - want) / want).abs() < 3e-7, "exp({x}) = {g}");
+            }
+        }
     }
 
     fn activations(rows: usize, heads: Heads) -> Vec<f32> {

@@ -60,7 +60,7 @@ impl Linear {
         match self {
             Self::F32(l) => l.forward_into(x, m, out, epilogue, isa, pool),
             Self::Int8(l) => {
-                scratch.rows.quantize(x, m, l.in_features(), isa);
+                scratch.rows.quantize(x, m, l.in_features(), isa, pool);
                 l.forward_into(&scratch.rows, out, epilogue, isa, pool);
             }
         }
