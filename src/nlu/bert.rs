@@ -325,6 +325,7 @@ impl FastBert {
                 &mut x[r.start * h..r.end * h],
                 &self.position_and_type[..r.len() * h],
                 self.kernels.isa,
+                &self.pool,
             );
         }
         Ok(x)
@@ -357,12 +358,12 @@ impl FastBert {
             attention(qkv, mask, seqs, heads, ctx, isa, pool);
             l.attention_out
                 .forward(ctx, t, tmp, Epilogue::Bias, isa, pool, &mut buf.scratch);
-            l.attention_norm.add_in_place(x, tmp, isa);
+            l.attention_norm.add_in_place(x, tmp, isa, pool);
             l.intermediate
                 .forward(x, t, ff, Epilogue::BiasGelu, isa, pool, &mut buf.scratch);
             l.output
                 .forward(ff, t, tmp, Epilogue::Bias, isa, pool, &mut buf.scratch);
-            l.output_norm.add_in_place(x, tmp, isa);
+            l.output_norm.add_in_place(x, tmp, isa, pool);
         }
     }
 }

@@ -26,6 +26,16 @@ pub(crate) struct OutPtr(pub *mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// The elements `range` of the output as a slice.
+    ///
+    /// # Safety
+    /// The range must lie within the output, and no one else may access it meanwhile.
+    pub(crate) unsafe fn slice<'a>(self, range: std::ops::Range<usize>) -> &'a mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(range.start), range.len())
+    }
+}
+
 /// erf(x) as a ratio of odd and even polynomials on [-4, 4] (Eigen's `generic_fast_erf_float`).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {

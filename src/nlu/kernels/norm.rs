@@ -2,6 +2,11 @@
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
 use super::dispatch::Isa;
+use super::epilogue::OutPtr;
+use super::pool::Pool;
+
+/// Rows normalised per pool task.
+const ROW_GROUP: usize = 16;
 
 /// A layer norm's parameters (`γ`, `β`, `ε`) as plain vectors.
 pub struct LayerNorm {
@@ -11,14 +16,25 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    /// `x ← LN(x + y)` row by row; `x` and `y` hold rows of `gamma.len()` floats.
-    pub fn add_in_place(&self, x: &mut [f32], y: &[f32], isa: Isa) {
-        match isa {
-            // SAFETY: the CPU has AVX2 and FMA (detected).
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512Vnni => unsafe { self.add_avx2(x, y) },
-            _ => self.add_generic(x, y),
-        }
+    /// `x ← LN(x + y)` row by row, groups of rows across `pool`; `x` and `y` hold rows of
+    /// `gamma.len()` floats.
+    pub fn add_in_place(&self, x: &mut [f32], y: &[f32], isa: Isa, pool: &Pool) {
+        let h = self.gamma.len();
+        let rows = (x.len() / h).min(y.len() / h);
+        let base = OutPtr(x.as_mut_ptr());
+        let task = |group: usize| {
+            let range = group * ROW_GROUP * h..((group + 1) * ROW_GROUP).min(rows) * h;
+            // SAFETY: group `group` alone touches these rows of `x`, which outlives the job.
+            let x = unsafe { base.slice(range.clone()) };
+            let y = &y[range];
+            match isa {
+                // SAFETY: the CPU has AVX2 and FMA (detected).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx512Vnni => unsafe { self.add_avx2(x, y) },
+                _ => self.add_generic(x, y),
+            }
+        };
+        pool.run_weighted(rows.div_ceil(ROW_GROUP), rows * h * 4, &task);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -65,7 +81,8 @@ mod tests {
     #[test]
     fn matches_candle_layer_norm_of_the_sum() {
         use candle_core::{Device, Tensor};
-        let (rows, h) = (5, 37);
+        // Enough rows to be normalised in groups across the pool.
+        let (rows, h) = (230, 37);
         let x: Vec<f32> = (0..rows * h)
             .map(|i| ((i * 31 % 17) as f32 - 8.0) / 3.0)
             .collect();
@@ -93,9 +110,10 @@ mod tests {
             beta,
             eps: 1e-12,
         };
+        let pool = Pool::new(2);
         for isa in [Isa::Scalar, Isa::detect()] {
             let mut got = x.clone();
-            norm.add_in_place(&mut got, &y, isa);
+            norm.add_in_place(&mut got, &y, isa, &pool);
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-5, "{isa}: {g} vs {w}");
             }
