@@ -60,7 +60,8 @@ start_server load.db
 # The server's memory in MiB: `field` is VmRSS (now) or VmHWM (peak since start).
 mem_mib() { awk -v f="$1:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status"; }
 # Samples VmRSS every 0.2 s into $1 until killed.
-sample_rss() { while sleep 0.2; do mem_mib VmRSS >>"$1" || break; echo >>"$1"; done; }
+# One write per sample, value and newline together: the sampler is killed at any moment.
+sample_rss() { while sleep 0.2; do m=$(mem_mib VmRSS) || break; echo "$m" >>"$1"; done; }
 rss_loaded=$(mem_mib VmRSS)
 
 # Fresh conversations, four per customer (see benches/chat.lua), written as wrk's Lua data.
@@ -88,7 +89,7 @@ for n in $customers; do
         out=$(LOAD_DATA="$work/data.lua" LOAD_THREADS=$threads THINK_MS=$t \
             wrk -t"$threads" -c"$n" -d"$duration" --timeout 10s -s benches/chat.lua "$base")
         kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-        rss=$( (cat "$work/rss.txt"; mem_mib VmRSS; echo) | sort -n | tail -n 1)
+        rss=$( (cat "$work/rss.txt"; echo; mem_mib VmRSS; echo) | sort -n | tail -n 1)
         line=$(grep '^LOAD ' <<<"$out") || { echo "$out" >&2; die "wrk printed no result"; }
         eval "$(sed 's/^LOAD //' <<<"$line")"
         # errors_status: answers other than 2xx/3xx (429 when the classifier queue is full).
