@@ -1627,3 +1627,29 @@ fn an_unsure_message_offers_the_classifiers_guesses_and_a_click_answers_its_ques
     chat.assert_kind(&turn, TurnKind::Rephrase);
     assert!(turn.quick_replies.is_empty(), "{}", chat.transcript());
 }
+
+#[test]
+fn the_order_number_alone_after_an_answer_that_sends_it_to_a_person_is_handed_over() {
+    let d = engine();
+    // The marked-delivered answer ends "contact support with your order number": the number
+    // alone is that contact, and a person takes it, with the number in the summary.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "配達完了になっているのに荷物が届いていません",
+        confident("delivery_problem", 0.97),
+    );
+    let turn = chat.say("MD31415926", out_of_scope());
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    let summary = &turn.handoff.as_ref().expect("a handoff request").summary;
+    assert!(summary.text.contains("MD31415926"), "{}", summary.text);
+    // After an answer that uses the number itself, it answers again with it…
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("where is my order?", confident("order_status", 0.97));
+    let turn = chat.say("MD31415926", out_of_scope());
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "order_status");
+    // …and with no answer before it, the customer chooses what to do with the order.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("MD31415926", out_of_scope());
+    chat.assert_kind(&turn, TurnKind::Clarify);
+}

@@ -481,13 +481,26 @@ impl DialogueConfig {
                     .entities
                     .iter()
                     .map(|(e, list)| (format!("context.vague.entities.{e}"), list)),
+            )
+            .chain(
+                self.context
+                    .vague
+                    .hand_over_after
+                    .iter()
+                    .map(|(e, list)| (format!("context.vague.hand_over_after.{e}"), list)),
             );
-        for entity in self.context.vague.entities.keys() {
-            if !self.entities.iter().any(|e| &e.name == entity) {
-                problems.push(self.problem(format!(
-                    "context.vague.entities: no entity {entity:?} in {}",
-                    self.entities_source.display()
-                )));
+        let vague_entities = [
+            ("entities", &self.context.vague.entities),
+            ("hand_over_after", &self.context.vague.hand_over_after),
+        ];
+        for (field, map) in vague_entities {
+            for entity in map.keys() {
+                if !self.entities.iter().any(|e| &e.name == entity) {
+                    problems.push(self.problem(format!(
+                        "context.vague.{field}: no entity {entity:?} in {}",
+                        self.entities_source.display()
+                    )));
+                }
             }
         }
         let withdrawn_reply: Vec<IntentName> = self

@@ -95,6 +95,10 @@ pub struct VagueConfig {
     /// Entity → the intents a message holding only that entity may mean ("MD12345678" alone:
     /// its status, cancelling, changing or returning it).
     pub entities: BTreeMap<String, Vec<IntentName>>,
+    /// Entity → the intents whose answers tell the customer to contact a person with it ("…
+    /// please contact our support team with your order number"): the entity alone right after
+    /// one of those answers is that contact, and a person takes the conversation.
+    pub hand_over_after: BTreeMap<String, Vec<IntentName>>,
 }
 
 /// A topic word and the intents a vague message about it may mean.
@@ -113,6 +117,7 @@ pub struct Context {
     filler: Vec<String>,
     topics: Vec<(Vec<String>, Vec<IntentName>)>,
     entities: BTreeMap<String, Vec<IntentName>>,
+    hand_over_after: BTreeMap<String, Vec<IntentName>>,
     config: FollowUpConfig,
     small_talk: Vec<IntentName>,
     closing: Vec<IntentName>,
@@ -144,6 +149,7 @@ impl Context {
             filler,
             topics,
             entities: config.vague.entities.clone(),
+            hand_over_after: config.vague.hand_over_after.clone(),
             config: config.follow_up.clone(),
             small_talk: config.small_talk_intents.clone(),
             closing: config.closing_intents.clone(),
@@ -230,6 +236,14 @@ impl Context {
             remove_terms(&mut rest, words);
         }
         self.only_filler(rest).then_some(intents.as_slice())
+    }
+
+    /// Whether `entity` alone, right after an answer of `intent`, goes to a person
+    /// (`vague.hand_over_after`).
+    pub fn hands_over(&self, entity: &str, intent: &IntentName) -> bool {
+        self.hand_over_after
+            .get(entity)
+            .is_some_and(|intents| intents.contains(intent))
     }
 
     /// `rest` (folded) says nothing of substance once the filler words are gone.

@@ -40,6 +40,16 @@ const MAX_KEPT_CHARS: usize = 1000;
 /// At most this many intents offered for a vague request.
 const MAX_CHOICES: usize = 4;
 
+/// What a message holding nothing but an entity means.
+enum EntityAlone {
+    /// The running topic, which was waiting for it.
+    Topic(IntentName),
+    /// One of these intents: the customer chooses.
+    Choices(Vec<IntentName>),
+    /// The detail the last answer told the customer to give a person.
+    ForAPerson,
+}
+
 /// An opening and a closing courtesy count as one the classifier cannot tell apart when the
 /// runner-up has at least this share of the favourite's probability ("bye" with greeting at
 /// 0.01 is a goodbye wherever it comes).
@@ -188,8 +198,12 @@ impl Ctx<'_, '_, '_> {
             return self.choose(intents);
         }
         match self.entity_alone() {
-            Some(Ok(topic)) => return self.answer(&topic, c.confidence),
-            Some(Err(intents)) => return self.choose(intents),
+            Some(EntityAlone::Topic(topic)) => return self.answer(&topic, c.confidence),
+            Some(EntityAlone::Choices(intents)) => return self.choose(intents),
+            // The answer said to give it to a person: asking for one, in effect.
+            Some(EntityAlone::ForAPerson) => {
+                return self.handoff(HandoffReason::ExplicitRequest, None)
+            }
             None => {}
         }
         if let Some(topic) = self.running_topic() {
@@ -354,25 +368,33 @@ impl Ctx<'_, '_, '_> {
         self.ranked_choices(intents)
     }
 
-    /// The intents a message holding only an entity may mean ("MD12345678" alone): the running
-    /// topic when it is one of them (the number it was waiting for), else the choices.
-    fn entity_alone(&self) -> Option<Result<IntentName, Vec<IntentName>>> {
-        let found = self.extraction.found.iter().map(|f| f.name.as_str());
-        let intents = self
-            .d
-            .context
-            .vague_entity(found, &self.extraction.residual())?;
-        let within = self.d.context.follow_up().within_turns;
+    /// What a message holding only an entity means ("MD12345678" alone): the running topic when
+    /// it is one of the entity's intents (the number it was waiting for); a person, when the
+    /// last answer told the customer to contact one with it; else the choices.
+    fn entity_alone(&self) -> Option<EntityAlone> {
+        let found: Vec<&str> = self
+            .extraction
+            .found
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let context = &self.d.context;
+        let intents = context.vague_entity(found.iter().copied(), &self.extraction.residual())?;
+        let within = context.follow_up().within_turns;
         let recent = self
             .state
             .answers
             .last()
-            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
-            .filter(|a| intents.contains(&a.intent));
-        match recent {
-            Some(a) => Some(Ok(a.intent.clone())),
-            None => self.ranked_choices(intents).map(Err),
+            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within);
+        if let Some(a) = recent {
+            if found.iter().any(|e| context.hands_over(e, &a.intent)) {
+                return Some(EntityAlone::ForAPerson);
+            }
+            if intents.contains(&a.intent) {
+                return Some(EntityAlone::Topic(a.intent.clone()));
+            }
         }
+        self.ranked_choices(intents).map(EntityAlone::Choices)
     }
 
     /// `intents` of the catalog, the classifier's favourites first, at most [`MAX_CHOICES`].
