@@ -9,8 +9,9 @@
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
 use std::arch::x86_64::*;
+use std::ops::Range;
 
-use super::{OutPtr, Rows};
+use crate::nlu::kernels::epilogue::OutPtr;
 
 /// Keys per block: one AVX2 register of scores.
 const LANES: usize = 8;
@@ -48,7 +49,7 @@ impl HeadView<'_> {
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn head<const C: usize>(
     view: &HeadView<'_>,
-    rows: Rows,
+    rows: Range<usize>,
     kept: &[usize],
     uniform: bool,
     out: OutPtr,
@@ -190,7 +191,7 @@ unsafe fn horizontal_sum(v: __m256) -> f32 {
 }
 
 /// `eˣ` of 8 lanes for `x ≤ 0`: the same range reduction and degree-7 polynomial as the scalar
-/// [`super::exp`], with FMAs.
+/// `attention::exp`, with FMAs.
 #[inline(always)]
 pub(super) unsafe fn exp(x: __m256) -> __m256 {
     const LN2_HI: f32 = 0.693_145_75;
