@@ -9,6 +9,7 @@
 // Kernel loops index several arrays in step; iterators would hide the register blocking.
 #![allow(clippy::needless_range_loop)]
 use std::arch::x86_64::*;
+use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::nlu::kernels::epilogue::OutPtr;
@@ -17,6 +18,12 @@ use crate::nlu::kernels::epilogue::OutPtr;
 const LANES: usize = 8;
 /// Query rows whose scores share each load of a key block.
 const ROWS: usize = 4;
+
+thread_local! {
+    /// Each pool thread's transposed keys and scores, reused from task to task: no allocation in
+    /// the hot loop once the longest text so far has been seen.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
 
 /// Where one head's Q, K and V sit in the fused projection `[t, 3·hidden]`.
 pub(super) struct HeadView<'a> {
@@ -54,11 +61,30 @@ pub(super) unsafe fn head<const C: usize>(
     uniform: bool,
     out: OutPtr,
 ) {
+    SCRATCH.with(|scratch| {
+        let (keys_t, scores) = &mut *scratch.borrow_mut();
+        head_in::<C>(view, rows, kept, uniform, out, keys_t, scores);
+    });
+}
+
+/// [`head`] with the scratch buffers (a function of its own: the closure that lends them has
+/// none of `head`'s target features).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn head_in<const C: usize>(
+    view: &HeadView<'_>,
+    rows: Range<usize>,
+    kept: &[usize],
+    uniform: bool,
+    out: OutPtr,
+    keys_t: &mut Vec<f32>,
+    scores: &mut Vec<f32>,
+) {
     let d = C * LANES;
     let n = kept.len();
     let blocks = n.div_ceil(LANES);
-    let keys_t = transpose_keys::<C>(view, kept, blocks);
-    let mut scores = vec![0f32; ROWS * blocks * LANES];
+    transpose_keys::<C>(view, kept, blocks, keys_t);
+    scores.clear();
+    scores.resize(ROWS * blocks * LANES, 0.0);
     let scale = _mm256_set1_ps(1.0 / (d as f32).sqrt());
     let mut first = rows.start;
     while first < rows.end {
@@ -66,7 +92,7 @@ pub(super) unsafe fn head<const C: usize>(
         if uniform {
             scores.fill(0.0);
         } else {
-            row_scores::<C>(view, first, count, &keys_t, blocks, scale, &mut scores);
+            row_scores::<C>(view, first, count, keys_t, blocks, scale, scores);
         }
         for r in 0..count {
             let row = &mut scores[r * blocks * LANES..(r + 1) * blocks * LANES];
@@ -77,15 +103,17 @@ pub(super) unsafe fn head<const C: usize>(
     }
 }
 
-/// The kept keys as `[block][c][lane]`; lanes past the last key stay 0.
+/// The kept keys as `[block][c][lane]` into `keys_t`; lanes past the last key are 0.
 #[inline(always)]
 unsafe fn transpose_keys<const C: usize>(
     view: &HeadView<'_>,
     kept: &[usize],
     blocks: usize,
-) -> Vec<f32> {
+    keys_t: &mut Vec<f32>,
+) {
     let d = C * LANES;
-    let mut keys_t = vec![0f32; blocks * d * LANES];
+    keys_t.clear();
+    keys_t.resize(blocks * d * LANES, 0.0);
     for (col, &j) in kept.iter().enumerate() {
         let key = view.at(j, KEY);
         let dst = keys_t
@@ -95,7 +123,6 @@ unsafe fn transpose_keys<const C: usize>(
             *dst.add(c * LANES) = *key.add(c);
         }
     }
-    keys_t
 }
 
 /// Scaled scores of `count` (≤ 4) query rows from `first` against every key block, into
