@@ -48,7 +48,8 @@ pub struct Paths {
         default_value_t = crate::nlu::encoder::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Precision of the encoder's transformer layers: `auto` (the fastest that keeps accuracy
-    /// parity on this CPU: int8 with AVX2 or AVX-512 VNNI, f32 on the scalar fallback), `f32` or `int8`.
+    /// parity on this CPU: int8 with AVX2 or AVX-512 VNNI, f32 on the scalar fallback), `f32` or
+    /// `int8`.
     #[arg(
         long,
         global = true,

@@ -95,16 +95,8 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
-    /// Classifies one embedded message.
-    pub fn classify(&self, text: &str, embedding: &[f32]) -> Classification {
-        let m = &self.manifest;
-        let n = m.intents.len();
-        let scores = Scores::compute(&self.head, &self.index, m.temperature, n, embedding);
-        self.decide(text, &scores)
-    }
-
     /// Classifies the embedded messages of one forward pass, reading the neighbour index once
-    /// for all of them; the same results as [`TrainedModel::classify`] one by one.
+    /// for all of them (it is larger than the cache).
     pub fn classify_rows(&self, texts: &[&str], rows: &Embeddings) -> Vec<Classification> {
         let m = &self.manifest;
         let queries: Vec<&[f32]> = (0..rows.len()).map(|i| rows.row(i)).collect();

@@ -74,6 +74,9 @@ pub fn attention(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn head_avx2(qkv: &[f32], mask: &[u32], heads: Heads, rows: Rows, head: usize, out: OutPtr) {
+    if !matches!(heads.dim, 32 | 64) {
+        return head_generic(qkv, mask, heads, rows, head, out);
+    }
     let mut key_buf = [0usize; STACK_KEYS];
     let mut key_vec = Vec::new();
     let (kept, uniform) = kept_keys(&mask[rows.clone()], rows.start, &mut key_buf, &mut key_vec);
@@ -83,10 +86,10 @@ unsafe fn head_avx2(qkv: &[f32], mask: &[u32], heads: Heads, rows: Rows, head: u
         head,
         dim: heads.dim,
     };
-    match heads.dim {
-        32 => avx2::head::<4>(&view, rows, kept, uniform, out),
-        64 => avx2::head::<8>(&view, rows, kept, uniform, out),
-        _ => head_generic(qkv, mask, heads, rows, head, out),
+    if heads.dim == 32 {
+        avx2::head::<4>(&view, rows, kept, uniform, out)
+    } else {
+        avx2::head::<8>(&view, rows, kept, uniform, out)
     }
 }
 

@@ -2,8 +2,9 @@
 //! decided once when the encoder loads.
 //!
 //! `--precision` picks f32 or int8 (default: the fastest that keeps accuracy parity on this CPU:
-//! int8 where the CPU has AVX2 + FMA or AVX-512 VNNI, f32 on the scalar fallback); `--cpu avx2` (or `scalar`) caps the
-//! instruction set so an AVX-512 machine can run, and test, the fallback kernels.
+//! int8 where the CPU has AVX2 + FMA or AVX-512 VNNI, f32 on the scalar fallback); `--cpu avx2`
+//! (or `scalar`) caps the instruction set so an AVX-512 machine can run, and test, the fallback
+//! kernels.
 use std::fmt;
 use std::str::FromStr;
 

@@ -18,21 +18,37 @@ impl Epilogue {
     }
 }
 
-/// A raw output pointer shared by the panel tasks of one call.
-#[derive(Clone, Copy)]
-pub(crate) struct OutPtr(pub *mut f32);
-// SAFETY: each task writes a disjoint set of (row, column) elements of the output of one call,
-// which outlives the call.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
+/// A raw output pointer shared by the tasks of one call (the matmul panels' f32 outputs; the
+/// quantised rows' bytes, scales and zero points).
+pub(crate) struct OutPtr<T = f32>(pub *mut T);
+// Not derived: a derive would require `T: Copy`, which a pointer does not need.
+impl<T> Clone for OutPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for OutPtr<T> {}
+// SAFETY: each task writes a disjoint set of elements of the output of one call, which outlives
+// the call.
+unsafe impl<T> Send for OutPtr<T> {}
+unsafe impl<T> Sync for OutPtr<T> {}
 
-impl OutPtr {
+impl<T> OutPtr<T> {
+    /// The element `i` places past the base (a method, so that closures capture the `Sync`
+    /// wrapper rather than its raw pointer).
+    ///
+    /// # Safety
+    /// `i` must lie within the output.
+    pub(crate) unsafe fn at(self, i: usize) -> *mut T {
+        self.0.add(i)
+    }
+
     /// The elements `range` of the output as a slice.
     ///
     /// # Safety
     /// The range must lie within the output, and no one else may access it meanwhile.
-    pub(crate) unsafe fn slice<'a>(self, range: std::ops::Range<usize>) -> &'a mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(range.start), range.len())
+    pub(crate) unsafe fn slice<'a>(self, range: std::ops::Range<usize>) -> &'a mut [T] {
+        std::slice::from_raw_parts_mut(self.at(range.start), range.len())
     }
 }
 

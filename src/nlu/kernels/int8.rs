@@ -139,9 +139,9 @@ impl QuantRows {
         self.zeros.clear();
         self.zeros.resize(m, 0);
         let (data, scales, zeros) = (
-            SharedMut(self.data.as_mut_ptr()),
-            SharedMut(self.scales.as_mut_ptr()),
-            SharedMut(self.zeros.as_mut_ptr()),
+            OutPtr(self.data.as_mut_ptr()),
+            OutPtr(self.scales.as_mut_ptr()),
+            OutPtr(self.zeros.as_mut_ptr()),
         );
         let task = |group: usize| {
             for r in group * QUANT_GROUP..((group + 1) * QUANT_GROUP).min(m) {
@@ -150,7 +150,7 @@ impl QuantRows {
                 // `m` rows and outlive the call.
                 let (dst, scale, zero) = unsafe {
                     (
-                        std::slice::from_raw_parts_mut(data.at(r * kp), kp),
+                        data.slice(r * kp..(r + 1) * kp),
                         &mut *scales.at(r),
                         &mut *zeros.at(r),
                     )
@@ -170,20 +170,6 @@ impl QuantRows {
 
 /// Rows quantized per pool task.
 const QUANT_GROUP: usize = 16;
-
-/// A buffer's base pointer shared by tasks that write disjoint elements of it.
-#[derive(Clone, Copy)]
-struct SharedMut<T>(*mut T);
-// SAFETY: each task writes elements no other task touches, and the buffer outlives the job.
-unsafe impl<T> Send for SharedMut<T> {}
-unsafe impl<T> Sync for SharedMut<T> {}
-
-impl<T> SharedMut<T> {
-    /// The element `i` places past the base (a method, so closures capture the `Sync` wrapper).
-    unsafe fn at(self, i: usize) -> *mut T {
-        self.0.add(i)
-    }
-}
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
