@@ -1362,6 +1362,12 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "facets: {about: [general]}",
         "facets: {topic: [general]}",
     );
+    // A hand-over entity that `vague.entities` does not list would never hand over.
+    edit(
+        "_dialogue.yaml",
+        "hand_over_after:\n      order_id:",
+        "hand_over_after:\n      email:",
+    );
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
@@ -1375,6 +1381,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "_dialogue.yaml: locales.ja.lines.clarify uses c",
         "order_status.yaml: templates.ja[0] fails to render without its optional variables",
         "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not a facet",
+        "_dialogue.yaml: context.vague.hand_over_after: \"email\" must also be in context.vague.entities",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }

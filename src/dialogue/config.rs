@@ -503,6 +503,16 @@ impl DialogueConfig {
                 }
             }
         }
+        // A message holding only the entity is recognised through `vague.entities`: a
+        // hand-over entity missing there would never hand over.
+        for entity in self.context.vague.hand_over_after.keys() {
+            if !self.context.vague.entities.contains_key(entity) {
+                problems.push(self.problem(format!(
+                    "context.vague.hand_over_after: {entity:?} must also be in \
+                     context.vague.entities, through which a message holding only it is read"
+                )));
+            }
+        }
         let withdrawn_reply: Vec<IntentName> = self
             .context
             .withdrawn
