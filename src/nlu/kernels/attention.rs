@@ -116,7 +116,8 @@ fn kept_keys<'a>(
     }
 }
 
-/// Key indices of a sequence kept on the stack; longer sequences use the heap.
+/// Key indices (and, in the plain loops, a row of scores) of a sequence kept on the stack;
+/// longer sequences use the heap.
 const STACK_KEYS: usize = 512;
 
 /// The plain loops: any head width, and the scalar path.
@@ -147,7 +148,14 @@ unsafe fn head_generic(
             keys_t[c * n + col] = k;
         }
     }
-    let mut scores = vec![0f32; n];
+    let mut heap_scores = Vec::new();
+    let mut stack_scores = [0f32; STACK_KEYS];
+    let scores: &mut [f32] = if n <= STACK_KEYS {
+        &mut stack_scores[..n]
+    } else {
+        heap_scores.resize(n, 0.0);
+        &mut heap_scores[..]
+    };
     for i in rows {
         scores.fill(0.0);
         if !uniform {
