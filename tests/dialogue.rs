@@ -1660,3 +1660,60 @@ fn the_order_number_alone_after_an_answer_that_sends_it_to_a_person_is_handed_ov
     let turn = chat.say("MD31415926", out_of_scope());
     chat.assert_kind(&turn, TurnKind::Clarify);
 }
+
+#[test]
+fn a_coupon_code_alone_after_a_coupon_answer_is_handed_over_with_the_code() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("クーポンが使えません", confident("coupons_points", 0.98));
+    let turn = chat.say("WELCOME10です", confident("greeting", 0.9));
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    let summary = &turn.handoff.as_ref().expect("a handoff request").summary;
+    assert!(summary.text.contains("WELCOME10"), "{}", summary.text);
+    // Lower case, labelled, in English.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("how do I use a coupon?", confident("coupons_points", 0.98));
+    let turn = chat.say("the code is spring24", out_of_scope());
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    // A short order number is not a coupon code: after an order answer it is no handoff.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("how do I use a coupon?", confident("coupons_points", 0.98));
+    let turn = chat.say("MD1234", out_of_scope());
+    assert!(turn.handoff.is_none(), "{}", chat.transcript());
+}
+
+#[test]
+fn a_statement_the_waiting_topic_has_words_for_is_answered_instead_of_the_number() {
+    let d = engine();
+    // "I paid by card" while the bot waits for a refund's order number: the refund answer (it
+    // needs no number when the customer has none), not the payment-methods one.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("返金はいつされますか", confident("refund_status", 0.99));
+    let turn = chat.say("カード払いです", confident("payment_methods", 0.93));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "refund_status");
+    chat.assert_says(&turn, "クレジットカード");
+    // A question the topic has words for, placed in the catch-all intent however surely.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "the item arrived broken",
+        confident("defective_product", 0.99),
+    );
+    let turn = chat.say("do I have to send photos?", always("other_question"));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "defective_product");
+    chat.assert_says(&turn, "photos are needed");
+    // Something the refund answer has no words for ("doesn't work") is another topic.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("返金はいつされますか", confident("refund_status", 0.99));
+    let turn = chat.say("カードが使えません", confident("payment_failed", 0.95));
+    chat.assert_intent(&turn, "payment_failed");
+    // And a complaint is never a detail of the topic.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "when will I get my refund?",
+        confident("refund_status", 0.99),
+    );
+    let turn = chat.say("I paid by card, this is ridiculous", always("complaint"));
+    assert!(turn.handoff.is_some(), "{}", chat.transcript());
+}

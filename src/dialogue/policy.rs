@@ -37,6 +37,8 @@ use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind}
 
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
+/// Stands in for a detail not given yet when asking whether an answer would turn on a facet.
+const AWAITED_PLACEHOLDER: &str = "…";
 /// At most this many intents offered for a vague request.
 const MAX_CHOICES: usize = 4;
 
@@ -287,7 +289,7 @@ impl Ctx<'_, '_, '_> {
                 c.intent.as_ref() == Some(&slot.intent) || is_question(self.input.text)
             }
             _ => false,
-        };
+        } || self.asks_about_the_topic(&slot);
         if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
             // "Do I need the original box?" instead of the number: a question about the topic
             // whose answer can do without it is answered, not met with the same question.
@@ -308,6 +310,31 @@ impl Ctx<'_, '_, '_> {
         }
         let hint = self.slot_hint(&slot.variable);
         Break(self.ask_slot(slot, hint))
+    }
+
+    /// A short message about the waiting topic instead of the detail asked for: "写真は必要ですか"
+    /// while the bot waits for the order number of a broken item, "I paid by card" for a
+    /// refund's. Its facets change the topic's answer, and the classifier places it elsewhere only
+    /// unsurely (or in a catch-all such as `other_question`), or it states something every word
+    /// of which the topic's answer turns on.
+    fn asks_about_the_topic(&self, slot: &PendingSlot) -> bool {
+        let c = self.input.classification;
+        let follow_up = self.d.context.follow_up();
+        let awaited = Some(slot.variable.as_str());
+        let catch_all = c
+            .intent
+            .as_ref()
+            .is_some_and(|i| follow_up.catch_all_intents.contains(i));
+        // A complaint or a request for a person is never read as a detail of the topic.
+        let for_a_person = c.reason == Reason::AlwaysHandoff && !catch_all;
+        if for_a_person || !self.d.context.is_short(self.input.text) {
+            return false;
+        }
+        let unsure = c.intent.is_none() || c.confidence < follow_up.override_below || catch_all;
+        let statement_on_topic =
+            || !is_question(self.input.text) && self.every_facet_matters(&slot.intent, awaited);
+        (unsure || statement_on_topic())
+            && self.answer_depends_on_facets(&slot.intent, &slot.question, awaited)
     }
 
     /// The customer says they do not have the detail asked for ("I haven't ordered yet"): the
@@ -435,7 +462,7 @@ impl Ctx<'_, '_, '_> {
             .intent
             .as_ref()
             .filter(|_| matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff));
-        let topic_answers_it = || self.answer_depends_on_facets(&last.intent, &last.question);
+        let topic_answers_it = || self.answer_depends_on_facets(&last.intent, &last.question, None);
         // A message understood on its own must point back; one that is not, or not surely
         // ("期限はありますか", "いつまでに送ればいいですか", "and a replacement?"), continues the
         // topic when the topic has words for what it asks.
@@ -471,17 +498,52 @@ impl Ctx<'_, '_, '_> {
     /// gets the return answer's own word on shipping, not the generic shipping-fee answer) — on
     /// their own, or on top of what the `earlier` question asked ("注文後に適用できますか" after
     /// "how do I use a coupon?").
-    fn answer_depends_on_facets(&self, intent: &IntentName, earlier: &str) -> bool {
-        if self.facets.is_empty() {
+    ///
+    /// `awaited`: a detail the bot is waiting for; the answer counts as depending on the facets
+    /// when it would once that detail is known ("I paid by card" for a refund's order number).
+    fn answer_depends_on_facets(
+        &self,
+        intent: &IntentName,
+        earlier: &str,
+        awaited: Option<&str>,
+    ) -> bool {
+        self.facets_change_answer(intent, earlier, awaited, &self.facets)
+    }
+
+    /// Each of the message's facets on its own changes `intent`'s answer (not merely replaces
+    /// what the earlier question asked): nothing in the message points to another topic
+    /// ("カード払いです" for a refund, unlike "カードが使えません", whose "doesn't work" the refund
+    /// answer has no words for).
+    fn every_facet_matters(&self, intent: &IntentName, awaited: Option<&str>) -> bool {
+        !self.facets.is_empty()
+            && self
+                .facets
+                .iter()
+                .all(|f| self.facets_change_answer(intent, "", awaited, std::slice::from_ref(f)))
+    }
+
+    fn facets_change_answer(
+        &self,
+        intent: &IntentName,
+        earlier: &str,
+        awaited: Option<&str>,
+        facets: &[Found],
+    ) -> bool {
+        if facets.is_empty() {
             return false;
         }
-        let plain = template_vars(self.input.customer, self.state);
+        let mut plain = template_vars(self.input.customer, self.state);
+        if let Some(variable) = awaited {
+            plain
+                .entry(variable.to_string())
+                .or_insert_with(|| Value::from(AWAITED_PLACEHOLDER));
+        }
         let mut before = plain.clone();
         for facet in self.d.extractor.extract(earlier).facets {
             before.insert(facet.name, Value::from(facet.value));
         }
         let with = |mut vars: Vars| {
-            for facet in &self.facets {
+            for facet in facets {
                 vars.insert(facet.name.clone(), Value::from(facet.value.clone()));
             }
             vars
