@@ -1717,3 +1717,27 @@ fn a_statement_the_waiting_topic_has_words_for_is_answered_instead_of_the_number
     let turn = chat.say("I paid by card, this is ridiculous", always("complaint"));
     assert!(turn.handoff.is_some(), "{}", chat.transcript());
 }
+
+#[test]
+fn a_detail_added_to_the_same_topic_keeps_what_the_earlier_question_asked() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "I received my order but one item is missing",
+        confident("delivery_problem", 0.99),
+    );
+    chat.assert_says(&turn, "separate");
+    // Classified as the same intent, asking nothing of its own: still the missing item, not
+    // the generic "your parcel hasn't arrived" answer.
+    let turn = chat.say("it was a pair of socks", confident("delivery_problem", 0.9));
+    chat.assert_intent(&turn, "delivery_problem");
+    chat.assert_says(&turn, "separate");
+    // A follow-up that asks something of its own is answered for that.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I'd like a refund for MD99887766",
+        confident("refund_status", 0.95),
+    );
+    let turn = chat.say("how long will it take?", confident("refund_status", 0.9));
+    chat.assert_says(&turn, "3–5 business days");
+}

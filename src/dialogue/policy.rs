@@ -481,7 +481,10 @@ impl Ctx<'_, '_, '_> {
                 && !is_question(text)
         };
         match own {
-            Some(i) if *i == last.intent || courtesy(i) => None,
+            // The same topic again: what the earlier question asked still holds when this one asks
+            // nothing of its own ("it was a pair of socks" after the missing-item answer).
+            Some(i) if *i == last.intent => self.facets.is_empty().then(|| last.intent.clone()),
+            Some(i) if courtesy(i) => None,
             Some(i)
                 if !d.context.is_small_talk(i)
                     && c.confidence >= follow_up.override_below
