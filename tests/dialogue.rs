@@ -1741,3 +1741,26 @@ fn a_detail_added_to_the_same_topic_keeps_what_the_earlier_question_asked() {
     let turn = chat.say("how long will it take?", confident("refund_status", 0.9));
     chat.assert_says(&turn, "3–5 business days");
 }
+
+#[test]
+fn i_dont_know_to_the_order_number_question_is_no_request_for_a_person() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("返品したい", confident("return_request", 0.99));
+    // On its own "わかりません" reads as "I don't understand": the classifier says human_agent.
+    let turn = chat.say("わかりません", confident("human_agent", 0.74));
+    assert!(turn.handoff.is_none(), "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
+    // Words that ask for a person still hand over.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I want to return something",
+        confident("return_request", 0.99),
+    );
+    let turn = chat.say(
+        "I don't know it, can I talk to a person?",
+        confident("human_agent", 0.95),
+    );
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+}

@@ -177,7 +177,12 @@ impl Ctx<'_, '_, '_> {
             .intent
             .clone()
             .filter(|i| confident && policy.explicit_request_intents.contains(i));
-        if explicit_intent.is_some() || d.signals.explicit_request(self.input.text) {
+        // "わかりません" to "your order number?" says the customer has none, however much it reads
+        // like "I don't understand, get me a person" on its own; words that ask for one still do.
+        let declines_detail = pending_slot.is_some() && d.context.declines(self.input.text);
+        if (explicit_intent.is_some() && !declines_detail)
+            || d.signals.explicit_request(self.input.text)
+        {
             return self.handoff(HandoffReason::ExplicitRequest, explicit_intent);
         }
         if self.reading.frustrated {
