@@ -1764,3 +1764,26 @@ fn i_dont_know_to_the_order_number_question_is_no_request_for_a_person() {
     );
     chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
 }
+
+#[test]
+fn a_question_only_one_offered_intent_has_words_for_picks_it() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "the lamp came with a cracked base",
+        ambiguous("delivery_problem", 0.5, "defective_product", 0.45),
+    );
+    chat.assert_kind(&turn, TurnKind::Clarify);
+    // Only the broken-item answer says anything about photos.
+    let turn = chat.say("do I have to send photos?", always("other_question"));
+    assert!(turn.handoff.is_none(), "{}", chat.transcript());
+    chat.assert_intent(&turn, "defective_product");
+    // A shop question neither answers still goes to a person.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "the lamp came with a cracked base",
+        ambiguous("delivery_problem", 0.5, "defective_product", 0.45),
+    );
+    let turn = chat.say("can you gift wrap it?", always("other_question"));
+    assert!(turn.handoff.is_some(), "{}", chat.transcript());
+}

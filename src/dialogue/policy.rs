@@ -233,6 +233,12 @@ impl Ctx<'_, '_, '_> {
             self.continue_question(&p.text);
             return Break(self.answer(&chosen, 1.0));
         }
+        if let Some(about) = self.choice_asked_about(&p) {
+            self.inherit_facets(&p.text);
+            self.question = clip(&format!("{}\n{}", p.text, self.input.text), MAX_KEPT_CHARS);
+            let confidence = self.input.classification.confidence;
+            return Break(self.answer(&about, confidence));
+        }
         if self.entity_alone().is_none() {
             return Continue(self);
         }
@@ -323,23 +329,46 @@ impl Ctx<'_, '_, '_> {
     /// unsurely (or in a catch-all such as `other_question`), or it states something every word
     /// of which the topic's answer turns on.
     fn asks_about_the_topic(&self, slot: &PendingSlot) -> bool {
-        let c = self.input.classification;
-        let follow_up = self.d.context.follow_up();
         let awaited = Some(slot.variable.as_str());
-        let catch_all = c
-            .intent
-            .as_ref()
-            .is_some_and(|i| follow_up.catch_all_intents.contains(i));
-        // A complaint or a request for a person is never read as a detail of the topic.
-        let for_a_person = c.reason == Reason::AlwaysHandoff && !catch_all;
-        if for_a_person || !self.d.context.is_short(self.input.text) {
+        let Some(unsure) = self.short_and_placed() else {
             return false;
-        }
-        let unsure = c.intent.is_none() || c.confidence < follow_up.override_below || catch_all;
+        };
         let statement_on_topic =
             || !is_question(self.input.text) && self.every_facet_matters(&slot.intent, awaited);
         (unsure || statement_on_topic())
             && self.answer_depends_on_facets(&slot.intent, &slot.question, awaited)
+    }
+
+    /// For a short message that may be a detail of what the bot is on: whether the classifier
+    /// places it elsewhere only unsurely (or in a catch-all such as `other_question`). `None` for a
+    /// long message, and for a complaint or a request for a person, never read as such a detail.
+    fn short_and_placed(&self) -> Option<bool> {
+        let c = self.input.classification;
+        let follow_up = self.d.context.follow_up();
+        let catch_all = c
+            .intent
+            .as_ref()
+            .is_some_and(|i| follow_up.catch_all_intents.contains(i));
+        let for_a_person = c.reason == Reason::AlwaysHandoff && !catch_all;
+        if for_a_person || !self.d.context.is_short(self.input.text) {
+            return None;
+        }
+        Some(c.intent.is_none() || c.confidence < follow_up.override_below || catch_all)
+    }
+
+    /// A question about one of the offered intents alone ("do I have to send photos?" after
+    /// "a delivery problem or a broken item?"): its facets, by themselves, change that intent's
+    /// answer only.
+    fn choice_asked_about(&self, p: &PendingClarification) -> Option<IntentName> {
+        if self.short_and_placed() != Some(true) {
+            return None;
+        }
+        let mut about = p
+            .candidates
+            .iter()
+            .filter(|cand| self.answer_depends_on_facets(&cand.intent, "", None));
+        let first = about.next()?;
+        about.next().is_none().then(|| first.intent.clone())
     }
 
     /// The customer says they do not have the detail asked for ("I haven't ordered yet"): the
