@@ -559,6 +559,8 @@ impl Ctx<'_, '_, '_> {
                 .all(|f| self.facets_change_answer(intent, "", awaited, std::slice::from_ref(f)))
     }
 
+    /// `intent`'s answer rendered with `facets` differs from the one without them (on top of the
+    /// `earlier` question's facets too, when there is one).
     fn facets_change_answer(
         &self,
         intent: &IntentName,
