@@ -218,8 +218,7 @@ impl Ctx<'_, '_, '_> {
             // question asked still holds where this one says nothing.
             if let Some(last) = self.state.answers.last() {
                 let earlier = last.question.clone();
-                self.inherit_facets(&earlier);
-                self.question = clip(&format!("{earlier}\n{}", self.input.text), MAX_KEPT_CHARS);
+                self.follow_on(&earlier);
             }
             return self.answer(&topic, c.confidence);
         }
@@ -234,8 +233,7 @@ impl Ctx<'_, '_, '_> {
             return Break(self.answer(&chosen, 1.0));
         }
         if let Some(about) = self.choice_asked_about(&p) {
-            self.inherit_facets(&p.text);
-            self.question = clip(&format!("{}\n{}", p.text, self.input.text), MAX_KEPT_CHARS);
+            self.follow_on(&p.text);
             let confidence = self.input.classification.confidence;
             return Break(self.answer(&about, confidence));
         }
@@ -577,9 +575,10 @@ impl Ctx<'_, '_, '_> {
                 .entry(variable.to_string())
                 .or_insert_with(|| Value::from(AWAITED_PLACEHOLDER));
         }
+        let earlier_facets = self.d.extractor.extract(earlier).facets;
         let mut before = plain.clone();
-        for facet in self.d.extractor.extract(earlier).facets {
-            before.insert(facet.name, Value::from(facet.value));
+        for facet in &earlier_facets {
+            before.insert(facet.name.clone(), Value::from(facet.value.clone()));
         }
         let with = |mut vars: Vars| {
             for facet in facets {
@@ -595,7 +594,9 @@ impl Ctx<'_, '_, '_> {
         };
         let differs =
             |a: &Vars, b: &Vars| matches!((render(a), render(b)), (Some(a), Some(b)) if a != b);
-        differs(&with(plain.clone()), &plain) || differs(&with(before.clone()), &before)
+        // Without earlier facets `before` is `plain`: one comparison says it all.
+        differs(&with(plain.clone()), &plain)
+            || (!earlier_facets.is_empty() && differs(&with(before.clone()), &before))
     }
 
     /// The fresh classification decides.
@@ -1211,6 +1212,13 @@ impl Ctx<'_, '_, '_> {
         }
         self.inherit_facets(question);
         self.question = question.to_string();
+    }
+
+    /// This message continues an `earlier` question: its facets still hold where this one says
+    /// nothing, and the question kept is both together.
+    fn follow_on(&mut self, earlier: &str) {
+        self.inherit_facets(earlier);
+        self.question = clip(&format!("{earlier}\n{}", self.input.text), MAX_KEPT_CHARS);
     }
 
     /// The facets of an earlier `question` that this message does not set.
