@@ -731,6 +731,68 @@ fn courtesy_is_never_offered_as_a_choice() {
 }
 
 #[test]
+fn courtesy_split_between_courtesy_intents_is_answered_as_courtesy() {
+    let d = engine();
+    // "thanks bye" after an answer: neither is sure, together they are; the polite close.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    let turn = chat.say("ok thanks bye", ambiguous("thanks", 0.49, "goodbye", 0.48));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "goodbye");
+    // "ok": greeting, thanks and a little goodbye is a thanks after an answer.
+    let ok = Classification {
+        alternatives: vec![
+            Alternative {
+                intent: intent_name("thanks"),
+                confidence: 0.30,
+            },
+            Alternative {
+                intent: intent_name("goodbye"),
+                confidence: 0.22,
+            },
+        ],
+        ..classification(
+            Some("greeting"),
+            0.44,
+            Action::Clarify,
+            Reason::LowConfidence,
+        )
+    };
+    let turn = chat.say("ok", ok.clone());
+    chat.assert_intent(&turn, "thanks");
+    // … and a greeting before anything was answered.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("ok", ok);
+    chat.assert_intent(&turn, "greeting");
+    // Instead of the order number asked for, it closes without the question again.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I want to return something",
+        confident("return_request", 0.99),
+    );
+    let turn = chat.say(
+        "great thanks, bye",
+        ambiguous("goodbye", 0.56, "thanks", 0.39),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "goodbye");
+    // A courtesy guess beside a topic is no courtesy.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    let turn = chat.say(
+        "thanks, and my refund?",
+        ambiguous("thanks", 0.50, "refund_status", 0.45),
+    );
+    assert_ne!(
+        turn.intent.as_ref().map(|i| i.as_str()),
+        Some("goodbye"),
+        "{}",
+        chat.transcript()
+    );
+    assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+}
+
+#[test]
 fn a_catch_all_intent_does_not_take_a_follow_up_the_running_topic_answers() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({}));

@@ -136,6 +136,9 @@ pub struct PolicyConfig {
     /// `rephrase_max_guesses`; 0 offers none).
     pub rephrase_guess_min_confidence: f32,
     pub rephrase_max_guesses: usize,
+    /// A message the classifier splits between courtesy intents ("thanks bye": thanks 0.50,
+    /// goodbye 0.46) is courtesy when they hold at least this much probability together.
+    pub courtesy_min_confidence: f32,
 }
 
 impl Default for PolicyConfig {
@@ -150,6 +153,7 @@ impl Default for PolicyConfig {
             summary_topic_min_confidence: 0.8,
             rephrase_guess_min_confidence: 0.25,
             rephrase_max_guesses: 0,
+            courtesy_min_confidence: 0.85,
         }
     }
 }

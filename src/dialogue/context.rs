@@ -206,6 +206,11 @@ impl Context {
             .filter(|_| self.withdrawn.any(&fold(text)))
     }
 
+    /// The courtesy that closes a conversation politely (`withdrawn.reply_intent`), if configured.
+    pub fn polite_close(&self) -> Option<&IntentName> {
+        self.withdrawn_reply.as_ref()
+    }
+
     /// The message, a reply to a question for a detail, asks where that detail can be found.
     pub fn asks_where_to_find(&self, text: &str) -> bool {
         self.where_to_find.any(&fold(text))

@@ -34,6 +34,7 @@ use super::state::{
 use super::types::{BotTurn, HandoffRequest, QuickReply, TurnInput};
 use crate::catalog::{HandoffMode, Waiver};
 use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind};
+use crate::nlu::Classification;
 
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
@@ -62,6 +63,14 @@ impl Dialogue {
     /// render (which startup checks rule out) is logged and the conversation goes to a person.
     #[tracing::instrument(skip_all, fields(turn = state.turn + 1))]
     pub fn turn(&self, state: &mut DialogueState, input: TurnInput<'_>) -> BotTurn {
+        let merged = self.merge_split_courtesy(state, input.classification);
+        let input = match &merged {
+            Some(classification) => TurnInput {
+                classification,
+                ..input
+            },
+            None => input,
+        };
         state.turn += 1;
         let turn = state.turn;
         let c = input.classification;
@@ -106,6 +115,50 @@ impl Dialogue {
             reading,
         }
         .decide()
+    }
+
+    /// Courtesy the classifier spreads over several courtesy intents, none of them sure ("thanks
+    /// bye": thanks 0.50, goodbye 0.46): together they are sure it is courtesy, so the message is
+    /// read as the courtesy that fits where the conversation is (the favourite otherwise; the polite
+    /// close when it is one of the two likeliest closings, since it answers a thanks too), with their joint probability.
+    /// `None` when the classification is not such a split.
+    fn merge_split_courtesy(
+        &self,
+        state: &DialogueState,
+        c: &Classification,
+    ) -> Option<Classification> {
+        let context = &self.context;
+        let top = c.intent.as_ref().filter(|i| context.is_small_talk(i))?;
+        if c.action != Action::Clarify || c.reason == Reason::OutOfScope {
+            return None;
+        }
+        let (courtesy, rest): (Vec<_>, Vec<_>) = c
+            .alternatives
+            .iter()
+            .cloned()
+            .partition(|a| context.is_small_talk(&a.intent));
+        let together = c.confidence + courtesy.iter().map(|a| a.confidence).sum::<f32>();
+        if together < self.config.policy.courtesy_min_confidence {
+            return None;
+        }
+        let answered = !state.answers.is_empty();
+        let pick = courtesy
+            .first()
+            .and_then(|second| courtesy_by_position(context, answered, top, &second.intent))
+            .unwrap_or_else(|| top.clone());
+        // Of the two likeliest ("ok": greeting, thanks, goodbye 0.22 is a thanks after an answer).
+        let close = context.polite_close().filter(|close| {
+            let likeliest = *close == top || courtesy.first().is_some_and(|a| a.intent == **close);
+            context.is_closing(&pick) && likeliest
+        });
+        Some(Classification {
+            text: c.text.clone(),
+            intent: Some(close.cloned().unwrap_or(pick)),
+            confidence: together,
+            action: Action::Answer,
+            reason: Reason::Confident,
+            alternatives: rest,
+        })
     }
 
     /// The language of this reply. The conversation starts in its chosen locale (when given and
@@ -670,18 +723,8 @@ impl Ctx<'_, '_, '_> {
     /// so before anything was answered they greet and after an answer they close. `None` for any
     /// other pair (two closings, "goodbye or thanks?", may be neither: "to L").
     fn courtesy_by_position(&self, top: &IntentName, second: &IntentName) -> Option<IntentName> {
-        let context = &self.d.context;
-        let opening = |i: &IntentName| context.is_small_talk(i) && !context.is_closing(i);
-        let (opening_one, closing_one) = match (opening(top), opening(second)) {
-            (true, false) if context.is_closing(second) => (top, second),
-            (false, true) if context.is_closing(top) => (second, top),
-            _ => return None,
-        };
-        Some(if self.state.answers.is_empty() {
-            opening_one.clone()
-        } else {
-            closing_one.clone()
-        })
+        let answered = !self.state.answers.is_empty();
+        courtesy_by_position(&self.d.context, answered, top, second)
     }
 
     /// Answers `intent`, asking first for a required detail the conversation lacks.
@@ -1355,4 +1398,21 @@ fn labels(quick_replies: &[QuickReply]) -> Value {
         .map(|q| Value::from(q.label.clone()))
         .collect();
     Value::from(labels)
+}
+
+/// Of an opening and a closing courtesy, the one that fits where the conversation is: before
+/// anything was `answered` the opening, after an answer the closing. `None` for any other pair.
+fn courtesy_by_position(
+    context: &Context,
+    answered: bool,
+    top: &IntentName,
+    second: &IntentName,
+) -> Option<IntentName> {
+    let opening = |i: &IntentName| context.is_small_talk(i) && !context.is_closing(i);
+    let (opening_one, closing_one) = match (opening(top), opening(second)) {
+        (true, false) if context.is_closing(second) => (top, second),
+        (false, true) if context.is_closing(top) => (second, top),
+        _ => return None,
+    };
+    Some(if answered { closing_one } else { opening_one }.clone())
 }
