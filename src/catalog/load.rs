@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::error::{CatalogError, Problem};
 use super::files::{file_stem, read, yaml_files, yaml_problem};
-use super::intent::Intent;
+use super::intent::{HandoffMode, Intent};
 use super::template::check_templates;
 use crate::domain::{IntentName, Locale};
 
@@ -109,6 +109,16 @@ impl Catalog {
     /// The intent names, sorted.
     pub fn names(&self) -> Vec<IntentName> {
         self.intents.iter().map(|i| i.name.clone()).collect()
+    }
+
+    /// Indices (in [`Catalog::names`] order) of the intents a person always takes.
+    pub fn always_handoff(&self) -> Vec<usize> {
+        self.intents
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.handoff == HandoffMode::Always)
+            .map(|(index, _)| index)
+            .collect()
     }
 
     pub fn has_locale(&self, code: &str) -> bool {

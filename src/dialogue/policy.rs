@@ -119,8 +119,8 @@ impl Dialogue {
 
     /// Courtesy the classifier spreads over several courtesy intents, none of them sure ("thanks
     /// bye": thanks 0.50, goodbye 0.46): together they are sure it is courtesy, so the message is
-    /// read as the courtesy that fits where the conversation is (the favourite otherwise; the polite
-    /// close when it is one of the two likeliest closings, since it answers a thanks too), with their joint probability.
+    /// read as the courtesy its two likeliest make ([`courtesy_of_pair`]; the favourite otherwise),
+    /// with their joint probability.
     /// `None` when the classification is not such a split.
     fn merge_split_courtesy(
         &self,
@@ -144,16 +144,11 @@ impl Dialogue {
         let answered = !state.answers.is_empty();
         let pick = courtesy
             .first()
-            .and_then(|second| courtesy_by_position(context, answered, top, &second.intent))
+            .and_then(|second| courtesy_of_pair(context, answered, top, &second.intent))
             .unwrap_or_else(|| top.clone());
-        // Of the two likeliest ("ok": greeting, thanks, goodbye 0.22 is a thanks after an answer).
-        let close = context.polite_close().filter(|close| {
-            let likeliest = *close == top || courtesy.first().is_some_and(|a| a.intent == **close);
-            context.is_closing(&pick) && likeliest
-        });
         Some(Classification {
             text: c.text.clone(),
-            intent: Some(close.cloned().unwrap_or(pick)),
+            intent: Some(pick),
             confidence: together,
             action: Action::Answer,
             reason: Reason::Confident,
@@ -550,10 +545,21 @@ impl Ctx<'_, '_, '_> {
         let topic_answers_it = || self.answer_depends_on_facets(&last.intent, &last.question, None);
         // A message understood on its own must point back; one that is not, or not surely
         // ("期限はありますか", "いつまでに送ればいいですか", "and a replacement?"), continues the
-        // topic when the topic has words for what it asks.
+        // topic when the topic has words for what it asks. So does one that asks what only the
+        // topic has words for ("注文履歴は消えますか" after the account-closing answer, however
+        // sure the classifier is of `order_status`, whose answer has none for it), unless it is
+        // courtesy or for a person.
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
-        let continues = d.context.points_back(text) || (unsure && topic_answers_it());
+        let own_has_no_words = own.is_some_and(|i| {
+            !d.context.is_small_talk(i)
+                && d.intents
+                    .get(i)
+                    .is_some_and(|info| info.handoff != HandoffMode::Always)
+                && !self.answer_depends_on_facets(i, "", None)
+        });
+        let continues =
+            d.context.points_back(text) || ((unsure || own_has_no_words) && topic_answers_it());
         if !continues {
             return None;
         }
@@ -647,9 +653,15 @@ impl Ctx<'_, '_, '_> {
         };
         let differs =
             |a: &Vars, b: &Vars| matches!((render(a), render(b)), (Some(a), Some(b)) if a != b);
-        // Without earlier facets `before` is `plain`: one comparison says it all.
+        // Without earlier facets `before` is `plain`: one comparison says it all. On top of them,
+        // a facet that only displaces an earlier one of the same name and falls back to the plain
+        // answer ("写真も必要ですか" after the wrong-item answer of an intent with no word on
+        // photos) changes nothing the customer asked about.
+        let combined = with(before.clone());
         differs(&with(plain.clone()), &plain)
-            || (!earlier_facets.is_empty() && differs(&with(before.clone()), &before))
+            || (!earlier_facets.is_empty()
+                && differs(&combined, &before)
+                && differs(&combined, &plain))
     }
 
     /// The fresh classification decides.
@@ -704,12 +716,16 @@ impl Ctx<'_, '_, '_> {
             }
             (Action::Answer, _) => {
                 // Sure it is courtesy, but with the other kind a real second ("お疲れ様です":
-                // goodbye 0.77, greeting 0.20): where the conversation is decides.
+                // goodbye 0.77, greeting 0.20): where the conversation is decides; "ok thanks
+                // bye" (thanks 0.69, goodbye 0.28) closes politely.
                 let intent = c
                     .alternatives
                     .first()
                     .filter(|alt| alt.confidence >= c.confidence * COURTESY_TIE_SHARE)
-                    .and_then(|alt| self.courtesy_by_position(&intent, &alt.intent))
+                    .and_then(|alt| {
+                        let answered = !self.state.answers.is_empty();
+                        courtesy_of_pair(&d.context, answered, &intent, &alt.intent)
+                    })
                     .unwrap_or(intent);
                 self.answer(&intent, c.confidence)
             }
@@ -1415,4 +1431,23 @@ fn courtesy_by_position(
         _ => return None,
     };
     Some(if answered { closing_one } else { opening_one }.clone())
+}
+
+/// The courtesy a message the classifier splits between two courtesy intents is: of an opening
+/// and a closing, the one that fits where the conversation is ([`courtesy_by_position`]); of two
+/// closings, one of which is the polite close, that one (it answers a thanks too, where "anything
+/// else?" would not fit a "bye"). `None` for any other pair.
+fn courtesy_of_pair(
+    context: &Context,
+    answered: bool,
+    top: &IntentName,
+    second: &IntentName,
+) -> Option<IntentName> {
+    courtesy_by_position(context, answered, top, second).or_else(|| {
+        let both_closing = context.is_closing(top) && context.is_closing(second);
+        context
+            .polite_close()
+            .filter(|close| both_closing && (*close == top || *close == second))
+            .cloned()
+    })
 }

@@ -34,6 +34,11 @@ pub struct FitOptions {
     #[serde(default = "default_min_answer_threshold")]
     pub min_answer_threshold: f32,
     pub seed: u64,
+    /// Intents a person always takes (`handoff: always`): the bot never answers their messages,
+    /// so the answer threshold's precision and coverage leave out messages whose top intent is
+    /// one of them. Set from the catalog for each fit; not part of a model's options.
+    #[serde(skip)]
+    pub always_handoff: Vec<usize>,
 }
 
 impl Default for FitOptions {
@@ -46,6 +51,7 @@ impl Default for FitOptions {
             min_out_of_scope_recall: default_min_oos_recall(),
             min_answer_threshold: default_min_answer_threshold(),
             seed: 7,
+            always_handoff: Vec::new(),
         }
     }
 }
@@ -448,8 +454,13 @@ const THRESHOLD_RESAMPLES: usize = 101;
 ///
 /// A few hundred held-out messages make that threshold jumpy: one more wrong answer among them
 /// moves it by 0.1 (0.62–0.76 over a morning of retrains on one catalog). So it is chosen on
-/// seeded bootstrap resamples of them and their upper quartile taken; what it gives is measured
-/// on all.
+/// seeded bootstrap resamples of them and their median taken, raised to the first threshold
+/// that keeps the target on all of them. (Their upper quartile, taken before, chose 0.80 on a
+/// held-out curve at the target from 0.54 on: where precision hovers at the target, half the
+/// resamples fall below it anywhere, and the quartile lands wherever the curve first clears it.)
+///
+/// Messages whose top intent a person always takes (`always_handoff`) are never answered, so
+/// they count neither as answered nor as wrong answers here.
 fn choose_answer_threshold(
     scores: &[Scores],
     labels: &[Option<usize>],
@@ -474,7 +485,8 @@ fn choose_answer_threshold(
                         similarity,
                         margin: options.margin,
                     };
-                    let answered = s.answers(&t, ans);
+                    let answered =
+                        s.answers(&t, ans) && !options.always_handoff.contains(&s.top().0);
                     (answered, answered && Some(s.top().0) == *l)
                 })
                 .collect()
@@ -490,12 +502,16 @@ fn choose_answer_threshold(
             pick_threshold(&outcomes, &weights, candidates.len(), options)
         })
         .collect();
-    // Candidates ascend, so the upper quartile of their indices is that of the thresholds; the
-    // upper quartile rather than the median: the precision promised should hold on the held-out
-    // messages themselves, not only on half of the resamples.
+    // Candidates ascend, so the median of their indices is that of the thresholds. From there, the
+    // first that keeps the target on the held-out messages themselves (the precision promised
+    // must hold on them, not only on half of the resamples); the most precise when none does.
     chosen.sort_unstable();
-    let pooled = chosen[chosen.len() * 3 / 4];
-    let (coverage, precision) = rates(&outcomes, &vec![1; scores.len()], pooled);
+    let all = vec![1; scores.len()];
+    let median = chosen[chosen.len() / 2];
+    let pooled = (median..candidates.len())
+        .find(|&i| rates(&outcomes, &all, i).1 >= options.target_precision)
+        .unwrap_or_else(|| pick_threshold(&outcomes, &all, candidates.len(), options));
+    let (coverage, precision) = rates(&outcomes, &all, pooled);
     AnswerChoice {
         answer: candidates[pooled],
         precision,
@@ -604,11 +620,44 @@ mod tests {
             let without = choose_answer_threshold(&s, &l, -1.0, &options);
             moved = moved.max((without.answer - all.answer).abs());
         }
+        // At most three candidate steps (0.01 each; f32 sums land a hair above 0.03).
         assert!(
-            moved <= 0.03,
+            moved < 0.035,
             "the threshold moved by {moved} (from {})",
             all.answer
         );
+    }
+
+    #[test]
+    fn messages_a_person_always_takes_are_not_answers_to_calibrate() {
+        let score = |top: usize, p: f32| Scores {
+            ranked: vec![(top, p), ((top + 1) % 3, 1.0 - p)],
+            p_out_of_scope: 0.0,
+            similarity: 1.0,
+        };
+        // Right answers of intent 0 from 0.5 up; between 0.5 and 0.8 a third of the messages go
+        // to intent 2 wrongly, which a person always takes.
+        let mut scores = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..300 {
+            let p = 0.5 + 0.49 * (i as f32 / 299.0);
+            if p < 0.8 && i % 3 == 0 {
+                scores.push(score(2, p));
+                labels.push(Some(1));
+            } else {
+                scores.push(score(0, p));
+                labels.push(Some(0));
+            }
+        }
+        let counted = choose_answer_threshold(&scores, &labels, -1.0, &FitOptions::default());
+        let options = FitOptions {
+            always_handoff: vec![2],
+            ..FitOptions::default()
+        };
+        let left_out = choose_answer_threshold(&scores, &labels, -1.0, &options);
+        assert!(counted.answer >= 0.7, "{}", counted.answer);
+        assert!(left_out.answer < 0.55, "{}", left_out.answer);
+        assert!(left_out.target_met && (left_out.precision - 1.0).abs() < 1e-6);
     }
 
     #[test]

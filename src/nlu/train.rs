@@ -78,7 +78,11 @@ pub fn train_catalog_with_held_out(
         .map(|trained| texts.iter().map(|t| !trained.contains(t)).collect());
     let t1 = Instant::now();
     let calibration = Calibration::cross_validation(unseen.as_deref());
-    let fitted = fit(&x, &labels, names.len(), calibration, &req.options)?;
+    let options = FitOptions {
+        always_handoff: catalog.always_handoff(),
+        ..req.options.clone()
+    };
+    let fitted = fit(&x, &labels, names.len(), calibration, &options)?;
     let fit_seconds = t1.elapsed().as_secs_f64();
 
     let now = chrono::Utc::now();
