@@ -1828,7 +1828,7 @@ fn i_dont_know_to_the_order_number_question_is_no_request_for_a_person() {
 }
 
 #[test]
-fn a_question_only_one_offered_intent_has_words_for_picks_it() {
+fn a_question_about_the_offered_intents_picks_the_likeliest_with_words_for_it() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say(
@@ -1836,8 +1836,18 @@ fn a_question_only_one_offered_intent_has_words_for_picks_it() {
         ambiguous("delivery_problem", 0.5, "defective_product", 0.45),
     );
     chat.assert_kind(&turn, TurnKind::Clarify);
-    // Only the broken-item answer says anything about photos.
+    // Both answers say what photos to send: the likelier one answers.
     let turn = chat.say("do I have to send photos?", always("other_question"));
+    assert!(turn.handoff.is_none(), "{}", chat.transcript());
+    chat.assert_intent(&turn, "delivery_problem");
+    chat.assert_says(&turn, "Damaged or defective");
+    // A question only one of them has words for picks that one.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "the lamp came with a cracked base",
+        ambiguous("delivery_problem", 0.5, "defective_product", 0.45),
+    );
+    let turn = chat.say("can I get a refund?", always("other_question"));
     assert!(turn.handoff.is_none(), "{}", chat.transcript());
     chat.assert_intent(&turn, "defective_product");
     // A shop question neither answers still goes to a person.

@@ -402,19 +402,17 @@ impl Ctx<'_, '_, '_> {
         Some(c.intent.is_none() || c.confidence < follow_up.override_below || catch_all)
     }
 
-    /// A question about one of the offered intents alone ("do I have to send photos?" after
-    /// "a delivery problem or a broken item?"): its facets, by themselves, change that intent's
-    /// answer only.
+    /// A question about the offered intents ("do I have to send photos?" after "a delivery
+    /// problem or a broken item?"): its facets, by themselves, change the answer of the likeliest
+    /// offered intent that has words for it (of one, when only one has).
     fn choice_asked_about(&self, p: &PendingClarification) -> Option<IntentName> {
         if self.short_and_placed() != Some(true) {
             return None;
         }
-        let mut about = p
-            .candidates
+        p.candidates
             .iter()
-            .filter(|cand| self.answer_depends_on_facets(&cand.intent, "", None));
-        let first = about.next()?;
-        about.next().is_none().then(|| first.intent.clone())
+            .find(|cand| self.answer_depends_on_facets(&cand.intent, "", None))
+            .map(|cand| cand.intent.clone())
     }
 
     /// The customer says they do not have the detail asked for ("I haven't ordered yet"): the
