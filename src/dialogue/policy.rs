@@ -632,12 +632,7 @@ impl Ctx<'_, '_, '_> {
                 .entry(variable.to_string())
                 .or_insert_with(|| Value::from(AWAITED_PLACEHOLDER));
         }
-        let earlier_facets = self.d.extractor.extract(earlier).facets;
-        let mut before = plain.clone();
-        for facet in &earlier_facets {
-            before.insert(facet.name.clone(), Value::from(facet.value.clone()));
-        }
-        let with = |mut vars: Vars| {
+        let with = |mut vars: Vars, facets: &[Found]| {
             for facet in facets {
                 vars.insert(facet.name.clone(), Value::from(facet.value.clone()));
             }
@@ -650,16 +645,22 @@ impl Ctx<'_, '_, '_> {
                 .ok()
         };
         let differs =
-            |a: &Vars, b: &Vars| matches!((render(a), render(b)), (Some(a), Some(b)) if a != b);
-        // Without earlier facets `before` is `plain`: one comparison says it all. On top of them,
-        // a facet that only displaces an earlier one of the same name and falls back to the plain
-        // answer ("写真も必要ですか" after the wrong-item answer of an intent with no word on
-        // photos) changes nothing the customer asked about.
-        let combined = with(before.clone());
-        differs(&with(plain.clone()), &plain)
-            || (!earlier_facets.is_empty()
-                && differs(&combined, &before)
-                && differs(&combined, &plain))
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        let plain_answer = render(&plain);
+        if differs(&render(&with(plain.clone(), facets)), &plain_answer) {
+            return true;
+        }
+        // On top of the earlier question's facets, a facet that only displaces an earlier one of
+        // the same name and falls back to the plain answer ("写真も必要ですか" after the
+        // wrong-item answer of an intent with no word on photos) changes nothing the customer
+        // asked about. Without earlier facets, the comparison above said it all.
+        let earlier_facets = self.d.extractor.extract(earlier).facets;
+        if earlier_facets.is_empty() {
+            return false;
+        }
+        let before = with(plain, &earlier_facets);
+        let combined = render(&with(before.clone(), facets));
+        differs(&combined, &render(&before)) && differs(&combined, &plain_answer)
     }
 
     /// The fresh classification decides.

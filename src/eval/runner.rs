@@ -276,10 +276,7 @@ impl CatalogFolds<'_> {
                     .collect()
             });
             let calibration = Calibration::cross_validation(unseen_t.as_deref());
-            let options = FitOptions {
-                always_handoff: self.catalog.always_handoff(),
-                ..self.options.clone()
-            };
+            let options = self.options.for_catalog(self.catalog);
             let fitted = fit(&xt, &yt, names.len(), calibration, &options)?;
             let (p, outcome) = predict(&fitted, names.len(), &label_names, &xh, &yh);
             answered += outcome.coverage * xh.len() as f32;

@@ -15,6 +15,7 @@ use super::encoder::Embeddings;
 use super::error::NluError;
 use super::head::{Head, HeadConfig};
 use super::knn::NeighbourIndex;
+use crate::catalog::Catalog;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FitOptions {
@@ -52,6 +53,16 @@ impl Default for FitOptions {
             min_answer_threshold: default_min_answer_threshold(),
             seed: 7,
             always_handoff: Vec::new(),
+        }
+    }
+}
+
+impl FitOptions {
+    /// These options for fitting `catalog`'s intents: with its always-handoff intents set.
+    pub fn for_catalog(&self, catalog: &Catalog) -> FitOptions {
+        FitOptions {
+            always_handoff: catalog.always_handoff(),
+            ..self.clone()
         }
     }
 }

@@ -78,10 +78,7 @@ pub fn train_catalog_with_held_out(
         .map(|trained| texts.iter().map(|t| !trained.contains(t)).collect());
     let t1 = Instant::now();
     let calibration = Calibration::cross_validation(unseen.as_deref());
-    let options = FitOptions {
-        always_handoff: catalog.always_handoff(),
-        ..req.options.clone()
-    };
+    let options = req.options.for_catalog(catalog);
     let fitted = fit(&x, &labels, names.len(), calibration, &options)?;
     let fit_seconds = t1.elapsed().as_secs_f64();
 
