@@ -266,6 +266,9 @@ text_enum! {
         /// does not help.
         Unresolved = "unresolved",
         Complaint = "complaint",
+        /// The bot's answer told the customer to contact a person with a detail (an order number
+        /// for a double charge), and the customer sent it here: a person takes it from there.
+        Referred = "referred",
     }
 }
 

@@ -1708,9 +1708,13 @@ fn the_order_number_alone_after_an_answer_that_sends_it_to_a_person_is_handed_ov
         confident("delivery_problem", 0.97),
     );
     let turn = chat.say("MD31415926", out_of_scope());
-    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    chat.assert_handoff(&turn, HandoffReason::Referred);
     let summary = &turn.handoff.as_ref().expect("a handoff request").summary;
     assert!(summary.text.contains("MD31415926"), "{}", summary.text);
+    // The reply thanks for the number and says a person checks that order; it does not answer
+    // a request for a person the customer never made ("承知いたしました").
+    chat.assert_says(&turn, "MD31415926");
+    chat.assert_never_says(&turn, "承知いたしました");
     // After an answer that uses the number itself, it answers again with it…
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("where is my order?", confident("order_status", 0.97));
@@ -1729,14 +1733,17 @@ fn a_coupon_code_alone_after_a_coupon_answer_is_handed_over_with_the_code() {
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("クーポンが使えません", confident("coupons_points", 0.98));
     let turn = chat.say("WELCOME10です", confident("greeting", 0.9));
-    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    chat.assert_handoff(&turn, HandoffReason::Referred);
     let summary = &turn.handoff.as_ref().expect("a handoff request").summary;
     assert!(summary.text.contains("WELCOME10"), "{}", summary.text);
+    chat.assert_says(&turn, "クーポンコード WELCOME10");
     // Lower case, labelled, in English.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("how do I use a coupon?", confident("coupons_points", 0.98));
     let turn = chat.say("the code is spring24", out_of_scope());
-    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    chat.assert_handoff(&turn, HandoffReason::Referred);
+    chat.assert_says(&turn, "SPRING24");
+    chat.assert_never_says(&turn, "Of course");
     // A short order number is not a coupon code: after an order answer it is no handoff.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("how do I use a coupon?", confident("coupons_points", 0.98));
@@ -1858,4 +1865,54 @@ fn a_question_about_the_offered_intents_picks_the_likeliest_with_words_for_it() 
     );
     let turn = chat.say("can you gift wrap it?", always("other_question"));
     assert!(turn.handoff.is_some(), "{}", chat.transcript());
+}
+
+#[test]
+fn a_bare_ok_to_the_question_for_the_order_number_is_no_thanks() {
+    let d = engine();
+    for (lang, ask, ok) in [
+        ("en", "where is my order?", "ok"),
+        ("en", "where is my order?", "Okay!"),
+        ("ja", "注文の状況を知りたいです", "わかりました"),
+        ("ja", "注文の状況を知りたいです", "はい。"),
+    ] {
+        let mut chat = Chat::new(&d, Some(lang), json!({}));
+        let turn = chat.say(ask, confident("order_status", 0.97));
+        chat.assert_kind(&turn, TurnKind::AskSlot);
+        // The classifier reads a bare "ok" as thanks; it thanks for nothing here: the question stands.
+        let turn = chat.say(ok, confident("thanks", 0.99));
+        chat.assert_kind(&turn, TurnKind::AskSlot);
+        assert_ne!(turn.intent.as_ref().map(|i| i.as_str()), Some("thanks"), "{}", chat.transcript());
+    }
+    // Thanks with it still closes: "ok thanks" is courtesy of its own.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("where is my order?", confident("order_status", 0.97));
+    let turn = chat.say("ok thanks", confident("thanks", 0.99));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "thanks");
+}
+
+#[test]
+fn a_refund_asked_about_right_after_the_cancellation_answer_is_the_cancelled_orders() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("cancel order MD12345678", confident("cancel_order", 0.98));
+    let turn = chat.say("When will I get my refund?", confident("refund_status", 0.99));
+    chat.assert_intent(&turn, "refund_status");
+    chat.assert_says(&turn, "same payment method");
+    // Not the return's refund, which waits for the item to reach the shop.
+    chat.assert_never_says(&turn, "3–5 business days");
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("注文番号MD12345678をキャンセルしたい", confident("cancel_order", 0.98));
+    // (It points back, so the cancellation answer's own word on cash on delivery may answer it.)
+    let turn = chat.say("代引きの場合、返金はどうなりますか", confident("refund_status", 0.99));
+    chat.assert_says(&turn, "代金引換");
+    chat.assert_never_says(&turn, "3〜5営業日");
+    // With no cancellation before it, a refund is still explained for returns.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "When will I get my refund for order MD12345678?",
+        confident("refund_status", 0.99),
+    );
+    chat.assert_says(&turn, "3–5 business days");
 }

@@ -99,9 +99,12 @@ fn finetuning_lowers_the_loss_and_the_delta_round_trips() {
         patience: 100,
         ..Default::default()
     };
-    let report = finetune(&layers, &tiny.lower, &train, &[], n, &options).expect("finetune");
+    let (report, head) =
+        finetune(&layers, &tiny.lower, &train, &[], n, &options).expect("finetune");
     let (first, last) = (report.train_loss[0], report.train_loss[options.epochs - 1]);
     assert!(last < 0.8 * first, "loss {first} → {last}: {report:?}");
+    // The cosine head it returns has a row per class.
+    assert_eq!(head.0.dims2().expect("a matrix").0, n);
 
     let delta = tiny.dir.path().join("delta.safetensors");
     layers.save(&delta).expect("save delta");

@@ -30,6 +30,11 @@ pub const ENTITIES_FILE: &str = "_entities.yaml";
 pub const METADATA_VARIABLES: [&str; 4] =
     ["customer_name", "customer_email", "customer_id", "order_id"];
 
+/// The template variable the dialogue fills with the intent it answered within the last few turns
+/// (`context.follow_up.within_turns`): "cancel_order" when a refund is asked about right after
+/// the cancellation answer.
+pub const PREVIOUS_INTENT: &str = "previous_intent";
+
 /// All of `_dialogue.yaml`, plus the entities of `_entities.yaml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,6 +278,9 @@ pub struct HandoffLines {
     pub frustration: String,
     /// The same answer twice did not help.
     pub unresolved: String,
+    /// The customer sent the detail an answer told them to give a person (`order_id`,
+    /// `coupon_code` may be set).
+    pub referred: String,
 }
 
 /// A simple sentiment lexicon.
@@ -307,6 +315,7 @@ pub struct ReasonLabels {
     pub frustration: String,
     pub complaint: String,
     pub unresolved: String,
+    pub referred: String,
 }
 
 impl ReasonLabels {
@@ -320,6 +329,7 @@ impl ReasonLabels {
             HandoffReason::Frustration => &self.frustration,
             HandoffReason::Complaint => &self.complaint,
             HandoffReason::Unresolved => &self.unresolved,
+            HandoffReason::Referred => &self.referred,
         }
     }
 }
@@ -563,14 +573,15 @@ impl DialogueConfig {
     fn check_variables(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
             for var in intent.variables.keys() {
-                let from_metadata = METADATA_VARIABLES.contains(&var.as_str());
+                let from_metadata =
+                    METADATA_VARIABLES.contains(&var.as_str()) || var == PREVIOUS_INTENT;
                 let from_entity = self.entities.iter().any(|e| &e.name == var);
                 if !from_metadata && !from_entity {
                     problems.push(Problem::new(
                         &intent.source,
                         None,
                         format!(
-                            "variable {var:?} is neither customer metadata ({}) nor an entity of {}",
+                            "variable {var:?} is neither customer metadata ({}), {PREVIOUS_INTENT} nor an entity of {}",
                             METADATA_VARIABLES.join(", "),
                             self.entities_source.display()
                         ),

@@ -11,7 +11,9 @@
 //! - **withdrawn requests**: a reply to it that drops the request ("never mind", "やっぱりやめて
 //!   おきます");
 //! - **where to find it**: a reply to it that asks where the detail is written ("where can I find
-//!   it?", "どこで確認できますか").
+//!   it?", "どこで確認できますか");
+//! - **acknowledgements**: a reply made only of "ok", "わかりました" and the like, which neither
+//!   gives the detail nor closes the conversation.
 //!
 //! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
 //! them.
@@ -42,6 +44,10 @@ pub struct ContextConfig {
     /// Greetings a request may open with ("hello, my order is late", "お世話になっております。…"),
     /// per locale: the classifier reads the request after them, not the greeting.
     pub openers: BTreeMap<Locale, Vec<String>>,
+    /// Words that only acknowledge ("ok", "sure", "わかりました"), per locale: a reply made of
+    /// them alone to a question for a detail is no thanks and no goodbye, however the classifier
+    /// reads it ("ok" after "your order number?" is not "thank you for your help").
+    pub acknowledgements: BTreeMap<Locale, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +133,8 @@ pub struct Context {
     where_to_find: Lexicon,
     /// Lower case, longest first.
     openers: Vec<String>,
+    /// Folded, longest first.
+    acknowledgements: Vec<String>,
 }
 
 impl Context {
@@ -158,7 +166,16 @@ impl Context {
             withdrawn_reply: config.withdrawn.reply_intent.clone(),
             where_to_find: Lexicon::new(config.where_to_find.values().flatten()),
             openers: longest_first(config.openers.values().flatten().map(|w| w.to_lowercase())),
+            acknowledgements: longest_first(
+                config.acknowledgements.values().flatten().map(|w| fold(w)),
+            ),
         }
+    }
+
+    /// The message says nothing but "ok" ("ok", "はい、わかりました", "sure!").
+    pub fn is_acknowledgement(&self, text: &str) -> bool {
+        let mut rest = fold(text);
+        remove_terms(&mut rest, &self.acknowledgements) && !rest.chars().any(char::is_alphanumeric)
     }
 
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order

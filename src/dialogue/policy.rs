@@ -21,7 +21,7 @@ use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use minijinja::Value;
 use rand::seq::SliceRandom;
 
-use super::config::Script;
+use super::config::{Script, PREVIOUS_INTENT};
 use super::context::Context;
 use super::engine::Dialogue;
 use super::entities::{Extraction, Found};
@@ -57,6 +57,7 @@ enum EntityAlone {
 /// runner-up has at least this share of the favourite's probability ("bye" with greeting at
 /// 0.01 is a goodbye wherever it comes).
 const COURTESY_TIE_SHARE: f32 = 0.2;
+
 
 impl Dialogue {
     /// Decides the bot's side of one turn and updates `state`. Never fails: a template that cannot
@@ -256,9 +257,7 @@ impl Ctx<'_, '_, '_> {
             Some(EntityAlone::Topic(topic)) => return self.answer(&topic, c.confidence),
             Some(EntityAlone::Choices(intents)) => return self.choose(intents),
             // The answer said to give it to a person: asking for one, in effect.
-            Some(EntityAlone::ForAPerson) => {
-                return self.handoff(HandoffReason::ExplicitRequest, None)
-            }
+            Some(EntityAlone::ForAPerson) => return self.handoff(HandoffReason::Referred, None),
             None => {}
         }
         if let Some(topic) = self.running_topic() {
@@ -312,8 +311,12 @@ impl Ctx<'_, '_, '_> {
             c.intent.as_ref().is_some_and(|i| check(&d.context, i))
         };
         // "Sure, it's MD12345678, thanks!" reads as thanks, but it answers the question; courtesy
-        // that neither gives nor tries to give the value ("ok thanks, bye") is its own reply.
-        let closing = is(Context::is_closing) && !given && !self.tried_a_value();
+        // that neither gives nor tries to give the value ("ok thanks, bye") is its own reply. A
+        // bare "ok" is neither: the question stands.
+        let closing = is(Context::is_closing)
+            && !given
+            && !self.tried_a_value()
+            && !d.context.is_acknowledgement(self.input.text);
         let other = confident
             && c.intent.as_ref() != Some(&slot.intent)
             && (!is(Context::is_small_talk) || closing);
@@ -1133,6 +1136,7 @@ impl Ctx<'_, '_, '_> {
             HandoffReason::DetailMissing => Line::HandoffDetailMissing,
             HandoffReason::Frustration => Line::HandoffFrustration,
             HandoffReason::Unresolved => Line::HandoffUnresolved,
+            HandoffReason::Referred => Line::HandoffReferred,
             HandoffReason::ExplicitRequest
             | HandoffReason::Complaint
             | HandoffReason::AlwaysHandoffIntent => Line::HandoffExplicitRequest,
@@ -1292,6 +1296,17 @@ impl Ctx<'_, '_, '_> {
         let mut vars = template_vars(self.input.customer, self.state);
         for facet in &self.facets {
             vars.insert(facet.name.clone(), Value::from(facet.value.clone()));
+        }
+        // What the bot just answered, for answers that depend on it (a refund asked about right
+        // after the cancellation answer is a cancelled order's refund, not a return's).
+        let within = self.d.context.follow_up().within_turns;
+        if let Some(last) = self
+            .state
+            .answers
+            .last()
+            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
+        {
+            vars.insert(PREVIOUS_INTENT.into(), Value::from(last.intent.as_str()));
         }
         vars
     }

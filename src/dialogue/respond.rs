@@ -36,6 +36,7 @@ pub enum Line {
     OfferPerson,
     HandoffFrustration,
     HandoffUnresolved,
+    HandoffReferred,
     NextOpen,
     Summary,
 }
@@ -123,7 +124,7 @@ const NEXT_OPEN: &[Var<'static>] = &[
 ];
 
 impl Line {
-    pub const ALL: [Line; 14] = [
+    pub const ALL: [Line; 15] = [
         Line::Rephrase,
         Line::Clarify,
         Line::Choose,
@@ -136,6 +137,7 @@ impl Line {
         Line::OfferPerson,
         Line::HandoffFrustration,
         Line::HandoffUnresolved,
+        Line::HandoffReferred,
         Line::NextOpen,
         Line::Summary,
     ];
@@ -155,6 +157,7 @@ impl Line {
             Self::OfferPerson => "lines.offer_person",
             Self::HandoffFrustration => "lines.handoff.frustration",
             Self::HandoffUnresolved => "lines.handoff.unresolved",
+            Self::HandoffReferred => "lines.handoff.referred",
             Self::NextOpen => "next_open",
             Self::Summary => "summary.text",
         }
@@ -174,6 +177,7 @@ impl Line {
             Self::OfferPerson => &t.lines.offer_person,
             Self::HandoffFrustration => &t.lines.handoff.frustration,
             Self::HandoffUnresolved => &t.lines.handoff.unresolved,
+            Self::HandoffReferred => &t.lines.handoff.referred,
             Self::NextOpen => &t.next_open,
             Self::Summary => &t.summary.text,
         }
@@ -196,6 +200,12 @@ impl Line {
         // The classifier's guesses, when it had any worth offering.
         const REPHRASE: &[Var<'static>] =
             &[opt("options", Kind::List), opt("customer_name", Kind::Text)];
+        // The detail the customer sent for a person to check.
+        const REFERRED: &[Var<'static>] = &[
+            opt("order_id", Kind::Text),
+            opt("coupon_code", Kind::Text),
+            opt("customer_name", Kind::Text),
+        ];
         match self {
             Self::Rephrase => REPHRASE,
             Self::Clarify => CLARIFY,
@@ -204,6 +214,7 @@ impl Line {
             Self::OutsideHours => OUTSIDE_HOURS,
             Self::NextOpen => NEXT_OPEN,
             Self::Summary => SUMMARY,
+            Self::HandoffReferred => REFERRED,
             _ => CUSTOMER_ONLY,
         }
     }

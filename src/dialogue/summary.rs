@@ -297,6 +297,7 @@ mod tests {
             HandoffReason::OutOfScope,
             HandoffReason::Frustration,
             HandoffReason::Complaint,
+            HandoffReason::Referred,
         ] {
             assert_eq!(
                 serde_json::to_value(r).unwrap(),

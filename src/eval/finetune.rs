@@ -16,9 +16,10 @@ use crate::nlu::finetune::delta::{load_finetuned, EncoderFiles};
 use crate::nlu::finetune::layers::TrainableLayers;
 use crate::nlu::finetune::lower::LowerStates;
 use crate::nlu::finetune::train::{
-    classes, finetune, hold_out_tenth, offset, peak_rss_mib, FinetuneOptions, FinetuneReport,
-    Labelled,
+    classes, finetune, hold_out_tenth, offset, peak_rss_mib, CosineHead, FinetuneOptions,
+    FinetuneReport, Labelled,
 };
+use crate::nlu::head::softmax;
 use crate::nlu::fit::{FitOptions, Fitted};
 use crate::nlu::{BertEncoder, Embeddings, Encoder, EncoderOptions, NluError};
 
@@ -37,6 +38,18 @@ pub struct FinetuneOutcome {
     pub peak_rss_mib: Option<f64>,
     /// Out-of-scope methods compared on the test split (data with an out-of-scope split only).
     pub oos: Vec<OosResult>,
+    /// The fine-tuning's own head against the fitted one (benchmarks, when the head was kept).
+    pub heads: Option<HeadComparison>,
+}
+
+/// Accuracy on the in-scope test messages (argmax over every class, out of scope included) of the
+/// head fitted on the tuned vectors, of the cosine head fine-tuning trained, and of their mean
+/// probabilities.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HeadComparison {
+    pub fitted: f32,
+    pub cosine: f32,
+    pub mean: f32,
 }
 
 /// Everything the fine-tuned evaluation needs besides the data.
@@ -93,23 +106,34 @@ impl TuningRun<'_> {
 fn tune_or_reuse(
     ft: &FinetuneEval<'_>,
     run: &TuningRun<'_>,
-) -> Result<(BertEncoder, FinetuneReport, bool), NluError> {
+) -> Result<Tuned, NluError> {
     let stem = format!("{}-{}", run.name, run.key(ft)?);
     let delta = ft.work_dir.join(format!("{stem}.safetensors"));
     let report_file = ft.work_dir.join(format!("{stem}.json"));
+    let head_file = ft.work_dir.join(format!("{stem}.head.safetensors"));
     if delta.is_file() {
         let kept = std::fs::read_to_string(&report_file)
             .ok()
             .and_then(|json| serde_json::from_str::<FinetuneReport>(&json).ok());
         if let Some(report) = kept {
             eprintln!("reusing the fine-tuned layers of {}", delta.display());
-            let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
-            return Ok((tuned, report, true));
+            let encoder = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
+            // Deltas kept before heads were saved have none.
+            let head = candle_core::safetensors::load(&head_file, &candle_core::Device::Cpu)
+                .ok()
+                .and_then(|mut t| t.remove("head"))
+                .map(CosineHead);
+            return Ok(Tuned {
+                encoder,
+                report,
+                head,
+                reused: true,
+            });
         }
     }
     let files = EncoderFiles::in_dir(ft.encoder_dir)?;
     let layers = TrainableLayers::from_base(&files.base_weights()?, &files.config()?, run.first)?;
-    let report = finetune(
+    let (report, head) = finetune(
         &layers,
         run.lower,
         run.train,
@@ -118,14 +142,29 @@ fn tune_or_reuse(
         &ft.options,
     )?;
     std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
+    let heads = std::collections::HashMap::from([("head".to_string(), head.0.clone())]);
+    candle_core::safetensors::save(&heads, &head_file)?;
     let tmp = ft.work_dir.join(format!(".{stem}.writing"));
     layers.save(&tmp)?;
     std::fs::rename(&tmp, &delta).map_err(|e| NluError::io(&delta, e))?;
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| NluError::Training(format!("fine-tuning report: {e}")))?;
     std::fs::write(&report_file, json).map_err(|e| NluError::io(&report_file, e))?;
-    let tuned = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
-    Ok((tuned, report, false))
+    let encoder = load_finetuned(ft.encoder_dir, &delta, ft.encoder_options.clone())?;
+    Ok(Tuned {
+        encoder,
+        report,
+        head: Some(head),
+        reused: false,
+    })
+}
+
+/// A fine-tuned (or reused) encoder with its report and, where kept, its cosine head.
+struct Tuned {
+    encoder: BertEncoder,
+    report: FinetuneReport,
+    head: Option<CosineHead>,
+    reused: bool,
 }
 
 /// Fine-tunes on `data.train` (early stopping on `data.dev`) and evaluates on `data.test`.
@@ -174,7 +213,12 @@ pub fn evaluate_dataset_finetuned(
         dev: &dev,
         n_classes,
     };
-    let (tuned, report, reused) = tune_or_reuse(ft, &run)?;
+    let Tuned {
+        encoder: tuned,
+        report,
+        head,
+        reused,
+    } = tune_or_reuse(ft, &run)?;
     let t = Instant::now();
     let range = |a: usize, b: usize| (a..b).collect::<Vec<_>>();
     let xtr = lower.embed_with(tuned.bert(), &range(0, ntr))?;
@@ -189,6 +233,19 @@ pub fn evaluate_dataset_finetuned(
     } else {
         Vec::new()
     };
+    let heads = match &head {
+        Some(h) => Some(compare_heads(h, &fitted, &xte, &yte, ft.options.scale)?),
+        None => None,
+    };
+    if let Some(c) = heads {
+        eprintln!(
+            "{}: in-scope test accuracy, fitted head {:.2} %, cosine head {:.2} %, mean {:.2} %",
+            data.name,
+            c.fitted * 100.0,
+            c.cosine * 100.0,
+            c.mean * 100.0
+        );
+    }
     let outcome = FinetuneOutcome {
         name: data.name.clone(),
         options: ft.options.clone(),
@@ -198,6 +255,7 @@ pub fn evaluate_dataset_finetuned(
         embed_seconds,
         peak_rss_mib: peak_rss_mib(),
         oos,
+        heads,
     };
     Ok((evaluation, outcome))
 }
@@ -243,11 +301,11 @@ pub(crate) fn evaluate_catalog_finetuned(
             dev: &dev,
             n_classes,
         };
-        let (tuned, report, reused) = tune_or_reuse(ft, &run)?;
-        reports.push(report);
-        all_reused &= reused;
+        let tuned = tune_or_reuse(ft, &run)?;
+        reports.push(tuned.report);
+        all_reused &= tuned.reused;
         let t = Instant::now();
-        let x = lower.embed_with(tuned.bert(), &every_text)?;
+        let x = lower.embed_with(tuned.encoder.bert(), &every_text)?;
         embed_seconds += t.elapsed().as_secs_f64();
         let mut unseen = vec![true; texts.len()];
         for l in &train {
@@ -269,8 +327,57 @@ pub(crate) fn evaluate_catalog_finetuned(
         embed_seconds,
         peak_rss_mib: peak_rss_mib(),
         oos: Vec::new(),
+        heads: None,
     };
     Ok((evaluation, outcome))
+}
+
+/// In-scope test accuracy of the fitted head, the cosine head and their mean probabilities.
+fn compare_heads(
+    head: &CosineHead,
+    fitted: &Fitted,
+    x: &Embeddings,
+    y: &[Option<usize>],
+    scale: f64,
+) -> Result<HeadComparison, NluError> {
+    let w: Vec<Vec<f32>> = head.0.to_vec2()?;
+    let w: Vec<Vec<f32>> = w
+        .into_iter()
+        .map(|row| {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            row.into_iter().map(|v| v / norm).collect()
+        })
+        .collect();
+    let n_classes = w.len();
+    let argmax = |p: &[f32]| {
+        p.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    };
+    let (mut right, mut total) = ([0usize; 3], 0usize);
+    for (i, label) in y.iter().enumerate() {
+        let Some(label) = *label else { continue };
+        let e = x.row(i);
+        let cosine: Vec<f32> = w
+            .iter()
+            .map(|row| row.iter().zip(e).map(|(a, b)| a * b).sum::<f32>() * scale as f32)
+            .collect();
+        let p_cosine = softmax(&cosine, 1.0);
+        let mut p_fitted = softmax(&fitted.head.logits(e), fitted.temperature);
+        p_fitted.resize(n_classes, 0.0);
+        let p_mean: Vec<f32> = p_cosine.iter().zip(&p_fitted).map(|(a, b)| (a + b) / 2.0).collect();
+        for (k, p) in [&p_fitted, &p_cosine, &p_mean].into_iter().enumerate() {
+            right[k] += usize::from(argmax(p) == label);
+        }
+        total += 1;
+    }
+    let share = |r: usize| r as f32 / total.max(1) as f32;
+    Ok(HeadComparison {
+        fitted: share(right[0]),
+        cosine: share(right[1]),
+        mean: share(right[2]),
+    })
 }
 
 /// The explicit out-of-scope class (the fitted head's own decision, scored by its out-of-scope

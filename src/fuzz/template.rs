@@ -46,6 +46,10 @@ fn targets(
         Line::OutsideHours,
         vec!["next_open", "customer_name"],
     ));
+    out.push(Which::Line(
+        Line::HandoffReferred,
+        vec!["order_id", "customer_name"],
+    ));
     for line in [
         Line::Rephrase,
         Line::HandoffExplicitRequest,

@@ -20,7 +20,7 @@ window.CONSOLE_TEXTS = {
     none: "なし", newTickets: "件の新着", error: "エラー",
     reasons: {
       explicit_request: "スタッフとの会話を希望", always_handoff_intent: "担当者が対応する内容",
-      low_confidence: "ボットが理解できず", out_of_scope: "対応範囲外の質問", detail_missing: "注文番号などが不明", unresolved: "案内で解決せず",
+      low_confidence: "ボットが理解できず", out_of_scope: "対応範囲外の質問", detail_missing: "注文番号などが不明", referred: "スタッフ確認用の情報を送信", unresolved: "案内で解決せず",
       frustration: "お客様が苛立っている", complaint: "苦情",
     },
     sentiments: { positive: "ポジティブ", neutral: "中立", negative: "ネガティブ", frustrated: "苛立ち" },
@@ -54,7 +54,7 @@ window.CONSOLE_TEXTS = {
     none: "none", newTickets: "new", error: "Error",
     reasons: {
       explicit_request: "Asked for a person", always_handoff_intent: "Handled by people",
-      low_confidence: "Bot did not understand", out_of_scope: "Out of scope", detail_missing: "Order number not at hand", unresolved: "Answer did not help",
+      low_confidence: "Bot did not understand", out_of_scope: "Out of scope", detail_missing: "Order number not at hand", referred: "Sent details for staff", unresolved: "Answer did not help",
       frustration: "Customer frustrated", complaint: "Complaint",
     },
     sentiments: { positive: "Positive", neutral: "Neutral", negative: "Negative", frustrated: "Frustrated" },

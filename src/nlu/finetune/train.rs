@@ -79,8 +79,12 @@ pub struct Labelled {
     pub class: usize,
 }
 
+/// The trained cosine head: one row per class (intents, then out of scope when present), not
+/// normalised. Only `eval` uses it, to compare it with the head fitted on the tuned vectors.
+pub struct CosineHead(pub Tensor);
+
 /// Fine-tunes `layers` in place on `train` (classes `0..n_classes`), keeping the epoch with the
-/// best accuracy on `held_out` (all epochs run when it is empty).
+/// best accuracy on `held_out` (all epochs run when it is empty), and returns that epoch's head.
 pub fn finetune(
     layers: &TrainableLayers,
     lower: &LowerStates,
@@ -88,7 +92,7 @@ pub fn finetune(
     held_out: &[Labelled],
     n_classes: usize,
     options: &FinetuneOptions,
-) -> Result<FinetuneReport, NluError> {
+) -> Result<(FinetuneReport, CosineHead), NluError> {
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(options.seed);
     let dropout = Dropout::new(options.dropout, options.seed);
@@ -115,6 +119,7 @@ pub fn finetune(
     let mut best = (
         accuracy(layers, &head, lower, held_out, options)?,
         layers.named_tensors()?,
+        head.as_tensor().copy()?,
     );
     report.held_out_accuracy.push(best.0);
     let mut step = 0usize;
@@ -150,7 +155,7 @@ pub fn finetune(
             te.elapsed().as_secs_f64()
         );
         if acc > best.0 || held_out.is_empty() {
-            best = (acc, layers.named_tensors()?);
+            best = (acc, layers.named_tensors()?, head.as_tensor().copy()?);
             report.best_epoch = epoch;
             since_best = 0;
         } else {
@@ -162,7 +167,7 @@ pub fn finetune(
     }
     layers.restore(&best.1)?;
     report.seconds = t0.elapsed().as_secs_f64();
-    Ok(report)
+    Ok((report, CosineHead(best.2)))
 }
 
 /// Learning-rate multiplier: linear warm-up over the first 10 % of steps, then linear decay.
@@ -371,7 +376,7 @@ pub fn finetune_texts(
     let (all, n_classes) = classes(labels, n_intents);
     let (train, dev) = hold_out_tenth(all, labels, options.seed);
     let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
-    let report = finetune(&layers, &lower, &train, &dev, n_classes, options)?;
+    let (report, _) = finetune(&layers, &lower, &train, &dev, n_classes, options)?;
     let trained_on = TrainedOn::from_texts(train.iter().map(|l| texts[l.text]));
     let delta = stage(&layers, &trained_on, models_dir)?;
     let encoder = load_finetuned(encoder_dir, &delta, encoder_options)?;
