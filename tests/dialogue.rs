@@ -1882,7 +1882,12 @@ fn a_bare_ok_to_the_question_for_the_order_number_is_no_thanks() {
         // The classifier reads a bare "ok" as thanks; it thanks for nothing here: the question stands.
         let turn = chat.say(ok, confident("thanks", 0.99));
         chat.assert_kind(&turn, TurnKind::AskSlot);
-        assert_ne!(turn.intent.as_ref().map(|i| i.as_str()), Some("thanks"), "{}", chat.transcript());
+        assert_ne!(
+            turn.intent.as_ref().map(|i| i.as_str()),
+            Some("thanks"),
+            "{}",
+            chat.transcript()
+        );
     }
     // Thanks with it still closes: "ok thanks" is courtesy of its own.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
@@ -1897,15 +1902,24 @@ fn a_refund_asked_about_right_after_the_cancellation_answer_is_the_cancelled_ord
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("cancel order MD12345678", confident("cancel_order", 0.98));
-    let turn = chat.say("When will I get my refund?", confident("refund_status", 0.99));
+    let turn = chat.say(
+        "When will I get my refund?",
+        confident("refund_status", 0.99),
+    );
     chat.assert_intent(&turn, "refund_status");
     chat.assert_says(&turn, "same payment method");
     // Not the return's refund, which waits for the item to reach the shop.
     chat.assert_never_says(&turn, "3–5 business days");
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
-    chat.say("注文番号MD12345678をキャンセルしたい", confident("cancel_order", 0.98));
+    chat.say(
+        "注文番号MD12345678をキャンセルしたい",
+        confident("cancel_order", 0.98),
+    );
     // (It points back, so the cancellation answer's own word on cash on delivery may answer it.)
-    let turn = chat.say("代引きの場合、返金はどうなりますか", confident("refund_status", 0.99));
+    let turn = chat.say(
+        "代引きの場合、返金はどうなりますか",
+        confident("refund_status", 0.99),
+    );
     chat.assert_says(&turn, "代金引換");
     chat.assert_never_says(&turn, "3〜5営業日");
     // With no cancellation before it, a refund is still explained for returns.

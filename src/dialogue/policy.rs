@@ -58,7 +58,6 @@ enum EntityAlone {
 /// 0.01 is a goodbye wherever it comes).
 const COURTESY_TIE_SHARE: f32 = 0.2;
 
-
 impl Dialogue {
     /// Decides the bot's side of one turn and updates `state`. Never fails: a template that cannot
     /// render (which startup checks rule out) is logged and the conversation goes to a person.

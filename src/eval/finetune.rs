@@ -19,8 +19,8 @@ use crate::nlu::finetune::train::{
     classes, finetune, hold_out_tenth, offset, peak_rss_mib, CosineHead, FinetuneOptions,
     FinetuneReport, Labelled,
 };
-use crate::nlu::head::softmax;
 use crate::nlu::fit::{FitOptions, Fitted};
+use crate::nlu::head::softmax;
 use crate::nlu::{BertEncoder, Embeddings, Encoder, EncoderOptions, NluError};
 
 /// What fine-tuning cost and gave on one benchmark.
@@ -103,10 +103,7 @@ impl TuningRun<'_> {
 /// The encoder fine-tuned by `run`, with its report and whether it was reused: the delta comes
 /// from `ft.work_dir` when the same base, options and labelled texts were fine-tuned before (so
 /// `make eval` runs again in minutes); else it is fine-tuned and kept there.
-fn tune_or_reuse(
-    ft: &FinetuneEval<'_>,
-    run: &TuningRun<'_>,
-) -> Result<Tuned, NluError> {
+fn tune_or_reuse(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Tuned, NluError> {
     let stem = format!("{}-{}", run.name, run.key(ft)?);
     let delta = ft.work_dir.join(format!("{stem}.safetensors"));
     let report_file = ft.work_dir.join(format!("{stem}.json"));
@@ -366,7 +363,11 @@ fn compare_heads(
         let p_cosine = softmax(&cosine, 1.0);
         let mut p_fitted = softmax(&fitted.head.logits(e), fitted.temperature);
         p_fitted.resize(n_classes, 0.0);
-        let p_mean: Vec<f32> = p_cosine.iter().zip(&p_fitted).map(|(a, b)| (a + b) / 2.0).collect();
+        let p_mean: Vec<f32> = p_cosine
+            .iter()
+            .zip(&p_fitted)
+            .map(|(a, b)| (a + b) / 2.0)
+            .collect();
         for (k, p) in [&p_fitted, &p_cosine, &p_mean].into_iter().enumerate() {
             right[k] += usize::from(argmax(p) == label);
         }
