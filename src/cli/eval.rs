@@ -86,6 +86,10 @@ pub struct FinetuneArgs {
     /// Fine-tuning mini-batch size.
     #[arg(long, default_value_t = FinetuneOptions::default().batch_size)]
     pub finetune_batch: usize,
+    /// Also try the mean of the weights of the second half's epochs; kept when it does better on
+    /// the held-out split.
+    #[arg(long)]
+    pub finetune_average: bool,
 }
 
 impl FinetuneArgs {
@@ -95,6 +99,7 @@ impl FinetuneArgs {
             epochs: self.finetune_epochs,
             learning_rate: self.finetune_lr,
             batch_size: self.finetune_batch,
+            average: self.finetune_average,
             ..Default::default()
         }
     }

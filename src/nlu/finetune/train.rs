@@ -37,6 +37,10 @@ pub struct FinetuneOptions {
     /// Epochs without a better held-out accuracy before stopping.
     pub patience: usize,
     pub seed: u64,
+    /// Also try the mean of the weights after each epoch of the second half (stochastic weight
+    /// averaging), kept when it does better on the held-out split than the best single epoch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub average: bool,
 }
 
 impl Default for FinetuneOptions {
@@ -55,6 +59,7 @@ impl Default for FinetuneOptions {
             scale: 20.0,
             patience: 1,
             seed: 7,
+            average: false,
         }
     }
 }
@@ -68,6 +73,10 @@ pub struct FinetuneReport {
     pub held_out_accuracy: Vec<f32>,
     /// Epoch whose layers were kept (0: none beat the base encoder).
     pub best_epoch: usize,
+    /// Held-out accuracy of the weights averaged over the second half's epochs (`average`), and
+    /// whether they were kept.
+    #[serde(default)]
+    pub averaged: Option<(f32, bool)>,
     /// Seconds spent training (the frozen layers' cache excluded).
     pub seconds: f64,
 }
@@ -124,6 +133,7 @@ pub fn finetune(
     report.held_out_accuracy.push(best.0);
     let mut step = 0usize;
     let mut since_best = 0;
+    let mut average = WeightAverage::default();
     for epoch in 1..=options.epochs {
         let te = Instant::now();
         let mut loss_sum = 0f64;
@@ -146,6 +156,9 @@ pub fn finetune(
         report
             .train_loss
             .push((loss_sum / batches.len().max(1) as f64) as f32);
+        if options.average && 2 * epoch > options.epochs {
+            average.add(layers.named_tensors()?, head.as_tensor())?;
+        }
         let acc = accuracy(layers, &head, lower, held_out, options)?;
         report.held_out_accuracy.push(acc);
         eprintln!(
@@ -165,9 +178,68 @@ pub fn finetune(
             }
         }
     }
+    if let Some((mean_layers, mean_head)) = average.mean()? {
+        layers.restore(&mean_layers)?;
+        head.set(&mean_head)?;
+        let acc = accuracy(layers, &head, lower, held_out, options)?;
+        let keep = acc > best.0;
+        eprintln!(
+            "fine-tune: weights averaged over {} epochs, held-out accuracy {:.2} % ({})",
+            average.count,
+            acc * 100.0,
+            if keep { "kept" } else { "not kept" }
+        );
+        report.averaged = Some((acc, keep));
+        if keep {
+            best = (acc, mean_layers, mean_head);
+        }
+    }
     layers.restore(&best.1)?;
     report.seconds = t0.elapsed().as_secs_f64();
     Ok((report, CosineHead(best.2)))
+}
+
+/// Layer weights by their full names.
+type NamedTensors = std::collections::HashMap<String, Tensor>;
+
+/// Running sums of the layers' and the head's weights over some epochs.
+#[derive(Default)]
+struct WeightAverage {
+    layers: NamedTensors,
+    head: Option<Tensor>,
+    count: usize,
+}
+
+impl WeightAverage {
+    fn add(&mut self, layers: NamedTensors, head: &Tensor) -> candle_core::Result<()> {
+        for (name, t) in layers {
+            let sum = match self.layers.remove(&name) {
+                Some(sum) => (sum + t)?,
+                None => t,
+            };
+            self.layers.insert(name, sum);
+        }
+        self.head = Some(match self.head.take() {
+            Some(sum) => (sum + head)?,
+            None => head.copy()?,
+        });
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The means, when at least two epochs were added (one is that epoch itself).
+    fn mean(&self) -> candle_core::Result<Option<(NamedTensors, Tensor)>> {
+        let Some(head) = self.head.as_ref().filter(|_| self.count >= 2) else {
+            return Ok(None);
+        };
+        let n = self.count as f64;
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), (t / n)?)))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Some((layers, (head / n)?)))
+    }
 }
 
 /// Learning-rate multiplier: linear warm-up over the first 10 % of steps, then linear decay.
