@@ -352,3 +352,41 @@ fn eval_finetune_cross_validates_the_catalog_with_an_encoder_tuned_per_fold() {
         second[0]["report"]["coverage_curve"]
     );
 }
+
+#[test]
+fn averaged_weights_are_tried_and_kept_only_when_they_do_better_on_held_out_data() {
+    let tiny = Tiny::new();
+    let layers = tiny.layers();
+    let (all, n) = classes(&tiny.labels, 2);
+    let options = FinetuneOptions {
+        layers: 1,
+        epochs: 6,
+        learning_rate: 1e-2,
+        head_learning_rate: 5e-2,
+        batch_size: 4,
+        dropout: 0.0,
+        patience: 100,
+        average: true,
+        ..Default::default()
+    };
+    // Judged on the training texts themselves: what counts is that the choice follows the score.
+    let (report, _) = finetune(&layers, &tiny.lower, &all, &all, n, &options).expect("finetune");
+    let (averaged, kept) = report.averaged.expect("the second half's weights averaged");
+    let best_single = report.held_out_accuracy[1..]
+        .iter()
+        .copied()
+        .fold(f32::MIN, f32::max);
+    assert_eq!(
+        kept,
+        averaged > best_single.max(report.held_out_accuracy[0]),
+        "{report:?}"
+    );
+    // Off, nothing is averaged.
+    let layers = tiny.layers();
+    let plain = FinetuneOptions {
+        average: false,
+        ..options
+    };
+    let (report, _) = finetune(&layers, &tiny.lower, &all, &all, n, &plain).expect("finetune");
+    assert!(report.averaged.is_none());
+}
