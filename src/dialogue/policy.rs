@@ -487,13 +487,7 @@ impl Ctx<'_, '_, '_> {
             .collect();
         let context = &self.d.context;
         let intents = context.vague_entity(found.iter().copied(), &self.extraction.residual())?;
-        let within = context.follow_up().within_turns;
-        let recent = self
-            .state
-            .answers
-            .last()
-            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within);
-        if let Some(a) = recent {
+        if let Some(a) = self.recent_answer() {
             if found.iter().any(|e| context.hands_over(e, &a.intent)) {
                 return Some(EntityAlone::ForAPerson);
             }
@@ -526,16 +520,25 @@ impl Ctx<'_, '_, '_> {
         (!ranked.is_empty()).then_some(ranked)
     }
 
+    /// The bot's last answer, when it came within `follow_up.within_turns` turns: the topic a
+    /// short follow-up or a detail sent alone refers to.
+    fn recent_answer(&self) -> Option<&BotAnswer> {
+        let within = self.d.context.follow_up().within_turns;
+        self.state
+            .answers
+            .last()
+            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
+    }
+
     /// The topic the bot just answered, when this short message points back to it ("how long?",
     /// "それもキャンセルできますか") and does not clearly ask something else.
     fn running_topic(&self) -> Option<IntentName> {
         let d = self.d;
         let c = self.input.classification;
         let follow_up = d.context.follow_up();
-        let last = self.state.answers.last()?;
-        let recent = self.state.turn.saturating_sub(last.turn) <= follow_up.within_turns;
+        let last = self.recent_answer()?;
         let text = self.input.text;
-        if !recent || !d.context.is_short(text) {
+        if !d.context.is_short(text) {
             return None;
         }
         let own = c
@@ -1298,13 +1301,7 @@ impl Ctx<'_, '_, '_> {
         }
         // What the bot just answered, for answers that depend on it (a refund asked about right
         // after the cancellation answer is a cancelled order's refund, not a return's).
-        let within = self.d.context.follow_up().within_turns;
-        if let Some(last) = self
-            .state
-            .answers
-            .last()
-            .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
-        {
+        if let Some(last) = self.recent_answer() {
             vars.insert(PREVIOUS_INTENT.into(), Value::from(last.intent.as_str()));
         }
         vars

@@ -16,8 +16,8 @@ use crate::nlu::finetune::delta::{load_finetuned, EncoderFiles};
 use crate::nlu::finetune::layers::TrainableLayers;
 use crate::nlu::finetune::lower::LowerStates;
 use crate::nlu::finetune::train::{
-    classes, finetune, hold_out_tenth, offset, peak_rss_mib, CosineHead, FinetuneOptions,
-    FinetuneReport, Labelled,
+    classes, cosine_logits, finetune, hold_out_tenth, offset, peak_rss_mib, CosineHead,
+    FinetuneOptions, FinetuneReport, Labelled,
 };
 use crate::nlu::fit::{FitOptions, Fitted};
 use crate::nlu::head::softmax;
@@ -337,15 +337,9 @@ fn compare_heads(
     y: &[Option<usize>],
     scale: f64,
 ) -> Result<HeadComparison, NluError> {
-    let w: Vec<Vec<f32>> = head.0.to_vec2()?;
-    let w: Vec<Vec<f32>> = w
-        .into_iter()
-        .map(|row| {
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            row.into_iter().map(|v| v / norm).collect()
-        })
-        .collect();
-    let n_classes = w.len();
+    let e = candle_core::Tensor::from_slice(&x.data, (x.len(), x.dim), &candle_core::Device::Cpu)?;
+    let cosine: Vec<Vec<f32>> = cosine_logits(&e, &head.0, scale)?.to_vec2()?;
+    let n_classes = head.0.dims2()?.0;
     let argmax = |p: &[f32]| {
         p.iter()
             .enumerate()
@@ -356,11 +350,8 @@ fn compare_heads(
     for (i, label) in y.iter().enumerate() {
         let Some(label) = *label else { continue };
         let e = x.row(i);
-        let cosine: Vec<f32> = w
-            .iter()
-            .map(|row| row.iter().zip(e).map(|(a, b)| a * b).sum::<f32>() * scale as f32)
-            .collect();
-        let p_cosine = softmax(&cosine, 1.0);
+        let cosine = &cosine[i];
+        let p_cosine = softmax(cosine, 1.0);
         let mut p_fitted = softmax(&fitted.head.logits(e), fitted.temperature);
         p_fitted.resize(n_classes, 0.0);
         let p_mean: Vec<f32> = p_cosine

@@ -48,7 +48,7 @@ fn targets(
     ));
     out.push(Which::Line(
         Line::HandoffReferred,
-        vec!["order_id", "customer_name"],
+        vec!["order_id", "coupon_code", "customer_name"],
     ));
     for line in [
         Line::Rephrase,

@@ -294,7 +294,12 @@ fn logits(
     scale: f64,
 ) -> candle_core::Result<Tensor> {
     let e = sentence_vectors(layers, lower, idx, dropout)?;
-    let w = head.as_tensor();
+    cosine_logits(&e, head.as_tensor(), scale)
+}
+
+/// `scale · e · ŵᵀ`: sentence vectors `e` (rows, L2-normalised) against the head's rows `w`
+/// normalised to unit length.
+pub fn cosine_logits(e: &Tensor, w: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
     let norm = w.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
     let w = w.broadcast_div(&norm)?;
     e.matmul(&w.t()?)? * scale
