@@ -10,7 +10,7 @@ use super::suite::{load_suite, play_suite};
 use super::Paths;
 use crate::eval::datasets::{Benchmark, Dataset, DatasetError, Example};
 use crate::eval::finetune::{
-    evaluate_catalog_finetuned, evaluate_dataset_finetuned, finetune_table, oos_table,
+    evaluate_catalog_finetuned, evaluate_dataset_finetuned, finetune_table, oos_table, Combine,
     FinetuneEval, FinetuneOutcome,
 };
 use crate::eval::metrics::{mistakes_markdown, to_markdown};
@@ -69,6 +69,13 @@ pub struct EvalArgs {
     pub finetune: bool,
     #[command(flatten)]
     pub finetune_args: FinetuneArgs,
+    /// With `--finetune`: fine-tune one encoder per seed (comma-separated; default: the one of
+    /// `--finetune-seed`) and evaluate them together, as `--finetune-combine` says.
+    #[arg(long, value_delimiter = ',')]
+    pub finetune_seeds: Vec<u64>,
+    /// How the encoders of several seeds make one vector: concat, mean or soup.
+    #[arg(long, default_value = "concat")]
+    pub finetune_combine: Combine,
 }
 
 /// Options of `--finetune` (shared by `train` and `eval`).
@@ -90,6 +97,9 @@ pub struct FinetuneArgs {
     /// the held-out split.
     #[arg(long)]
     pub finetune_average: bool,
+    /// Seed of the fine-tuning (batch order, dropout): two seeds give two different encoders.
+    #[arg(long, default_value_t = FinetuneOptions::default().seed)]
+    pub finetune_seed: u64,
 }
 
 impl FinetuneArgs {
@@ -100,6 +110,7 @@ impl FinetuneArgs {
             learning_rate: self.finetune_lr,
             batch_size: self.finetune_batch,
             average: self.finetune_average,
+            seed: self.finetune_seed,
             ..Default::default()
         }
     }
@@ -133,6 +144,11 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
         encoder_options: paths.encoder_options(),
         options: args.finetune_args.options(),
         work_dir: &paths.cache_dir().join("finetuned"),
+        seeds: match args.finetune_seeds.is_empty() {
+            true => vec![args.finetune_args.finetune_seed],
+            false => args.finetune_seeds.clone(),
+        },
+        combine: args.finetune_combine,
     };
     let mut skipped: Vec<String> = Vec::new();
     if !args.no_catalog {

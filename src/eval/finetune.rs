@@ -60,6 +60,54 @@ pub struct FinetuneEval<'a> {
     pub options: FinetuneOptions,
     /// Where the delta is written.
     pub work_dir: &'a Path,
+    /// One encoder is fine-tuned per seed (`options.seed` is ignored); with more than one, their
+    /// vectors are put together as `combine` says.
+    pub seeds: Vec<u64>,
+    pub combine: Combine,
+}
+
+/// How the encoders fine-tuned with different seeds make one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Combine {
+    /// Side by side, each part scaled by 1/√k so rows stay unit length: the head sees them all.
+    Concat,
+    /// The normalised mean of the parts.
+    Mean,
+    /// One encoder whose layers are the mean of the seeds' layers (a "model soup").
+    Soup,
+}
+
+impl std::str::FromStr for Combine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "concat" => Ok(Self::Concat),
+            "mean" => Ok(Self::Mean),
+            "soup" => Ok(Self::Soup),
+            other => Err(format!(
+                "unknown way to combine encoders '{other}': concat, mean or soup"
+            )),
+        }
+    }
+}
+
+impl FinetuneEval<'_> {
+    fn with_seed(&self, seed: u64) -> FinetuneOptions {
+        FinetuneOptions {
+            seed,
+            ..self.options.clone()
+        }
+    }
+
+    /// What the run's name says about the seeds, e.g. " (seeds 7+8, concat)"; empty for one.
+    fn suffix(&self) -> String {
+        if self.seeds.len() < 2 {
+            return String::new();
+        }
+        let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+        let how = format!("{:?}", self.combine).to_lowercase();
+        format!(" (seeds {}, {how})", seeds.join("+"))
+    }
 }
 
 fn texts(ex: &[Example]) -> Vec<&str> {
@@ -81,11 +129,11 @@ struct TuningRun<'a> {
 
 impl TuningRun<'_> {
     /// Names what decides the delta: base encoder, options, and the labelled texts in order.
-    fn key(&self, ft: &FinetuneEval<'_>) -> Result<String, NluError> {
+    fn key(&self, ft: &FinetuneEval<'_>, options: &FinetuneOptions) -> Result<String, NluError> {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
         h.update(ft.base.fingerprint().as_bytes());
-        let options = serde_json::to_string(&ft.options)
+        let options = serde_json::to_string(options)
             .map_err(|e| NluError::Training(format!("fine-tuning options: {e}")))?;
         h.update(options.as_bytes());
         for (split, items) in [("train", self.train), ("dev", self.dev)] {
@@ -103,8 +151,12 @@ impl TuningRun<'_> {
 /// The encoder fine-tuned by `run`, with its report and whether it was reused: the delta comes
 /// from `ft.work_dir` when the same base, options and labelled texts were fine-tuned before (so
 /// `make eval` runs again in minutes); else it is fine-tuned and kept there.
-fn tune_or_reuse(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Tuned, NluError> {
-    let stem = format!("{}-{}", run.name, run.key(ft)?);
+fn tune_or_reuse(
+    ft: &FinetuneEval<'_>,
+    run: &TuningRun<'_>,
+    options: &FinetuneOptions,
+) -> Result<Tuned, NluError> {
+    let stem = format!("{}-{}", run.name, run.key(ft, options)?);
     let delta = ft.work_dir.join(format!("{stem}.safetensors"));
     let report_file = ft.work_dir.join(format!("{stem}.json"));
     let head_file = ft.work_dir.join(format!("{stem}.head.safetensors"));
@@ -125,6 +177,7 @@ fn tune_or_reuse(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Tuned, Nl
                 report,
                 head,
                 reused: true,
+                delta,
             });
         }
     }
@@ -136,7 +189,7 @@ fn tune_or_reuse(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Tuned, Nl
         run.train,
         run.dev,
         run.n_classes,
-        &ft.options,
+        options,
     )?;
     std::fs::create_dir_all(ft.work_dir).map_err(|e| NluError::io(ft.work_dir, e))?;
     let heads = std::collections::HashMap::from([("head".to_string(), head.0.clone())]);
@@ -153,6 +206,7 @@ fn tune_or_reuse(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Tuned, Nl
         report,
         head: Some(head),
         reused: false,
+        delta,
     })
 }
 
@@ -162,6 +216,117 @@ struct Tuned {
     report: FinetuneReport,
     head: Option<CosineHead>,
     reused: bool,
+    delta: std::path::PathBuf,
+}
+
+/// The encoders of one run, one per seed of `ft.seeds` (the first seed's report and head lead), and
+/// how their vectors make one.
+struct Ensemble {
+    lead: Tuned,
+    encoders: Vec<BertEncoder>,
+    combine: Combine,
+    reused: bool,
+    seconds: f64,
+}
+
+impl Ensemble {
+    fn tune(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Self, NluError> {
+        let mut tuned = ft
+            .seeds
+            .iter()
+            .map(|&seed| tune_or_reuse(ft, run, &ft.with_seed(seed)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reused = tuned.iter().all(|t| t.reused);
+        let seconds = tuned.iter().map(|t| t.report.seconds).sum();
+        let encoders = if ft.combine == Combine::Soup && tuned.len() > 1 {
+            let deltas: Vec<&Path> = tuned.iter().map(|t| t.delta.as_path()).collect();
+            vec![soup(ft, &deltas)?]
+        } else {
+            tuned.drain(1..).map(|t| t.encoder).collect()
+        };
+        let lead = tuned.remove(0);
+        Ok(Self {
+            lead,
+            encoders,
+            combine: ft.combine,
+            reused,
+            seconds,
+        })
+    }
+
+    /// The vectors of `items` (indices into `lower`'s texts).
+    fn embed(&self, lower: &LowerStates, items: &[usize]) -> Result<Embeddings, NluError> {
+        let mut parts = Vec::new();
+        if self.combine != Combine::Soup || self.encoders.is_empty() {
+            parts.push(lower.embed_with(self.lead.encoder.bert(), items)?);
+        }
+        for e in &self.encoders {
+            parts.push(lower.embed_with(e.bert(), items)?);
+        }
+        Ok(combine(parts, self.combine))
+    }
+}
+
+/// One encoder with the mean of the deltas' layers, written beside them.
+fn soup(ft: &FinetuneEval<'_>, deltas: &[&Path]) -> Result<BertEncoder, NluError> {
+    let cpu = candle_core::Device::Cpu;
+    let loaded = deltas
+        .iter()
+        .map(|d| candle_core::safetensors::load(d, &cpu))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut mean = std::collections::HashMap::new();
+    for (name, first) in &loaded[0] {
+        let mut sum = first.clone();
+        for other in &loaded[1..] {
+            let t = other.get(name).ok_or_else(|| {
+                NluError::Training(format!("the deltas to average differ: no {name}"))
+            })?;
+            sum = (sum + t)?;
+        }
+        mean.insert(name.clone(), (sum / loaded.len() as f64)?);
+    }
+    let stems: Vec<String> = deltas
+        .iter()
+        .filter_map(|d| d.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    let path = ft
+        .work_dir
+        .join(format!("soup-{}.safetensors", short_hash(&stems.join("+"))));
+    candle_core::safetensors::save(&mean, &path)?;
+    load_finetuned(ft.encoder_dir, &path, ft.encoder_options.clone())
+}
+
+fn short_hash(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..8])
+}
+
+/// One vector per row from each encoder's rows (all of one length).
+fn combine(mut parts: Vec<Embeddings>, how: Combine) -> Embeddings {
+    if parts.len() < 2 {
+        return parts.pop().unwrap_or_else(|| Embeddings::new(0));
+    }
+    let (k, dim, n) = (parts.len(), parts[0].dim, parts[0].len());
+    let mut out = Embeddings::new(if how == Combine::Concat { dim * k } else { dim });
+    let scale = 1.0 / (k as f32).sqrt();
+    for i in 0..n {
+        let row: Vec<f32> = match how {
+            Combine::Concat => parts
+                .iter()
+                .flat_map(|p| p.row(i).iter().map(|v| v * scale))
+                .collect(),
+            Combine::Mean | Combine::Soup => {
+                let mut sum = vec![0.0f32; dim];
+                for p in &parts {
+                    sum.iter_mut().zip(p.row(i)).for_each(|(s, v)| *s += v);
+                }
+                let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                sum.iter().map(|v| v / norm).collect()
+            }
+        };
+        out.push(&row);
+    }
+    out
 }
 
 /// Fine-tunes on `data.train` (early stopping on `data.dev`) and evaluates on `data.test`.
@@ -210,21 +375,25 @@ pub fn evaluate_dataset_finetuned(
         dev: &dev,
         n_classes,
     };
-    let Tuned {
-        encoder: tuned,
-        report,
-        head,
-        reused,
-    } = tune_or_reuse(ft, &run)?;
+    let ensemble = Ensemble::tune(ft, &run)?;
     let t = Instant::now();
     let range = |a: usize, b: usize| (a..b).collect::<Vec<_>>();
-    let xtr = lower.embed_with(tuned.bert(), &range(0, ntr))?;
-    let xdv = lower.embed_with(tuned.bert(), &range(ntr, ntr + ndv))?;
-    let xte = lower.embed_with(tuned.bert(), &range(ntr + ndv, ntr + ndv + nte))?;
+    let xtr = ensemble.embed(&lower, &range(0, ntr))?;
+    let xdv = ensemble.embed(&lower, &range(ntr, ntr + ndv))?;
+    let xte = ensemble.embed(&lower, &range(ntr + ndv, ntr + ndv + nte))?;
     let embed_seconds = t.elapsed().as_secs_f64();
     let stats = (all.len(), embed_seconds);
-    let (evaluation, fitted) =
+    let (mut evaluation, fitted) =
         evaluate_embedded(data, [&xtr, &xdv, &xte], stats, fit_options, targets)?;
+    evaluation.name.push_str(&ft.suffix());
+    let reused = ensemble.reused;
+    let mut report = ensemble.lead.report.clone();
+    report.seconds = ensemble.seconds;
+    // The fine-tuning's cosine head fits one encoder's vectors only.
+    let head = match ensemble.encoders.is_empty() {
+        true => ensemble.lead.head,
+        false => None,
+    };
     let oos = if data.has_out_of_scope {
         compare_oos(&fitted, names.len(), [&xtr, &xdv, &xte], [&ytr, &ydv, &yte])
     } else {
@@ -244,8 +413,8 @@ pub fn evaluate_dataset_finetuned(
         );
     }
     let outcome = FinetuneOutcome {
-        name: data.name.clone(),
-        options: ft.options.clone(),
+        name: format!("{}{}", data.name, ft.suffix()),
+        options: ft.with_seed(ft.seeds.first().copied().unwrap_or(ft.options.seed)),
         report,
         reused,
         lower_seconds: lower.seconds,
@@ -282,13 +451,13 @@ pub(crate) fn evaluate_catalog_finetuned(
     let mut reports: Vec<FinetuneReport> = Vec::new();
     let mut all_reused = true;
     let mut embed_seconds = 0.0;
-    let evaluation = folds.cross_validate((texts.len(), lower.seconds), |held| {
+    let mut evaluation = folds.cross_validate((texts.len(), lower.seconds), |held| {
         let rest: Vec<_> = all
             .iter()
             .filter(|l| !held.contains(&l.text))
             .copied()
             .collect();
-        let (train, dev) = hold_out_tenth(rest, &labels, ft.options.seed);
+        let (train, dev) = hold_out_tenth(rest, &labels);
         let run = TuningRun {
             name: &format!("catalog-fold{}", reports.len() + 1),
             texts: &texts,
@@ -298,11 +467,13 @@ pub(crate) fn evaluate_catalog_finetuned(
             dev: &dev,
             n_classes,
         };
-        let tuned = tune_or_reuse(ft, &run)?;
-        reports.push(tuned.report);
+        let tuned = Ensemble::tune(ft, &run)?;
+        let mut report = tuned.lead.report.clone();
+        report.seconds = tuned.seconds;
+        reports.push(report);
         all_reused &= tuned.reused;
         let t = Instant::now();
-        let x = lower.embed_with(tuned.encoder.bert(), &every_text)?;
+        let x = tuned.embed(&lower, &every_text)?;
         embed_seconds += t.elapsed().as_secs_f64();
         let mut unseen = vec![true; texts.len()];
         for l in &train {
@@ -313,11 +484,12 @@ pub(crate) fn evaluate_catalog_finetuned(
             unseen: Some(unseen),
         })
     })?;
+    evaluation.name.push_str(&ft.suffix());
     let mut report = reports.first().cloned().unwrap_or_default();
     report.seconds = reports.iter().map(|r| r.seconds).sum();
     let outcome = FinetuneOutcome {
-        name: format!("catalog ({} folds)", reports.len()),
-        options: ft.options.clone(),
+        name: format!("catalog ({} folds){}", reports.len(), ft.suffix()),
+        options: ft.with_seed(ft.seeds.first().copied().unwrap_or(ft.options.seed)),
         report,
         reused: all_reused,
         lower_seconds: lower.seconds,
@@ -494,4 +666,48 @@ pub fn oos_table(outcomes: &[FinetuneOutcome]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit_rows(rows: &[[f32; 2]]) -> Embeddings {
+        let mut e = Embeddings::new(2);
+        for r in rows {
+            let n = (r[0] * r[0] + r[1] * r[1]).sqrt();
+            e.push(&[r[0] / n, r[1] / n]);
+        }
+        e
+    }
+
+    #[test]
+    fn combined_rows_stay_unit_length() {
+        let a = unit_rows(&[[1.0, 0.0], [3.0, 4.0]]);
+        let b = unit_rows(&[[0.0, 1.0], [3.0, 4.0]]);
+        let concat = combine(vec![a.clone(), b.clone()], Combine::Concat);
+        assert_eq!((concat.dim, concat.len()), (4, 2));
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        assert_eq!(concat.row(0), &[s, 0.0, 0.0, s]);
+        let mean = combine(vec![a, b], Combine::Mean);
+        assert_eq!((mean.dim, mean.len()), (2, 2));
+        assert!((mean.row(0)[0] - s).abs() < 1e-6 && (mean.row(0)[1] - s).abs() < 1e-6);
+        assert!((mean.row(1)[0] - 0.6).abs() < 1e-6 && (mean.row(1)[1] - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn one_encoder_is_left_as_it_is() {
+        let a = unit_rows(&[[1.0, 2.0]]);
+        let once = combine(vec![a.clone()], Combine::Concat);
+        assert_eq!(once.data, a.data);
+    }
+
+    #[test]
+    fn combine_names_parse() {
+        assert_eq!("soup".parse::<Combine>(), Ok(Combine::Soup));
+        assert!("sum"
+            .parse::<Combine>()
+            .unwrap_err()
+            .contains("concat, mean or soup"));
+    }
 }

@@ -389,21 +389,25 @@ pub fn offset(items: Vec<Labelled>, offset: usize) -> Vec<Labelled> {
         .collect()
 }
 
+/// Seed of the held-out tenth. Fixed rather than the fine-tuning's seed, so encoders tuned with
+/// different seeds hold out (and are calibrated on) the same texts.
+pub const HOLD_OUT_SEED: u64 = 7;
+
 /// Splits `items` into training and one stratified tenth held out for early stopping; `labels`
 /// are indexed by [`Labelled::text`].
 pub fn hold_out_tenth(
     items: Vec<Labelled>,
     labels: &[Option<usize>],
-    seed: u64,
 ) -> (Vec<Labelled>, Vec<Labelled>) {
     let item_labels: Vec<Option<usize>> = items.iter().map(|l| labels[l.text]).collect();
-    let held: std::collections::HashSet<usize> = crate::nlu::fit::folds(&item_labels, 10, seed)
-        .into_iter()
-        .next()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|j| items[j].text)
-        .collect();
+    let held: std::collections::HashSet<usize> =
+        crate::nlu::fit::folds(&item_labels, 10, HOLD_OUT_SEED)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|j| items[j].text)
+            .collect();
     items.into_iter().partition(|l| !held.contains(&l.text))
 }
 
@@ -451,7 +455,7 @@ pub fn finetune_texts(
         .saturating_sub(options.layers.max(1));
     let lower = LowerStates::compute(base, texts, first)?;
     let (all, n_classes) = classes(labels, n_intents);
-    let (train, dev) = hold_out_tenth(all, labels, options.seed);
+    let (train, dev) = hold_out_tenth(all, labels);
     let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
     let (report, _) = finetune(&layers, &lower, &train, &dev, n_classes, options)?;
     let trained_on = TrainedOn::from_texts(train.iter().map(|l| texts[l.text]));
