@@ -1930,3 +1930,60 @@ fn a_refund_asked_about_right_after_the_cancellation_answer_is_the_cancelled_ord
     );
     chat.assert_says(&turn, "3–5 business days");
 }
+
+#[test]
+fn a_statement_instead_of_the_order_number_is_background_to_the_request() {
+    let d = engine();
+    for (lang, ask, asked_as, statement, read_as) in [
+        (
+            "en",
+            "I want to cancel my order",
+            "cancel_order",
+            "I ordered it yesterday, it hasn't shipped yet",
+            "order_status",
+        ),
+        (
+            "en",
+            "refund status please",
+            "refund_status",
+            "I sent the item back last week",
+            "return_request",
+        ),
+        (
+            "ja",
+            "注文をキャンセルしたい",
+            "cancel_order",
+            "まだ発送されてないと思います",
+            "order_status",
+        ),
+    ] {
+        let mut chat = Chat::new(&d, Some(lang), json!({}));
+        chat.say(ask, confident(asked_as, 0.98));
+        // Read alone it is another intent, and that one would ask for the same number.
+        let turn = chat.say(statement, confident(read_as, 0.99));
+        chat.assert_kind(&turn, TurnKind::AskSlot);
+        chat.assert_intent(&turn, asked_as);
+        // The number then answers the customer's own request.
+        let turn = chat.say("MD12345678", confident(read_as, 0.6));
+        chat.assert_kind(&turn, TurnKind::Answer);
+        chat.assert_intent(&turn, asked_as);
+    }
+}
+
+#[test]
+fn a_question_or_a_request_instead_of_the_order_number_is_a_new_topic() {
+    let d = engine();
+    for (lang, statement, read_as) in [
+        ("en", "Actually, where is my order?", "order_status"),
+        ("en", "I want to return it instead", "return_request"),
+        ("ja", "やっぱり返品にします", "return_request"),
+        ("ja", "住所を変更したい", "change_address"),
+        // Statements that are requests in themselves.
+        ("en", "The item arrived broken", "defective_product"),
+    ] {
+        let mut chat = Chat::new(&d, Some(lang), json!({}));
+        chat.say("cancel my order", confident("cancel_order", 0.98));
+        let turn = chat.say(statement, confident(read_as, 0.99));
+        chat.assert_intent(&turn, read_as);
+    }
+}

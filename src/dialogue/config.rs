@@ -554,6 +554,10 @@ impl DialogueConfig {
                 "context.follow_up.catch_all_intents",
                 &self.context.follow_up.catch_all_intents,
             ),
+            (
+                "context.background.request_intents",
+                &self.context.background.request_intents,
+            ),
         ]
         .map(|(field, list)| (field.to_string(), list));
         for (field, list) in lists.into_iter().chain(vague) {

@@ -13,7 +13,10 @@
 //! - **where to find it**: a reply to it that asks where the detail is written ("where can I find
 //!   it?", "どこで確認できますか");
 //! - **acknowledgements**: a reply made only of "ok", "わかりました" and the like, which neither
-//!   gives the detail nor closes the conversation.
+//!   gives the detail nor closes the conversation;
+//! - **background**: a statement made instead of the detail ("it hasn't shipped yet" while the bot
+//!   waits for the number of the order to cancel), which adds to the request rather than making
+//!   a new one.
 //!
 //! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
 //! them.
@@ -48,6 +51,22 @@ pub struct ContextConfig {
     /// them alone to a question for a detail is no thanks and no goodbye, however the classifier
     /// reads it ("ok" after "your order number?" is not "thank you for your help").
     pub acknowledgements: BTreeMap<Locale, Vec<String>>,
+    pub background: BackgroundConfig,
+}
+
+/// A message that states something instead of giving the detail the bot asked for ("I ordered it
+/// yesterday, it hasn't shipped yet" after "which order would you like to cancel?") is background
+/// to the request, not a new one, when the intent it reads as would ask for that same detail:
+/// the question stands, for the request the customer made.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackgroundConfig {
+    /// Intents whose statements are requests in themselves ("it arrived broken", "I was charged
+    /// twice"): a new topic, however they are worded.
+    pub request_intents: Vec<IntentName>,
+    /// Words that make a message a request or a question ("want", "instead", "たい", "ください"),
+    /// per locale.
+    pub request_words: BTreeMap<Locale, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +154,8 @@ pub struct Context {
     openers: Vec<String>,
     /// Folded, longest first.
     acknowledgements: Vec<String>,
+    request_intents: Vec<IntentName>,
+    request_words: Lexicon,
 }
 
 impl Context {
@@ -169,7 +190,16 @@ impl Context {
             acknowledgements: longest_first(
                 config.acknowledgements.values().flatten().map(|w| fold(w)),
             ),
+            request_intents: config.background.request_intents.clone(),
+            request_words: Lexicon::new(config.background.request_words.values().flatten()),
         }
+    }
+
+    /// `text`, read as `intent`, states something without asking or requesting anything, and
+    /// `intent` is not one whose statements are requests (see [`BackgroundConfig`]); whether it
+    /// ends as a question is for the caller to check.
+    pub fn only_states(&self, text: &str, intent: &IntentName) -> bool {
+        !self.request_intents.contains(intent) && !self.request_words.any(&fold(text))
     }
 
     /// The message says nothing but "ok" ("ok", "はい、わかりました", "sure!").

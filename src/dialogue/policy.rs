@@ -361,6 +361,16 @@ impl Ctx<'_, '_, '_> {
             self.continue_question(&slot.question);
             return Break(self.answer(&slot.intent.clone(), slot.confidence));
         }
+        if other && !given && self.background_to(&slot) {
+            // "It hasn't shipped yet" while the bot waits for the number of the order to cancel:
+            // more about the request, which still needs the number (and so would the other
+            // intent), so the question stands, where to find the number with it.
+            if self.count_miss(MissKind::SlotNotGiven) {
+                return Break(self.handoff(HandoffReason::DetailMissing, None));
+            }
+            let help = self.slot_help(&slot.variable);
+            return Break(self.ask_slot(slot, help));
+        }
         if given || other {
             return Continue(self);
         }
@@ -369,6 +379,23 @@ impl Ctx<'_, '_, '_> {
         }
         let hint = self.slot_hint(&slot.variable);
         Break(self.ask_slot(slot, hint))
+    }
+
+    /// The message, confidently another intent, only states something (no question, no request)
+    /// and that intent would ask for the very detail the bot waits for: background to the
+    /// pending request rather than a new one.
+    fn background_to(&self, slot: &PendingSlot) -> bool {
+        let Some(intent) = self.input.classification.intent.as_ref() else {
+            return false;
+        };
+        let needs_same_detail = self.d.intents.get(intent).is_some_and(|info| {
+            info.variables
+                .get(&slot.variable)
+                .is_some_and(|spec| spec.required && !self.waives(&slot.variable, &spec.waived))
+        });
+        needs_same_detail
+            && !is_question(self.input.text)
+            && self.d.context.only_states(self.input.text, intent)
     }
 
     /// A short message about the waiting topic instead of the detail asked for: "写真は必要ですか"
