@@ -361,23 +361,20 @@ impl Ctx<'_, '_, '_> {
             self.continue_question(&slot.question);
             return Break(self.answer(&slot.intent.clone(), slot.confidence));
         }
-        if other && !given && self.background_to(&slot) {
-            // "It hasn't shipped yet" while the bot waits for the number of the order to cancel:
-            // more about the request, which still needs the number (and so would the other
-            // intent), so the question stands, where to find the number with it.
-            if self.count_miss(MissKind::SlotNotGiven) {
-                return Break(self.handoff(HandoffReason::DetailMissing, None));
-            }
-            let help = self.slot_help(&slot.variable);
-            return Break(self.ask_slot(slot, help));
-        }
-        if given || other {
+        // "It hasn't shipped yet" while the bot waits for the number of the order to cancel: more
+        // about the request, which still needs the number (and so would the other intent), so
+        // the question stands, where to find the number with it.
+        let background = other && !given && self.background_to(&slot);
+        if given || (other && !background) {
             return Continue(self);
         }
         if self.count_miss(MissKind::SlotNotGiven) {
             return Break(self.handoff(HandoffReason::DetailMissing, None));
         }
-        let hint = self.slot_hint(&slot.variable);
+        let hint = match background {
+            true => self.slot_help(&slot.variable),
+            false => self.slot_hint(&slot.variable),
+        };
         Break(self.ask_slot(slot, hint))
     }
 
