@@ -99,6 +99,11 @@ impl FinetuneEval<'_> {
         }
     }
 
+    /// The options of the first seed's fine-tuning, whose report a run shows.
+    fn lead_options(&self) -> FinetuneOptions {
+        self.with_seed(self.seeds.first().copied().unwrap_or(self.options.seed))
+    }
+
     /// What the run's name says about the seeds, e.g. " (seeds 7+8, concat)"; empty for one.
     fn suffix(&self) -> String {
         if self.seeds.len() < 2 {
@@ -219,56 +224,67 @@ struct Tuned {
     delta: std::path::PathBuf,
 }
 
-/// The encoders of one run, one per seed of `ft.seeds` (the first seed's report and head lead), and
-/// how their vectors make one.
+/// The encoders of one run, one per seed of `ft.seeds` (one averaged encoder for
+/// [`Combine::Soup`]), and how their vectors make one.
 struct Ensemble {
-    lead: Tuned,
     encoders: Vec<BertEncoder>,
     combine: Combine,
+    /// The first seed's report, with every seed's training seconds.
+    report: FinetuneReport,
+    /// The fine-tuning's cosine head, for a single seed only: it fits one encoder's vectors.
+    head: Option<CosineHead>,
     reused: bool,
-    seconds: f64,
 }
 
 impl Ensemble {
     fn tune(ft: &FinetuneEval<'_>, run: &TuningRun<'_>) -> Result<Self, NluError> {
-        let mut tuned = ft
+        let tuned = ft
             .seeds
             .iter()
             .map(|&seed| tune_or_reuse(ft, run, &ft.with_seed(seed)))
             .collect::<Result<Vec<_>, _>>()?;
         let reused = tuned.iter().all(|t| t.reused);
         let seconds = tuned.iter().map(|t| t.report.seconds).sum();
-        let encoders = if ft.combine == Combine::Soup && tuned.len() > 1 {
-            let deltas: Vec<&Path> = tuned.iter().map(|t| t.delta.as_path()).collect();
-            vec![soup(ft, &deltas)?]
-        } else {
-            tuned.drain(1..).map(|t| t.encoder).collect()
+        let single = tuned.len() == 1;
+        let soup_of = (ft.combine == Combine::Soup && !single)
+            .then(|| tuned.iter().map(|t| t.delta.clone()).collect::<Vec<_>>());
+        let mut tuned = tuned.into_iter();
+        let Some(lead) = tuned.next() else {
+            return Err(NluError::Training("no fine-tuning seed given".into()));
         };
-        let lead = tuned.remove(0);
+        let report = FinetuneReport {
+            seconds,
+            ..lead.report
+        };
+        let head = lead.head.filter(|_| single);
+        let encoders = match soup_of {
+            Some(deltas) => vec![soup(ft, &deltas)?],
+            None => std::iter::once(lead.encoder)
+                .chain(tuned.map(|t| t.encoder))
+                .collect(),
+        };
         Ok(Self {
-            lead,
             encoders,
             combine: ft.combine,
+            report,
+            head,
             reused,
-            seconds,
         })
     }
 
     /// The vectors of `items` (indices into `lower`'s texts).
     fn embed(&self, lower: &LowerStates, items: &[usize]) -> Result<Embeddings, NluError> {
-        let mut parts = Vec::new();
-        if self.combine != Combine::Soup || self.encoders.is_empty() {
-            parts.push(lower.embed_with(self.lead.encoder.bert(), items)?);
-        }
-        for e in &self.encoders {
-            parts.push(lower.embed_with(e.bert(), items)?);
-        }
+        let parts = self
+            .encoders
+            .iter()
+            .map(|e| lower.embed_with(e.bert(), items))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(combine(parts, self.combine))
     }
 }
 
 /// One encoder with the mean of the deltas' layers, written beside them.
-fn soup(ft: &FinetuneEval<'_>, deltas: &[&Path]) -> Result<BertEncoder, NluError> {
+fn soup(ft: &FinetuneEval<'_>, deltas: &[std::path::PathBuf]) -> Result<BertEncoder, NluError> {
     let cpu = candle_core::Device::Cpu;
     let loaded = deltas
         .iter()
@@ -386,14 +402,12 @@ pub fn evaluate_dataset_finetuned(
     let (mut evaluation, fitted) =
         evaluate_embedded(data, [&xtr, &xdv, &xte], stats, fit_options, targets)?;
     evaluation.name.push_str(&ft.suffix());
-    let reused = ensemble.reused;
-    let mut report = ensemble.lead.report.clone();
-    report.seconds = ensemble.seconds;
-    // The fine-tuning's cosine head fits one encoder's vectors only.
-    let head = match ensemble.encoders.is_empty() {
-        true => ensemble.lead.head,
-        false => None,
-    };
+    let Ensemble {
+        report,
+        head,
+        reused,
+        ..
+    } = ensemble;
     let oos = if data.has_out_of_scope {
         compare_oos(&fitted, names.len(), [&xtr, &xdv, &xte], [&ytr, &ydv, &yte])
     } else {
@@ -414,7 +428,7 @@ pub fn evaluate_dataset_finetuned(
     }
     let outcome = FinetuneOutcome {
         name: format!("{}{}", data.name, ft.suffix()),
-        options: ft.with_seed(ft.seeds.first().copied().unwrap_or(ft.options.seed)),
+        options: ft.lead_options(),
         report,
         reused,
         lower_seconds: lower.seconds,
@@ -468,9 +482,7 @@ pub(crate) fn evaluate_catalog_finetuned(
             n_classes,
         };
         let tuned = Ensemble::tune(ft, &run)?;
-        let mut report = tuned.lead.report.clone();
-        report.seconds = tuned.seconds;
-        reports.push(report);
+        reports.push(tuned.report.clone());
         all_reused &= tuned.reused;
         let t = Instant::now();
         let x = tuned.embed(&lower, &every_text)?;
@@ -489,7 +501,7 @@ pub(crate) fn evaluate_catalog_finetuned(
     report.seconds = reports.iter().map(|r| r.seconds).sum();
     let outcome = FinetuneOutcome {
         name: format!("catalog ({} folds){}", reports.len(), ft.suffix()),
-        options: ft.with_seed(ft.seeds.first().copied().unwrap_or(ft.options.seed)),
+        options: ft.lead_options(),
         report,
         reused: all_reused,
         lower_seconds: lower.seconds,
