@@ -14,13 +14,15 @@ import { join } from 'node:path';
 import { REPO, SCREENSHOTS, customer, launchBrowser, screenshot, startServer } from './lib/harness.mjs';
 
 const PASSWORD = 'browser-test-password';
-// A question the default catalog's model does not answer (instalments: out of scope or below
-// the threshold), and the intent a lead would give it: paying in instalments is a payment method.
-const INTENT = 'payment_methods';
+// A question the default catalog's model does not answer (a post office box: out of scope or
+// below the threshold), and the intent a lead would give it: where the shop delivers is part of
+// shipping. Keep these wordings out of training-data/ (the catalog once learnt instalments, and
+// the earlier "split the cost over twelve months" was answered before the lead could label it).
+const INTENT = 'shipping_fees';
 const QUESTIONS = [
-  'Can I split the cost over twelve months?',
-  'can i split the cost over twelve months',
-  'Could I split the cost over twelve months?',
+  'Can I get it sent to a post office box?',
+  'can i get it sent to a post office box',
+  'Could you send it to a post office box?',
 ];
 const TRAIN_TIMEOUT = 15 * 60_000;
 
@@ -75,7 +77,7 @@ test('the lead loop: label an inbox group, train, read the report, turn the dial
 
     // 1. Label: the group of the three questions, assigned to the intent with one action.
     const started = Date.now();
-    const group = page.locator('.group').filter({ hasText: 'split the cost' }).first();
+    const group = page.locator('.group').filter({ hasText: 'post office box' }).first();
     await group.waitFor({ timeout: 60_000 });
     // Which of the three the model leaves unanswered depends on the catalog of the day (a close
     // variant may already be answered); at least two make a group, and exactly those are labelled.
