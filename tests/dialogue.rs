@@ -1910,6 +1910,11 @@ fn a_refund_asked_about_right_after_the_cancellation_answer_is_the_cancelled_ord
     chat.assert_says(&turn, "same payment method");
     // Not the return's refund, which waits for the item to reach the shop.
     chat.assert_never_says(&turn, "3–5 business days");
+    // A second follow-up on the same refund still follows the cancellation, and says when.
+    let turn = chat.say("how long does that take?", confident("refund_status", 0.97));
+    chat.assert_intent(&turn, "refund_status");
+    chat.assert_says(&turn, "the cancellation goes through");
+    chat.assert_never_says(&turn, "3–5 business days");
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say(
         "注文番号MD12345678をキャンセルしたい",

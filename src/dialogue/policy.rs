@@ -554,6 +554,25 @@ impl Ctx<'_, '_, '_> {
             .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
     }
 
+    /// What came just before the running topic, when this message continues it: after the
+    /// cancellation answer, "will I get a refund?" then "how long will that take?" are both about
+    /// the cancelled order's refund, not only the first. None when the bot did not just answer
+    /// `intent`, or the topic did not follow another answer closely.
+    fn topic_origin(&self, intent: &IntentName) -> Option<IntentName> {
+        let within = self.d.context.follow_up().within_turns;
+        let mut newer = self.recent_answer().filter(|a| &a.intent == intent)?;
+        for answer in self.state.answers.iter().rev().skip(1) {
+            if newer.turn.saturating_sub(answer.turn) > within {
+                return None;
+            }
+            if &answer.intent != intent {
+                return Some(answer.intent.clone());
+            }
+            newer = answer;
+        }
+        None
+    }
+
     /// The topic the bot just answered, when this short message points back to it ("how long?",
     /// "それもキャンセルできますか") and does not clearly ask something else.
     fn running_topic(&self) -> Option<IntentName> {
@@ -780,7 +799,10 @@ impl Ctx<'_, '_, '_> {
         if info.handoff == HandoffMode::Always {
             return self.handoff(d.config.reason_for_intent(intent), Some(intent.clone()));
         }
-        let vars = self.vars();
+        let mut vars = self.vars();
+        if let Some(origin) = self.topic_origin(intent) {
+            vars.insert(PREVIOUS_INTENT.into(), Value::from(origin.as_str()));
+        }
         let missing = info.variables.iter().find(|(v, spec)| {
             spec.required && !vars.contains_key(v.as_str()) && !self.waives(v, &spec.waived)
         });
