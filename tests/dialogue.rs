@@ -710,6 +710,72 @@ fn the_same_answer_twice_in_a_row_offers_a_person() {
 }
 
 #[test]
+fn are_you_a_bot_is_answered_honestly_with_a_person_one_click_away() {
+    let d = engine();
+    for (lang, question, classified, yes, bot_word) in [
+        (
+            "en",
+            "Are you a bot?",
+            always("human_agent"),
+            "yes please",
+            "bot",
+        ),
+        (
+            "en",
+            "is this a real person?",
+            always("human_agent"),
+            "Yes.",
+            "bot",
+        ),
+        (
+            "ja",
+            "人間ですか？",
+            always("human_agent"),
+            "はい、お願いします",
+            "ボット",
+        ),
+        // Not understood as anything, the facet still says what it asks.
+        (
+            "ja",
+            "これってAIですか",
+            out_of_scope(),
+            "お願いします",
+            "ボット",
+        ),
+    ] {
+        let mut chat = Chat::new(&d, Some(lang), json!({}));
+        let turn = chat.say(question, classified);
+        chat.assert_kind(&turn, TurnKind::Answer);
+        chat.assert_intent(&turn, "human_agent");
+        chat.assert_says(&turn, bot_word);
+        assert_eq!(offered(&turn), ["human_agent"], "{}", chat.transcript());
+        // "Yes please" takes the person offered.
+        let turn = chat.say(yes, unsure("greeting"));
+        chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    }
+    // A request for a person is still one, with or without the question.
+    for (text, classified) in [
+        ("I want to talk to a human", always("human_agent")),
+        ("Are you a bot? I want a real person", always("human_agent")),
+        (
+            "ボットじゃなくて人間に代わってください",
+            always("human_agent"),
+        ),
+    ] {
+        let mut chat = Chat::new(&d, Some("en"), json!({}));
+        let turn = chat.say(text, classified);
+        chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    }
+    // The question beside a clear request: the request is answered.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "are you a bot? where is my order MD12345678",
+        confident("order_status", 0.97),
+    );
+    chat.assert_intent(&turn, "order_status");
+}
+
+#[test]
 fn courtesy_is_never_offered_as_a_choice() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));
@@ -1424,6 +1490,12 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "facets: {about: [general]}",
         "facets: {topic: [general]}",
     );
+    // `answered_when` names no facet.
+    edit(
+        "human_agent.yaml",
+        "answered_when:\n  asks:",
+        "answered_when:\n  topic:",
+    );
     // A hand-over entity that `vague.entities` does not list would never hand over.
     edit(
         "_dialogue.yaml",
@@ -1443,6 +1515,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "_dialogue.yaml: locales.ja.lines.clarify uses c",
         "order_status.yaml: templates.ja[0] fails to render without its optional variables",
         "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not a facet",
+        "human_agent.yaml: answered_when: \"topic\" is not a facet",
         "_dialogue.yaml: context.vague.hand_over_after: \"email\" must also be in context.vague.entities",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");

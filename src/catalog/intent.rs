@@ -78,6 +78,11 @@ pub struct Intent {
     pub description: String,
     #[serde(default)]
     pub handoff: HandoffMode,
+    /// An intent that always goes to a person answers from its templates instead when a facet of
+    /// the message has one of these values: "are you a bot?" (human_agent, `asks: [bot]`) is a
+    /// question, answered honestly with a person one click away.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answered_when: BTreeMap<String, Vec<String>>,
     /// Overrides the trained answer threshold for this intent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f32>,

@@ -219,6 +219,7 @@ fn write_intent(
             source.display()
         ),
         handoff: HandoffMode::Auto,
+        answered_when: Default::default(),
         threshold: None,
         variables,
         follow_up: BTreeMap::new(),

@@ -17,7 +17,7 @@ use super::context::ContextConfig;
 use super::entities::EntitySpec;
 use super::error::DialogueError;
 use super::hours::BusinessHours;
-use crate::catalog::{Catalog, Problem};
+use crate::catalog::{Catalog, HandoffMode, Intent, Problem};
 use crate::domain::{HandoffReason, IntentName, Locale};
 
 /// The dialogue file inside `intents/`.
@@ -573,6 +573,33 @@ impl DialogueConfig {
         }
     }
 
+    /// `answered_when` names facets, on an intent that would otherwise always hand off.
+    fn check_answered_when(&self, intent: &Intent, problems: &mut Vec<Problem>) {
+        if intent.answered_when.is_empty() {
+            return;
+        }
+        if intent.handoff != HandoffMode::Always {
+            problems.push(Problem::new(
+                &intent.source,
+                None,
+                "answered_when: only an intent with `handoff: always` hands off to begin with"
+                    .to_string(),
+            ));
+        }
+        for facet in intent.answered_when.keys() {
+            if !self.entities.iter().any(|e| &e.name == facet && e.facet) {
+                problems.push(Problem::new(
+                    &intent.source,
+                    None,
+                    format!(
+                        "answered_when: {facet:?} is not a facet of {}",
+                        self.entities_source.display()
+                    ),
+                ));
+            }
+        }
+    }
+
     /// Every variable an intent uses must be fillable, or it would never be there.
     fn check_variables(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
@@ -592,6 +619,7 @@ impl DialogueConfig {
                     ));
                 }
             }
+            self.check_answered_when(intent, problems);
             for (var, spec) in &intent.variables {
                 for facet in spec.waived.facets.keys() {
                     let declared = self.entities.iter().any(|e| &e.name == facet && e.facet);

@@ -51,6 +51,9 @@ pub struct ContextConfig {
     /// them alone to a question for a detail is no thanks and no goodbye, however the classifier
     /// reads it ("ok" after "your order number?" is not "thank you for your help").
     pub acknowledgements: BTreeMap<Locale, Vec<String>>,
+    /// Words that accept an offer ("yes please", "お願いします"), per locale: a reply made of them
+    /// alone to an offer of one choice (a person) takes it.
+    pub consents: BTreeMap<Locale, Vec<String>>,
     pub background: BackgroundConfig,
 }
 
@@ -154,6 +157,8 @@ pub struct Context {
     openers: Vec<String>,
     /// Folded, longest first.
     acknowledgements: Vec<String>,
+    /// Folded, longest first.
+    consents: Vec<String>,
     request_intents: Vec<IntentName>,
     request_words: Lexicon,
 }
@@ -190,6 +195,7 @@ impl Context {
             acknowledgements: longest_first(
                 config.acknowledgements.values().flatten().map(|w| fold(w)),
             ),
+            consents: longest_first(config.consents.values().flatten().map(|w| fold(w))),
             request_intents: config.background.request_intents.clone(),
             request_words: Lexicon::new(config.background.request_words.values().flatten()),
         }
@@ -206,6 +212,12 @@ impl Context {
     pub fn is_acknowledgement(&self, text: &str) -> bool {
         let mut rest = fold(text);
         remove_terms(&mut rest, &self.acknowledgements) && !rest.chars().any(char::is_alphanumeric)
+    }
+
+    /// `text` only accepts what was offered ("yes please", "はい、お願いします").
+    pub fn is_consent(&self, text: &str) -> bool {
+        let mut rest = fold(text);
+        remove_terms(&mut rest, &self.consents) && !rest.chars().any(char::is_alphanumeric)
     }
 
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order

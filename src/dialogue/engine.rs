@@ -19,6 +19,8 @@ use crate::domain::{IntentName, Locale};
 pub(super) struct IntentInfo {
     pub(super) handoff: HandoffMode,
     pub(super) variables: BTreeMap<String, VariableSpec>,
+    /// Facet values under which an `always` intent answers instead of handing off.
+    pub(super) answered_when: BTreeMap<String, Vec<String>>,
 }
 
 /// The dialogue engine: configuration, compiled templates, entity patterns and word lists, built
@@ -103,6 +105,7 @@ fn intent_infos(catalog: &Catalog) -> BTreeMap<IntentName, IntentInfo> {
             let info = IntentInfo {
                 handoff: i.handoff,
                 variables: i.variables.clone(),
+                answered_when: i.answered_when.clone(),
             };
             (i.name.clone(), info)
         })

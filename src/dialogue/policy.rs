@@ -23,7 +23,7 @@ use rand::seq::SliceRandom;
 
 use super::config::{Script, PREVIOUS_INTENT};
 use super::context::Context;
-use super::engine::Dialogue;
+use super::engine::{Dialogue, IntentInfo};
 use super::entities::{Extraction, Found};
 use super::respond::{template_vars, Line, Vars};
 use super::signals::{fold, Reading};
@@ -221,20 +221,25 @@ impl Ctx<'_, '_, '_> {
         let confident =
             c.intent.is_some() && matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
 
-        let explicit_intent = c
-            .intent
-            .clone()
-            .filter(|i| confident && policy.explicit_request_intents.contains(i));
+        let answered_instead = self.answered_instead();
+        let explicit_intent = c.intent.clone().filter(|i| {
+            confident && policy.explicit_request_intents.contains(i) && answered_instead.is_none()
+        });
         // "わかりません" to "your order number?" says the customer has none, however much it reads
         // like "I don't understand, get me a person" on its own; words that ask for one still do.
         let declines_detail = pending_slot.is_some() && d.context.declines(self.input.text);
+        // "Is this a real person?" holds the words of a request for one, but asks a question.
+        let asks_about_the_bot = answered_instead.is_some() && is_question(self.input.text);
         if (explicit_intent.is_some() && !declines_detail)
-            || d.signals.explicit_request(self.input.text)
+            || (d.signals.explicit_request(self.input.text) && !asks_about_the_bot)
         {
             return self.handoff(HandoffReason::ExplicitRequest, explicit_intent);
         }
         if self.reading.frustrated {
             return self.handoff(HandoffReason::Frustration, None);
+        }
+        if let Some(intent) = answered_instead {
+            return self.answer(&intent, c.confidence);
         }
         if let Some(p) = pending_clarification {
             self = match self.reply_to_choice(p) {
@@ -275,6 +280,16 @@ impl Ctx<'_, '_, '_> {
     /// a detail instead ("MD12345678": the choices that use it); `Continue` when it is neither.
     fn reply_to_choice(mut self, p: PendingClarification) -> ControlFlow<BotTurn, Self> {
         if let Some(chosen) = self.choice(&p) {
+            if self
+                .d
+                .config
+                .policy
+                .explicit_request_intents
+                .contains(&chosen)
+            {
+                // The offered person, taken: not the question the offer followed again.
+                return Break(self.handoff(HandoffReason::ExplicitRequest, Some(chosen)));
+            }
             self.continue_question(&p.text);
             return Break(self.answer(&chosen, 1.0));
         }
@@ -554,6 +569,29 @@ impl Ctx<'_, '_, '_> {
             .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
     }
 
+    /// The intent that answers this message although it always goes to a person otherwise: "are
+    /// you a bot?" reads as a wish for a person, but it is a question (human_agent's
+    /// `answered_when`). The message must be that intent or nothing the bot answers confidently:
+    /// "are you a bot? I need to change my address" is about the address.
+    fn answered_instead(&self) -> Option<IntentName> {
+        let c = self.input.classification;
+        let (name, _) =
+            self.d.intents.iter().find(|(_, info)| {
+                info.handoff == HandoffMode::Always && self.answers_instead(info)
+            })?;
+        let unsure = !matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
+        (c.intent.is_none() || c.intent.as_ref() == Some(name) || unsure).then(|| name.clone())
+    }
+
+    /// A facet of this message has a value under which `info` answers rather than hands off.
+    fn answers_instead(&self, info: &IntentInfo) -> bool {
+        self.facets.iter().any(|f| {
+            info.answered_when
+                .get(&f.name)
+                .is_some_and(|values| values.contains(&f.value))
+        })
+    }
+
     /// What came just before the running topic, when this message continues it: after the
     /// cancellation answer, "will I get a refund?" then "how long will that take?" are both about
     /// the cancelled order's refund, not only the first. None when the bot did not just answer
@@ -796,7 +834,8 @@ impl Ctx<'_, '_, '_> {
         let Some(info) = d.intents.get(intent) else {
             return self.miss(MissKind::OutOfScope);
         };
-        if info.handoff == HandoffMode::Always {
+        let answered_instead = info.handoff == HandoffMode::Always && self.answers_instead(info);
+        if info.handoff == HandoffMode::Always && !answered_instead {
             return self.handoff(d.config.reason_for_intent(intent), Some(intent.clone()));
         }
         let mut vars = self.vars();
@@ -839,6 +878,7 @@ impl Ctx<'_, '_, '_> {
         // Asked again: the offer of a person takes the place of "anything else?".
         let (closing, quick_replies) = match repeated.then(|| self.offer_person(&vars)).flatten() {
             Some((line, person)) => (Some(line), vec![person]),
+            None if answered_instead => (None, self.person_quick_reply().into_iter().collect()),
             None => (self.follow_up_line(intent, &vars), Vec::new()),
         };
         let mut text = answer;
@@ -887,6 +927,12 @@ impl Ctx<'_, '_, '_> {
     /// the intent that asks for a person (the first of `policy.explicit_request_intents`), which
     /// the next message may pick.
     fn offer_person(&mut self, vars: &Vars) -> Option<(String, QuickReply)> {
+        let line = self.line(Line::OfferPerson, vars)?;
+        Some((line, self.person_quick_reply()?))
+    }
+
+    /// A quick reply to the intent that asks for a person, which the next message may also pick.
+    fn person_quick_reply(&mut self) -> Option<QuickReply> {
         let d = self.d;
         let person = d
             .config
@@ -895,7 +941,6 @@ impl Ctx<'_, '_, '_> {
             .iter()
             .find(|i| d.intents.contains_key(*i))?
             .clone();
-        let line = self.line(Line::OfferPerson, vars)?;
         self.state.pending_clarification = Some(PendingClarification {
             candidates: vec![Candidate {
                 intent: person.clone(),
@@ -904,13 +949,10 @@ impl Ctx<'_, '_, '_> {
             text: self.question.clone(),
         });
         let label = d.config.label(person.as_str(), &self.locale).to_string();
-        Some((
-            line,
-            QuickReply {
-                label,
-                value: person,
-            },
-        ))
+        Some(QuickReply {
+            label,
+            value: person,
+        })
     }
 
     /// Whether this turn does without required `variable`: the customer said they have none (now
@@ -1290,6 +1332,12 @@ impl Ctx<'_, '_, '_> {
         });
         if text.is_empty() {
             return None;
+        }
+        if let [only] = p.candidates.as_slice() {
+            // "Yes please" to the offer of a person takes it.
+            if d.context.is_consent(self.input.text) {
+                return Some(only.intent.clone());
+            }
         }
         if let Ok(n) = text.parse::<usize>() {
             return (1..=p.candidates.len())

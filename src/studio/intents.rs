@@ -47,6 +47,7 @@ impl IntentDraft {
             name,
             description: self.description.trim().to_string(),
             handoff: self.handoff,
+            answered_when: BTreeMap::new(),
             threshold: None,
             variables: BTreeMap::new(),
             follow_up: BTreeMap::new(),

@@ -89,6 +89,7 @@ fn check_templates_of(domain: &DomainFile) {
             name: IntentName::try_from("imported".to_string()).expect("valid"),
             description: format!("from {name}"),
             handoff: HandoffMode::Auto,
+            answered_when: Default::default(),
             threshold: None,
             variables: variables.clone(),
             follow_up: BTreeMap::new(),
