@@ -258,7 +258,14 @@ impl Ctx<'_, '_, '_> {
             return self.choose(intents);
         }
         match self.entity_alone() {
-            Some(EntityAlone::Topic(topic)) => return self.answer(&topic, c.confidence),
+            Some(EntityAlone::Topic(topic)) => {
+                // "MD12345678" after "can I return one of the items?": still only some of them.
+                if let Some(last) = self.state.answers.last() {
+                    let earlier = last.question.clone();
+                    self.follow_on(&earlier);
+                }
+                return self.answer(&topic, c.confidence);
+            }
             Some(EntityAlone::Choices(intents)) => return self.choose(intents),
             // The answer said to give it to a person: asking for one, in effect.
             Some(EntityAlone::ForAPerson) => return self.handoff(HandoffReason::Referred, None),
