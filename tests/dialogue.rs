@@ -2010,6 +2010,46 @@ fn a_refund_asked_about_right_after_the_cancellation_answer_is_the_cancelled_ord
 }
 
 #[test]
+fn after_a_preface_a_statement_is_the_request_and_a_pointing_back_question_gets_the_topic() {
+    let d = engine();
+    // "I ordered yesterday, but…" was no request: what follows is the request itself.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "すみません、昨日注文したんですけど",
+        confident("order_status", 0.95),
+    );
+    let turn = chat.say(
+        "住所を間違えて入力してしまいました",
+        confident("change_address", 0.97),
+    );
+    chat.assert_intent(&turn, "change_address");
+    // "What are my options?" (out of scope, or read as small talk) instead of the number of a
+    // broken item's order: the topic's answer, which can do without it.
+    for (text, classified) in [
+        ("What are my options?", out_of_scope()),
+        ("what can I do?", confident("greeting", 0.98)),
+    ] {
+        let mut chat = Chat::new(&d, Some("en"), json!({}));
+        chat.say(
+            "my kettle stopped working",
+            confident("defective_product", 0.99),
+        );
+        let turn = chat.say(text, classified);
+        chat.assert_kind(&turn, TurnKind::Answer);
+        chat.assert_intent(&turn, "defective_product");
+        chat.assert_says(&turn, "exchange");
+    }
+    // Not a question that points back: the order number is asked again.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "my kettle stopped working",
+        confident("defective_product", 0.99),
+    );
+    let turn = chat.say("blah blah", out_of_scope());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+}
+
+#[test]
 fn a_statement_instead_of_the_order_number_is_background_to_the_request() {
     let d = engine();
     for (lang, ask, asked_as, statement, read_as) in [

@@ -361,14 +361,25 @@ impl Ctx<'_, '_, '_> {
         // two it cannot tell apart; or a question it cannot place at all, asked while on this
         // topic ("do I need the original box?").
         let runner_up = c.alternatives.first().map(|a| &a.intent);
+        // "What are my options?", "what can I do?" mean nothing on their own (or read as small
+        // talk): a short question that points back asks about the waiting topic.
+        let points_back = || {
+            is_question(self.input.text)
+                && d.context.is_short(self.input.text)
+                && d.context.points_back(self.input.text)
+        };
         let same_topic = match c.reason {
-            Reason::Confident => c.intent.as_ref() == Some(&slot.intent),
+            Reason::Confident => {
+                c.intent.as_ref() == Some(&slot.intent)
+                    || (is(Context::is_small_talk) && points_back())
+            }
             Reason::Ambiguous => {
                 c.intent.as_ref() == Some(&slot.intent) || runner_up == Some(&slot.intent)
             }
             Reason::LowConfidence => {
                 c.intent.as_ref() == Some(&slot.intent) || is_question(self.input.text)
             }
+            Reason::OutOfScope => points_back(),
             _ => false,
         } || self.asks_about_the_topic(&slot);
         if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
@@ -402,7 +413,7 @@ impl Ctx<'_, '_, '_> {
 
     /// The message, confidently another intent, only states something (no question, no request)
     /// and that intent would ask for the very detail the bot waits for: background to the
-    /// pending request rather than a new one.
+    /// pending request (itself a question or a request) rather than a new one.
     fn background_to(&self, slot: &PendingSlot) -> bool {
         let Some(intent) = self.input.classification.intent.as_ref() else {
             return false;
@@ -412,7 +423,12 @@ impl Ctx<'_, '_, '_> {
                 .get(&slot.variable)
                 .is_some_and(|spec| spec.required && !self.waives(&slot.variable, &spec.waived))
         });
+        // The request must have been one: after "I ordered yesterday, but…" (a preface, read as
+        // an order's status), "I typed the wrong address" is the request itself.
+        let pending_was_a_request = is_question(&slot.question)
+            || !self.d.context.only_states(&slot.question, &slot.intent);
         needs_same_detail
+            && pending_was_a_request
             && !is_question(self.input.text)
             && self.d.context.only_states(self.input.text, intent)
     }
