@@ -349,6 +349,34 @@ fn the_same_answer_asked_for_a_third_time_running_goes_to_a_person() {
 }
 
 #[test]
+fn an_answer_that_only_added_the_order_number_is_no_second_try() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "How do I return an item?",
+        confident("return_request", 0.98),
+    );
+    chat.say("I don't have the number", confident("return_request", 0.9));
+    // The number alone answers the running topic again, with it.
+    let turn = chat.say("MD33334444", unsure("order_status"));
+    chat.assert_intent(&turn, "return_request");
+    chat.assert_says(&turn, "MD33334444");
+    // Asked again: a person is offered, not handed the conversation at once.
+    let turn = chat.say("how do I return it?", confident("return_request", 0.99));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    assert_eq!(offered(&turn), ["human_agent"], "{}", chat.transcript());
+    // A refund explained without the number: the number alone is that refund's.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "how long do refunds usually take?",
+        confident("refund_status", 0.98),
+    );
+    let turn = chat.say("MD12121212", unsure("order_status"));
+    chat.assert_intent(&turn, "refund_status");
+    chat.assert_says(&turn, "MD12121212");
+}
+
+#[test]
 fn clarify_then_choose_by_quick_reply() {
     let d = engine();
     let mut chat = Chat::new(

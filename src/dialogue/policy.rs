@@ -386,7 +386,7 @@ impl Ctx<'_, '_, '_> {
             // "Do I need the original box?" instead of the number: a question about the topic
             // whose answer can do without it is answered, not met with the same question.
             self.state.declined_details.insert(slot.variable.clone());
-            self.inherit_facets(&slot.question);
+            self.follow_on(&slot.question);
             return Break(self.answer(&slot.intent.clone(), c.confidence));
         }
         let max_extra = d.config.policy.slot_reply_max_extra_chars;
@@ -553,7 +553,9 @@ impl Ctx<'_, '_, '_> {
             if found.iter().any(|e| context.hands_over(e, &a.intent)) {
                 return Some(EntityAlone::ForAPerson);
             }
-            if intents.contains(&a.intent) {
+            // The number for a refund just explained without it ("MD12345678" after the refund
+            // answer) is that refund's, not a choice of order topics.
+            if intents.contains(&a.intent) || self.asks_for_given_entity(&a.intent) {
                 return Some(EntityAlone::Topic(a.intent.clone()));
             }
         }
@@ -897,10 +899,16 @@ impl Ctx<'_, '_, '_> {
             intent: intent.clone(),
             text: answer.clone(),
             question: self.question.clone(),
+            offered_person: false,
         });
         // Asked again: the offer of a person takes the place of "anything else?".
         let (closing, quick_replies) = match repeated.then(|| self.offer_person(&vars)).flatten() {
-            Some((line, person)) => (Some(line), vec![person]),
+            Some((line, person)) => {
+                if let Some(answer) = self.state.answers.last_mut() {
+                    answer.offered_person = true;
+                }
+                (Some(line), vec![person])
+            }
             None if answered_instead => (None, self.person_quick_reply().into_iter().collect()),
             None => (self.follow_up_line(intent, &vars), Vec::new()),
         };
@@ -938,12 +946,17 @@ impl Ctx<'_, '_, '_> {
             .is_ok_and(|again| again == last.text)
     }
 
-    /// The bot's last two answers, on the two turns before this one, were both `intent`.
+    /// The bot's last two answers, on the two turns before this one, were both `intent`, and the
+    /// last came with the offer of a person (an answer that only added a detail, such as the
+    /// order number asked for, is no second try).
     fn answered_twice_running(&self, intent: &IntentName) -> bool {
         let [.., before, last] = self.state.answers.as_slice() else {
             return false;
         };
-        before.intent == *intent && last.intent == *intent && before.turn + 1 == last.turn
+        before.intent == *intent
+            && last.intent == *intent
+            && before.turn + 1 == last.turn
+            && last.offered_person
     }
 
     /// "If that doesn't solve it, a person is one click away": the line and the quick reply for
@@ -1158,6 +1171,19 @@ impl Ctx<'_, '_, '_> {
             .found
             .iter()
             .any(|f| info.variables.contains_key(f.name.as_str()))
+    }
+
+    /// `intent` asks for an entity this message gives (a required variable, even one it may
+    /// do without).
+    fn asks_for_given_entity(&self, intent: &IntentName) -> bool {
+        let Some(info) = self.d.intents.get(intent) else {
+            return false;
+        };
+        self.extraction.found.iter().any(|f| {
+            info.variables
+                .get(f.name.as_str())
+                .is_some_and(|spec| spec.required)
+        })
     }
 
     /// Counts a miss; true when that makes too many in a row.

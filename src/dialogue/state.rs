@@ -159,6 +159,9 @@ pub struct BotAnswer {
     /// The customer's question it answered (for a follow-up, what exactly was asked before).
     #[serde(default)]
     pub question: String,
+    /// It came with the offer of a person (the same answer asked for again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offered_person: bool,
 }
 
 /// The sentiment of one customer message.
