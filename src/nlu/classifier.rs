@@ -1,5 +1,6 @@
 //! The classifier the rest of the bot uses: an encoder plus a trained model that belong together.
 use std::sync::Arc;
+use unicode_normalization::UnicodeNormalization;
 
 use super::encoder::Encoder;
 use super::error::NluError;
@@ -51,8 +52,13 @@ impl Classifier {
         texts: &[&str],
         on_result: &mut dyn FnMut(Classification),
     ) -> Result<(), NluError> {
+        // Half-width katakana with sound marks ("ｸｰﾎﾟﾝ") survive the tokenizer's own
+        // normalization as other pieces than "クーポン": composed first, they read the same.
+        // The classification keeps the customer's own text.
+        let composed: Vec<String> = texts.iter().map(|t| t.nfkc().collect()).collect();
+        let composed: Vec<&str> = composed.iter().map(String::as_str).collect();
         let mut done = 0;
-        self.encoder.embed_each_pass(texts, &mut |pass| {
+        self.encoder.embed_each_pass(&composed, &mut |pass| {
             let pass_texts = texts
                 .get(done..done + pass.len())
                 .ok_or(NluError::Bug("the encoder returned more rows than texts"))?;
