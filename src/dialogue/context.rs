@@ -210,14 +210,12 @@ impl Context {
 
     /// The message says nothing but "ok" ("ok", "はい、わかりました", "sure!").
     pub fn is_acknowledgement(&self, text: &str) -> bool {
-        let mut rest = fold(text);
-        remove_terms(&mut rest, &self.acknowledgements) && !rest.chars().any(char::is_alphanumeric)
+        made_only_of(text, &self.acknowledgements)
     }
 
     /// `text` only accepts what was offered ("yes please", "はい、お願いします").
     pub fn is_consent(&self, text: &str) -> bool {
-        let mut rest = fold(text);
-        remove_terms(&mut rest, &self.consents) && !rest.chars().any(char::is_alphanumeric)
+        made_only_of(text, &self.consents)
     }
 
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order
@@ -333,6 +331,13 @@ impl Context {
         self.only_filler(rest)
             .then(|| self.topics[topic].1.as_slice())
     }
+}
+
+/// `text` holds some of `terms` (folded, longest first) and, once they are blanked, nothing but
+/// punctuation and spaces.
+fn made_only_of(text: &str, terms: &[String]) -> bool {
+    let mut rest = fold(text);
+    remove_terms(&mut rest, terms) && !rest.chars().any(char::is_alphanumeric)
 }
 
 fn longest_first(words: impl Iterator<Item = String>) -> Vec<String> {

@@ -32,7 +32,7 @@ use super::state::{
     PendingSlot, SentimentSignal, TimelineEntry,
 };
 use super::types::{BotTurn, HandoffRequest, QuickReply, TurnInput};
-use crate::catalog::{HandoffMode, Waiver};
+use crate::catalog::{HandoffMode, VariableSpec, Waiver};
 use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind};
 use crate::nlu::Classification;
 
@@ -260,10 +260,7 @@ impl Ctx<'_, '_, '_> {
         match self.entity_alone() {
             Some(EntityAlone::Topic(topic)) => {
                 // "MD12345678" after "can I return one of the items?": still only some of them.
-                if let Some(last) = self.state.answers.last() {
-                    let earlier = last.question.clone();
-                    self.follow_on(&earlier);
-                }
+                self.follow_on_last_answer();
                 return self.answer(&topic, c.confidence);
             }
             Some(EntityAlone::Choices(intents)) => return self.choose(intents),
@@ -274,10 +271,7 @@ impl Ctx<'_, '_, '_> {
         if let Some(topic) = self.running_topic() {
             // "期限は？" after a coupon answer asks about the coupon's deadline: what the earlier
             // question asked still holds where this one says nothing.
-            if let Some(last) = self.state.answers.last() {
-                let earlier = last.question.clone();
-                self.follow_on(&earlier);
-            }
+            self.follow_on_last_answer();
             return self.answer(&topic, c.confidence);
         }
         self.classified()
@@ -1164,26 +1158,25 @@ impl Ctx<'_, '_, '_> {
 
     /// Whether `intent` declares a variable for a detail this message gives.
     fn uses_given_entity(&self, intent: &IntentName) -> bool {
-        let Some(info) = self.d.intents.get(intent) else {
-            return false;
-        };
-        self.extraction
-            .found
-            .iter()
-            .any(|f| info.variables.contains_key(f.name.as_str()))
+        self.given_variables(intent).next().is_some()
     }
 
     /// `intent` asks for an entity this message gives (a required variable, even one it may
     /// do without).
     fn asks_for_given_entity(&self, intent: &IntentName) -> bool {
-        let Some(info) = self.d.intents.get(intent) else {
-            return false;
-        };
-        self.extraction.found.iter().any(|f| {
-            info.variables
-                .get(f.name.as_str())
-                .is_some_and(|spec| spec.required)
-        })
+        self.given_variables(intent).any(|spec| spec.required)
+    }
+
+    /// The variables of `intent` that an entity of this message fills.
+    fn given_variables<'s>(
+        &'s self,
+        intent: &IntentName,
+    ) -> impl Iterator<Item = &'s VariableSpec> + 's {
+        let variables = self.d.intents.get(intent).map(|info| &info.variables);
+        self.extraction
+            .found
+            .iter()
+            .filter_map(move |f| variables?.get(f.name.as_str()))
     }
 
     /// Counts a miss; true when that makes too many in a row.
@@ -1426,6 +1419,14 @@ impl Ctx<'_, '_, '_> {
     fn follow_on(&mut self, earlier: &str) {
         self.inherit_facets(earlier);
         self.question = clip(&format!("{earlier}\n{}", self.input.text), MAX_KEPT_CHARS);
+    }
+
+    /// This message continues the question the bot's last answer answered.
+    fn follow_on_last_answer(&mut self) {
+        if let Some(last) = self.state.answers.last() {
+            let earlier = last.question.clone();
+            self.follow_on(&earlier);
+        }
     }
 
     /// The facets of an earlier `question` that this message does not set.
