@@ -306,7 +306,7 @@ fn the_same_answer_asked_for_a_third_time_running_goes_to_a_person() {
             "ja",
             "カード決済がエラーになります",
             "別のカードでも同じでした",
-            "同じご案内しかできず",
+            "お役に立てず",
         ),
         (
             "en",
@@ -346,6 +346,96 @@ fn the_same_answer_asked_for_a_third_time_running_goes_to_a_person() {
         let turn = chat.say(text, confident("payment_failed", 0.9));
         chat.assert_kind(&turn, TurnKind::Answer);
     }
+}
+
+#[test]
+fn saying_an_answer_did_not_help_goes_to_a_person_with_its_topic() {
+    let d = engine();
+    for (locale, text, unhelped, misread, line) in [
+        (
+            "en",
+            "I can't log in",
+            "It still doesn't work.",
+            "defective_product",
+            "haven't solved",
+        ),
+        (
+            "en",
+            "I can't log in",
+            "My email address is correct",
+            "change_address",
+            "haven't solved",
+        ),
+        (
+            "en",
+            "I can't log in",
+            "It\u{2019}s still not working!",
+            "defective_product",
+            "haven't solved",
+        ),
+        (
+            "ja",
+            "ログインできません",
+            "やってみましたがだめでした",
+            "thanks",
+            "お役に立てず",
+        ),
+        (
+            "ja",
+            "ログインできません",
+            "メールアドレスは合っています",
+            "update_account",
+            "お役に立てず",
+        ),
+    ] {
+        let mut chat = Chat::new(&d, Some(locale), json!({}));
+        let first = chat.say(text, confident("password_reset", 0.99));
+        chat.assert_kind(&first, TurnKind::Answer);
+        let second = chat.say(unhelped, confident(misread, 0.99));
+        chat.assert_handoff(&second, HandoffReason::Unresolved);
+        chat.assert_says(&second, line);
+        chat.assert_intent(&second, "password_reset");
+        let summary = second.handoff.as_ref().map(|h| h.summary.text.clone());
+        assert!(
+            summary.is_some_and(|s| s.contains("パスワード")
+                && s.contains(text)
+                && s.contains("解決しない")),
+            "{}",
+            chat.transcript()
+        );
+    }
+}
+
+#[test]
+fn did_not_help_words_with_a_topic_of_their_own_or_later_are_read_as_usual() {
+    let d = engine();
+    // A new topic in the same words is that topic.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    let coupon = chat.say(
+        "My coupon still doesn't work",
+        confident("coupons_points", 0.99),
+    );
+    chat.assert_kind(&coupon, TurnKind::Answer);
+    chat.assert_intent(&coupon, "coupons_points");
+    // Courtesy is no answer to fail, and a turn in between breaks the link.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("こんにちは", confident("greeting", 0.99));
+    let after_greeting = chat.say("だめでした", unsure("thanks"));
+    assert!(after_greeting.handoff.is_none(), "{}", chat.transcript());
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("I can't log in", confident("password_reset", 0.99));
+    chat.say("what are your hours?", confident("business_hours", 0.99));
+    chat.say("how much is shipping", confident("shipping_fees", 0.99));
+    let later = chat.say(
+        "It still doesn't work",
+        confident("defective_product", 0.99),
+    );
+    assert!(
+        later.handoff.is_none() || later.intent.as_deref() != Some("password_reset"),
+        "{}",
+        chat.transcript()
+    );
 }
 
 #[test]

@@ -16,7 +16,10 @@
 //!   gives the detail nor closes the conversation;
 //! - **background**: a statement made instead of the detail ("it hasn't shipped yet" while the bot
 //!   waits for the number of the order to cancel), which adds to the request rather than making
-//!   a new one.
+//!   a new one;
+//! - **didn't help**: a reply to an answer saying it did not work ("it still doesn't work",
+//!   "だめでした", "my email address is correct"), which is about that answer whatever the
+//!   classifier reads into it.
 //!
 //! Pure word lists and counts over the folded message (NFKC, lower case); the policy decides with
 //! them.
@@ -55,6 +58,17 @@ pub struct ContextConfig {
     /// alone to an offer of one choice (a person) takes it.
     pub consents: BTreeMap<Locale, Vec<String>>,
     pub background: BackgroundConfig,
+    pub unhelped: UnhelpedConfig,
+}
+
+/// A reply to an answer that says it did not help ("it still doesn't work", "やってみましたが
+/// だめでした", "my email address is correct" after the password answer): made only of `said`
+/// phrases (at least one) and `filler` words, per locale.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnhelpedConfig {
+    pub said: BTreeMap<Locale, Vec<String>>,
+    pub filler: BTreeMap<Locale, Vec<String>>,
 }
 
 /// A message that states something instead of giving the detail the bot asked for ("I ordered it
@@ -161,6 +175,10 @@ pub struct Context {
     consents: Vec<String>,
     request_intents: Vec<IntentName>,
     request_words: Lexicon,
+    /// Folded, longest first.
+    unhelped_said: Vec<String>,
+    /// Folded, longest first.
+    unhelped_filler: Vec<String>,
 }
 
 impl Context {
@@ -198,6 +216,10 @@ impl Context {
             consents: longest_first(config.consents.values().flatten().map(|w| fold(w))),
             request_intents: config.background.request_intents.clone(),
             request_words: Lexicon::new(config.background.request_words.values().flatten()),
+            unhelped_said: longest_first(config.unhelped.said.values().flatten().map(|w| fold(w))),
+            unhelped_filler: longest_first(
+                config.unhelped.filler.values().flatten().map(|w| fold(w)),
+            ),
         }
     }
 
@@ -216,6 +238,34 @@ impl Context {
     /// `text` only accepts what was offered ("yes please", "はい、お願いします").
     pub fn is_consent(&self, text: &str) -> bool {
         made_only_of(text, &self.consents)
+    }
+
+    /// The message says the answer before it did not help ("it still doesn't work", "まだ
+    /// できません"), and nothing else.
+    pub fn says_it_did_not_help(&self, text: &str) -> bool {
+        // Phones type "doesn’t" with a typographic apostrophe.
+        let folded = fold(&text.replace('\u{2019}', "'"));
+        if self.only_did_not_help(folded.clone()) {
+            return true;
+        }
+        // "全部確認しましたがだめでした", "I followed the steps but it still doesn't work": a short
+        // clause of what was tried (no request in it), then only that it did not help.
+        let Some((tried, rest)) = after_last_concession(&folded) else {
+            return false;
+        };
+        let length = Length::of(tried);
+        length.words <= self.config.max_words
+            && length.other_chars <= MAX_TRIED_CHARS
+            && !self.request_words.any(tried)
+            && self.only_did_not_help(rest.to_string())
+    }
+
+    /// `rest` (folded) holds an `unhelped.said` phrase and nothing else but filler.
+    fn only_did_not_help(&self, mut rest: String) -> bool {
+        remove_terms(&mut rest, &self.unhelped_said) && {
+            remove_terms(&mut rest, &self.unhelped_filler);
+            !rest.chars().any(char::is_alphanumeric)
+        }
     }
 
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order
@@ -333,6 +383,39 @@ impl Context {
     }
 }
 
+/// Japanese characters a "what I tried" clause before "…but it did not help" may have.
+const MAX_TRIED_CHARS: usize = 16;
+
+/// Where a clause turns to "but" ("試しましたが", "やっても", "I did that but"): the folded text
+/// before and after the last such turn.
+fn after_last_concession(folded: &str) -> Option<(&str, &str)> {
+    const TURNS: [&str; 9] = [
+        "ましたが",
+        "ましたけど",
+        "ましたけれど",
+        "たけど",
+        "たけれど",
+        "たのですが",
+        "たんですが",
+        "ても",
+        "but",
+    ];
+    let whole = |i: usize, turn: &str| {
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        !turn.is_ascii()
+            || (!word(folded[..i].chars().next_back())
+                && !word(folded[i + turn.len()..].chars().next()))
+    };
+    TURNS
+        .iter()
+        .filter_map(|turn| {
+            let (i, _) = folded.rmatch_indices(turn).find(|(i, _)| whole(*i, turn))?;
+            Some((i, i + turn.len()))
+        })
+        .max_by_key(|(_, end)| *end)
+        .map(|(start, end)| (&folded[..start], &folded[end..]))
+}
+
 /// `text` holds some of `terms` (folded, longest first) and, once they are blanked, nothing but
 /// punctuation and spaces.
 fn made_only_of(text: &str, terms: &[String]) -> bool {
@@ -406,6 +489,42 @@ vague:
       intents: [update_account]
 "#;
         Context::new(&serde_norway::from_str(yaml).expect("valid"))
+    }
+
+    #[test]
+    fn did_not_help_is_all_a_message_says_or_follows_what_was_tried() {
+        let yaml = r#"
+follow_up: {max_words: 8}
+background:
+  request_words: {en: [want, please], ja: [たい, ください]}
+unhelped:
+  said: {en: ["doesn't work", "didn't help", "is correct"], ja: [だめでした, できません]}
+  filler: {en: [it, still, my, email, address, work], ja: [まだ, それでも]}
+"#;
+        let c = Context::new(&serde_norway::from_str(yaml).expect("valid"));
+        for said in [
+            "It still doesn't work.",
+            "it still doesn\u{2019}t work!!",
+            "My email address is correct",
+            "まだできません",
+            "それでもだめでした。",
+            "全部確認しましたがだめでした",
+            "やってもだめでした",
+            "I followed the steps but it still doesn't work",
+        ] {
+            assert!(c.says_it_did_not_help(said), "{said}");
+        }
+        for other in [
+            "My coupon still doesn't work",
+            "ログインできません",
+            "It didn't help but I want to return it",
+            "I want to return it but it doesn't work",
+            "返品したいのですがだめでした",
+            "still",
+            "",
+        ] {
+            assert!(!c.says_it_did_not_help(other), "{other}");
+        }
     }
 
     #[test]

@@ -221,6 +221,12 @@ impl Ctx<'_, '_, '_> {
         let confident =
             c.intent.is_some() && matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
 
+        // "It still doesn't work" right after an answer is about that answer, however the
+        // classifier reads it (a broken item, a wish for a person): the bot has said what it
+        // knows, so a person takes over, with the topic.
+        if let Some(topic) = self.answer_that_did_not_help() {
+            return self.hand_over(HandoffReason::Unresolved, None, Some(topic));
+        }
         let answered_instead = self.answered_instead();
         let explicit_intent = c.intent.clone().filter(|i| {
             confident && policy.explicit_request_intents.contains(i) && answered_instead.is_none()
@@ -586,6 +592,17 @@ impl Ctx<'_, '_, '_> {
             .answers
             .last()
             .filter(|a| self.state.turn.saturating_sub(a.turn) <= within)
+    }
+
+    /// The topic of the bot's answer on the turn before, when this message only says that answer
+    /// did not help. Courtesy is no answer to fail.
+    fn answer_that_did_not_help(&self) -> Option<IntentName> {
+        let last = self.state.answers.last()?;
+        let just_answered = last.turn + 1 == self.state.turn;
+        (just_answered
+            && !self.d.context.is_small_talk(&last.intent)
+            && self.d.context.says_it_did_not_help(self.input.text))
+        .then(|| last.intent.clone())
     }
 
     /// The intent that answers this message although it always goes to a person otherwise: "are
@@ -1254,7 +1271,18 @@ impl Ctx<'_, '_, '_> {
 
     /// Hands the conversation to a person: the intent's own answer for always-handoff intents, else
     /// the line for `reason`; outside business hours, when a person will answer.
-    fn handoff(mut self, reason: HandoffReason, intent: Option<IntentName>) -> BotTurn {
+    fn handoff(self, reason: HandoffReason, intent: Option<IntentName>) -> BotTurn {
+        self.hand_over(reason, intent.clone(), intent)
+    }
+
+    /// Hands off with `intent`'s own reply (or the reason's line when `None`), recording the turn
+    /// as `shown` (the classification's intent when `None`).
+    fn hand_over(
+        mut self,
+        reason: HandoffReason,
+        intent: Option<IntentName>,
+        shown: Option<IntentName>,
+    ) -> BotTurn {
         let d = self.d;
         let c = self.input.classification;
         let now = self.input.now;
@@ -1292,7 +1320,7 @@ impl Ctx<'_, '_, '_> {
                 text.push_str(&line);
             }
         }
-        let shown = intent.clone().or_else(|| c.intent.clone());
+        let shown = shown.or_else(|| c.intent.clone());
         self.record(
             shown.clone(),
             c.confidence,
