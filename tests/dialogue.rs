@@ -467,6 +467,60 @@ fn an_answer_that_only_added_the_order_number_is_no_second_try() {
 }
 
 #[test]
+fn dropping_what_was_just_answered_gets_a_polite_close() {
+    let d = engine();
+    for (locale, ask, dropped, read_as) in [
+        (
+            "ja",
+            "注文をキャンセルしたい MD12345678",
+            "やっぱりキャンセルしないことにしました",
+            "cancel_order",
+        ),
+        (
+            "en",
+            "Can I cancel order MD12345678?",
+            "never mind, I'll keep it",
+            "goodbye",
+        ),
+    ] {
+        let mut chat = Chat::new(&d, Some(locale), json!({}));
+        let answer = chat.say(ask, confident("cancel_order", 0.99));
+        chat.assert_kind(&answer, TurnKind::Answer);
+        let close = chat.say(dropped, confident(read_as, 0.98));
+        chat.assert_kind(&close, TurnKind::Answer);
+        chat.assert_intent(&close, "goodbye");
+        chat.assert_never_says(&close, "MD12345678");
+    }
+    // Surely something else: that is answered.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("How much is shipping?", confident("shipping_fees", 0.99));
+    let other = chat.say(
+        "never mind, how do I return it?",
+        confident("return_request", 0.97),
+    );
+    chat.assert_intent(&other, "return_request");
+}
+
+#[test]
+fn an_order_number_given_to_a_choice_both_need_is_acknowledged_and_a_follow_up_picks_one() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let first = chat.say(
+        "I want a refund",
+        ambiguous("refund_status", 0.49, "return_request", 0.45),
+    );
+    chat.assert_kind(&first, TurnKind::Clarify);
+    let again = chat.say("MD12345678", out_of_scope());
+    chat.assert_kind(&again, TurnKind::Clarify);
+    chat.assert_says(&again, "MD12345678");
+    assert_ne!(reply(&again), reply(&first), "{}", chat.transcript());
+    // "How long will it take?" reads as an order's status, but points back at the choice.
+    let when = chat.say("how long will it take?", confident("order_status", 0.96));
+    chat.assert_kind(&when, TurnKind::Answer);
+    chat.assert_intent(&when, "refund_status");
+}
+
+#[test]
 fn clarify_then_choose_by_quick_reply() {
     let d = engine();
     let mut chat = Chat::new(

@@ -247,6 +247,9 @@ impl Ctx<'_, '_, '_> {
         if let Some(intent) = answered_instead {
             return self.answer(&intent, c.confidence);
         }
+        if let Some(close) = self.withdrawn_after_answer() {
+            return self.answer(&close, c.confidence);
+        }
         if let Some(p) = pending_clarification {
             self = match self.reply_to_choice(p) {
                 Break(turn) => return turn,
@@ -470,7 +473,14 @@ impl Ctx<'_, '_, '_> {
     /// problem or a broken item?"): its facets, by themselves, change the answer of the likeliest
     /// offered intent that has words for it (of one, when only one has).
     fn choice_asked_about(&self, p: &PendingClarification) -> Option<IntentName> {
-        if self.short_and_placed() != Some(true) {
+        // "How long will it take?" reads as an order's status however sure the classifier is,
+        // but it points back at the two intents the customer's own message hesitated between
+        // (not at topics merely suggested, nor at a person offered).
+        let text = self.input.text;
+        let points_back = p.candidates.len() == 2
+            && self.d.context.is_short(text)
+            && self.d.context.points_back(text);
+        if self.short_and_placed() != Some(true) && !points_back {
             return None;
         }
         p.candidates
@@ -603,6 +613,24 @@ impl Ctx<'_, '_, '_> {
             && !self.d.context.is_small_talk(&last.intent)
             && self.d.context.says_it_did_not_help(self.input.text))
         .then(|| last.intent.clone())
+    }
+
+    /// The polite close, when this short message drops what the answer on the turn before was
+    /// for ("やっぱりキャンセルしないことにしました", "never mind, I'll keep it") and is not surely
+    /// about something else.
+    fn withdrawn_after_answer(&self) -> Option<IntentName> {
+        let context = &self.d.context;
+        let c = self.input.classification;
+        let last = self.state.answers.last()?;
+        let just_answered = last.turn + 1 == self.state.turn;
+        let elsewhere = c.intent.as_ref().is_some_and(|i| {
+            c.reason == Reason::Confident && *i != last.intent && !context.is_small_talk(i)
+        });
+        let text = self.input.text;
+        if !just_answered || elsewhere || !context.is_short(text) {
+            return None;
+        }
+        context.withdrawal_reply(text).cloned()
     }
 
     /// The intent that answers this message although it always goes to a person otherwise: "are

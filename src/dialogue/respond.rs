@@ -184,9 +184,11 @@ impl Line {
     }
 
     fn variables(self) -> &'static [Var<'static>] {
+        // The order number, once known: a reply that gave it is not met with the same words.
         const CLARIFY: &[Var<'static>] = &[
             req("a", Kind::Text),
             req("b", Kind::Text),
+            opt("order_id", Kind::Text),
             opt("customer_name", Kind::Text),
         ];
         const OUT_OF_SCOPE: &[Var<'static>] =
