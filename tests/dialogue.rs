@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use madoguchi::catalog::{Catalog, IntentName, Locale};
 use madoguchi::dialogue::{
-    BotTurn, CustomerMetadata, Dialogue, DialogueConfig, DialogueState, HandoffReason,
+    BotTurn, CustomerMetadata, Dialogue, DialogueConfig, DialogueState, HandoffReason, Sentence,
     SentimentLabel, TurnInput, TurnKind,
 };
 use madoguchi::nlu::model::Alternative;
@@ -135,7 +135,17 @@ impl<'a> Chat<'a> {
         }
     }
 
-    fn say(&mut self, text: &str, mut c: Classification) -> BotTurn {
+    fn say(&mut self, text: &str, c: Classification) -> BotTurn {
+        self.say_sentences(text, c, &[])
+    }
+
+    /// A message of several sentences, each classified on its own as the service does.
+    fn say_sentences(
+        &mut self,
+        text: &str,
+        mut c: Classification,
+        sentences: &[Sentence],
+    ) -> BotTurn {
         c.text = text.to_string();
         // The service stores the state as JSON between turns.
         let json = serde_json::to_string(&self.state).unwrap();
@@ -148,6 +158,7 @@ impl<'a> Chat<'a> {
                 locale: self.locale.as_ref(),
                 customer: &self.customer,
                 now: self.now,
+                sentences,
             },
         );
         // And the turn too.
@@ -518,6 +529,139 @@ fn an_order_number_given_to_a_choice_both_need_is_acknowledged_and_a_follow_up_p
     let when = chat.say("how long will it take?", confident("order_status", 0.96));
     chat.assert_kind(&when, TurnKind::Answer);
     chat.assert_intent(&when, "refund_status");
+}
+
+fn sentence(text: &str, c: Classification) -> Sentence {
+    Sentence {
+        text: text.to_string(),
+        classification: Classification {
+            text: text.to_string(),
+            ..c
+        },
+    }
+}
+
+#[test]
+fn a_second_question_in_another_sentence_gets_its_own_answer_in_order() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let text = "送料はいくらですか。あと、返品の期限はいつまでですか？";
+    let turn = chat.say_sentences(
+        text,
+        confident("return_request", 0.96),
+        &[
+            sentence("送料はいくらですか。", confident("shipping_fees", 0.99)),
+            sentence(
+                "あと、返品の期限はいつまでですか？",
+                confident("return_request", 0.99),
+            ),
+        ],
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
+    let r = reply(&turn);
+    let (fee, deadline) = (r.find("550円"), r.find("30日以内"));
+    assert!(
+        fee.is_some() && deadline.is_some() && fee < deadline,
+        "{}",
+        chat.transcript()
+    );
+    // The same topic asked twice over: both of its questions answered.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say_sentences(
+        "ポイントの有効期限を教えてください。それと、クーポンは併用できますか？",
+        confident("coupons_points", 0.99),
+        &[
+            sentence(
+                "ポイントの有効期限を教えてください。",
+                confident("coupons_points", 0.99),
+            ),
+            sentence(
+                "それと、クーポンは併用できますか？",
+                confident("coupons_points", 0.99),
+            ),
+        ],
+    );
+    chat.assert_says(&turn, "1年間");
+    chat.assert_says(&turn, "1枚まで");
+}
+
+#[test]
+fn a_message_torn_between_two_intents_because_it_asks_both_gets_both() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        "I forgot my password. Also, how do I change my email address?",
+        ambiguous("update_account", 0.49, "password_reset", 0.45),
+        &[
+            sentence("I forgot my password.", confident("password_reset", 0.99)),
+            sentence(
+                "Also, how do I change my email address?",
+                confident("update_account", 0.98),
+            ),
+        ],
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_says(&turn, "Forgot your password?");
+    chat.assert_says(&turn, "Edit Account Information");
+    // One sentence sure of one of them only: the question stands.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        "I forgot my password. Also my account?",
+        ambiguous("update_account", 0.49, "password_reset", 0.45),
+        &[
+            sentence("I forgot my password.", confident("password_reset", 0.99)),
+            sentence("Also my account?", unsure("update_account")),
+        ],
+    );
+    chat.assert_kind(&turn, TurnKind::Clarify);
+}
+
+#[test]
+fn a_sentence_that_only_continues_a_request_or_is_unsure_adds_nothing() {
+    let d = engine();
+    // "返品したいです。送料はかかりますか": the return's shipping, not the shipping fee as well.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say_sentences(
+        "返品したいです。送料はかかりますか？",
+        confident("return_request", 0.99),
+        &[
+            sentence("返品したいです。", confident("return_request", 0.99)),
+            sentence("送料はかかりますか？", confident("shipping_fees", 0.97)),
+        ],
+    );
+    chat.assert_says(&turn, "ご負担");
+    chat.assert_never_says(&turn, "550円");
+    // An unsure sentence, courtesy, or an intent that needs a detail nobody gave: nothing added.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        "How much is shipping? Thank you so much. Can I cancel it?",
+        confident("shipping_fees", 0.9),
+        &[
+            sentence("How much is shipping?", confident("shipping_fees", 0.99)),
+            sentence("Thank you so much.", confident("thanks", 0.99)),
+            sentence("Can I cancel it?", unsure("cancel_order")),
+        ],
+    );
+    let plain = Chat::new(&d, Some("en"), json!({}))
+        .say("How much is shipping?", confident("shipping_fees", 0.9));
+    assert_eq!(
+        reply(&turn).lines().count(),
+        reply(&plain).lines().count(),
+        "{}",
+        chat.transcript()
+    );
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        "How much is shipping? Where is my order?",
+        confident("shipping_fees", 0.9),
+        &[
+            sentence("How much is shipping?", confident("shipping_fees", 0.99)),
+            sentence("Where is my order?", confident("order_status", 0.99)),
+        ],
+    );
+    chat.assert_never_says(&turn, "order number");
+    chat.assert_intent(&turn, "shipping_fees");
 }
 
 #[test]

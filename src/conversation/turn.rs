@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::events::Event;
 use super::reply::{TurnOutcome, TurnReply};
 use super::{ConversationError, Conversations};
-use crate::dialogue::{BotTurn, CustomerMetadata, DialogueState, TurnInput};
+use crate::dialogue::{BotTurn, CustomerMetadata, DialogueState, Sentence, TurnInput};
 use crate::domain::{ClientMessageId, ConversationStatus};
 use crate::nlu::Classification;
 use crate::store::{
@@ -54,11 +54,15 @@ impl Conversations {
                 "the conversation is resolved".into(),
             ));
         }
-        let slot = self.nlu().reserve()?;
-        let request = self.dialogue().classification_text(text).to_string();
-        let classification = slot.classify(request).await?;
+        let (classification, sentences) = self.classify_turn(text).await?;
         let commit = self
-            .commit_turn(conversation, text, client_message_id, &classification)
+            .commit_turn(
+                conversation,
+                text,
+                client_message_id,
+                &classification,
+                &sentences,
+            )
             .await?;
         match commit {
             Commit::Fresh(committed) => {
@@ -67,6 +71,36 @@ impl Conversations {
             }
             Commit::AlreadyStored(stored) => self.replay(conversation, *stored).await,
         }
+    }
+
+    /// The message classified as a whole, and each of its sentences when it has several (one
+    /// batch: a second question costs one more encoder pass, not a second wait in the queue).
+    async fn classify_turn(
+        &self,
+        text: &str,
+    ) -> Result<(Classification, Vec<Sentence>), ConversationError> {
+        let request = self.dialogue().classification_text(text).to_string();
+        let sentences = self.dialogue().sentences(text);
+        if sentences.is_empty() {
+            let classification = self.nlu().reserve()?.classify(request).await?;
+            return Ok((classification, Vec::new()));
+        }
+        let texts = std::iter::once(request)
+            .chain(sentences.iter().map(|s| s.to_string()))
+            .collect();
+        let mut classified = self.nlu().classify_many(texts).await?.into_iter();
+        let whole = classified
+            .next()
+            .ok_or_else(|| ConversationError::internal("no classification for the message"))?;
+        let sentences = sentences
+            .into_iter()
+            .zip(classified)
+            .map(|(text, classification)| Sentence {
+                text: text.to_string(),
+                classification,
+            })
+            .collect();
+        Ok((whole, sentences))
     }
 
     fn check_customer_text(&self, text: &str) -> Result<(), ConversationError> {
@@ -110,6 +144,7 @@ impl Conversations {
         text: &str,
         client_message_id: Option<&ClientMessageId>,
         classification: &Classification,
+        sentences: &[Sentence],
     ) -> Result<Commit, ConversationError> {
         let mut attempt = 1;
         let mut reread: Option<Conversation> = None;
@@ -121,7 +156,7 @@ impl Conversations {
                 None => conversation,
             };
             let now = Utc::now();
-            let (turn, dstate) = self.dialogue_turn(current, text, classification, now);
+            let (turn, dstate) = self.dialogue_turn(current, text, classification, sentences, now);
             let bot = bot_turn_record(&turn, classification, &dstate, current)?;
             let new_status = bot.new_status;
             let record = CustomerTurnRecord {
@@ -168,6 +203,7 @@ impl Conversations {
         conversation: &Conversation,
         text: &str,
         classification: &Classification,
+        sentences: &[Sentence],
         now: DateTime<Utc>,
     ) -> (BotTurn, DialogueState) {
         let mut dstate = dialogue_state(conversation);
@@ -185,6 +221,7 @@ impl Conversations {
                 locale: conversation.locale.as_ref(),
                 customer: &customer,
                 now,
+                sentences,
             },
         );
         (turn, dstate)

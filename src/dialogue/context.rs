@@ -268,6 +268,22 @@ impl Context {
         }
     }
 
+    /// The sentences of substance in `text` (3+ words or 5+ other characters each), split at
+    /// sentence ends and line breaks, at most [`MAX_SENTENCES`]; empty when there are fewer than
+    /// two, so a message of one sentence is classified once.
+    pub fn sentences<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let sentences: Vec<&str> = split_sentences(text)
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| is_substantial(s))
+            .take(MAX_SENTENCES)
+            .collect();
+        if sentences.len() < 2 {
+            return Vec::new();
+        }
+        sentences
+    }
+
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order
     /// is late"), when there is one of substance; `None` when the message is not a greeting
     /// followed by something else. A slice of `text` itself, so the classifier sees the
@@ -382,6 +398,29 @@ impl Context {
             .then(|| self.topics[topic].1.as_slice())
     }
 }
+
+/// `text` cut after each sentence end: 。？！ (either width), a line break, or a full stop
+/// followed by a space ("1.5" and "e.g." mid-word stay whole).
+fn split_sentences(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        let end = matches!(c, '。' | '？' | '?' | '！' | '!' | '\n' | '．')
+            || (c == '.' && next.is_none_or(char::is_whitespace));
+        if end {
+            let cut = i + c.len_utf8();
+            parts.push(&text[start..cut]);
+            start = cut;
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// Sentences of one message classified on their own, at most.
+const MAX_SENTENCES: usize = 3;
 
 /// Japanese characters a "what I tried" clause before "…but it did not help" may have.
 const MAX_TRIED_CHARS: usize = 16;
@@ -525,6 +564,32 @@ unhelped:
         ] {
             assert!(!c.says_it_did_not_help(other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_message_of_several_sentences_of_substance_is_split_into_them() {
+        let c = context();
+        assert_eq!(
+            c.sentences("送料はいくらですか。あと、返品の期限はいつまでですか？"),
+            ["送料はいくらですか。", "あと、返品の期限はいつまでですか？"]
+        );
+        assert_eq!(
+            c.sentences("How much is shipping? Also, what payment methods do you accept?\nThanks"),
+            [
+                "How much is shipping?",
+                "Also, what payment methods do you accept?"
+            ]
+        );
+        // One sentence of substance, or a short one beside it, is classified once.
+        assert!(c.sentences("送料はいくらですか？").is_empty());
+        assert!(c.sentences("はい。送料は？").is_empty());
+        assert!(c.sentences("Hi! Where is my order?").is_empty());
+        // At most three.
+        assert_eq!(
+            c.sentences("one two three. four five six. seven eight nine. ten eleven twelve.")
+                .len(),
+            3
+        );
     }
 
     #[test]

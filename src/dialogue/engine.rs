@@ -80,6 +80,12 @@ impl Dialogue {
         self.context.request_after_greeting(text).unwrap_or(text)
     }
 
+    /// The sentences of a message that asks more than one thing, each to be classified on its
+    /// own (see [`TurnInput::sentences`]); empty for a message of one sentence of substance.
+    pub fn sentences<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        self.context.sentences(self.classification_text(text))
+    }
+
     pub fn config(&self) -> &DialogueConfig {
         &self.config
     }

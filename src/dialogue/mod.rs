@@ -62,8 +62,8 @@ pub use state::{
     PendingClarification, PendingSlot, Rotation, SentimentSignal, TimelineEntry,
 };
 pub use types::{
-    BotTurn, CustomerMetadata, HandoffRequest, HandoffSummary, QuickReply, SentimentLabel,
-    SentimentSummary, TurnInput,
+    BotTurn, CustomerMetadata, HandoffRequest, HandoffSummary, QuickReply, Sentence,
+    SentimentLabel, SentimentSummary, TurnInput,
 };
 pub use words::{fold, Lexicon};
 

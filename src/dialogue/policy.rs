@@ -31,7 +31,7 @@ use super::state::{
     clip, BotAnswer, Candidate, CustomerMessage, DialogueState, MissKind, PendingClarification,
     PendingSlot, SentimentSignal, TimelineEntry,
 };
-use super::types::{BotTurn, HandoffRequest, QuickReply, TurnInput};
+use super::types::{BotTurn, HandoffRequest, QuickReply, Sentence, TurnInput};
 use crate::catalog::{HandoffMode, VariableSpec, Waiver};
 use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind};
 use crate::nlu::Classification;
@@ -841,6 +841,13 @@ impl Ctx<'_, '_, '_> {
                 {
                     return self.answer(&pick, c.confidence);
                 }
+                // "I forgot my password. Also, how do I change my email?" hesitates between the
+                // two because it asks both, one sentence each: both are answered.
+                if alternative.is_some_and(|alt| {
+                    self.asked_in_a_sentence(&intent) && self.asked_in_a_sentence(&alt.intent)
+                }) {
+                    return self.answer(&intent, c.confidence);
+                }
                 // "Did you mean Goodbye or Thanks?" helps nobody: courtesy is never a choice.
                 let courtesy = |i: &IntentName| d.context.is_small_talk(i);
                 if let Some(pick) =
@@ -952,6 +959,14 @@ impl Ctx<'_, '_, '_> {
             None => (self.follow_up_line(intent, &vars), Vec::new()),
         };
         let mut text = answer;
+        // "送料はいくらですか。あと、返品の期限は？": the other question is answered too, in the
+        // order they were asked.
+        if let Some((second, first)) = (!repeated).then(|| self.second_answer(intent)).flatten() {
+            text = match first {
+                true => format!("{second}\n{text}"),
+                false => format!("{text}\n{second}"),
+            };
+        }
         if let Some(closing) = closing {
             text.push('\n');
             text.push_str(&closing);
@@ -964,6 +979,98 @@ impl Ctx<'_, '_, '_> {
             quick_replies,
             TurnKind::Answer,
         )
+    }
+
+    /// The answer to another question of the same message, and whether its sentence comes
+    /// before the answered one. Another intent, when a sentence is surely that intent and another
+    /// surely the answered `intent` (each answer has its own sentence), it does not follow a bare
+    /// request whose answer has words for what it asks ("返品したいです。送料はかかりますか" is
+    /// the return's shipping), and it answers without a detail the conversation lacks; or the same intent, when a sentence
+    /// asks something the answer given did not ("ポイントの有効期限は？それとクーポンは併用できますか").
+    /// Rendered with that sentence's own facets.
+    fn second_answer(&mut self, intent: &IntentName) -> Option<(String, bool)> {
+        let sure = |s: &Sentence| {
+            let c = &s.classification;
+            c.action == Action::Answer && c.reason == Reason::Confident
+        };
+        let sentences = self.input.sentences;
+        let answered_at = sentences
+            .iter()
+            .position(|s| sure(s) && s.classification.intent.as_ref() == Some(intent))?;
+        let answered_bare = self
+            .d
+            .extractor
+            .extract_reply(&sentences[answered_at].text, None)
+            .facets
+            .is_empty();
+        let given: Vec<(&str, &str)> = self
+            .facets
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_str()))
+            .collect();
+        let (at, other, vars) = sentences.iter().enumerate().find_map(|(at, s)| {
+            let other = s.classification.intent.as_ref().filter(|_| sure(s))?;
+            if self.d.context.is_small_talk(other) {
+                return None;
+            }
+            let facets = self.d.extractor.extract_reply(&s.text, None).facets;
+            let asks_more = if other == intent {
+                let own: Vec<(&str, &str)> = facets
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.value.as_str()))
+                    .collect();
+                own != given && self.facets_change_answer(intent, "", None, &facets)
+            } else {
+                // After a bare request, a question the answer has words for is about it.
+                !(at > answered_at
+                    && answered_bare
+                    && self.facets_change_answer(intent, "", None, &facets))
+            };
+            let vars = asks_more.then(|| self.sentence_vars(&s.text))?;
+            self.answers_with(other, &vars)
+                .then(|| (at, other.clone(), vars))
+        })?;
+        let text = self.render_intent(&other, &vars)?;
+        Some((text, at < answered_at))
+    }
+
+    /// A sentence of the message, classified on its own, is surely `intent`.
+    fn asked_in_a_sentence(&self, intent: &IntentName) -> bool {
+        self.input.sentences.iter().any(|s| {
+            let c = &s.classification;
+            c.action == Action::Answer
+                && c.reason == Reason::Confident
+                && c.intent.as_ref() == Some(intent)
+        })
+    }
+
+    /// What a template of one sentence of the message gets: the conversation's variables and the
+    /// sentence's own facets.
+    fn sentence_vars(&self, sentence: &str) -> Vars {
+        let mut vars = template_vars(self.input.customer, self.state);
+        for facet in self.d.extractor.extract_reply(sentence, None).facets {
+            vars.insert(facet.name, Value::from(facet.value));
+        }
+        vars
+    }
+
+    /// `intent` answers (never hands off) and has every detail it requires in `vars`, or is
+    /// excused from it by a facet in `vars`.
+    fn answers_with(&self, intent: &IntentName, vars: &Vars) -> bool {
+        let Some(info) = self.d.intents.get(intent) else {
+            return false;
+        };
+        let excused = |waiver: &Waiver| {
+            waiver.facets.keys().any(|name| {
+                vars.get(name)
+                    .and_then(Value::as_str)
+                    .is_some_and(|value| waiver.by_facet(name, value))
+            })
+        };
+        info.handoff != HandoffMode::Always
+            && info.variables.iter().all(|(name, spec)| {
+                !spec.required || vars.contains_key(name.as_str()) || excused(&spec.waived)
+            })
     }
 
     /// The customer asks again what the bot answered the turn before: `intent` with `vars` says

@@ -15,6 +15,14 @@ use crate::nlu::Classification;
 /// Customer metadata given when the conversation started: `id`, `name`, `email`, `order_ids`.
 pub type CustomerMetadata = serde_json::Map<String, serde_json::Value>;
 
+/// One sentence of a customer message of several, classified on its own: "送料はいくらですか。
+/// あと、返品の期限はいつまでですか" asks two things, and the second gets its own answer.
+#[derive(Debug, Clone)]
+pub struct Sentence {
+    pub text: String,
+    pub classification: Classification,
+}
+
 /// One customer message, classified.
 #[derive(Debug, Clone, Copy)]
 pub struct TurnInput<'a> {
@@ -24,6 +32,9 @@ pub struct TurnInput<'a> {
     pub locale: Option<&'a Locale>,
     pub customer: &'a CustomerMetadata,
     pub now: DateTime<Utc>,
+    /// The message's sentences, each classified, when it has two or more of substance
+    /// ([`Dialogue::sentences`](super::Dialogue::sentences)); empty otherwise.
+    pub sentences: &'a [Sentence],
 }
 
 /// A button the customer can press instead of typing; pressing it sends `value` (the intent's

@@ -94,6 +94,7 @@ impl Studio {
                 locale: Some(&locale),
                 customer: &CustomerMetadata::default(),
                 now: Utc::now(),
+                sentences: &[],
             },
         );
         let neighbours = self.neighbours(conversations, &req.text, &locale).await;
