@@ -1,11 +1,13 @@
 //! Entity extraction: real customer messages, mutated, through the real `_entities.yaml`
 //! extractor; and mutated entity definitions (one entity of `_entities.yaml` at a time) compiled
 //! and run. Properties: no panic; every span and claimed range lies on char boundaries of the NFKC
-//! text; claimed ranges never overlap; values are non-empty; the residual keeps the length.
+//! text; claimed ranges never overlap; values are non-empty; the residual keeps the length. The
+//! same messages split into sentences (`context` of `_dialogue.yaml`): none or two to three, each
+//! a part of the message.
 use std::path::Path;
 
 use super::{real_messages, repo, run, Gen};
-use crate::dialogue::{parse_entities, DialogueConfig, EntityExtractor, Extraction};
+use crate::dialogue::{parse_entities, Context, DialogueConfig, EntityExtractor, Extraction};
 
 fn real_extractor() -> EntityExtractor {
     let config = DialogueConfig::load(&repo().join("intents")).expect("the shipped _dialogue.yaml");
@@ -47,9 +49,25 @@ fn check_extraction(e: &Extraction) {
     let _ = e.extra_chars();
 }
 
+fn check_sentences(context: &Context, text: &str) {
+    let sentences = context.sentences(text);
+    assert!(
+        sentences.is_empty() || (2..=3).contains(&sentences.len()),
+        "{sentences:?}"
+    );
+    for sentence in sentences {
+        assert!(
+            !sentence.is_empty() && text.contains(sentence),
+            "{sentence:?} of {text:?}"
+        );
+    }
+}
+
 #[test]
 fn fuzz_entity_extraction() {
     let extractor = real_extractor();
+    let config = DialogueConfig::load(&repo().join("intents")).expect("the shipped _dialogue.yaml");
+    let context = Context::new(&config.context);
     let messages = real_messages();
     run(
         "entities",
@@ -57,7 +75,10 @@ fn fuzz_entity_extraction() {
             let seed = g.pick(&messages).clone();
             g.mutate_text(&seed, &messages, 8_000)
         },
-        |text: &String| check_extraction(&extractor.extract(text)),
+        |text: &String| {
+            check_extraction(&extractor.extract(text));
+            check_sentences(&context, text);
+        },
     );
 }
 
