@@ -46,6 +46,7 @@ pub use config::{
     DIALOGUE_FILE, ENTITIES_FILE, METADATA_VARIABLES,
 };
 pub use consistency::{check_intent, check_variations, facts_of};
+#[cfg(test)]
 pub(crate) use context::Context;
 pub use context::{ContextConfig, FollowUpConfig, VagueConfig, VagueTopic};
 pub use engine::Dialogue;
