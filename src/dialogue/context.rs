@@ -59,6 +59,22 @@ pub struct ContextConfig {
     pub consents: BTreeMap<Locale, Vec<String>>,
     pub background: BackgroundConfig,
     pub unhelped: UnhelpedConfig,
+    pub own_sentence: OwnSentenceConfig,
+}
+
+/// A sentence of a message of several gets an answer of its own only when it stands alone: long
+/// enough, and pointing back at nothing ("変更できますか", "Can I cancel it?" lean on the sentence
+/// before them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnSentenceConfig {
+    pub min_words: usize,
+    pub min_chars: usize,
+    /// Words that point back (whole words in English), per locale.
+    pub pointers: BTreeMap<Locale, Vec<String>>,
+    /// Words that join a sentence to the one before without pointing back ("それと"), per
+    /// locale: ignored before the pointers are looked for.
+    pub conjunctions: BTreeMap<Locale, Vec<String>>,
 }
 
 /// A reply to an answer that says it did not help ("it still doesn't work", "やってみましたが
@@ -179,6 +195,10 @@ pub struct Context {
     unhelped_said: Vec<String>,
     /// Folded, longest first.
     unhelped_filler: Vec<String>,
+    own_sentence: OwnSentenceConfig,
+    pointers: Lexicon,
+    /// Folded, longest first.
+    conjunctions: Vec<String>,
 }
 
 impl Context {
@@ -220,6 +240,16 @@ impl Context {
             unhelped_filler: longest_first(
                 config.unhelped.filler.values().flatten().map(|w| fold(w)),
             ),
+            own_sentence: config.own_sentence.clone(),
+            pointers: Lexicon::new(config.own_sentence.pointers.values().flatten()),
+            conjunctions: longest_first(
+                config
+                    .own_sentence
+                    .conjunctions
+                    .values()
+                    .flatten()
+                    .map(|w| fold(w)),
+            ),
         }
     }
 
@@ -228,6 +258,11 @@ impl Context {
     /// ends as a question is for the caller to check.
     pub fn only_states(&self, text: &str, intent: &IntentName) -> bool {
         !self.request_intents.contains(intent) && !self.request_words.any(&fold(text))
+    }
+
+    /// `text` holds a word of asking or requesting (`background.request_words`).
+    pub fn requests(&self, text: &str) -> bool {
+        self.request_words.any(&fold(text))
     }
 
     /// The message says nothing but "ok" ("ok", "はい、わかりました", "sure!").
@@ -282,6 +317,17 @@ impl Context {
             return Vec::new();
         }
         sentences
+    }
+
+    /// A sentence that may get an answer of its own: long enough (`own_sentence`) and pointing
+    /// back at nothing.
+    pub fn stands_alone(&self, sentence: &str) -> bool {
+        let length = Length::of(sentence);
+        let long = length.words >= self.own_sentence.min_words
+            || length.other_chars >= self.own_sentence.min_chars;
+        let mut rest = fold(sentence);
+        remove_terms(&mut rest, &self.conjunctions);
+        long && !self.pointers.any(&rest)
     }
 
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order
@@ -584,6 +630,20 @@ unhelped:
         assert!(c.sentences("送料はいくらですか？").is_empty());
         assert!(c.sentences("はい。送料は？").is_empty());
         assert!(c.sentences("Hi! Where is my order?").is_empty());
+        // A sentence stands alone when long enough and pointing back at nothing.
+        let yaml = r#"
+own_sentence:
+  min_words: 4
+  min_chars: 8
+  pointers: {en: [it, that], ja: [それ]}
+  conjunctions: {ja: [それと]}
+"#;
+        let own = Context::new(&serde_norway::from_str(yaml).expect("valid"));
+        assert!(own.stands_alone("What payment methods do you accept?"));
+        assert!(own.stands_alone("それと、クーポンは併用できますか？"));
+        assert!(!own.stands_alone("Can I cancel it?"));
+        assert!(!own.stands_alone("変更できますか。"));
+        assert!(!own.stands_alone("それは無料ですか、送料は？"));
         // At most three.
         assert_eq!(
             c.sentences("one two three. four five six. seven eight nine. ten eleven twelve.")

@@ -1010,7 +1010,14 @@ impl Ctx<'_, '_, '_> {
             .collect();
         let (at, other, vars) = sentences.iter().enumerate().find_map(|(at, s)| {
             let other = s.classification.intent.as_ref().filter(|_| sure(s))?;
-            if self.d.context.is_small_talk(other) {
+            // A question or a request in words: "I was charged full price." only states (a
+            // payment failure would be a request in itself, but here it is background).
+            // A message the classifier found torn between the two asks both anyway.
+            let asks = is_question(&s.text)
+                || self.d.context.requests(&s.text)
+                || self.torn_between(intent, other);
+            if self.d.context.is_small_talk(other) || !asks || !self.d.context.stands_alone(&s.text)
+            {
                 return None;
             }
             let facets = self.d.extractor.extract_reply(&s.text, None).facets;
@@ -1019,7 +1026,16 @@ impl Ctx<'_, '_, '_> {
                     .iter()
                     .map(|f| (f.name.as_str(), f.value.as_str()))
                     .collect();
-                own != given && self.facets_change_answer(intent, "", None, &facets)
+                // Two questions on one topic, not background and its question ("MD… is
+                // cancelled. When is my refund?" is one question).
+                own != given
+                    && self.every_sentence_of_it_asks(intent)
+                    && sentences
+                        .iter()
+                        .filter(|s| sure(s) && s.classification.intent.as_ref() == Some(intent))
+                        .count()
+                        >= 2
+                    && self.facets_change_answer(intent, "", None, &facets)
             } else {
                 // After a bare request, a question the answer has words for is about it.
                 !(at > answered_at
@@ -1032,6 +1048,24 @@ impl Ctx<'_, '_, '_> {
         })?;
         let text = self.render_intent(&other, &vars)?;
         Some((text, at < answered_at))
+    }
+
+    /// The classifier could not tell `a` from `b` for the whole message (its two likeliest).
+    fn torn_between(&self, a: &IntentName, b: &IntentName) -> bool {
+        let c = self.input.classification;
+        let second = c.alternatives.first().map(|alt| &alt.intent);
+        c.reason == Reason::Ambiguous
+            && ((c.intent.as_ref() == Some(a) && second == Some(b))
+                || (c.intent.as_ref() == Some(b) && second == Some(a)))
+    }
+
+    /// Every sentence of the message classified as `intent` asks or requests something.
+    fn every_sentence_of_it_asks(&self, intent: &IntentName) -> bool {
+        self.input
+            .sentences
+            .iter()
+            .filter(|s| s.classification.intent.as_ref() == Some(intent))
+            .all(|s| is_question(&s.text) || self.d.context.requests(&s.text))
     }
 
     /// A sentence of the message, classified on its own, is surely `intent`.
