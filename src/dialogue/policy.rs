@@ -989,14 +989,10 @@ impl Ctx<'_, '_, '_> {
     /// asks something the answer given did not ("ポイントの有効期限は？それとクーポンは併用できますか").
     /// Rendered with that sentence's own facets.
     fn second_answer(&mut self, intent: &IntentName) -> Option<(String, bool)> {
-        let sure = |s: &Sentence| {
-            let c = &s.classification;
-            c.action == Action::Answer && c.reason == Reason::Confident
-        };
         let sentences = self.input.sentences;
         let answered_at = sentences
             .iter()
-            .position(|s| sure(s) && s.classification.intent.as_ref() == Some(intent))?;
+            .position(|s| sure_intent(s) == Some(intent))?;
         let answered_bare = self
             .d
             .extractor
@@ -1009,13 +1005,11 @@ impl Ctx<'_, '_, '_> {
             .map(|f| (f.name.as_str(), f.value.as_str()))
             .collect();
         let (at, other, vars) = sentences.iter().enumerate().find_map(|(at, s)| {
-            let other = s.classification.intent.as_ref().filter(|_| sure(s))?;
+            let other = sure_intent(s)?;
             // A question or a request in words: "I was charged full price." only states (a
             // payment failure would be a request in itself, but here it is background).
             // A message the classifier found torn between the two asks both anyway.
-            let asks = is_question(&s.text)
-                || self.d.context.requests(&s.text)
-                || self.torn_between(intent, other);
+            let asks = self.asks_in_words(&s.text) || self.torn_between(intent, other);
             if self.d.context.is_small_talk(other) || !asks || !self.d.context.stands_alone(&s.text)
             {
                 return None;
@@ -1032,7 +1026,7 @@ impl Ctx<'_, '_, '_> {
                     && self.every_sentence_of_it_asks(intent)
                     && sentences
                         .iter()
-                        .filter(|s| sure(s) && s.classification.intent.as_ref() == Some(intent))
+                        .filter(|s| sure_intent(s) == Some(intent))
                         .count()
                         >= 2
                     && self.facets_change_answer(intent, "", None, &facets)
@@ -1042,7 +1036,7 @@ impl Ctx<'_, '_, '_> {
                     && answered_bare
                     && self.facets_change_answer(intent, "", None, &facets))
             };
-            let vars = asks_more.then(|| self.sentence_vars(&s.text))?;
+            let vars = asks_more.then(|| self.sentence_vars(facets))?;
             self.answers_with(other, &vars)
                 .then(|| (at, other.clone(), vars))
         })?;
@@ -1065,24 +1059,27 @@ impl Ctx<'_, '_, '_> {
             .sentences
             .iter()
             .filter(|s| s.classification.intent.as_ref() == Some(intent))
-            .all(|s| is_question(&s.text) || self.d.context.requests(&s.text))
+            .all(|s| self.asks_in_words(&s.text))
+    }
+
+    /// `text` is a question, or requests something in words.
+    fn asks_in_words(&self, text: &str) -> bool {
+        is_question(text) || self.d.context.requests(text)
     }
 
     /// A sentence of the message, classified on its own, is surely `intent`.
     fn asked_in_a_sentence(&self, intent: &IntentName) -> bool {
-        self.input.sentences.iter().any(|s| {
-            let c = &s.classification;
-            c.action == Action::Answer
-                && c.reason == Reason::Confident
-                && c.intent.as_ref() == Some(intent)
-        })
+        self.input
+            .sentences
+            .iter()
+            .any(|s| sure_intent(s) == Some(intent))
     }
 
     /// What a template of one sentence of the message gets: the conversation's variables and the
-    /// sentence's own facets.
-    fn sentence_vars(&self, sentence: &str) -> Vars {
+    /// sentence's own `facets`.
+    fn sentence_vars(&self, facets: Vec<Found>) -> Vars {
         let mut vars = template_vars(self.input.customer, self.state);
-        for facet in self.d.extractor.extract_reply(sentence, None).facets {
+        for facet in facets {
             vars.insert(facet.name, Value::from(facet.value));
         }
         vars
@@ -1738,6 +1735,14 @@ impl Ctx<'_, '_, '_> {
 }
 
 /// Asked as a question: it ends in a question mark or, in Japanese, in the particle か.
+/// The intent a sentence of the message is surely about, classified on its own.
+fn sure_intent(s: &Sentence) -> Option<&IntentName> {
+    let c = &s.classification;
+    (c.action == Action::Answer && c.reason == Reason::Confident)
+        .then_some(c.intent.as_ref())
+        .flatten()
+}
+
 fn is_question(text: &str) -> bool {
     let end = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
     end.ends_with(['?', '？', 'か'])
