@@ -2421,3 +2421,34 @@ fn a_question_or_a_request_instead_of_the_order_number_is_a_new_topic() {
         chat.assert_intent(&turn, read_as);
     }
 }
+
+#[test]
+fn the_detail_given_with_a_request_the_waiting_answer_covers_stays_on_the_topic() {
+    let d = engine();
+    // Broken item, order number asked: "MD… and I want a refund" is that broken item's refund.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("The item I received is broken", confident("defective_product", 0.99));
+    let turn = chat.say(
+        "here is my order MD12345678 and I want a refund",
+        confident("refund_status", 0.9),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "defective_product");
+    chat.assert_says(&turn, "MD12345678");
+    // The same with a question the broken item's answer does not cover: that question wins.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("The item I received is broken", confident("defective_product", 0.99));
+    let turn = chat.say(
+        "here is my order MD12345678 and how do I reset my password?",
+        confident("password_reset", 0.97),
+    );
+    chat.assert_intent(&turn, "password_reset");
+    // And while waiting for a refund's order number, a broken item is not a refund.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("where is my refund?", confident("refund_status", 0.99));
+    let turn = chat.say(
+        "MD12345678 - and by the way the item I kept arrived broken",
+        confident("defective_product", 0.95),
+    );
+    chat.assert_intent(&turn, "defective_product");
+}

@@ -125,6 +125,10 @@ pub struct PolicyConfig {
     /// While waiting for a detail, a message carrying it with at most this many other letters is the
     /// answer to the question, whatever it classifies as.
     pub slot_reply_max_extra_chars: usize,
+    /// While waiting for a detail of intent A, a message carrying it that reads as one of
+    /// `slot_reply_covers[A]` stays with A, whose answer covers it ("MD… and I want a refund"
+    /// after a broken item: the broken item's answer says how it is refunded).
+    pub slot_reply_covers: BTreeMap<IntentName, Vec<IntentName>>,
     /// At most this many customer messages quoted in a handoff summary.
     pub key_messages: usize,
     /// Intents that mean "let me talk to a person" (reason `explicit_request`).
@@ -151,6 +155,7 @@ impl Default for PolicyConfig {
         Self {
             max_misses: 2,
             slot_reply_max_extra_chars: 16,
+            slot_reply_covers: BTreeMap::new(),
             key_messages: 5,
             explicit_request_intents: Vec::new(),
             complaint_intents: Vec::new(),
@@ -560,7 +565,15 @@ impl DialogueConfig {
             ),
         ]
         .map(|(field, list)| (field.to_string(), list));
-        for (field, list) in lists.into_iter().chain(vague) {
+        let covers = p.slot_reply_covers.iter().flat_map(|(waiting, list)| {
+            [
+                ("policy.slot_reply_covers".to_string(), vec![waiting.clone()]),
+                (format!("policy.slot_reply_covers.{waiting}"), list.clone()),
+            ]
+        });
+        let covers: Vec<(String, Vec<IntentName>)> = covers.collect();
+        let covers = covers.iter().map(|(field, list)| (field.clone(), list));
+        for (field, list) in lists.into_iter().chain(vague).chain(covers) {
             for name in list.iter().filter(|n| catalog.get(n).is_none()) {
                 problems.push(self.problem(format!(
                     "{field}: no intent {:?} in the catalog",

@@ -393,7 +393,11 @@ impl Ctx<'_, '_, '_> {
             return Break(self.answer(&slot.intent.clone(), c.confidence));
         }
         let max_extra = d.config.policy.slot_reply_max_extra_chars;
-        if given && (!other || self.extraction.extra_chars() <= max_extra) {
+        let covered = || {
+            let covers = d.config.policy.slot_reply_covers.get(&slot.intent);
+            covers.is_some_and(|list| c.intent.as_ref().is_some_and(|i| list.contains(i)))
+        };
+        if given && (!other || self.extraction.extra_chars() <= max_extra || covered()) {
             self.continue_question(&slot.question);
             return Break(self.answer(&slot.intent.clone(), slot.confidence));
         }
