@@ -2427,7 +2427,10 @@ fn the_detail_given_with_a_request_the_waiting_answer_covers_stays_on_the_topic(
     let d = engine();
     // Broken item, order number asked: "MD… and I want a refund" is that broken item's refund.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
-    chat.say("The item I received is broken", confident("defective_product", 0.99));
+    chat.say(
+        "The item I received is broken",
+        confident("defective_product", 0.99),
+    );
     let turn = chat.say(
         "here is my order MD12345678 and I want a refund",
         confident("refund_status", 0.9),
@@ -2437,7 +2440,10 @@ fn the_detail_given_with_a_request_the_waiting_answer_covers_stays_on_the_topic(
     chat.assert_says(&turn, "MD12345678");
     // The same with a question the broken item's answer does not cover: that question wins.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
-    chat.say("The item I received is broken", confident("defective_product", 0.99));
+    chat.say(
+        "The item I received is broken",
+        confident("defective_product", 0.99),
+    );
     let turn = chat.say(
         "here is my order MD12345678 and how do I reset my password?",
         confident("password_reset", 0.97),
@@ -2451,4 +2457,45 @@ fn the_detail_given_with_a_request_the_waiting_answer_covers_stays_on_the_topic(
         confident("defective_product", 0.95),
     );
     chat.assert_intent(&turn, "defective_product");
+}
+
+#[test]
+fn asking_for_another_language_says_the_last_words_again_in_it() {
+    let d = engine();
+    // After an answer: the same answer, in English, with what was asked.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("パスワードを忘れました", confident("password_reset", 0.99));
+    let turn = chat.say("Can you answer in English?", confident("greeting", 0.9));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "password_reset");
+    chat.assert_says(&turn, "password");
+    assert_eq!(chat.state.locale, Some(locale("en")));
+    // While waiting for a detail: the question again, and the detail then answers in English.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("返品したいです", confident("return_request", 0.99));
+    let turn = chat.say("English please", unsure("greeting"));
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+    chat.assert_says(&turn, "order number");
+    let turn = chat.say("MD12345678", out_of_scope());
+    chat.assert_intent(&turn, "return_request");
+    chat.assert_says(&turn, "MD12345678");
+    chat.assert_says(&turn, "30 days");
+    // An English conversation asked for Japanese in English words switches to Japanese.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("I want to cancel my order", confident("cancel_order", 0.99));
+    let turn = chat.say("Can you speak Japanese?", unsure("greeting"));
+    chat.assert_says(&turn, "ご注文番号");
+    // Nothing said yet: a greeting in the language asked for.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("日本語でお願いします", confident("greeting", 0.9));
+    chat.assert_intent(&turn, "greeting");
+    chat.assert_says(&turn, "ご用件");
+    // A question about something in English is no such request.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("パスワードを忘れました", confident("password_reset", 0.99));
+    let turn = chat.say(
+        "Is the manual of the rice cooker I bought available in English?",
+        always("other_question"),
+    );
+    chat.assert_intent(&turn, "other_question");
 }

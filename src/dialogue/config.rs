@@ -539,7 +539,18 @@ impl DialogueConfig {
             .iter()
             .cloned()
             .collect();
+        let language_request_reply: Vec<IntentName> = self
+            .context
+            .language_requests
+            .reply_intent
+            .iter()
+            .cloned()
+            .collect();
         let lists = [
+            (
+                "context.language_requests.reply_intent",
+                &language_request_reply,
+            ),
             (
                 "policy.explicit_request_intents",
                 &p.explicit_request_intents,
@@ -567,7 +578,10 @@ impl DialogueConfig {
         .map(|(field, list)| (field.to_string(), list));
         let covers = p.slot_reply_covers.iter().flat_map(|(waiting, list)| {
             [
-                ("policy.slot_reply_covers".to_string(), vec![waiting.clone()]),
+                (
+                    "policy.slot_reply_covers".to_string(),
+                    vec![waiting.clone()],
+                ),
                 (format!("policy.slot_reply_covers.{waiting}"), list.clone()),
             ]
         });

@@ -60,6 +60,23 @@ pub struct ContextConfig {
     pub background: BackgroundConfig,
     pub unhelped: UnhelpedConfig,
     pub own_sentence: OwnSentenceConfig,
+    pub language_requests: LanguageRequestsConfig,
+}
+
+/// A short message asking for another language ("can you answer in English?", "日本語でお願い
+/// します"): the conversation switches to it, whatever script the message is in, and the bot
+/// says its last words again there.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LanguageRequestsConfig {
+    /// At most this many English words …
+    pub max_words: usize,
+    /// … and this many characters of other scripts: a longer message asks something else too.
+    pub max_chars: usize,
+    /// Phrases asking for a language, keyed by the language they ask for.
+    pub phrases: BTreeMap<Locale, Vec<String>>,
+    /// What the bot says when it has said nothing yet to say again (a greeting).
+    pub reply_intent: Option<IntentName>,
 }
 
 /// A sentence of a message of several gets an answer of its own only when it stands alone: long
@@ -199,6 +216,9 @@ pub struct Context {
     pointers: Lexicon,
     /// Folded, longest first.
     conjunctions: Vec<String>,
+    language_requests: Vec<(Locale, Lexicon)>,
+    language_request_length: (usize, usize),
+    language_request_reply: Option<IntentName>,
 }
 
 impl Context {
@@ -250,7 +270,37 @@ impl Context {
                     .flatten()
                     .map(|w| fold(w)),
             ),
+            language_requests: config
+                .language_requests
+                .phrases
+                .iter()
+                .map(|(locale, phrases)| (locale.clone(), Lexicon::new(phrases)))
+                .collect(),
+            language_request_length: (
+                config.language_requests.max_words,
+                config.language_requests.max_chars,
+            ),
+            language_request_reply: config.language_requests.reply_intent.clone(),
         }
+    }
+
+    /// What a request for another language gets when the bot has said nothing yet.
+    pub fn language_request_reply(&self) -> Option<&IntentName> {
+        self.language_request_reply.as_ref()
+    }
+
+    /// The language a short message asks the bot to use, if it asks for one.
+    pub fn requested_language(&self, text: &str) -> Option<&Locale> {
+        let length = Length::of(text);
+        let (max_words, max_chars) = self.language_request_length;
+        if length.words > max_words || length.other_chars > max_chars {
+            return None;
+        }
+        let folded = fold(text);
+        self.language_requests
+            .iter()
+            .find(|(_, phrases)| phrases.any(&folded))
+            .map(|(locale, _)| locale)
     }
 
     /// `text`, read as `intent`, states something without asking or requesting anything, and

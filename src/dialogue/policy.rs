@@ -79,7 +79,16 @@ impl Dialogue {
         for f in &extraction.found {
             state.remember_entity(&f.name, &f.value, turn);
         }
-        let locale = self.pick_locale(state, input.locale, &extraction);
+        let mut locale = self.pick_locale(state, input.locale, &extraction);
+        let requested = self
+            .context
+            .requested_language(input.text)
+            .filter(|l| self.locales.contains(l))
+            .cloned();
+        if let Some(asked) = &requested {
+            state.locale = Some(asked.clone());
+            locale = asked.clone();
+        }
         state.messages.push(CustomerMessage {
             turn,
             text: clip(input.text, MAX_KEPT_CHARS),
@@ -113,6 +122,7 @@ impl Dialogue {
             question: clip(input.text, MAX_KEPT_CHARS),
             extraction,
             reading,
+            language_request: requested.is_some(),
         }
         .decide()
     }
@@ -209,6 +219,8 @@ struct Ctx<'d, 's, 'i> {
     facets: Vec<Found>,
     /// The question being answered (this message, or the one the bot asked back about).
     question: String,
+    /// The message asks the bot to use another language (already switched to).
+    language_request: bool,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -221,6 +233,9 @@ impl Ctx<'_, '_, '_> {
         let confident =
             c.intent.is_some() && matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
 
+        if self.language_request {
+            return self.again_in_requested_language(pending_clarification, pending_slot);
+        }
         // "It still doesn't work" right after an answer is about that answer, however the
         // classifier reads it (a broken item, a wish for a person): the bot has said what it
         // knows, so a person takes over, with the topic.
@@ -284,6 +299,38 @@ impl Ctx<'_, '_, '_> {
             return self.answer(&topic, c.confidence);
         }
         self.classified()
+    }
+
+    /// "Can you answer in English?": what the bot last said, again in the language asked for —
+    /// the question it waits on, or its last answer (with what that question asked); a greeting
+    /// when it has said nothing yet.
+    fn again_in_requested_language(
+        mut self,
+        clarification: Option<PendingClarification>,
+        slot: Option<PendingSlot>,
+    ) -> BotTurn {
+        if let Some(slot) = slot {
+            return self.ask_slot(slot, None);
+        }
+        if let Some(p) = clarification {
+            self.question = p.text.clone();
+            return self.choose(p.candidates.into_iter().map(|c| c.intent).collect());
+        }
+        let context = &self.d.context;
+        let last = self.state.answers.last();
+        match last.filter(|a| !context.is_small_talk(&a.intent)) {
+            Some(last) => {
+                let (intent, question) = (last.intent.clone(), last.question.clone());
+                self.inherit_facets(&question);
+                self.question = question;
+                let confidence = self.input.classification.confidence;
+                self.answer(&intent, confidence)
+            }
+            None => match context.language_request_reply() {
+                Some(reply) => self.answer(&reply.clone(), 1.0),
+                None => self.miss(MissKind::LowConfidence),
+            },
+        }
     }
 
     /// A reply to "A or B?": the choice made, or what is left of the choice once the reply gave
