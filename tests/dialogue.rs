@@ -2489,7 +2489,22 @@ fn asking_for_another_language_says_the_last_words_again_in_it() {
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say("日本語でお願いします", confident("greeting", 0.9));
     chat.assert_intent(&turn, "greeting");
-    chat.assert_says(&turn, "ご用件");
+    assert_eq!(chat.state.locale, Some(locale("ja")));
+    chat.assert_says(&turn, "ご");
+    // Asked together with a question: the question, answered in the language asked for.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("こんにちは", confident("greeting", 0.99));
+    let turn = chat.say_sentences(
+        "Could you answer in English? How much is shipping?",
+        confident("greeting", 0.99),
+        &[
+            sentence("Could you answer in English?", confident("greeting", 0.95)),
+            sentence("How much is shipping?", confident("shipping_fees", 0.99)),
+        ],
+    );
+    chat.assert_intent(&turn, "shipping_fees");
+    chat.assert_says(&turn, "550 yen");
+    chat.assert_never_says(&turn, "Hello");
     // A question about something in English is no such request.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("パスワードを忘れました", confident("password_reset", 0.99));

@@ -234,7 +234,13 @@ impl Ctx<'_, '_, '_> {
             c.intent.is_some() && matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
 
         if self.language_request {
-            return self.again_in_requested_language(pending_clarification, pending_slot);
+            // "Could you answer in English? How much is shipping?": the question, in English.
+            match self.asked_besides_the_language() {
+                Some(intent) => return self.answer(&intent, c.confidence),
+                None => {
+                    return self.again_in_requested_language(pending_clarification, pending_slot)
+                }
+            }
         }
         // "It still doesn't work" right after an answer is about that answer, however the
         // classifier reads it (a broken item, a wish for a person): the bot has said what it
@@ -299,6 +305,19 @@ impl Ctx<'_, '_, '_> {
             return self.answer(&topic, c.confidence);
         }
         self.classified()
+    }
+
+    /// What a message asking for another language asks besides: an intent other than courtesy
+    /// that the message, or one of its sentences, surely is.
+    fn asked_besides_the_language(&self) -> Option<IntentName> {
+        let context = &self.d.context;
+        let c = self.input.classification;
+        let whole = c.intent.as_ref().filter(|_| c.reason == Reason::Confident);
+        whole
+            .into_iter()
+            .chain(self.input.sentences.iter().filter_map(sure_intent))
+            .find(|i| !context.is_small_talk(i))
+            .cloned()
     }
 
     /// "Can you answer in English?": what the bot last said, again in the language asked for —
