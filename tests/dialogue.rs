@@ -2514,3 +2514,48 @@ fn asking_for_another_language_says_the_last_words_again_in_it() {
     );
     chat.assert_intent(&turn, "other_question");
 }
+
+#[test]
+fn two_questions_too_unsure_as_a_whole_get_both_answers_when_each_sentence_is_sure() {
+    let d = engine();
+    let unsure_of_both = |a: &str, ca: f32, b: &str, cb: f32| Classification {
+        alternatives: vec![Alternative {
+            intent: intent_name(b),
+            confidence: cb,
+        }],
+        ..classification(Some(a), ca, Action::Handoff, Reason::LowConfidence)
+    };
+    let text = "I forgot my password. Also, how do I change my email address?";
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        text,
+        unsure_of_both("update_account", 0.56, "password_reset", 0.40),
+        &[
+            sentence("I forgot my password.", confident("password_reset", 0.98)),
+            sentence(
+                "Also, how do I change my email address?",
+                confident("update_account", 0.97),
+            ),
+        ],
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_says(&turn, "Forgot your password");
+    chat.assert_says(&turn, "Edit Account Information");
+    // The password answer first, as asked.
+    let reply = reply(&turn);
+    assert!(reply.find("Forgot your password") < reply.find("Edit Account Information"));
+    // One sentence sure, the other not: the message is asked to be put another way.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        text,
+        unsure_of_both("update_account", 0.56, "password_reset", 0.40),
+        &[
+            sentence("I forgot my password.", confident("password_reset", 0.98)),
+            sentence(
+                "Also, how do I change my email address?",
+                unsure("update_account"),
+            ),
+        ],
+    );
+    assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+}

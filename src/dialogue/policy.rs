@@ -956,8 +956,27 @@ impl Ctx<'_, '_, '_> {
                 self.answer(&intent, c.confidence)
             }
             (_, Reason::OutOfScope) => self.miss(MissKind::OutOfScope),
+            // Too unsure of the whole because it asks two things, each surely in a sentence of
+            // its own: both are answered, as when the two are close.
+            (_, Reason::LowConfidence) if self.two_asked_in_sentences(&intent) => {
+                self.answer(&intent, c.confidence)
+            }
             _ => self.miss(MissKind::LowConfidence),
         }
+    }
+
+    /// The message's likeliest intent and its runner-up are each surely what one of its
+    /// sentences asks.
+    fn two_asked_in_sentences(&self, intent: &IntentName) -> bool {
+        let c = self.input.classification;
+        let runner_up = c.alternatives.first().map(|a| &a.intent);
+        runner_up.is_some_and(|alt| {
+            alt != intent
+                && !self.d.context.is_small_talk(alt)
+                && !self.d.context.is_small_talk(intent)
+                && self.asked_in_a_sentence(intent)
+                && self.asked_in_a_sentence(alt)
+        })
     }
 
     /// Of an opening and a closing courtesy the classifier cannot tell apart, the one that fits
@@ -1114,11 +1133,12 @@ impl Ctx<'_, '_, '_> {
         Some((text, at < answered_at))
     }
 
-    /// The classifier could not tell `a` from `b` for the whole message (its two likeliest).
+    /// The classifier could not tell `a` from `b` for the whole message (its two likeliest,
+    /// close together or both unsure).
     fn torn_between(&self, a: &IntentName, b: &IntentName) -> bool {
         let c = self.input.classification;
         let second = c.alternatives.first().map(|alt| &alt.intent);
-        c.reason == Reason::Ambiguous
+        matches!(c.reason, Reason::Ambiguous | Reason::LowConfidence)
             && ((c.intent.as_ref() == Some(a) && second == Some(b))
                 || (c.intent.as_ref() == Some(b) && second == Some(a)))
     }
