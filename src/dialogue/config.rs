@@ -576,16 +576,17 @@ impl DialogueConfig {
             ),
         ]
         .map(|(field, list)| (field.to_string(), list));
-        let covers = p.slot_reply_covers.iter().flat_map(|(waiting, list)| {
-            [
-                (
-                    "policy.slot_reply_covers".to_string(),
-                    vec![waiting.clone()],
-                ),
-                (format!("policy.slot_reply_covers.{waiting}"), list.clone()),
-            ]
-        });
-        let covers: Vec<(String, Vec<IntentName>)> = covers.collect();
+        // `slot_reply_covers`: the waiting intent (the key) and the intents it covers.
+        let covers: Vec<(String, Vec<IntentName>)> = p
+            .slot_reply_covers
+            .iter()
+            .flat_map(|(waiting, list)| {
+                [
+                    ("policy.slot_reply_covers".into(), vec![waiting.clone()]),
+                    (format!("policy.slot_reply_covers.{waiting}"), list.clone()),
+                ]
+            })
+            .collect();
         let covers = covers.iter().map(|(field, list)| (field.clone(), list));
         for (field, list) in lists.into_iter().chain(vague).chain(covers) {
             for name in list.iter().filter(|n| catalog.get(n).is_none()) {

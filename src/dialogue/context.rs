@@ -307,7 +307,7 @@ impl Context {
     /// `intent` is not one whose statements are requests (see [`BackgroundConfig`]); whether it
     /// ends as a question is for the caller to check.
     pub fn only_states(&self, text: &str, intent: &IntentName) -> bool {
-        !self.request_intents.contains(intent) && !self.request_words.any(&fold(text))
+        !self.request_intents.contains(intent) && !self.requests(text)
     }
 
     /// `text` holds a word of asking or requesting (`background.request_words`).

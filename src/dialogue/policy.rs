@@ -1824,7 +1824,6 @@ impl Ctx<'_, '_, '_> {
     }
 }
 
-/// Asked as a question: it ends in a question mark or, in Japanese, in the particle か.
 /// The intent a sentence of the message is surely about, classified on its own.
 fn sure_intent(s: &Sentence) -> Option<&IntentName> {
     let c = &s.classification;
@@ -1833,6 +1832,7 @@ fn sure_intent(s: &Sentence) -> Option<&IntentName> {
         .flatten()
 }
 
+/// Asked as a question: it ends in a question mark or, in Japanese, in the particle か.
 fn is_question(text: &str) -> bool {
     let end = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
     end.ends_with(['?', '？', 'か'])

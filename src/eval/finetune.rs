@@ -19,7 +19,7 @@ use crate::nlu::finetune::train::{
     classes, cosine_logits, finetune, hold_out_tenth, offset, peak_rss_mib, CosineHead,
     FinetuneOptions, FinetuneReport, Labelled,
 };
-use crate::nlu::fit::{FitOptions, Fitted};
+use crate::nlu::fit::{argmax, FitOptions, Fitted};
 use crate::nlu::head::softmax;
 use crate::nlu::{BertEncoder, Embeddings, Encoder, EncoderOptions, NluError};
 
@@ -524,12 +524,6 @@ fn compare_heads(
     let e = candle_core::Tensor::from_slice(&x.data, (x.len(), x.dim), &candle_core::Device::Cpu)?;
     let cosine: Vec<Vec<f32>> = cosine_logits(&e, &head.0, scale)?.to_vec2()?;
     let n_classes = head.0.dims2()?.0;
-    let argmax = |p: &[f32]| {
-        p.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i)
-    };
     let (mut right, mut total) = ([0usize; 3], 0usize);
     for (i, label) in y.iter().enumerate() {
         let Some(label) = *label else { continue };

@@ -234,9 +234,7 @@ fn best_on_held_out(
     let mut best: Option<(usize, Head)> = None;
     for candidate in [config, &slower] {
         let head = Head::fit(x, targets, n_classes, candidate)?;
-        let right = (0..dx.len())
-            .filter(|&i| argmax(&head.logits(dx.row(i))) == dy[i])
-            .count();
+        let right = right_on(&head, dx, dy);
         tracing::debug!(
             learning_rate = candidate.learning_rate,
             right,
@@ -250,7 +248,15 @@ fn best_on_held_out(
         .ok_or_else(|| NluError::Training("no head candidate".into()))
 }
 
-fn argmax(values: &[f32]) -> usize {
+/// How many rows of `x` the head's top class gets right.
+fn right_on(head: &Head, x: &Embeddings, y: &[usize]) -> usize {
+    (0..x.len())
+        .filter(|&i| argmax(&head.logits(x.row(i))) == y[i])
+        .count()
+}
+
+/// The index of the largest value (the last of equals, as `max_by` gives; 0 when empty).
+pub(crate) fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
@@ -795,11 +801,7 @@ mod tests {
         let (x, y) = sample(90);
         let (dx, dy) = sample(150);
         let config = HeadConfig::default();
-        let right = |head: &Head| {
-            (0..dx.len())
-                .filter(|&i| argmax(&head.logits(dx.row(i))) == dy[i])
-                .count()
-        };
+        let right = |head: &Head| right_on(head, &dx, &dy);
         let chosen = best_on_held_out(&x, &y, 3, &config, (&dx, &dy)).expect("fit");
         let slower = HeadConfig {
             learning_rate: config.learning_rate / 3.0,
