@@ -584,6 +584,23 @@ fn a_second_question_in_another_sentence_gets_its_own_answer_in_order() {
     );
     chat.assert_says(&turn, "1年間");
     chat.assert_says(&turn, "1枚まで");
+    // Its second question already answered by the first answer: said once, not twice.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say_sentences(
+        "代引きは使えますか？手数料はいくらですか？",
+        confident("payment_methods", 0.99),
+        &[
+            sentence("代引きは使えますか？", confident("payment_methods", 0.99)),
+            sentence("手数料はいくらですか？", confident("payment_methods", 0.99)),
+        ],
+    );
+    chat.assert_intent(&turn, "payment_methods");
+    assert_eq!(
+        reply(&turn).matches("330円").count(),
+        1,
+        "{}",
+        chat.transcript()
+    );
 }
 
 #[test]
@@ -2160,7 +2177,7 @@ fn a_statement_the_waiting_topic_has_words_for_is_answered_instead_of_the_number
     let turn = chat.say("do I have to send photos?", always("other_question"));
     chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_intent(&turn, "defective_product");
-    chat.assert_says(&turn, "photos are needed");
+    chat.assert_says(&turn, "Photos are needed");
     // Something the refund answer has no words for ("doesn't work") is another topic.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("返金はいつされますか", confident("refund_status", 0.99));
@@ -2438,7 +2455,8 @@ fn the_detail_given_with_a_request_the_waiting_answer_covers_stays_on_the_topic(
     chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_intent(&turn, "defective_product");
     chat.assert_says(&turn, "MD12345678");
-    // The same with a question the broken item's answer does not cover: that question wins.
+    // The same with a question the broken item's answer does not cover: that question is
+    // answered too, after the broken item's.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say(
         "The item I received is broken",
@@ -2448,7 +2466,9 @@ fn the_detail_given_with_a_request_the_waiting_answer_covers_stays_on_the_topic(
         "here is my order MD12345678 and how do I reset my password?",
         confident("password_reset", 0.97),
     );
-    chat.assert_intent(&turn, "password_reset");
+    chat.assert_intent(&turn, "defective_product");
+    chat.assert_says(&turn, "MD12345678");
+    chat.assert_says(&turn, "Forgot your password?");
     // And while waiting for a refund's order number, a broken item is not a refund.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say("where is my refund?", confident("refund_status", 0.99));
@@ -2558,4 +2578,35 @@ fn two_questions_too_unsure_as_a_whole_get_both_answers_when_each_sentence_is_su
         ],
     );
     assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+}
+
+#[test]
+fn an_order_number_given_with_another_question_answers_both() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let ask = chat.say("Where is my order?", confident("order_status", 0.99));
+    chat.assert_kind(&ask, TurnKind::AskSlot);
+    let both = chat.say(
+        "MD12345678, also how do I reset my password?",
+        confident("password_reset", 0.98),
+    );
+    chat.assert_kind(&both, TurnKind::Answer);
+    chat.assert_intent(&both, "order_status");
+    let r = reply(&both);
+    let (order, password) = (r.find("MD12345678"), r.find("Forgot your password?"));
+    assert!(
+        order.is_some() && password.is_some() && order < password,
+        "{}",
+        chat.transcript()
+    );
+    // A request that takes the number itself is a new request with it, not two answers.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("Where is my order?", confident("order_status", 0.99));
+    let cancel = chat.say(
+        "MD12345678 - actually I want to cancel it",
+        confident("cancel_order", 0.98),
+    );
+    chat.assert_intent(&cancel, "cancel_order");
+    chat.assert_says(&cancel, "MD12345678");
+    chat.assert_never_says(&cancel, "Delivery status");
 }

@@ -123,6 +123,7 @@ impl Dialogue {
             extraction,
             reading,
             language_request: requested.is_some(),
+            also: None,
         }
         .decide()
     }
@@ -221,6 +222,9 @@ struct Ctx<'d, 's, 'i> {
     question: String,
     /// The message asks the bot to use another language (already switched to).
     language_request: bool,
+    /// Another question of the message, answered after the one this turn answers (its intent
+    /// and variables).
+    also: Option<(IntentName, Vars)>,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -466,6 +470,11 @@ impl Ctx<'_, '_, '_> {
         if given && (!other || self.extraction.extra_chars() <= max_extra || covered()) {
             self.continue_question(&slot.question);
             return Break(self.answer(&slot.intent.clone(), slot.confidence));
+        }
+        if let Some(other_intent) = c.intent.clone().filter(|_| given && other) {
+            if self.answers_besides_the_slot(&slot, &other_intent) {
+                return Break(self.answer(&slot.intent.clone(), slot.confidence));
+            }
         }
         // "It hasn't shipped yet" while the bot waits for the number of the order to cancel: more
         // about the request, which still needs the number (and so would the other intent), so
@@ -1048,9 +1057,15 @@ impl Ctx<'_, '_, '_> {
             None => (self.follow_up_line(intent, &vars), Vec::new()),
         };
         let mut text = answer;
+        if let Some((other, vars)) = self.also.take() {
+            if let Some(second) = self.render_intent(&other, &vars) {
+                text = format!("{text}\n{second}");
+            }
         // "送料はいくらですか。あと、返品の期限は？": the other question is answered too, in the
         // order they were asked.
-        if let Some((second, first)) = (!repeated).then(|| self.second_answer(intent)).flatten() {
+        } else if let Some((second, first)) =
+            (!repeated).then(|| self.second_answer(intent)).flatten()
+        {
             text = match first {
                 true => format!("{second}\n{text}"),
                 false => format!("{text}\n{second}"),
@@ -1125,12 +1140,55 @@ impl Ctx<'_, '_, '_> {
                     && answered_bare
                     && self.facets_change_answer(intent, "", None, &facets))
             };
-            let vars = asks_more.then(|| self.sentence_vars(facets))?;
+            // "代引きは使えますか？手数料はいくらですか？": the fee (read with the rest of the
+            // message: cash on delivery's) is in the answer already.
+            let said_already = other == intent && {
+                let mut in_context = self.facets.clone();
+                in_context.retain(|f| !facets.iter().any(|own| own.name == f.name));
+                in_context.extend(facets.iter().cloned());
+                let whole = self.sentence_vars(self.facets.clone());
+                self.same_answer(intent, &whole, &self.sentence_vars(in_context))
+            };
+            let vars = (asks_more && !said_already).then(|| self.sentence_vars(facets))?;
             self.answers_with(other, &vars)
                 .then(|| (at, other.clone(), vars))
         })?;
         let text = self.render_intent(&other, &vars)?;
         Some((text, at < answered_at))
+    }
+
+    /// `intent` says the same with `a` as with `b` (its first variation, rendered with each).
+    fn same_answer(&self, intent: &IntentName, a: &Vars, b: &Vars) -> bool {
+        let render = |vars: &Vars| {
+            self.d
+                .responder
+                .intent(intent.as_str(), &self.locale, 0, vars)
+                .ok()
+        };
+        matches!((render(a), render(b)), (Some(a), Some(b)) if a == b)
+    }
+
+    /// "MD12345678, also how do I reset my password?" while the bot waits for the order number:
+    /// the number answers the question that asked for it, and the other question (`other`, an
+    /// intent that has no use for that detail and answers without asking anything) gets its own
+    /// answer after it. An intent that takes the detail too ("MD…, actually I want to cancel it")
+    /// is a new request with it instead. Sets `also` and the question the answer is for.
+    fn answers_besides_the_slot(&mut self, slot: &PendingSlot, other: &IntentName) -> bool {
+        let Some(info) = self.d.intents.get(other) else {
+            return false;
+        };
+        let own_vars = self.vars();
+        if info.variables.contains_key(&slot.variable)
+            || self.d.context.is_small_talk(other)
+            || !self.answers_with(other, &own_vars)
+        {
+            return false;
+        }
+        self.also = Some((other.clone(), own_vars));
+        // The waiting question's answer reads that question, not this message's other one.
+        self.facets.clear();
+        self.continue_question(&slot.question);
+        true
     }
 
     /// The classifier could not tell `a` from `b` for the whole message (its two likeliest,
