@@ -527,8 +527,29 @@ impl Ctx<'_, '_, '_> {
         };
         let statement_on_topic =
             || !is_question(self.input.text) && self.every_facet_matters(&slot.intent, awaited);
-        (unsure || statement_on_topic())
+        // "What if I lost the receipt?" while a return waits for its number: surely the receipt
+        // intent, whose answer has no words for a lost receipt; the return's has.
+        let c = self.input.classification;
+        let elsewhere_without_words = || {
+            c.reason == Reason::Confident
+                && c.intent
+                    .as_ref()
+                    .is_some_and(|i| self.has_no_words_for_it(i))
+        };
+        (unsure || statement_on_topic() || elsewhere_without_words())
             && self.answer_depends_on_facets(&slot.intent, &slot.question, awaited)
+    }
+
+    /// `intent` answers (not courtesy, not always a person), but its answer has no words for what
+    /// this message asks (its facets change nothing in it).
+    fn has_no_words_for_it(&self, intent: &IntentName) -> bool {
+        !self.d.context.is_small_talk(intent)
+            && self
+                .d
+                .intents
+                .get(intent)
+                .is_some_and(|info| info.handoff != HandoffMode::Always)
+            && !self.answer_depends_on_facets(intent, "", None)
     }
 
     /// For a short message that may be a detail of what the bot is on: whether the classifier
@@ -778,13 +799,7 @@ impl Ctx<'_, '_, '_> {
         // courtesy or for a person.
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
-        let own_has_no_words = own.is_some_and(|i| {
-            !d.context.is_small_talk(i)
-                && d.intents
-                    .get(i)
-                    .is_some_and(|info| info.handoff != HandoffMode::Always)
-                && !self.answer_depends_on_facets(i, "", None)
-        });
+        let own_has_no_words = own.is_some_and(|i| self.has_no_words_for_it(i));
         let continues =
             d.context.points_back(text) || ((unsure || own_has_no_words) && topic_answers_it());
         if !continues {
