@@ -1835,6 +1835,12 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "hand_over_after:\n      order_id:",
         "hand_over_after:\n      email:",
     );
+    // A complaint facet value no pattern gives would never hand over.
+    edit(
+        "_dialogue.yaml",
+        "complaint_facets:\n    asks: [compensation]",
+        "complaint_facets:\n    asks: [compensations]",
+    );
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
@@ -1850,6 +1856,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not a facet",
         "human_agent.yaml: answered_when: \"topic\" is not a facet",
         "_dialogue.yaml: context.vague.hand_over_after: \"email\" must also be in context.vague.entities",
+        "_dialogue.yaml: policy.complaint_facets.asks: no pattern of \"asks\" gives \"compensations\"",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }
@@ -2609,4 +2616,62 @@ fn an_order_number_given_with_another_question_answers_both() {
     chat.assert_intent(&cancel, "cancel_order");
     chat.assert_says(&cancel, "MD12345678");
     chat.assert_never_says(&cancel, "Delivery status");
+}
+
+#[test]
+fn a_detail_of_what_the_last_answer_was_about_stays_on_that_topic() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say(
+        "靴のサイズを交換したいです",
+        confident("return_request", 0.99),
+    );
+    let answer = chat.say("MD31415926", out_of_scope());
+    chat.assert_intent(&answer, "return_request");
+    // Reads surely as changing an order, but it is the size the exchange is for.
+    let size = chat.say(
+        "26cmから26.5cmに変更したいです",
+        confident("change_order", 0.99),
+    );
+    chat.assert_intent(&size, "return_request");
+    chat.assert_never_says(&size, "再度ご注文");
+    // A clear new question is still its own topic.
+    let other = chat.say(
+        "支払い方法を変更したいです",
+        confident("change_order", 0.99),
+    );
+    chat.assert_intent(&other, "change_order");
+}
+
+#[test]
+fn having_checked_the_spam_folder_after_the_answer_goes_to_a_person() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I never got an order confirmation email",
+        confident("order_status", 0.97),
+    );
+    let checked = chat.say("I already checked my spam folder", unsure("complaint"));
+    chat.assert_handoff(&checked, HandoffReason::Unresolved);
+    chat.assert_intent(&checked, "order_status");
+}
+
+#[test]
+fn asking_for_compensation_is_a_complaint_whatever_it_reads_as() {
+    let d = engine();
+    for (locale, text) in [
+        ("en", "Can I get a discount code since my order was late?"),
+        ("ja", "配送が遅れたお詫びに何かもらえませんか"),
+    ] {
+        let mut chat = Chat::new(&d, Some(locale), json!({}));
+        let turn = chat.say(text, confident("coupons_points", 0.95));
+        chat.assert_handoff(&turn, HandoffReason::Complaint);
+    }
+    // A coupon asked for in the usual way is answered.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "Can I use a coupon on my order?",
+        confident("coupons_points", 0.98),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
 }

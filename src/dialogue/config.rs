@@ -135,6 +135,10 @@ pub struct PolicyConfig {
     pub explicit_request_intents: Vec<IntentName>,
     /// Intents that are complaints (reason `complaint`).
     pub complaint_intents: Vec<IntentName>,
+    /// Facet values that make a message a complaint whatever it classifies as (facet name →
+    /// values): "can I get a coupon since my order was late?" asks for compensation, which only
+    /// a person can grant.
+    pub complaint_facets: BTreeMap<String, Vec<String>>,
     /// Quick replies offered with the out-of-scope line.
     pub out_of_scope_suggestions: Vec<IntentName>,
     /// A handoff before anything was answered ("返金の約束を3回も破られた、腹が立つ") names its
@@ -159,6 +163,7 @@ impl Default for PolicyConfig {
             key_messages: 5,
             explicit_request_intents: Vec::new(),
             complaint_intents: Vec::new(),
+            complaint_facets: BTreeMap::new(),
             out_of_scope_suggestions: Vec::new(),
             summary_topic_min_confidence: 0.8,
             rephrase_guess_min_confidence: 0.25,
@@ -598,6 +603,25 @@ impl DialogueConfig {
         }
         if p.max_misses == 0 {
             problems.push(self.problem("policy.max_misses must be at least 1".into()));
+        }
+        self.check_complaint_facets(problems);
+    }
+
+    /// `policy.complaint_facets` names facets of `_entities.yaml` and values their patterns give.
+    fn check_complaint_facets(&self, problems: &mut Vec<Problem>) {
+        for (facet, values) in &self.policy.complaint_facets {
+            let Some(spec) = self.entities.iter().find(|e| &e.name == facet && e.facet) else {
+                problems.push(self.problem(format!(
+                    "policy.complaint_facets: {facet:?} is not a facet of {}",
+                    self.entities_source.display()
+                )));
+                continue;
+            };
+            for value in values.iter().filter(|v| !spec.gives(v)) {
+                problems.push(self.problem(format!(
+                    "policy.complaint_facets.{facet}: no pattern of {facet:?} gives {value:?}"
+                )));
+            }
         }
     }
 

@@ -86,6 +86,13 @@ pub struct EntitySpec {
     pub facet: bool,
 }
 
+impl EntitySpec {
+    /// One of the patterns gives exactly `value` (a fixed value, not one built from groups).
+    pub fn gives(&self, value: &str) -> bool {
+        self.patterns.iter().any(|p| p.parts().1 == Some(value))
+    }
+}
+
 /// A regex, optionally with how to build the value from its groups.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]

@@ -269,6 +269,9 @@ impl Ctx<'_, '_, '_> {
         if self.reading.frustrated {
             return self.handoff(HandoffReason::Frustration, None);
         }
+        if self.asks_what_only_a_person_grants() {
+            return self.handoff(HandoffReason::Complaint, None);
+        }
         if let Some(intent) = answered_instead {
             return self.answer(&intent, c.confidence);
         }
@@ -528,13 +531,15 @@ impl Ctx<'_, '_, '_> {
         let statement_on_topic =
             || !is_question(self.input.text) && self.every_facet_matters(&slot.intent, awaited);
         // "What if I lost the receipt?" while a return waits for its number: surely the receipt
-        // intent, whose answer has no words for a lost receipt; the return's has.
+        // intent, whose answer has no words for a lost receipt; the return's has, for all of it
+        // ("カードが使えません" for a refund: the refund's answer has none for "doesn't work").
         let c = self.input.classification;
         let elsewhere_without_words = || {
             c.reason == Reason::Confident
                 && c.intent
                     .as_ref()
                     .is_some_and(|i| self.has_no_words_for_it(i))
+                && self.every_facet_matters(&slot.intent, awaited)
         };
         (unsure || statement_on_topic() || elsewhere_without_words())
             && self.answer_depends_on_facets(&slot.intent, &slot.question, awaited)
@@ -715,6 +720,17 @@ impl Ctx<'_, '_, '_> {
         .then(|| last.intent.clone())
     }
 
+    /// The message asks for what only a person can grant (compensation for a late order: a
+    /// facet value of `policy.complaint_facets`), whatever it classifies as.
+    fn asks_what_only_a_person_grants(&self) -> bool {
+        let wanted = &self.d.config.policy.complaint_facets;
+        self.extraction.facets.iter().any(|f| {
+            wanted
+                .get(&f.name)
+                .is_some_and(|values| values.contains(&f.value))
+        })
+    }
+
     /// The polite close, when this short message drops what the answer on the turn before was
     /// for ("やっぱりキャンセルしないことにしました", "never mind, I'll keep it") and is not surely
     /// about something else.
@@ -800,8 +816,10 @@ impl Ctx<'_, '_, '_> {
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
         let own_has_no_words = own.is_some_and(|i| self.has_no_words_for_it(i));
-        let continues =
-            d.context.points_back(text) || ((unsure || own_has_no_words) && topic_answers_it());
+        let restates = self.restates(last);
+        let continues = d.context.points_back(text)
+            || restates
+            || ((unsure || own_has_no_words) && topic_answers_it());
         if !continues {
             return None;
         }
@@ -821,12 +839,27 @@ impl Ctx<'_, '_, '_> {
             Some(i)
                 if !d.context.is_small_talk(i)
                     && c.confidence >= follow_up.override_below
-                    && !topic_answers_it() =>
+                    && !topic_answers_it()
+                    && !restates =>
             {
                 None
             }
             _ => Some(last.intent.clone()),
         }
+    }
+
+    /// This message asks again what the `last` answer's question asked, with a detail ("27cmから
+    /// 27.5cmに変えたいです" right after the size-exchange answer, however surely it reads as an
+    /// order change): facets that question had too, which that answer has words for.
+    fn restates(&self, last: &BotAnswer) -> bool {
+        let earlier = self.d.extractor.extract(&last.question).facets;
+        !self.facets.is_empty()
+            && self.facets.iter().all(|f| {
+                earlier
+                    .iter()
+                    .any(|e| e.name == f.name && e.value == f.value)
+            })
+            && self.facets_change_answer(&last.intent, "", None, &self.facets)
     }
 
     /// The answer of `intent` turns on what this message asks (its facets): rendered with them it
