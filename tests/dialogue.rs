@@ -2675,3 +2675,36 @@ fn asking_for_compensation_is_a_complaint_whatever_it_reads_as() {
     );
     chat.assert_kind(&turn, TurnKind::Answer);
 }
+
+#[test]
+fn a_long_message_unsure_as_a_whole_is_answered_by_its_sure_sentence_when_it_asks() {
+    let d = engine();
+    let text = "I ordered a dress on Monday and paid by card. The tracking number doesn't work on the carrier's site. Can you help?";
+    let sentences = [
+        sentence(
+            "I ordered a dress on Monday and paid by card.",
+            unsure("order_status"),
+        ),
+        sentence(
+            "The tracking number doesn't work on the carrier's site.",
+            confident("delivery_problem", 0.97),
+        ),
+        sentence("Can you help?", unsure("human_agent")),
+    ];
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(text, unsure("delivery_problem"), &sentences);
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "delivery_problem");
+    // Unsure of the whole and of every sentence: put it another way.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let vague = [
+        sentence("I ordered a dress on Monday.", unsure("order_status")),
+        sentence("Can you help?", unsure("human_agent")),
+    ];
+    let turn = chat.say_sentences(
+        "I ordered a dress on Monday. Can you help?",
+        unsure("delivery_problem"),
+        &vague,
+    );
+    assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+}

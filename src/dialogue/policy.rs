@@ -1015,7 +1015,9 @@ impl Ctx<'_, '_, '_> {
             (_, Reason::OutOfScope) => self.miss(MissKind::OutOfScope),
             // Too unsure of the whole because it asks two things, each surely in a sentence of
             // its own: both are answered, as when the two are close.
-            (_, Reason::LowConfidence) if self.two_asked_in_sentences(&intent) => {
+            (_, Reason::LowConfidence)
+                if self.two_asked_in_sentences(&intent) || self.said_in_a_sentence(&intent) =>
+            {
                 self.answer(&intent, c.confidence)
             }
             _ => self.miss(MissKind::LowConfidence),
@@ -1034,6 +1036,18 @@ impl Ctx<'_, '_, '_> {
                 && self.asked_in_a_sentence(intent)
                 && self.asked_in_a_sentence(alt)
         })
+    }
+
+    /// A message of several sentences, too unsure as a whole (its background dilutes it: "I
+    /// ordered a dress on Monday and paid by card. The tracking number doesn't work. Can you
+    /// help?"), whose likeliest intent is surely what one sentence says, and which asks for
+    /// something: in words, or by what that intent's statements are (a problem reported).
+    fn said_in_a_sentence(&self, intent: &IntentName) -> bool {
+        let context = &self.d.context;
+        self.input.sentences.len() >= 2
+            && !context.is_small_talk(intent)
+            && self.asked_in_a_sentence(intent)
+            && (is_question(self.input.text) || !context.only_states(self.input.text, intent))
     }
 
     /// Of an opening and a closing courtesy the classifier cannot tell apart, the one that fits
