@@ -86,6 +86,17 @@ fn unsure(intent: &str) -> Classification {
     classification(Some(intent), 0.31, Action::Handoff, Reason::LowConfidence)
 }
 
+/// Too unsure to answer `a`, with `b` as its runner-up.
+fn unsure_of_both(a: &str, ca: f32, b: &str, cb: f32) -> Classification {
+    Classification {
+        alternatives: vec![Alternative {
+            intent: intent_name(b),
+            confidence: cb,
+        }],
+        ..classification(Some(a), ca, Action::Handoff, Reason::LowConfidence)
+    }
+}
+
 fn out_of_scope() -> Classification {
     classification(None, 0.2, Action::Handoff, Reason::OutOfScope)
 }
@@ -2252,7 +2263,7 @@ fn a_question_about_the_offered_intents_picks_the_likeliest_with_words_for_it() 
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say(
-        "the lamp came with a cracked base",
+        "there's something wrong with the lamp I got",
         ambiguous("delivery_problem", 0.5, "defective_product", 0.45),
     );
     chat.assert_kind(&turn, TurnKind::Clarify);
@@ -2264,7 +2275,7 @@ fn a_question_about_the_offered_intents_picks_the_likeliest_with_words_for_it() 
     // A question only one of them has words for picks that one.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say(
-        "the lamp came with a cracked base",
+        "there's something wrong with the lamp I got",
         ambiguous("delivery_problem", 0.5, "defective_product", 0.45),
     );
     let turn = chat.say("can I get a refund?", always("other_question"));
@@ -2545,13 +2556,6 @@ fn asking_for_another_language_says_the_last_words_again_in_it() {
 #[test]
 fn two_questions_too_unsure_as_a_whole_get_both_answers_when_each_sentence_is_sure() {
     let d = engine();
-    let unsure_of_both = |a: &str, ca: f32, b: &str, cb: f32| Classification {
-        alternatives: vec![Alternative {
-            intent: intent_name(b),
-            confidence: cb,
-        }],
-        ..classification(Some(a), ca, Action::Handoff, Reason::LowConfidence)
-    };
     let text = "I forgot my password. Also, how do I change my email address?";
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say_sentences(
@@ -2705,6 +2709,33 @@ fn a_long_message_unsure_as_a_whole_is_answered_by_its_sure_sentence_when_it_ask
         "I ordered a dress on Monday. Can you help?",
         unsure("delivery_problem"),
         &vague,
+    );
+    assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
+}
+
+#[test]
+fn an_unsure_message_asking_what_only_one_of_its_two_likeliest_answers_gets_that_answer() {
+    let d = engine();
+    // Only the delivery problem has words for a tracking number that finds nothing.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "the tracking number doesn't work on the carrier's site",
+        unsure_of_both("delivery_problem", 0.45, "shipping_fees", 0.30),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "delivery_problem");
+    // The same two close together: that one too, no "did you mean".
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "the tracking number doesn't work on the carrier's site",
+        ambiguous("shipping_fees", 0.48, "delivery_problem", 0.45),
+    );
+    chat.assert_intent(&turn, "delivery_problem");
+    // A question many answers have words for ("how much?") decides nothing.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "how much is it?",
+        unsure_of_both("shipping_fees", 0.45, "payment_methods", 0.30),
     );
     assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
 }

@@ -36,6 +36,10 @@ use crate::catalog::{HandoffMode, VariableSpec, Waiver};
 use crate::domain::{Action, HandoffReason, IntentName, Locale, Reason, TurnKind};
 use crate::nlu::Classification;
 
+/// A facet that at most this many intents answer in their own words tells them apart from the
+/// rest (see `Ctx::specific_facets`).
+const SPECIFIC_FACET_INTENTS: usize = 2;
+
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
 /// Stands in for a detail not given yet when asking whether an answer would turn on a facet.
@@ -975,6 +979,13 @@ impl Ctx<'_, '_, '_> {
                 }) {
                     return self.answer(&intent, c.confidence);
                 }
+                // Of the two, only one has its own words for what the message asks ("only the box
+                // is damaged"): that one.
+                if let Some(pick) =
+                    alternative.and_then(|alt| self.hinted_by_facets(&intent, &alt.intent))
+                {
+                    return self.answer(&pick, c.confidence);
+                }
                 // "Did you mean Goodbye or Thanks?" helps nobody: courtesy is never a choice.
                 let courtesy = |i: &IntentName| d.context.is_small_talk(i);
                 if let Some(pick) =
@@ -1016,7 +1027,9 @@ impl Ctx<'_, '_, '_> {
             // Too unsure of the whole because it asks two things, each surely in a sentence of
             // its own: both are answered, as when the two are close.
             (_, Reason::LowConfidence)
-                if self.two_asked_in_sentences(&intent) || self.said_in_a_sentence(&intent) =>
+                if self.two_asked_in_sentences(&intent)
+                    || self.said_in_a_sentence(&intent)
+                    || self.asks_what_only_it_answers(&intent) =>
             {
                 self.answer(&intent, c.confidence)
             }
@@ -1547,6 +1560,58 @@ impl Ctx<'_, '_, '_> {
             (false, true) => Some(b.clone()),
             _ => None,
         }
+    }
+
+    /// Of two close intents, the one whose answer has its own words for what this message asks
+    /// (a facet few intents answer: "the tracking number finds nothing", "only the box is
+    /// damaged"), when the other has none.
+    fn hinted_by_facets(&self, a: &IntentName, b: &IntentName) -> Option<IntentName> {
+        let specific = self.specific_facets();
+        let answers = |i: &IntentName| {
+            specific
+                .iter()
+                .any(|f| self.facets_change_answer(i, "", None, std::slice::from_ref(*f)))
+        };
+        match (answers(a), answers(b)) {
+            (true, false) => Some(a.clone()),
+            (false, true) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    /// Too unsure to answer `intent`, the likeliest, from the words alone, but the message asks
+    /// what few intents have their own answer for, `intent` among them and its runner-up not.
+    fn asks_what_only_it_answers(&self, intent: &IntentName) -> bool {
+        let c = self.input.classification;
+        let policy = &self.d.config.policy;
+        let runner_up = c.alternatives.first().map(|a| a.intent.clone());
+        // "I forgot my password. Also, how do I change my email address?": a sentence surely
+        // about something else would go unanswered.
+        let another_asked = self.input.sentences.iter().any(|s| {
+            sure_intent(s).is_some_and(|i| i != intent && !self.d.context.is_small_talk(i))
+        });
+        c.confidence >= policy.rephrase_guess_min_confidence
+            && !self.d.context.is_small_talk(intent)
+            && !another_asked
+            && runner_up
+                .is_some_and(|alt| self.hinted_by_facets(intent, &alt).as_ref() == Some(intent))
+    }
+
+    /// This message's facets that at most [`SPECIFIC_FACET_INTENTS`] intents have their own
+    /// words for ("how much?" changes many answers, "the tracking number finds nothing" two).
+    fn specific_facets(&self) -> Vec<&Found> {
+        self.facets
+            .iter()
+            .filter(|f| {
+                let answering = self
+                    .d
+                    .intents
+                    .keys()
+                    .filter(|i| self.facets_change_answer(i, "", None, std::slice::from_ref(*f)))
+                    .count();
+                (1..=SPECIFIC_FACET_INTENTS).contains(&answering)
+            })
+            .collect()
     }
 
     /// Whether `intent` declares a variable for a detail this message gives.
