@@ -2739,3 +2739,20 @@ fn an_unsure_message_asking_what_only_one_of_its_two_likeliest_answers_gets_that
     );
     assert_ne!(turn.kind, TurnKind::Answer, "{}", chat.transcript());
 }
+
+#[test]
+fn a_question_pointing_back_while_a_detail_is_awaited_is_about_the_waiting_topic() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let ask = chat.say(
+        "How long will my refund take once I cancel?",
+        confident("refund_status", 0.9),
+    );
+    chat.assert_kind(&ask, TurnKind::AskSlot);
+    let bank = chat.say(
+        "and if I paid by bank transfer?",
+        confident("payment_methods", 0.95),
+    );
+    chat.assert_kind(&bank, TurnKind::Answer);
+    chat.assert_intent(&bank, "refund_status");
+}

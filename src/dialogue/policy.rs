@@ -461,7 +461,15 @@ impl Ctx<'_, '_, '_> {
             }
             Reason::OutOfScope => points_back(),
             _ => false,
-        } || self.asks_about_the_topic(&slot);
+        } || self.asks_about_the_topic(&slot)
+            // "And if I paid by bank transfer?" while a refund waits for its order number: a
+            // question that points back, about what the waiting answer has words for.
+            || (points_back()
+                && self.answer_depends_on_facets(
+                    &slot.intent,
+                    &slot.question,
+                    Some(slot.variable.as_str()),
+                ));
         if !given && same_topic && !self.tried_a_value() && self.waived_when_declined(&slot) {
             // "Do I need the original box?" instead of the number: a question about the topic
             // whose answer can do without it is answered, not met with the same question.
