@@ -2756,3 +2756,63 @@ fn a_question_pointing_back_while_a_detail_is_awaited_is_about_the_waiting_topic
     chat.assert_kind(&bank, TurnKind::Answer);
     chat.assert_intent(&bank, "refund_status");
 }
+
+#[test]
+fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
+    let d = engine();
+    let asks = |text: &str| {
+        d.extractor()
+            .extract(text)
+            .facets
+            .into_iter()
+            .find(|f| f.name == "asks")
+            .map(|f| f.value)
+    };
+    for (text, expected) in [
+        ("What if it's been 35 days?", Some("past_deadline")),
+        ("返品期限を過ぎてしまったのですが", Some("past_deadline")),
+        ("もう40日経ってしまいました", Some("past_deadline")),
+        ("It's been 10 days and nothing arrived", Some("not_arrived")),
+        ("返品できる期間は？", Some("deadline")),
+        ("How many days do I have to send it back?", Some("deadline")),
+        (
+            "クレジットカードの明細に見覚えのない請求があります",
+            Some("unrecognised_charge"),
+        ),
+        (
+            "There's a charge on my card I don't recognize",
+            Some("unrecognised_charge"),
+        ),
+        ("My payment failed and I don't know why", None),
+        ("What if I lost the receipt?", Some("no_receipt")),
+        (
+            "Do I need the receipt to return something?",
+            Some("no_receipt"),
+        ),
+        ("I need a receipt made out to my company", Some("addressee")),
+        ("You sent me the wrong size", Some("wrong_item")),
+        (
+            "I ordered the wrong size, can I exchange it?",
+            Some("exchange"),
+        ),
+        ("I picked the wrong colour by mistake", Some("own_mistake")),
+        ("27cmから27.5cmに変えたいです", Some("size_change")),
+        ("Are you open from 9 to 6 on weekends?", Some("weekend")),
+        (
+            "Can I get a discount code since my order was late?",
+            Some("compensation"),
+        ),
+        (
+            "配送が遅れたお詫びに何かもらえませんか",
+            Some("compensation"),
+        ),
+        ("クーポンはもらえますか", Some("discount")),
+        ("写真はどこに送ればいいですか", Some("photo")),
+        (
+            "お問い合わせ番号で調べても何も出てきません",
+            Some("tracking_invalid"),
+        ),
+    ] {
+        assert_eq!(asks(text).as_deref(), expected, "{text}");
+    }
+}
