@@ -2816,3 +2816,28 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
         assert_eq!(asks(text).as_deref(), expected, "{text}");
     }
 }
+
+#[test]
+fn a_sentence_the_answer_already_covers_gets_no_answer_of_its_own() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say_sentences(
+        "注文番号MD99887766です。届いた商品に傷がありました。交換をお願いできますか？",
+        confident("defective_product", 0.9),
+        &[
+            sentence("注文番号MD99887766です。", unsure("order_status")),
+            sentence(
+                "届いた商品に傷がありました。",
+                confident("defective_product", 0.98),
+            ),
+            sentence(
+                "交換をお願いできますか？",
+                confident("return_request", 0.97),
+            ),
+        ],
+    );
+    chat.assert_intent(&turn, "defective_product");
+    chat.assert_says(&turn, "破損・初期不良");
+    chat.assert_never_says(&turn, "交換も、");
+    chat.assert_never_says(&turn, "交換をご希望の場合も");
+}

@@ -125,10 +125,13 @@ pub struct PolicyConfig {
     /// While waiting for a detail, a message carrying it with at most this many other letters is the
     /// answer to the question, whatever it classifies as.
     pub slot_reply_max_extra_chars: usize,
-    /// While waiting for a detail of intent A, a message carrying it that reads as one of
-    /// `slot_reply_covers[A]` stays with A, whose answer covers it ("MD… and I want a refund"
-    /// after a broken item: the broken item's answer says how it is refunded).
-    pub slot_reply_covers: BTreeMap<IntentName, Vec<IntentName>>,
+    /// The answer of intent A says what the intents of `answer_covers[A]` would: while waiting
+    /// for a detail of A, a message carrying it that reads as one of them stays with A ("MD… and
+    /// I want a refund" after a broken item: the broken item's answer says how it is refunded),
+    /// and a sentence asking one of them beside A gets no answer of its own ("…傷がありました。
+    /// 交換をお願いできますか？": the broken item's answer says how it is exchanged).
+    #[serde(alias = "slot_reply_covers")]
+    pub answer_covers: BTreeMap<IntentName, Vec<IntentName>>,
     /// At most this many customer messages quoted in a handoff summary.
     pub key_messages: usize,
     /// Intents that mean "let me talk to a person" (reason `explicit_request`).
@@ -159,7 +162,7 @@ impl Default for PolicyConfig {
         Self {
             max_misses: 2,
             slot_reply_max_extra_chars: 16,
-            slot_reply_covers: BTreeMap::new(),
+            answer_covers: BTreeMap::new(),
             key_messages: 5,
             explicit_request_intents: Vec::new(),
             complaint_intents: Vec::new(),
@@ -581,14 +584,14 @@ impl DialogueConfig {
             ),
         ]
         .map(|(field, list)| (field.to_string(), list));
-        // `slot_reply_covers`: the waiting intent (the key) and the intents it covers.
+        // `answer_covers`: the waiting intent (the key) and the intents it covers.
         let covers: Vec<(String, Vec<IntentName>)> = p
-            .slot_reply_covers
+            .answer_covers
             .iter()
             .flat_map(|(waiting, list)| {
                 [
-                    ("policy.slot_reply_covers".into(), vec![waiting.clone()]),
-                    (format!("policy.slot_reply_covers.{waiting}"), list.clone()),
+                    ("policy.answer_covers".into(), vec![waiting.clone()]),
+                    (format!("policy.answer_covers.{waiting}"), list.clone()),
                 ]
             })
             .collect();

@@ -479,7 +479,7 @@ impl Ctx<'_, '_, '_> {
         }
         let max_extra = d.config.policy.slot_reply_max_extra_chars;
         let covered = || {
-            let covers = d.config.policy.slot_reply_covers.get(&slot.intent);
+            let covers = d.config.policy.answer_covers.get(&slot.intent);
             covers.is_some_and(|list| c.intent.as_ref().is_some_and(|i| list.contains(i)))
         };
         if given && (!other || self.extraction.extra_chars() <= max_extra || covered()) {
@@ -1199,6 +1199,16 @@ impl Ctx<'_, '_, '_> {
             let asks = self.asks_in_words(&s.text) || self.torn_between(intent, other);
             if self.d.context.is_small_talk(other) || !asks || !self.d.context.stands_alone(&s.text)
             {
+                return None;
+            }
+            let covered = self
+                .d
+                .config
+                .policy
+                .answer_covers
+                .get(intent)
+                .is_some_and(|list| list.contains(other));
+            if covered {
                 return None;
             }
             let facets = self.d.extractor.extract_reply(&s.text, None).facets;
