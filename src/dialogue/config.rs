@@ -157,6 +157,15 @@ pub struct PolicyConfig {
     pub courtesy_min_confidence: f32,
 }
 
+impl PolicyConfig {
+    /// `answer`'s answer says what `other`'s would (`answer_covers`).
+    pub fn covers(&self, answer: &IntentName, other: &IntentName) -> bool {
+        self.answer_covers
+            .get(answer)
+            .is_some_and(|list| list.contains(other))
+    }
+}
+
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {

@@ -479,8 +479,9 @@ impl Ctx<'_, '_, '_> {
         }
         let max_extra = d.config.policy.slot_reply_max_extra_chars;
         let covered = || {
-            let covers = d.config.policy.answer_covers.get(&slot.intent);
-            covers.is_some_and(|list| c.intent.as_ref().is_some_and(|i| list.contains(i)))
+            c.intent
+                .as_ref()
+                .is_some_and(|i| d.config.policy.covers(&slot.intent, i))
         };
         if given && (!other || self.extraction.extra_chars() <= max_extra || covered()) {
             self.continue_question(&slot.question);
@@ -1201,14 +1202,7 @@ impl Ctx<'_, '_, '_> {
             {
                 return None;
             }
-            let covered = self
-                .d
-                .config
-                .policy
-                .answer_covers
-                .get(intent)
-                .is_some_and(|list| list.contains(other));
-            if covered {
+            if self.d.config.policy.covers(intent, other) {
                 return None;
             }
             let facets = self.d.extractor.extract_reply(&s.text, None).facets;
