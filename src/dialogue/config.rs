@@ -619,10 +619,15 @@ impl DialogueConfig {
         self.check_complaint_facets(problems);
     }
 
+    /// The entity `name` of `_entities.yaml`, when it is a facet.
+    fn facet(&self, name: &str) -> Option<&EntitySpec> {
+        self.entities.iter().find(|e| e.name == name && e.facet)
+    }
+
     /// `policy.complaint_facets` names facets of `_entities.yaml` and values their patterns give.
     fn check_complaint_facets(&self, problems: &mut Vec<Problem>) {
         for (facet, values) in &self.policy.complaint_facets {
-            let Some(spec) = self.entities.iter().find(|e| &e.name == facet && e.facet) else {
+            let Some(spec) = self.facet(facet) else {
                 problems.push(self.problem(format!(
                     "policy.complaint_facets: {facet:?} is not a facet of {}",
                     self.entities_source.display()
@@ -651,7 +656,7 @@ impl DialogueConfig {
             ));
         }
         for facet in intent.answered_when.keys() {
-            if !self.entities.iter().any(|e| &e.name == facet && e.facet) {
+            if self.facet(facet).is_none() {
                 problems.push(Problem::new(
                     &intent.source,
                     None,
@@ -686,8 +691,7 @@ impl DialogueConfig {
             self.check_answered_when(intent, problems);
             for (var, spec) in &intent.variables {
                 for facet in spec.waived.facets.keys() {
-                    let declared = self.entities.iter().any(|e| &e.name == facet && e.facet);
-                    if !declared {
+                    if self.facet(facet).is_none() {
                         problems.push(Problem::new(
                             &intent.source,
                             None,

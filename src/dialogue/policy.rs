@@ -928,12 +928,7 @@ impl Ctx<'_, '_, '_> {
             }
             vars
         };
-        let render = |vars: &Vars| {
-            self.d
-                .responder
-                .intent(intent.as_str(), &self.locale, 0, vars)
-                .ok()
-        };
+        let render = |vars: &Vars| self.render_variation(intent, 0, vars);
         let differs =
             |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
         let plain_answer = render(&plain);
@@ -1246,13 +1241,21 @@ impl Ctx<'_, '_, '_> {
 
     /// `intent` says the same with `a` as with `b` (its first variation, rendered with each).
     fn same_answer(&self, intent: &IntentName, a: &Vars, b: &Vars) -> bool {
-        let render = |vars: &Vars| {
-            self.d
-                .responder
-                .intent(intent.as_str(), &self.locale, 0, vars)
-                .ok()
-        };
+        let render = |vars: &Vars| self.render_variation(intent, 0, vars);
         matches!((render(a), render(b)), (Some(a), Some(b)) if a == b)
+    }
+
+    /// Variation `variation` of `intent` rendered with `vars` (no rotation: for comparing).
+    fn render_variation(
+        &self,
+        intent: &IntentName,
+        variation: usize,
+        vars: &Vars,
+    ) -> Option<String> {
+        self.d
+            .responder
+            .intent(intent.as_str(), &self.locale, variation, vars)
+            .ok()
     }
 
     /// "MD12345678, also how do I reset my password?" while the bot waits for the order number:
@@ -1352,10 +1355,8 @@ impl Ctx<'_, '_, '_> {
         let Some(variation) = self.state.rotation.get(intent).and_then(|r| r.last) else {
             return false;
         };
-        self.d
-            .responder
-            .intent(intent.as_str(), &self.locale, variation, vars)
-            .is_ok_and(|again| again == last.text)
+        self.render_variation(intent, variation, vars)
+            .is_some_and(|again| again == last.text)
     }
 
     /// The bot's last two answers, on the two turns before this one, were both `intent`, and the
