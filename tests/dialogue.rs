@@ -1993,6 +1993,68 @@ fn a_vague_request_offers_the_topic_intents() {
 }
 
 #[test]
+fn a_message_that_only_sets_the_scene_offers_the_topic_intents() {
+    let d = engine();
+    // Unsure or out of scope, one topic, nothing asked: the topic's choices, not a miss.
+    for (text, classification) in [
+        (
+            "Hi, my name is Ken. I ordered shoes last week",
+            unsure("order_status"),
+        ),
+        ("先週靴を注文した田中です", out_of_scope()),
+        (
+            "I bought a bag in October",
+            ambiguous("delivery_problem", 0.45, "order_status", 0.4),
+        ),
+    ] {
+        let mut chat = Chat::new(&d, None, json!({}));
+        let turn = chat.say(text, classification);
+        chat.assert_kind(&turn, TurnKind::Clarify);
+        let offered = offered(&turn);
+        assert!(
+            offered.contains(&"order_status") && offered.contains(&"return_request"),
+            "{text}: {offered:?}"
+        );
+    }
+    // After a greeting too.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("hello", confident("greeting", 0.98));
+    let turn = chat.say("I ordered a lamp last month", unsure("order_status"));
+    assert!(offered(&turn).contains(&"cancel_order"));
+    // A question, a request, a problem or bad feeling says what it wants: the usual miss.
+    for text in [
+        "I ordered shoes last week, where are they?",
+        "I ordered shoes last week and want to know something",
+        "I ordered shoes last week but they haven't arrived",
+        "I ordered shoes last week and I'm furious",
+        // No time and no name: a state, not a scene.
+        "My order is late",
+        // What happened, in Japanese, is in its verbs.
+        "先週注文したけどまだ届いていません",
+    ] {
+        let mut chat = Chat::new(&d, Some("en"), json!({}));
+        let turn = chat.say(text, unsure("order_status"));
+        assert!(
+            !offered(&turn).contains(&"cancel_order"),
+            "{text}: {:?}",
+            offered(&turn)
+        );
+    }
+    // Sure of it: answered as classified.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say("I ordered shoes last week", confident("order_status", 0.95));
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+    // In the middle of another topic it is background to that topic, not a new start.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "How long do refunds take?",
+        confident("refund_status", 0.95),
+    );
+    let turn = chat.say("I bought it in October", unsure("order_status"));
+    assert!(!offered(&turn).contains(&"cancel_order"));
+}
+
+#[test]
 fn the_detail_asked_for_is_taken_with_polite_words_and_a_wrong_format_is_explained() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("en"), json!({}));

@@ -616,7 +616,7 @@ impl DialogueConfig {
         if p.max_misses == 0 {
             problems.push(self.problem("policy.max_misses must be at least 1".into()));
         }
-        self.check_complaint_facets(problems);
+        self.check_facet_values(problems);
     }
 
     /// The entity `name` of `_entities.yaml`, when it is a facet.
@@ -624,20 +624,30 @@ impl DialogueConfig {
         self.entities.iter().find(|e| e.name == name && e.facet)
     }
 
-    /// `policy.complaint_facets` names facets of `_entities.yaml` and values their patterns give.
-    fn check_complaint_facets(&self, problems: &mut Vec<Problem>) {
-        for (facet, values) in &self.policy.complaint_facets {
-            let Some(spec) = self.facet(facet) else {
-                problems.push(self.problem(format!(
-                    "policy.complaint_facets: {facet:?} is not a facet of {}",
-                    self.entities_source.display()
-                )));
-                continue;
-            };
-            for value in values.iter().filter(|v| !spec.gives(v)) {
-                problems.push(self.problem(format!(
-                    "policy.complaint_facets.{facet}: no pattern of {facet:?} gives {value:?}"
-                )));
+    /// `policy.complaint_facets` and `context.vague.scene.facets` name facets and values that
+    /// `_entities.yaml` gives.
+    fn check_facet_values(&self, problems: &mut Vec<Problem>) {
+        let listed = [
+            ("policy.complaint_facets", &self.policy.complaint_facets),
+            (
+                "context.vague.scene.facets",
+                &self.context.vague.scene.facets,
+            ),
+        ];
+        for (field, map) in listed {
+            for (facet, values) in map {
+                let Some(spec) = self.facet(facet) else {
+                    problems.push(self.problem(format!(
+                        "{field}: {facet:?} is not a facet of {}",
+                        self.entities_source.display()
+                    )));
+                    continue;
+                };
+                for value in values.iter().filter(|v| !spec.gives(v)) {
+                    problems.push(self.problem(format!(
+                        "{field}.{facet}: no pattern of {facet:?} gives {value:?}"
+                    )));
+                }
             }
         }
     }

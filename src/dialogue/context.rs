@@ -174,6 +174,24 @@ pub struct VagueConfig {
     /// please contact our support team with your order number"): the entity alone right after
     /// one of those answers is that contact, and a person takes the conversation.
     pub hand_over_after: BTreeMap<String, Vec<IntentName>>,
+    pub scene: SceneConfig,
+}
+
+/// A message that only sets the scene ("Hi, I'm Ken. I ordered shoes last week", "先週靴を注文
+/// した田中です"): it names one topic and, besides filler and these words, at most a few words
+/// (what was bought, a name), and at least one of these words. It has not said what it wants yet.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SceneConfig {
+    /// Facet → values that only set the scene ("I ordered", "注文した": `about: [my_order]`);
+    /// any other facet says what the message asks.
+    pub facets: BTreeMap<String, Vec<String>>,
+    /// Words of introductions and times ("my name is", "in October", "と申します", "先月"), per
+    /// locale; a scene names one at least.
+    pub words: BTreeMap<Locale, Vec<String>>,
+    /// What may remain besides: at most this many English words and other characters.
+    pub max_words: usize,
+    pub max_chars: usize,
 }
 
 /// A topic word and the intents a vague message about it may mean.
@@ -193,6 +211,10 @@ pub struct Context {
     topics: Vec<(Vec<String>, Vec<IntentName>)>,
     entities: BTreeMap<String, Vec<IntentName>>,
     hand_over_after: BTreeMap<String, Vec<IntentName>>,
+    scene_facets: BTreeMap<String, Vec<String>>,
+    /// Folded, longest first.
+    scene_words: Vec<String>,
+    scene_rest: (usize, usize),
     config: FollowUpConfig,
     small_talk: Vec<IntentName>,
     closing: Vec<IntentName>,
@@ -242,6 +264,11 @@ impl Context {
             topics,
             entities: config.vague.entities.clone(),
             hand_over_after: config.vague.hand_over_after.clone(),
+            scene_facets: config.vague.scene.facets.clone(),
+            scene_words: longest_first(
+                config.vague.scene.words.values().flatten().map(|w| fold(w)),
+            ),
+            scene_rest: (config.vague.scene.max_words, config.vague.scene.max_chars),
             config: config.follow_up.clone(),
             small_talk: config.small_talk_intents.clone(),
             closing: config.closing_intents.clone(),
@@ -479,19 +506,46 @@ impl Context {
     /// The intents of the topic a vague message names, when it names exactly one topic and says
     /// nothing else of substance.
     pub fn vague_topic(&self, text: &str) -> Option<&[IntentName]> {
+        let (intents, rest) = self.one_topic(text)?;
+        self.only_filler(rest).then_some(intents)
+    }
+
+    /// The facet value only sets the scene (`vague.scene.facets`).
+    pub fn sets_the_scene(&self, facet: &str, value: &str) -> bool {
+        self.scene_facets
+            .get(facet)
+            .is_some_and(|values| values.iter().any(|v| v == value))
+    }
+
+    /// The intents of the one topic `text` names when it says little else (see
+    /// [`SceneConfig`]); whether it asks or requests anything is for the caller to check.
+    pub fn scene_topic(&self, text: &str) -> Option<&[IntentName]> {
+        let (intents, mut rest) = self.one_topic(text)?;
+        // "My order is late" names no time and no one: a state, not a scene.
+        let scene_named = remove_terms(&mut rest, &self.scene_words);
+        remove_terms(&mut rest, &self.filler);
+        let length = Length::of(&rest);
+        let (max_words, max_chars) = self.scene_rest;
+        // Japanese names and things are kanji and katakana; hiragana left over is a verb or an
+        // ending ("まだ届いていません"): what happened, not who bought what.
+        let hiragana = rest.chars().any(|c| ('\u{3041}'..='\u{309f}').contains(&c));
+        (scene_named && !hiragana && length.words <= max_words && length.other_chars <= max_chars)
+            .then_some(intents)
+    }
+
+    /// The intents of the one topic `text` names, and the folded text without its words.
+    fn one_topic(&self, text: &str) -> Option<(&[IntentName], String)> {
         let mut rest = fold(text);
         let mut named = None;
-        for (i, (words, _)) in self.topics.iter().enumerate() {
+        for (words, intents) in &self.topics {
             if remove_terms(&mut rest, words) {
                 if named.is_some() {
                     return None;
                 }
-                named = Some(i);
+                named = Some(intents.as_slice());
             }
         }
-        let topic = named?;
-        self.only_filler(rest)
-            .then(|| self.topics[topic].1.as_slice())
+        named.map(|intents| (intents, rest))
     }
 }
 

@@ -315,6 +315,9 @@ impl Ctx<'_, '_, '_> {
             self.follow_on_last_answer();
             return self.answer(&topic, c.confidence);
         }
+        if let Some(intents) = self.background_choices() {
+            return self.choose(intents);
+        }
         self.classified()
     }
 
@@ -663,6 +666,42 @@ impl Ctx<'_, '_, '_> {
     fn vague_choices(&self) -> Option<Vec<IntentName>> {
         let intents = self.d.context.vague_topic(self.input.text)?;
         self.ranked_choices(intents)
+    }
+
+    /// A message that only sets the scene ("Hi, my name is Ken. I ordered shoes last week",
+    /// "先週靴を注文した田中です"), at the start or after courtesy: it names one topic, asks and
+    /// requests nothing, holds no facet and no bad feeling, says little else (`vague.scene`),
+    /// and the classifier is unsure of it.
+    /// The customer has not said what they want yet, so the topic's choices, not "could you put
+    /// it another way?" or "I can't help with that".
+    fn background_choices(&self) -> Option<Vec<IntentName>> {
+        let text = self.input.text;
+        let context = &self.d.context;
+        let unsure = matches!(
+            self.input.classification.reason,
+            Reason::LowConfidence | Reason::OutOfScope | Reason::Ambiguous
+        );
+        let after_courtesy = self
+            .recent_answer()
+            .is_none_or(|a| context.is_small_talk(&a.intent));
+        let no_sentence_asks = self
+            .input
+            .sentences
+            .iter()
+            .filter_map(sure_intent)
+            .all(|i| context.is_small_talk(i));
+        let sets_the_scene = no_sentence_asks
+            && !is_question(text)
+            && !context.requests(text)
+            && self
+                .facets
+                .iter()
+                .all(|f| context.sets_the_scene(&f.name, &f.value))
+            && self.reading.score >= 0.0;
+        if !(unsure && after_courtesy && sets_the_scene) {
+            return None;
+        }
+        self.ranked_choices(context.scene_topic(text)?)
     }
 
     /// What a message holding only an entity means ("MD12345678" alone): the running topic when
