@@ -2877,6 +2877,26 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
     ] {
         assert_eq!(asks(text).as_deref(), expected, "{text}");
     }
+    // A case supposed is general; one's own order stays one's own.
+    let about = |text: &str| {
+        d.extractor()
+            .extract(text)
+            .facets
+            .into_iter()
+            .find(|f| f.name == "about")
+            .map(|f| f.value)
+    };
+    for (text, expected) in [
+        ("What if it's defective?", Some("general")),
+        ("不良品だった場合は？", Some("general")),
+        ("キャンセルした場合、返金はいつですか", Some("general")),
+        ("What if my order is defective?", Some("my_order")),
+        ("注文した商品が不良品だった場合は？", Some("my_order")),
+        ("My item arrived broken", Some("my_order")),
+        ("The item arrived broken", None),
+    ] {
+        assert_eq!(about(text).as_deref(), expected, "{text}");
+    }
 }
 
 #[test]
