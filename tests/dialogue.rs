@@ -2874,6 +2874,12 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
             "お問い合わせ番号で調べても何も出てきません",
             Some("tracking_invalid"),
         ),
+        (
+            "What happens if I'm not home for the delivery?",
+            Some("missed_delivery"),
+        ),
+        ("不在票が入っていました", Some("missed_delivery")),
+        ("I wasn't home so they left it outside", Some("left_outside")),
     ] {
         assert_eq!(asks(text).as_deref(), expected, "{text}");
     }
