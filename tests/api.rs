@@ -213,6 +213,7 @@ impl ClassifyBackend for Fake {
                     action,
                     reason,
                     alternatives: Vec::new(),
+                    threshold: 0.6,
                 }
             })
             .collect())

@@ -56,6 +56,7 @@ impl ClassifyBackend for Fake {
                 action: Action::Answer,
                 reason: Reason::Confident,
                 alternatives: Vec::new(),
+                threshold: 0.6,
             })
             .collect())
     }

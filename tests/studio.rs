@@ -76,6 +76,7 @@ fn classification(text: &str) -> Classification {
         action,
         reason,
         alternatives,
+        threshold: 0.6,
     }
 }
 

@@ -39,6 +39,10 @@ use crate::nlu::Classification;
 /// A facet that at most this many intents answer in their own words tells them apart from the
 /// rest (see `Ctx::specific_facets`).
 const SPECIFIC_FACET_INTENTS: usize = 2;
+/// A facet that at most this many intents answer in their own words is a question of its own
+/// ("who pays a return's shipping?"), whichever of them the message is read as (see
+/// `Ctx::answered_either_way`).
+const SHARED_FACET_INTENTS: usize = 3;
 
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
@@ -168,6 +172,7 @@ impl Dialogue {
             action: Action::Answer,
             reason: Reason::Confident,
             alternatives: rest,
+            threshold: c.threshold,
         })
     }
 
@@ -1029,6 +1034,9 @@ impl Ctx<'_, '_, '_> {
                 {
                     return self.answer(&pick, c.confidence);
                 }
+                if self.answered_either_way(&intent) {
+                    return self.answer(&intent, c.confidence);
+                }
                 // "Did you mean Goodbye or Thanks?" helps nobody: courtesy is never a choice.
                 let courtesy = |i: &IntentName| d.context.is_small_talk(i);
                 if let Some(pick) =
@@ -1072,7 +1080,8 @@ impl Ctx<'_, '_, '_> {
             (_, Reason::LowConfidence)
                 if self.two_asked_in_sentences(&intent)
                     || self.said_in_a_sentence(&intent)
-                    || self.asks_what_only_it_answers(&intent) =>
+                    || self.asks_what_only_it_answers(&intent)
+                    || self.answered_either_way(&intent) =>
             {
                 self.answer(&intent, c.confidence)
             }
@@ -1649,9 +1658,48 @@ impl Ctx<'_, '_, '_> {
                 .is_some_and(|alt| self.hinted_by_facets(intent, &alt).as_ref() == Some(intent))
     }
 
+    /// Too unsure of `intent`, the likeliest, alone; but the message asks what few intents have
+    /// their own answer for, it and its runner-up among them ("Who pays the shipping when I
+    /// return something?": the return's and the shipping fees' answers both say), and the two
+    /// together hold the probability `intent` needed alone. The likeliest's answer to that
+    /// question is the answer either way.
+    fn answered_either_way(&self, intent: &IntentName) -> bool {
+        let c = self.input.classification;
+        let policy = &self.d.config.policy;
+        let context = &self.d.context;
+        let Some(runner_up) = c.alternatives.first().filter(|a| &a.intent != intent) else {
+            return false;
+        };
+        let another_asked = self
+            .input
+            .sentences
+            .iter()
+            .any(|s| sure_intent(s).is_some_and(|i| i != intent && !context.is_small_talk(i)));
+        let both_answer = || {
+            self.facets_answered_by_few(SHARED_FACET_INTENTS)
+                .into_iter()
+                .any(|f| {
+                    let one = std::slice::from_ref(f);
+                    self.facets_change_answer(intent, "", None, one)
+                        && self.facets_change_answer(&runner_up.intent, "", None, one)
+                })
+        };
+        c.confidence >= policy.rephrase_guess_min_confidence
+            && c.confidence + runner_up.confidence >= c.threshold
+            && !context.is_small_talk(intent)
+            && !context.is_small_talk(&runner_up.intent)
+            && !another_asked
+            && both_answer()
+    }
+
     /// This message's facets that at most [`SPECIFIC_FACET_INTENTS`] intents have their own
     /// words for ("how much?" changes many answers, "the tracking number finds nothing" two).
     fn specific_facets(&self) -> Vec<&Found> {
+        self.facets_answered_by_few(SPECIFIC_FACET_INTENTS)
+    }
+
+    /// This message's facets that one to `most` intents have their own words for.
+    fn facets_answered_by_few(&self, most: usize) -> Vec<&Found> {
         self.facets
             .iter()
             .filter(|f| {
@@ -1661,7 +1709,7 @@ impl Ctx<'_, '_, '_> {
                     .keys()
                     .filter(|i| self.facets_change_answer(i, "", None, std::slice::from_ref(*f)))
                     .count();
-                (1..=SPECIFIC_FACET_INTENTS).contains(&answering)
+                (1..=most).contains(&answering)
             })
             .collect()
     }

@@ -45,6 +45,7 @@ impl ClassifyBackend for Stand {
                     action,
                     reason,
                     alternatives: Vec::new(),
+                    threshold: 0.6,
                 }
             })
             .collect())

@@ -86,6 +86,14 @@ pub struct Classification {
     pub reason: Reason,
     /// The next best intents, best first.
     pub alternatives: Vec<Alternative>,
+    /// The confidence `intent` needed to be answered (its own threshold, else the model's).
+    /// Not part of the JSON: 1.0 (nothing was measured against it) when read back.
+    #[serde(skip, default = "no_threshold")]
+    pub threshold: f32,
+}
+
+fn no_threshold() -> f32 {
+    1.0
 }
 
 pub struct TrainedModel {
@@ -143,6 +151,7 @@ impl TrainedModel {
             action,
             reason,
             alternatives,
+            threshold,
         }
     }
 

@@ -729,6 +729,7 @@ mod tests {
             action: Action::Answer,
             reason: Reason::Confident,
             alternatives: Vec::new(),
+            threshold: 0.6,
         }
     }
 
