@@ -1857,6 +1857,17 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "complaint_facets:\n    asks: [compensation]",
         "complaint_facets:\n    asks: [compensations]",
     );
+    // So would a shared question no pattern gives, or a scene facet that is none.
+    edit(
+        "_dialogue.yaml",
+        "shared_questions:\n    asks: [who_pays,",
+        "shared_questions:\n    asks: [who_pay,",
+    );
+    edit(
+        "_dialogue.yaml",
+        "facets:\n        about: [my_order]",
+        "facets:\n        topic: [my_order]",
+    );
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
@@ -1873,6 +1884,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "human_agent.yaml: answered_when: \"topic\" is not a facet",
         "_dialogue.yaml: context.vague.hand_over_after: \"email\" must also be in context.vague.entities",
         "_dialogue.yaml: policy.complaint_facets.asks: no pattern of \"asks\" gives \"compensations\"",
+        "_dialogue.yaml: policy.shared_questions.asks: no pattern of \"asks\" gives \"who_pay\"",
+        "_dialogue.yaml: context.vague.scene.facets: \"topic\" is not a facet",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }
@@ -2921,6 +2934,11 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
             Some("missed_delivery"),
         ),
         ("不在票が入っていました", Some("missed_delivery")),
+        (
+            "The item is damaged, who pays for sending it back?",
+            Some("who_pays"),
+        ),
+        ("My package arrived damaged", Some("damaged")),
         (
             "I wasn't home so they left it outside",
             Some("left_outside"),

@@ -141,6 +141,11 @@ pub struct PolicyConfig {
     /// Facet values that make a message a complaint whatever it classifies as (facet name →
     /// values): "can I get a coupon since my order was late?" asks for compensation, which only
     /// a person can grant.
+    /// Facet → values that ask one question whichever intent answers it ("who pays a return's
+    /// shipping?" is answered alike by the return's and the shipping fees' answers): when the
+    /// two likeliest intents both have their own words for it and together are as sure as the
+    /// likeliest needed to be alone, the likeliest answers it.
+    pub shared_questions: BTreeMap<String, Vec<String>>,
     pub complaint_facets: BTreeMap<String, Vec<String>>,
     /// Quick replies offered with the out-of-scope line.
     pub out_of_scope_suggestions: Vec<IntentName>,
@@ -164,6 +169,13 @@ impl PolicyConfig {
             .get(answer)
             .is_some_and(|list| list.contains(other))
     }
+
+    /// The facet value asks one question whichever intent answers it (`shared_questions`).
+    pub fn shares_question(&self, facet: &str, value: &str) -> bool {
+        self.shared_questions
+            .get(facet)
+            .is_some_and(|values| values.iter().any(|v| v == value))
+    }
 }
 
 impl Default for PolicyConfig {
@@ -176,6 +188,7 @@ impl Default for PolicyConfig {
             explicit_request_intents: Vec::new(),
             complaint_intents: Vec::new(),
             complaint_facets: BTreeMap::new(),
+            shared_questions: BTreeMap::new(),
             out_of_scope_suggestions: Vec::new(),
             summary_topic_min_confidence: 0.8,
             rephrase_guess_min_confidence: 0.25,
@@ -624,11 +637,13 @@ impl DialogueConfig {
         self.entities.iter().find(|e| e.name == name && e.facet)
     }
 
-    /// `policy.complaint_facets` and `context.vague.scene.facets` name facets and values that
+    /// `policy.complaint_facets`, `policy.shared_questions` and `context.vague.scene.facets` name
+    /// facets and values that
     /// `_entities.yaml` gives.
     fn check_facet_values(&self, problems: &mut Vec<Problem>) {
         let listed = [
             ("policy.complaint_facets", &self.policy.complaint_facets),
+            ("policy.shared_questions", &self.policy.shared_questions),
             (
                 "context.vague.scene.facets",
                 &self.context.vague.scene.facets,

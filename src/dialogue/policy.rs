@@ -39,10 +39,6 @@ use crate::nlu::Classification;
 /// A facet that at most this many intents answer in their own words tells them apart from the
 /// rest (see `Ctx::specific_facets`).
 const SPECIFIC_FACET_INTENTS: usize = 2;
-/// A facet that at most this many intents answer in their own words is a question of its own
-/// ("who pays a return's shipping?"), whichever of them the message is read as (see
-/// `Ctx::answered_either_way`).
-const SHARED_FACET_INTENTS: usize = 3;
 
 /// Customer messages are kept (for the summary) up to this many characters.
 const MAX_KEPT_CHARS: usize = 1000;
@@ -1658,11 +1654,11 @@ impl Ctx<'_, '_, '_> {
                 .is_some_and(|alt| self.hinted_by_facets(intent, &alt).as_ref() == Some(intent))
     }
 
-    /// Too unsure of `intent`, the likeliest, alone; but the message asks what few intents have
-    /// their own answer for, it and its runner-up among them ("Who pays the shipping when I
-    /// return something?": the return's and the shipping fees' answers both say), and the two
-    /// together hold the probability `intent` needed alone. The likeliest's answer to that
-    /// question is the answer either way.
+    /// Too unsure of `intent`, the likeliest, alone; but the message asks a question of its own
+    /// whichever intent answers it (`policy.shared_questions`), which it and its runner-up both
+    /// have their own words for ("Who pays the shipping when I return something?": the
+    /// return's and the shipping fees' answers both say), and the two together hold the
+    /// probability `intent` needed alone. The likeliest's answer to it is the answer either way.
     fn answered_either_way(&self, intent: &IntentName) -> bool {
         let c = self.input.classification;
         let policy = &self.d.config.policy;
@@ -1676,8 +1672,9 @@ impl Ctx<'_, '_, '_> {
             .iter()
             .any(|s| sure_intent(s).is_some_and(|i| i != intent && !context.is_small_talk(i)));
         let both_answer = || {
-            self.facets_answered_by_few(SHARED_FACET_INTENTS)
-                .into_iter()
+            self.facets
+                .iter()
+                .filter(|f| policy.shares_question(&f.name, &f.value))
                 .any(|f| {
                     let one = std::slice::from_ref(f);
                     self.facets_change_answer(intent, "", None, one)
@@ -1695,11 +1692,6 @@ impl Ctx<'_, '_, '_> {
     /// This message's facets that at most [`SPECIFIC_FACET_INTENTS`] intents have their own
     /// words for ("how much?" changes many answers, "the tracking number finds nothing" two).
     fn specific_facets(&self) -> Vec<&Found> {
-        self.facets_answered_by_few(SPECIFIC_FACET_INTENTS)
-    }
-
-    /// This message's facets that one to `most` intents have their own words for.
-    fn facets_answered_by_few(&self, most: usize) -> Vec<&Found> {
         self.facets
             .iter()
             .filter(|f| {
@@ -1709,7 +1701,7 @@ impl Ctx<'_, '_, '_> {
                     .keys()
                     .filter(|i| self.facets_change_answer(i, "", None, std::slice::from_ref(*f)))
                     .count();
-                (1..=most).contains(&answering)
+                (1..=SPECIFIC_FACET_INTENTS).contains(&answering)
             })
             .collect()
     }
