@@ -2940,6 +2940,10 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
         ),
         ("My package arrived damaged", Some("damaged")),
         (
+            "Can I ask you to leave the parcel at the door?",
+            Some("left_outside"),
+        ),
+        (
             "I wasn't home so they left it outside",
             Some("left_outside"),
         ),
