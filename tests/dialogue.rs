@@ -2877,12 +2877,12 @@ fn a_question_pointing_back_while_a_detail_is_awaited_is_about_the_waiting_topic
 #[test]
 fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
     let d = engine();
-    let asks = |text: &str| {
+    let facet = |text: &str, name: &str| {
         d.extractor()
             .extract(text)
             .facets
             .into_iter()
-            .find(|f| f.name == "asks")
+            .find(|f| f.name == name)
             .map(|f| f.value)
     };
     for (text, expected) in [
@@ -2948,17 +2948,9 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
             Some("left_outside"),
         ),
     ] {
-        assert_eq!(asks(text).as_deref(), expected, "{text}");
+        assert_eq!(facet(text, "asks").as_deref(), expected, "{text}");
     }
     // A case supposed is general; one's own order stays one's own.
-    let about = |text: &str| {
-        d.extractor()
-            .extract(text)
-            .facets
-            .into_iter()
-            .find(|f| f.name == "about")
-            .map(|f| f.value)
-    };
     for (text, expected) in [
         ("What if it's defective?", Some("general")),
         ("不良品だった場合は？", Some("general")),
@@ -2968,7 +2960,7 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
         ("My item arrived broken", Some("my_order")),
         ("The item arrived broken", None),
     ] {
-        assert_eq!(about(text).as_deref(), expected, "{text}");
+        assert_eq!(facet(text, "about").as_deref(), expected, "{text}");
     }
 }
 
