@@ -14,7 +14,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::context::ContextConfig;
-use super::entities::EntitySpec;
+use super::entities::{EntitySpec, FacetValues};
 use super::error::DialogueError;
 use super::hours::BusinessHours;
 use crate::catalog::{Catalog, HandoffMode, Intent, Problem};
@@ -141,12 +141,12 @@ pub struct PolicyConfig {
     /// Facet values that make a message a complaint whatever it classifies as (facet name →
     /// values): "can I get a coupon since my order was late?" asks for compensation, which only
     /// a person can grant.
+    pub complaint_facets: FacetValues,
     /// Facet → values that ask one question whichever intent answers it ("who pays a return's
     /// shipping?" is answered alike by the return's and the shipping fees' answers): when the
     /// two likeliest intents both have their own words for it and together are as sure as the
     /// likeliest needed to be alone, the likeliest answers it.
-    pub shared_questions: BTreeMap<String, Vec<String>>,
-    pub complaint_facets: BTreeMap<String, Vec<String>>,
+    pub shared_questions: FacetValues,
     /// Quick replies offered with the out-of-scope line.
     pub out_of_scope_suggestions: Vec<IntentName>,
     /// A handoff before anything was answered ("返金の約束を3回も破られた、腹が立つ") names its
@@ -169,13 +169,6 @@ impl PolicyConfig {
             .get(answer)
             .is_some_and(|list| list.contains(other))
     }
-
-    /// The facet value asks one question whichever intent answers it (`shared_questions`).
-    pub fn shares_question(&self, facet: &str, value: &str) -> bool {
-        self.shared_questions
-            .get(facet)
-            .is_some_and(|values| values.iter().any(|v| v == value))
-    }
 }
 
 impl Default for PolicyConfig {
@@ -187,8 +180,8 @@ impl Default for PolicyConfig {
             key_messages: 5,
             explicit_request_intents: Vec::new(),
             complaint_intents: Vec::new(),
-            complaint_facets: BTreeMap::new(),
-            shared_questions: BTreeMap::new(),
+            complaint_facets: FacetValues::default(),
+            shared_questions: FacetValues::default(),
             out_of_scope_suggestions: Vec::new(),
             summary_topic_min_confidence: 0.8,
             rephrase_guess_min_confidence: 0.25,
@@ -638,8 +631,7 @@ impl DialogueConfig {
     }
 
     /// `policy.complaint_facets`, `policy.shared_questions` and `context.vague.scene.facets` name
-    /// facets and values that
-    /// `_entities.yaml` gives.
+    /// facets and values that `_entities.yaml` gives.
     fn check_facet_values(&self, problems: &mut Vec<Problem>) {
         let listed = [
             ("policy.complaint_facets", &self.policy.complaint_facets),
@@ -650,7 +642,7 @@ impl DialogueConfig {
             ),
         ];
         for (field, map) in listed {
-            for (facet, values) in map {
+            for (facet, values) in map.iter() {
                 let Some(spec) = self.facet(facet) else {
                     problems.push(self.problem(format!(
                         "{field}: {facet:?} is not a facet of {}",

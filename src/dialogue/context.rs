@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::entities::{FacetValues, Found};
 use super::words::{fold, remove_terms, Lexicon};
 use crate::domain::{IntentName, Locale};
 
@@ -185,7 +186,7 @@ pub struct VagueConfig {
 pub struct SceneConfig {
     /// Facet → values that only set the scene ("I ordered", "注文した": `about: [my_order]`);
     /// any other facet says what the message asks.
-    pub facets: BTreeMap<String, Vec<String>>,
+    pub facets: FacetValues,
     /// Words of introductions and times ("my name is", "in October", "と申します", "先月"), per
     /// locale; a scene names one at least.
     pub words: BTreeMap<Locale, Vec<String>>,
@@ -211,7 +212,7 @@ pub struct Context {
     topics: Vec<(Vec<String>, Vec<IntentName>)>,
     entities: BTreeMap<String, Vec<IntentName>>,
     hand_over_after: BTreeMap<String, Vec<IntentName>>,
-    scene_facets: BTreeMap<String, Vec<String>>,
+    scene_facets: FacetValues,
     /// Folded, longest first.
     scene_words: Vec<String>,
     scene_rest: (usize, usize),
@@ -510,11 +511,9 @@ impl Context {
         self.only_filler(rest).then_some(intents)
     }
 
-    /// The facet value only sets the scene (`vague.scene.facets`).
-    pub fn sets_the_scene(&self, facet: &str, value: &str) -> bool {
-        self.scene_facets
-            .get(facet)
-            .is_some_and(|values| values.iter().any(|v| v == value))
+    /// The facet only sets the scene (`vague.scene.facets`).
+    pub fn sets_the_scene(&self, facet: &Found) -> bool {
+        self.scene_facets.lists(facet)
     }
 
     /// The intents of the one topic `text` names when it says little else (see

@@ -5,6 +5,7 @@
 //! each entity's own `normalize` steps (upper-case, strip spaces or hyphens …). Spans are mapped back
 //! to the NFKC text, so a stretch of text claimed by an earlier entity is never read again by a later
 //! one, and what is left over tells whether a message is "just the detail" the bot asked for.
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -140,6 +141,25 @@ pub struct Found {
     pub value: String,
     /// Where it was found, in [`Extraction::text`].
     pub span: Range<usize>,
+}
+
+/// Facet → some of its values, as `_dialogue.yaml` lists them (`policy.complaint_facets`,
+/// `policy.shared_questions`, `context.vague.scene.facets`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct FacetValues(BTreeMap<String, Vec<String>>);
+
+impl FacetValues {
+    /// `found` is a facet with one of the listed values.
+    pub fn lists(&self, found: &Found) -> bool {
+        self.0
+            .get(&found.name)
+            .is_some_and(|values| values.contains(&found.value))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.0.iter()
+    }
 }
 
 /// What one message held.

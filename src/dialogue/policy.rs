@@ -694,10 +694,7 @@ impl Ctx<'_, '_, '_> {
         let sets_the_scene = no_sentence_asks
             && !is_question(text)
             && !context.requests(text)
-            && self
-                .facets
-                .iter()
-                .all(|f| context.sets_the_scene(&f.name, &f.value))
+            && self.facets.iter().all(|f| context.sets_the_scene(f))
             && self.reading.score >= 0.0;
         if !(unsure && after_courtesy && sets_the_scene) {
             return None;
@@ -777,11 +774,7 @@ impl Ctx<'_, '_, '_> {
     /// facet value of `policy.complaint_facets`), whatever it classifies as.
     fn asks_what_only_a_person_grants(&self) -> bool {
         let wanted = &self.d.config.policy.complaint_facets;
-        self.extraction.facets.iter().any(|f| {
-            wanted
-                .get(&f.name)
-                .is_some_and(|values| values.contains(&f.value))
-        })
+        self.extraction.facets.iter().any(|f| wanted.lists(f))
     }
 
     /// The polite close, when this short message drops what the answer on the turn before was
@@ -1639,19 +1632,27 @@ impl Ctx<'_, '_, '_> {
     /// Too unsure to answer `intent`, the likeliest, from the words alone, but the message asks
     /// what few intents have their own answer for, `intent` among them and its runner-up not.
     fn asks_what_only_it_answers(&self, intent: &IntentName) -> bool {
-        let c = self.input.classification;
-        let policy = &self.d.config.policy;
-        let runner_up = c.alternatives.first().map(|a| a.intent.clone());
-        // "I forgot my password. Also, how do I change my email address?": a sentence surely
-        // about something else would go unanswered.
-        let another_asked = self.input.sentences.iter().any(|s| {
-            sure_intent(s).is_some_and(|i| i != intent && !self.d.context.is_small_talk(i))
-        });
-        c.confidence >= policy.rephrase_guess_min_confidence
-            && !self.d.context.is_small_talk(intent)
+        let runner_up = self.input.classification.alternatives.first();
+        self.worth_answering_unsure(intent)
+            && runner_up.is_some_and(|alt| {
+                self.hinted_by_facets(intent, &alt.intent).as_ref() == Some(intent)
+            })
+    }
+
+    /// `intent`, the likeliest of a message too unsure to answer from the words alone, may still
+    /// be answered from what the message asks: it is a guess worth offering, not courtesy, and no
+    /// sentence surely asks something else ("I forgot my password. Also, how do I change my email
+    /// address?": that sentence would go unanswered).
+    fn worth_answering_unsure(&self, intent: &IntentName) -> bool {
+        let context = &self.d.context;
+        let another_asked = self
+            .input
+            .sentences
+            .iter()
+            .any(|s| sure_intent(s).is_some_and(|i| i != intent && !context.is_small_talk(i)));
+        self.input.classification.confidence >= self.d.config.policy.rephrase_guess_min_confidence
+            && !context.is_small_talk(intent)
             && !another_asked
-            && runner_up
-                .is_some_and(|alt| self.hinted_by_facets(intent, &alt).as_ref() == Some(intent))
     }
 
     /// Too unsure of `intent`, the likeliest, alone; but the message asks a question of its own
@@ -1662,30 +1663,22 @@ impl Ctx<'_, '_, '_> {
     fn answered_either_way(&self, intent: &IntentName) -> bool {
         let c = self.input.classification;
         let policy = &self.d.config.policy;
-        let context = &self.d.context;
         let Some(runner_up) = c.alternatives.first().filter(|a| &a.intent != intent) else {
             return false;
         };
-        let another_asked = self
-            .input
-            .sentences
-            .iter()
-            .any(|s| sure_intent(s).is_some_and(|i| i != intent && !context.is_small_talk(i)));
         let both_answer = || {
             self.facets
                 .iter()
-                .filter(|f| policy.shares_question(&f.name, &f.value))
+                .filter(|f| policy.shared_questions.lists(f))
                 .any(|f| {
                     let one = std::slice::from_ref(f);
                     self.facets_change_answer(intent, "", None, one)
                         && self.facets_change_answer(&runner_up.intent, "", None, one)
                 })
         };
-        c.confidence >= policy.rephrase_guess_min_confidence
-            && c.confidence + runner_up.confidence >= c.threshold
-            && !context.is_small_talk(intent)
-            && !context.is_small_talk(&runner_up.intent)
-            && !another_asked
+        c.confidence + runner_up.confidence >= c.threshold
+            && !self.d.context.is_small_talk(&runner_up.intent)
+            && self.worth_answering_unsure(intent)
             && both_answer()
     }
 
