@@ -2098,6 +2098,33 @@ fn a_message_that_only_sets_the_scene_offers_the_topic_intents() {
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say("I ordered shoes last week", confident("order_status", 0.95));
     chat.assert_kind(&turn, TurnKind::AskSlot);
+    // Unless the customer introduced themself: what was bought and when is all the classifier
+    // heard, and nothing has been asked yet.
+    for text in [
+        "Hi, my name is Ken. I ordered shoes last week",
+        "先月バッグを購入した者です",
+        "先日注文した山田と申します",
+    ] {
+        let mut chat = Chat::new(&d, None, json!({}));
+        let turn = chat.say(text, confident("delivery_problem", 0.9));
+        chat.assert_kind(&turn, TurnKind::Clarify);
+        assert!(offered(&turn).contains(&"order_status"), "{text}");
+    }
+    // An introduction with a problem, a question or a request still says what it wants.
+    for text in [
+        "My name is Ken, I ordered shoes last week and they haven't arrived",
+        "先月バッグを購入した者ですが、まだ届いていません",
+        "My name is Ken. Where is the order I placed last week?",
+        "先日注文した山田と申します。キャンセルしたいです",
+    ] {
+        let mut chat = Chat::new(&d, None, json!({}));
+        let turn = chat.say(text, confident("delivery_problem", 0.9));
+        assert!(
+            !offered(&turn).contains(&"cancel_order"),
+            "{text}: {:?}",
+            offered(&turn)
+        );
+    }
     // In the middle of another topic it is background to that topic, not a new start.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     chat.say(

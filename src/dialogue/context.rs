@@ -187,12 +187,25 @@ pub struct SceneConfig {
     /// Facet → values that only set the scene ("I ordered", "注文した": `about: [my_order]`);
     /// any other facet says what the message asks.
     pub facets: FacetValues,
-    /// Words of introductions and times ("my name is", "in October", "と申します", "先月"), per
-    /// locale; a scene names one at least.
+    /// Words of times ("in October", "先月"), per locale; a scene names one of them or of
+    /// `introductions` at least.
     pub words: BTreeMap<Locale, Vec<String>>,
+    /// Words customers introduce themselves with ("my name is", "と申します", "者です"), per
+    /// locale. An introduction is not a request, so a scene with one offers the topic's choices
+    /// even when the classifier is sure of an intent from what was bought and when.
+    pub introductions: BTreeMap<Locale, Vec<String>>,
     /// What may remain besides: at most this many English words and other characters.
     pub max_words: usize,
     pub max_chars: usize,
+}
+
+/// What a message that only sets the scene names.
+#[derive(Debug, Clone, Copy)]
+pub struct Scene<'a> {
+    /// The topic's intents.
+    pub intents: &'a [IntentName],
+    /// Whether the customer introduced themself (`SceneConfig::introductions`).
+    pub introduced: bool,
 }
 
 /// A topic word and the intents a vague message about it may mean.
@@ -215,6 +228,8 @@ pub struct Context {
     scene_facets: FacetValues,
     /// Folded, longest first.
     scene_words: Vec<String>,
+    /// Folded, longest first.
+    scene_introductions: Vec<String>,
     scene_rest: (usize, usize),
     config: FollowUpConfig,
     small_talk: Vec<IntentName>,
@@ -268,6 +283,15 @@ impl Context {
             scene_facets: config.vague.scene.facets.clone(),
             scene_words: longest_first(
                 config.vague.scene.words.values().flatten().map(|w| fold(w)),
+            ),
+            scene_introductions: longest_first(
+                config
+                    .vague
+                    .scene
+                    .introductions
+                    .values()
+                    .flatten()
+                    .map(|w| fold(w)),
             ),
             scene_rest: (config.vague.scene.max_words, config.vague.scene.max_chars),
             config: config.follow_up.clone(),
@@ -518,10 +542,11 @@ impl Context {
 
     /// The intents of the one topic `text` names when it says little else (see
     /// [`SceneConfig`]); whether it asks or requests anything is for the caller to check.
-    pub fn scene_topic(&self, text: &str) -> Option<&[IntentName]> {
+    pub fn scene_topic(&self, text: &str) -> Option<Scene<'_>> {
         let (intents, mut rest) = self.one_topic(text)?;
+        let introduced = remove_terms(&mut rest, &self.scene_introductions);
         // "My order is late" names no time and no one: a state, not a scene.
-        let scene_named = remove_terms(&mut rest, &self.scene_words);
+        let scene_named = remove_terms(&mut rest, &self.scene_words) || introduced;
         remove_terms(&mut rest, &self.filler);
         let length = Length::of(&rest);
         let (max_words, max_chars) = self.scene_rest;
@@ -529,7 +554,10 @@ impl Context {
         // ending ("まだ届いていません"): what happened, not who bought what.
         let hiragana = rest.chars().any(|c| ('\u{3041}'..='\u{309f}').contains(&c));
         (scene_named && !hiragana && length.words <= max_words && length.other_chars <= max_chars)
-            .then_some(intents)
+            .then_some(Scene {
+                intents,
+                introduced,
+            })
     }
 
     /// The intents of the one topic `text` names, and the folded text without its words.

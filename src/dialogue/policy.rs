@@ -691,15 +691,20 @@ impl Ctx<'_, '_, '_> {
             .iter()
             .filter_map(sure_intent)
             .all(|i| context.is_small_talk(i));
-        let sets_the_scene = no_sentence_asks
-            && !is_question(text)
+        let says_nothing_more = !is_question(text)
             && !context.requests(text)
             && self.facets.iter().all(|f| context.sets_the_scene(f))
             && self.reading.score >= 0.0;
-        if !(unsure && after_courtesy && sets_the_scene) {
+        if !(after_courtesy && says_nothing_more) {
             return None;
         }
-        self.ranked_choices(context.scene_topic(text)?)
+        let scene = context.scene_topic(text)?;
+        // "Hi, my name is Ken. I ordered shoes last week" may read as sure order_status: the
+        // purchase is what the classifier heard, but an introduction asks nothing yet.
+        if !(scene.introduced || (unsure && no_sentence_asks)) {
+            return None;
+        }
+        self.ranked_choices(scene.intents)
     }
 
     /// What a message holding only an entity means ("MD12345678" alone): the running topic when
