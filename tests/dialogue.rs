@@ -2599,6 +2599,22 @@ fn a_question_or_a_request_instead_of_the_order_number_is_a_new_topic() {
         let turn = chat.say(statement, confident(read_as, 0.99));
         chat.assert_intent(&turn, read_as);
     }
+    // A command is a request however short: asked which order's status, "cancel it" is the
+    // cancellation's question for the number, not where to find the number again.
+    for command in [
+        "cancel it",
+        "Ok then, just cancel it",
+        "Cancel the order please",
+    ] {
+        let mut chat = Chat::new(&d, Some("en"), json!({}));
+        chat.say(
+            "I'd like to know about my order",
+            confident("order_status", 0.98),
+        );
+        let turn = chat.say(command, confident("cancel_order", 0.96));
+        chat.assert_kind(&turn, TurnKind::AskSlot);
+        chat.assert_intent(&turn, "cancel_order");
+    }
 }
 
 #[test]

@@ -118,6 +118,11 @@ pub struct BackgroundConfig {
     /// Words that make a message a request or a question ("want", "instead", "たい", "ください"),
     /// per locale.
     pub request_words: BTreeMap<Locale, Vec<String>>,
+    /// Commands: a message that opens with one ("cancel it", "ok, just change the address") is a
+    /// request, however short. Whole words, per locale.
+    pub imperatives: BTreeMap<Locale, Vec<String>>,
+    /// What may come before a command ("ok", "then", "just").
+    pub imperative_lead_ins: BTreeMap<Locale, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +251,10 @@ pub struct Context {
     consents: Vec<String>,
     request_intents: Vec<IntentName>,
     request_words: Lexicon,
+    /// Folded.
+    imperatives: Vec<String>,
+    /// Folded.
+    imperative_lead_ins: Vec<String>,
     /// Folded, longest first.
     unhelped_said: Vec<String>,
     /// Folded, longest first.
@@ -308,6 +317,20 @@ impl Context {
             consents: longest_first(config.consents.values().flatten().map(|w| fold(w))),
             request_intents: config.background.request_intents.clone(),
             request_words: Lexicon::new(config.background.request_words.values().flatten()),
+            imperatives: config
+                .background
+                .imperatives
+                .values()
+                .flatten()
+                .map(|w| fold(w))
+                .collect(),
+            imperative_lead_ins: config
+                .background
+                .imperative_lead_ins
+                .values()
+                .flatten()
+                .map(|w| fold(w))
+                .collect(),
             unhelped_said: longest_first(config.unhelped.said.values().flatten().map(|w| fold(w))),
             unhelped_filler: longest_first(
                 config.unhelped.filler.values().flatten().map(|w| fold(w)),
@@ -362,9 +385,22 @@ impl Context {
         !self.request_intents.contains(intent) && !self.requests(text)
     }
 
-    /// `text` holds a word of asking or requesting (`background.request_words`).
+    /// `text` holds a word of asking or requesting (`background.request_words`), or opens with
+    /// a command (`background.imperatives`).
     pub fn requests(&self, text: &str) -> bool {
-        self.request_words.any(&fold(text))
+        let folded = fold(text);
+        self.request_words.any(&folded) || self.opens_with_a_command(&folded)
+    }
+
+    /// The first word of the folded text, lead-ins ("ok", "then") skipped, is a command.
+    fn opens_with_a_command(&self, folded: &str) -> bool {
+        let mut words = folded
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .skip_while(|w| self.imperative_lead_ins.iter().any(|l| l == w));
+        words
+            .next()
+            .is_some_and(|w| self.imperatives.iter().any(|i| i == w))
     }
 
     /// The message says nothing but "ok" ("ok", "はい、わかりました", "sure!").
