@@ -2011,6 +2011,82 @@ fn a_vague_request_offers_the_topic_intents() {
 }
 
 #[test]
+fn a_short_reply_to_the_choices_takes_the_offered_intent_the_classifier_leans_to() {
+    let d = engine();
+    let leaning =
+        |reason: Reason, top: Option<&str>, alternatives: &[(&str, f32)]| Classification {
+            alternatives: alternatives
+                .iter()
+                .map(|(i, c)| Alternative {
+                    intent: intent_name(i),
+                    confidence: *c,
+                })
+                .collect(),
+            ..classification(top, 0.34, Action::Handoff, reason)
+        };
+    let order_choices = |chat: &mut Chat| {
+        let turn = chat.say(
+            "I have a question about my order",
+            confident("order_status", 0.9),
+        );
+        chat.assert_kind(&turn, TurnKind::Clarify);
+    };
+    // Out of scope alone, but among the offered intents clearly the order's status.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    order_choices(&mut chat);
+    let turn = chat.say(
+        "Where is it?",
+        leaning(
+            Reason::OutOfScope,
+            None,
+            &[
+                ("order_status", 0.34),
+                ("shipping_fees", 0.08),
+                ("other_question", 0.07),
+            ],
+        ),
+    );
+    chat.assert_intent(&turn, "order_status");
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+    // Split between two offered intents: no lean, the usual miss.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    order_choices(&mut chat);
+    let turn = chat.say(
+        "can I still do that?",
+        leaning(
+            Reason::LowConfidence,
+            Some("cancel_order"),
+            &[("change_order", 0.3), ("order_status", 0.1)],
+        ),
+    );
+    assert!(
+        !matches!(turn.kind, TurnKind::Answer | TurnKind::AskSlot),
+        "{:?}",
+        turn.kind
+    );
+    // Leaning to nothing offered: not taken either.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    order_choices(&mut chat);
+    let turn = chat.say(
+        "what's the weather like",
+        leaning(
+            Reason::OutOfScope,
+            None,
+            &[
+                ("shipping_fees", 0.05),
+                ("order_status", 0.04),
+                ("greeting", 0.03),
+            ],
+        ),
+    );
+    assert!(
+        !matches!(turn.kind, TurnKind::Answer | TurnKind::AskSlot),
+        "{:?}",
+        turn.kind
+    );
+}
+
+#[test]
 fn a_question_the_two_likeliest_both_answer_is_answered_when_together_they_are_sure() {
     let d = engine();
     // Who pays a return's shipping: the return's answer and the shipping fees' both say.

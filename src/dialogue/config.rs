@@ -160,6 +160,12 @@ pub struct PolicyConfig {
     /// A message the classifier splits between courtesy intents ("thanks bye": thanks 0.50,
     /// goodbye 0.46) is courtesy when they hold at least this much probability together.
     pub courtesy_min_confidence: f32,
+    /// A short reply to offered choices that names none of them and that the classifier cannot
+    /// place ("Where is it?" after the order choices) takes the offered intent it leans to, when
+    /// that one has at least this probability …
+    pub choice_lean_min_confidence: f32,
+    /// … and this many times the probability of every other offered intent.
+    pub choice_lean_ratio: f32,
 }
 
 impl PolicyConfig {
@@ -187,6 +193,8 @@ impl Default for PolicyConfig {
             rephrase_guess_min_confidence: 0.25,
             rephrase_max_guesses: 0,
             courtesy_min_confidence: 0.85,
+            choice_lean_min_confidence: 0.25,
+            choice_lean_ratio: 3.0,
         }
     }
 }

@@ -389,6 +389,10 @@ impl Ctx<'_, '_, '_> {
             let confidence = self.input.classification.confidence;
             return Break(self.answer(&about, confidence));
         }
+        if let Some((leaned, confidence)) = self.choice_leaned_to(&p) {
+            self.follow_on(&p.text);
+            return Break(self.answer(&leaned, confidence));
+        }
         if self.entity_alone().is_none() {
             return Continue(self);
         }
@@ -609,6 +613,43 @@ impl Ctx<'_, '_, '_> {
             .iter()
             .find(|cand| self.answer_depends_on_facets(&cand.intent, "", None))
             .map(|cand| cand.intent.clone())
+    }
+
+    /// A short reply to the choices that names none of them and that the classifier cannot
+    /// place alone ("Where is it?" after the order choices: out of scope 0.34, order_status
+    /// 0.34), but which, among the offered intents, leans clearly to one (see
+    /// `policy.choice_lean_*`): that one, with its probability. An offered intent the classifier
+    /// does not list is counted as likely as its least likely listed one.
+    fn choice_leaned_to(&self, p: &PendingClarification) -> Option<(IntentName, f32)> {
+        let c = self.input.classification;
+        let unsure = matches!(
+            c.reason,
+            Reason::LowConfidence | Reason::OutOfScope | Reason::Ambiguous
+        );
+        if !unsure || p.candidates.len() < 2 || !self.d.context.is_short(self.input.text) {
+            return None;
+        }
+        let listed: Vec<(&IntentName, f32)> = c
+            .intent
+            .iter()
+            .map(|i| (i, c.confidence))
+            .chain(c.alternatives.iter().map(|a| (&a.intent, a.confidence)))
+            .collect();
+        let unlisted = listed.iter().map(|(_, p)| *p).fold(1.0f32, f32::min);
+        let mut ranked: Vec<(f32, &IntentName)> = p
+            .candidates
+            .iter()
+            .map(|cand| {
+                let listed = listed.iter().find(|(i, _)| **i == cand.intent);
+                (listed.map_or(unlisted, |(_, p)| *p), &cand.intent)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let policy = &self.d.config.policy;
+        let (best, intent) = ranked[0];
+        let second = ranked[1].0;
+        (best >= policy.choice_lean_min_confidence && best >= policy.choice_lean_ratio * second)
+            .then(|| (intent.clone(), best))
     }
 
     /// The customer says they do not have the detail asked for ("I haven't ordered yet"): the
