@@ -76,6 +76,10 @@ pub struct EvalArgs {
     /// How the encoders of several seeds make one vector: concat, mean or soup.
     #[arg(long, default_value = "concat")]
     pub finetune_combine: Combine,
+    /// With `--finetune`: also train each benchmark's encoder and head again on train + dev for
+    /// the epochs dev chose, and print that model's test accuracy (the papers' protocol).
+    #[arg(long)]
+    pub finetune_refit: bool,
 }
 
 /// Options of `--finetune` (shared by `train` and `eval`).
@@ -149,6 +153,7 @@ pub fn run(paths: &Paths, args: EvalArgs) -> anyhow::Result<()> {
             false => args.finetune_seeds.clone(),
         },
         combine: args.finetune_combine,
+        refit: args.finetune_refit,
     };
     let mut skipped: Vec<String> = Vec::new();
     if !args.no_catalog {

@@ -126,6 +126,8 @@ pub struct Fitted {
     pub thresholds: Thresholds,
     pub stats: CalibrationStats,
     pub has_out_of_scope_class: bool,
+    /// The head's learning rate (chosen on a held-out split, else the configured one).
+    pub head_learning_rate: f64,
     /// The held-out predictions calibration was done on (out-of-fold ones under
     /// cross-validation), scored with the fitted temperature: what the compare report reads.
     pub held_out: HeldOutScores,
@@ -167,12 +169,15 @@ pub fn fit(
         }
         Calibration::HeldOut { .. } => HeldOut::default(),
     };
-    let head = match &calibration {
+    let (head, head_learning_rate) = match &calibration {
         Calibration::HeldOut { x: dx, labels: dl } => {
             let held_targets: Vec<usize> = dl.iter().map(class_of).collect();
             best_on_held_out(x, &targets, n_classes, &options.head, (dx, &held_targets))?
         }
-        _ => Head::fit(x, &targets, n_classes, &options.head)?,
+        _ => (
+            Head::fit(x, &targets, n_classes, &options.head)?,
+            options.head.learning_rate,
+        ),
     };
     let index = in_scope_index(x, labels);
     if let Calibration::HeldOut { x: dx, labels: dl } = calibration {
@@ -208,6 +213,7 @@ pub fn fit(
         thresholds,
         stats,
         has_out_of_scope_class: has_oos,
+        head_learning_rate,
         held_out: HeldOutScores {
             scores,
             labels: held_labels,
@@ -225,13 +231,13 @@ fn best_on_held_out(
     n_classes: usize,
     config: &HeadConfig,
     held_out: (&Embeddings, &[usize]),
-) -> Result<Head, NluError> {
+) -> Result<(Head, f64), NluError> {
     let (dx, dy) = held_out;
     let slower = HeadConfig {
         learning_rate: config.learning_rate / 3.0,
         ..config.clone()
     };
-    let mut best: Option<(usize, Head)> = None;
+    let mut best: Option<(usize, Head, f64)> = None;
     for candidate in [config, &slower] {
         let head = Head::fit(x, targets, n_classes, candidate)?;
         let right = right_on(&head, dx, dy);
@@ -240,11 +246,11 @@ fn best_on_held_out(
             right,
             "head on held-out data"
         );
-        if best.as_ref().is_none_or(|(r, _)| right > *r) {
-            best = Some((right, head));
+        if best.as_ref().is_none_or(|(r, _, _)| right > *r) {
+            best = Some((right, head, candidate.learning_rate));
         }
     }
-    best.map(|(_, head)| head)
+    best.map(|(_, head, learning_rate)| (head, learning_rate))
         .ok_or_else(|| NluError::Training("no head candidate".into()))
 }
 
@@ -802,7 +808,7 @@ mod tests {
         let (dx, dy) = sample(150);
         let config = HeadConfig::default();
         let right = |head: &Head| right_on(head, &dx, &dy);
-        let chosen = best_on_held_out(&x, &y, 3, &config, (&dx, &dy)).expect("fit");
+        let (chosen, _) = best_on_held_out(&x, &y, 3, &config, (&dx, &dy)).expect("fit");
         let slower = HeadConfig {
             learning_rate: config.learning_rate / 3.0,
             ..config.clone()

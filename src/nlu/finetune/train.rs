@@ -161,10 +161,13 @@ pub fn finetune(
         }
         let acc = accuracy(layers, &head, lower, held_out, options)?;
         report.held_out_accuracy.push(acc);
+        let held_out_text = match held_out.is_empty() {
+            true => "no held-out data".to_string(),
+            false => format!("held-out accuracy {:.2} %", acc * 100.0),
+        };
         eprintln!(
-            "fine-tune epoch {epoch}: loss {:.4}, held-out accuracy {:.2} %, {:.0} s",
+            "fine-tune epoch {epoch}: loss {:.4}, {held_out_text}, {:.0} s",
             report.train_loss[epoch - 1],
-            acc * 100.0,
             te.elapsed().as_secs_f64()
         );
         if acc > best.0 || held_out.is_empty() {
