@@ -3066,6 +3066,23 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
             "I wasn't home so they left it outside",
             Some("left_outside"),
         ),
+        // Not what the shop showed is a wrong item; the site in the way of checking out.
+        (
+            "The item I received is different from the photo",
+            Some("wrong_item"),
+        ),
+        ("届いた商品が写真と全然違います", Some("wrong_item")),
+        (
+            "Your site is so slow and I couldn't check out",
+            Some("site_trouble"),
+        ),
+        ("サイトが重くて注文できませんでした", Some("site_trouble")),
+        ("The checkout page just kept loading", Some("site_trouble")),
+        // A charge or a missing confirmation keeps its own answer.
+        (
+            "The site froze but I was charged twice",
+            Some("charged"),
+        ),
     ] {
         assert_eq!(facet(text, "asks").as_deref(), expected, "{text}");
     }
