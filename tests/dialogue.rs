@@ -3079,10 +3079,7 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
         ("サイトが重くて注文できませんでした", Some("site_trouble")),
         ("The checkout page just kept loading", Some("site_trouble")),
         // A charge or a missing confirmation keeps its own answer.
-        (
-            "The site froze but I was charged twice",
-            Some("charged"),
-        ),
+        ("The site froze but I was charged twice", Some("charged")),
     ] {
         assert_eq!(facet(text, "asks").as_deref(), expected, "{text}");
     }
