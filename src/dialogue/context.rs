@@ -271,7 +271,7 @@ pub struct Context {
 impl Context {
     pub fn new(config: &ContextConfig) -> Context {
         let markers = Lexicon::new(config.follow_up.markers.values().flatten());
-        let filler = longest_first(config.vague.filler.values().flatten().map(|w| fold(w)));
+        let filler = folded_longest_first(&config.vague.filler);
         let topics = config
             .vague
             .topics
@@ -290,18 +290,8 @@ impl Context {
             entities: config.vague.entities.clone(),
             hand_over_after: config.vague.hand_over_after.clone(),
             scene_facets: config.vague.scene.facets.clone(),
-            scene_words: longest_first(
-                config.vague.scene.words.values().flatten().map(|w| fold(w)),
-            ),
-            scene_introductions: longest_first(
-                config
-                    .vague
-                    .scene
-                    .introductions
-                    .values()
-                    .flatten()
-                    .map(|w| fold(w)),
-            ),
+            scene_words: folded_longest_first(&config.vague.scene.words),
+            scene_introductions: folded_longest_first(&config.vague.scene.introductions),
             scene_rest: (config.vague.scene.max_words, config.vague.scene.max_chars),
             config: config.follow_up.clone(),
             small_talk: config.small_talk_intents.clone(),
@@ -311,40 +301,17 @@ impl Context {
             withdrawn_reply: config.withdrawn.reply_intent.clone(),
             where_to_find: Lexicon::new(config.where_to_find.values().flatten()),
             openers: longest_first(config.openers.values().flatten().map(|w| w.to_lowercase())),
-            acknowledgements: longest_first(
-                config.acknowledgements.values().flatten().map(|w| fold(w)),
-            ),
-            consents: longest_first(config.consents.values().flatten().map(|w| fold(w))),
+            acknowledgements: folded_longest_first(&config.acknowledgements),
+            consents: folded_longest_first(&config.consents),
             request_intents: config.background.request_intents.clone(),
             request_words: Lexicon::new(config.background.request_words.values().flatten()),
-            imperatives: config
-                .background
-                .imperatives
-                .values()
-                .flatten()
-                .map(|w| fold(w))
-                .collect(),
-            imperative_lead_ins: config
-                .background
-                .imperative_lead_ins
-                .values()
-                .flatten()
-                .map(|w| fold(w))
-                .collect(),
-            unhelped_said: longest_first(config.unhelped.said.values().flatten().map(|w| fold(w))),
-            unhelped_filler: longest_first(
-                config.unhelped.filler.values().flatten().map(|w| fold(w)),
-            ),
+            imperatives: folded_longest_first(&config.background.imperatives),
+            imperative_lead_ins: folded_longest_first(&config.background.imperative_lead_ins),
+            unhelped_said: folded_longest_first(&config.unhelped.said),
+            unhelped_filler: folded_longest_first(&config.unhelped.filler),
             own_sentence: config.own_sentence.clone(),
             pointers: Lexicon::new(config.own_sentence.pointers.values().flatten()),
-            conjunctions: longest_first(
-                config
-                    .own_sentence
-                    .conjunctions
-                    .values()
-                    .flatten()
-                    .map(|w| fold(w)),
-            ),
+            conjunctions: folded_longest_first(&config.own_sentence.conjunctions),
             language_requests: config
                 .language_requests
                 .phrases
@@ -673,6 +640,11 @@ fn after_last_concession(folded: &str) -> Option<(&str, &str)> {
 fn made_only_of(text: &str, terms: &[String]) -> bool {
     let mut rest = fold(text);
     remove_terms(&mut rest, terms) && !rest.chars().any(char::is_alphanumeric)
+}
+
+/// Every locale's words, folded, longest first.
+fn folded_longest_first(per_locale: &BTreeMap<Locale, Vec<String>>) -> Vec<String> {
+    longest_first(per_locale.values().flatten().map(|w| fold(w)))
 }
 
 fn longest_first(words: impl Iterator<Item = String>) -> Vec<String> {

@@ -635,13 +635,13 @@ impl Ctx<'_, '_, '_> {
             .map(|i| (i, c.confidence))
             .chain(c.alternatives.iter().map(|a| (&a.intent, a.confidence)))
             .collect();
-        let unlisted = listed.iter().map(|(_, p)| *p).fold(1.0f32, f32::min);
+        let unlisted = listed.iter().map(|(_, prob)| *prob).fold(1.0f32, f32::min);
         let mut ranked: Vec<(f32, &IntentName)> = p
             .candidates
             .iter()
             .map(|cand| {
                 let listed = listed.iter().find(|(i, _)| **i == cand.intent);
-                (listed.map_or(unlisted, |(_, p)| *p), &cand.intent)
+                (listed.map_or(unlisted, |(_, prob)| *prob), &cand.intent)
             })
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -713,7 +713,7 @@ impl Ctx<'_, '_, '_> {
     /// A message that only sets the scene ("Hi, my name is Ken. I ordered shoes last week",
     /// "先週靴を注文した田中です"), at the start or after courtesy: it names one topic, asks and
     /// requests nothing, holds no facet and no bad feeling, says little else (`vague.scene`),
-    /// and the classifier is unsure of it.
+    /// and the classifier is unsure of it, unless the customer introduced themself.
     /// The customer has not said what they want yet, so the topic's choices, not "could you put
     /// it another way?" or "I can't help with that".
     fn background_choices(&self) -> Option<Vec<IntentName>> {
