@@ -20,7 +20,7 @@ use crate::nlu::finetune::train::{
     FinetuneOptions, FinetuneReport, Labelled,
 };
 use crate::nlu::fit::{argmax, FitOptions, Fitted};
-use crate::nlu::head::softmax;
+use crate::nlu::head::{softmax, Head, HeadConfig};
 use crate::nlu::{BertEncoder, Embeddings, Encoder, EncoderOptions, NluError};
 
 /// What fine-tuning cost and gave on one benchmark.
@@ -67,6 +67,18 @@ pub struct HeadComparison {
     pub fitted: f32,
     pub cosine: f32,
     pub mean: f32,
+}
+
+impl std::fmt::Display for HeadComparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fitted head {:.2} %, cosine head {:.2} %, mean {:.2} %",
+            self.fitted * 100.0,
+            self.cosine * 100.0,
+            self.mean * 100.0
+        )
+    }
 }
 
 /// Everything the fine-tuned evaluation needs besides the data.
@@ -445,25 +457,15 @@ pub fn evaluate_dataset_finetuned(
     let refit = if ft.refit {
         let r = refit(ft, &run, report.best_epoch, &fitted, fit_options, &yte)?;
         eprintln!(
-            "{}: refit on train + dev ({} epochs), in-scope test accuracy, fitted head {:.2} %, cosine head {:.2} %, mean {:.2} %",
-            data.name,
-            r.epochs,
-            r.accuracy.fitted * 100.0,
-            r.accuracy.cosine * 100.0,
-            r.accuracy.mean * 100.0
+            "{}: refit on train + dev ({} epochs), in-scope test accuracy, {}",
+            data.name, r.epochs, r.accuracy
         );
         Some(r)
     } else {
         None
     };
     if let Some(c) = heads {
-        eprintln!(
-            "{}: in-scope test accuracy, fitted head {:.2} %, cosine head {:.2} %, mean {:.2} %",
-            data.name,
-            c.fitted * 100.0,
-            c.cosine * 100.0,
-            c.mean * 100.0
-        );
+        eprintln!("{}: in-scope test accuracy, {c}", data.name);
     }
     let outcome = FinetuneOutcome {
         name: format!("{}{}", data.name, ft.suffix()),
@@ -507,11 +509,11 @@ fn refit(
     let rows: Vec<usize> = together.iter().map(|l| l.text).collect();
     let x = run.lower.embed_with(tuned.encoder.bert(), &rows)?;
     let targets: Vec<usize> = together.iter().map(|l| l.class).collect();
-    let config = crate::nlu::head::HeadConfig {
+    let config = HeadConfig {
         learning_rate: dev_fitted.head_learning_rate,
         ..fit_options.head.clone()
     };
-    let head = crate::nlu::head::Head::fit(&x, &targets, run.n_classes, &config)?;
+    let head = Head::fit(&x, &targets, run.n_classes, &config)?;
     let first_test = run.texts.len() - y_test.len();
     let test_rows: Vec<usize> = (first_test..run.texts.len()).collect();
     let xte = run.lower.embed_with(tuned.encoder.bert(), &test_rows)?;
@@ -611,7 +613,7 @@ pub(crate) fn evaluate_catalog_finetuned(
 /// In-scope test accuracy of the fitted head, the cosine head and their mean probabilities.
 fn compare_heads(
     head: &CosineHead,
-    (fitted, temperature): (&crate::nlu::head::Head, f32),
+    (fitted, temperature): (&Head, f32),
     x: &Embeddings,
     y: &[Option<usize>],
     scale: f64,
