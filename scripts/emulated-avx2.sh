@@ -65,7 +65,7 @@ fi
 messages_for() {
     local stride=$1
     $FULL && stride=1
-    awk -v stride="$stride" 'NR % stride == 1 || stride == 1' "$MESSAGES"
+    awk -v stride="$stride" '(NR - 1) % stride == 0' "$MESSAGES"
 }
 for precision in auto f32; do
     log=$WORK/emulated-$precision.log
