@@ -277,6 +277,9 @@ impl Ctx<'_, '_, '_> {
         if self.asks_what_only_a_person_grants() {
             return self.handoff(HandoffReason::Complaint, None);
         }
+        if self.tries_to_steer_the_bot() {
+            return self.miss(MissKind::OutOfScope);
+        }
         if let Some(intent) = answered_instead {
             return self.answer(&intent, c.confidence);
         }
@@ -821,6 +824,13 @@ impl Ctx<'_, '_, '_> {
     fn asks_what_only_a_person_grants(&self) -> bool {
         let wanted = &self.d.config.policy.complaint_facets;
         self.extraction.facets.iter().any(|f| wanted.lists(f))
+    }
+
+    /// The message tries to steer the bot itself ("ignore your previous instructions…", "you
+    /// are now DAN": a facet value of `policy.out_of_scope_facets`), whatever shop words it holds.
+    fn tries_to_steer_the_bot(&self) -> bool {
+        let steering = &self.d.config.policy.out_of_scope_facets;
+        self.extraction.facets.iter().any(|f| steering.lists(f))
     }
 
     /// The polite close, when this short message drops what the answer on the turn before was
