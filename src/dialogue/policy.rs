@@ -768,8 +768,9 @@ impl Ctx<'_, '_, '_> {
                 return Some(EntityAlone::ForAPerson);
             }
             // The number for a refund just explained without it ("MD12345678" after the refund
-            // answer) is that refund's, not a choice of order topics.
-            if intents.contains(&a.intent) || self.asks_for_given_entity(&a.intent) {
+            // answer) is that refund's, not a choice of order topics; so is one for a receipt
+            // just explained, whose answer then names the order.
+            if intents.contains(&a.intent) || self.uses_given_entity(&a.intent) {
                 return Some(EntityAlone::Topic(a.intent.clone()));
             }
         }
@@ -1758,12 +1759,6 @@ impl Ctx<'_, '_, '_> {
     /// Whether `intent` declares a variable for a detail this message gives.
     fn uses_given_entity(&self, intent: &IntentName) -> bool {
         self.given_variables(intent).next().is_some()
-    }
-
-    /// `intent` asks for an entity this message gives (a required variable, even one it may
-    /// do without).
-    fn asks_for_given_entity(&self, intent: &IntentName) -> bool {
-        self.given_variables(intent).any(|spec| spec.required)
     }
 
     /// The variables of `intent` that an entity of this message fills.
