@@ -242,7 +242,12 @@ impl Ctx<'_, '_, '_> {
         let confident =
             c.intent.is_some() && matches!(c.reason, Reason::Confident | Reason::AlwaysHandoff);
 
-        if self.language_request {
+        // "Can you reply in English? My order number is MD12345678" to "which order?": the
+        // number answers the question, in English (the reply below takes it).
+        let gives_pending_slot = pending_slot
+            .as_ref()
+            .is_some_and(|slot| self.extraction.get(&slot.variable).is_some());
+        if self.language_request && !gives_pending_slot {
             // "Could you answer in English? How much is shipping?": the question, in English.
             match self.asked_besides_the_language() {
                 Some(intent) => return self.answer(&intent, c.confidence),
@@ -494,7 +499,10 @@ impl Ctx<'_, '_, '_> {
                 .as_ref()
                 .is_some_and(|i| d.config.policy.covers(&slot.intent, i))
         };
-        if given && (!other || self.extraction.extra_chars() <= max_extra || covered()) {
+        // A request for another language around the value is no new topic ("Can you reply in
+        // English? My order number is MD12345678").
+        let plain_reply = !other || self.language_request;
+        if given && (plain_reply || self.extraction.extra_chars() <= max_extra || covered()) {
             self.continue_question(&slot.question);
             return Break(self.answer(&slot.intent.clone(), slot.confidence));
         }
