@@ -264,7 +264,10 @@ impl Ctx<'_, '_, '_> {
         }
         let answered_instead = self.answered_instead();
         let explicit_intent = c.intent.clone().filter(|i| {
-            confident && policy.explicit_request_intents.contains(i) && answered_instead.is_none()
+            confident
+                && policy.explicit_request_intents.contains(i)
+                && answered_instead.is_none()
+                && !self.points_back_unsurely()
         });
         // "わかりません" to "your order number?" says the customer has none, however much it reads
         // like "I don't understand, get me a person" on its own; words that ask for one still do.
@@ -900,6 +903,24 @@ impl Ctx<'_, '_, '_> {
             newer = answer;
         }
         None
+    }
+
+    /// A short message pointing back to the answer just given, or asking what that answer has
+    /// words for ("and my phone number?" after the e-mail change answer), placed elsewhere only
+    /// unsurely and without words that ask for a person: the running topic's, not a wish for a
+    /// person however it reads.
+    fn points_back_unsurely(&self) -> bool {
+        let context = &self.d.context;
+        let text = self.input.text;
+        let Some(last) = self.recent_answer() else {
+            return false;
+        };
+        let points_back = context.points_back(text)
+            || self.answer_depends_on_facets(&last.intent, &last.question, None);
+        context.is_short(text)
+            && points_back
+            && self.input.classification.confidence < context.follow_up().override_below
+            && !self.d.signals.explicit_request(text)
     }
 
     /// The topic the bot just answered, when this short message points back to it ("how long?",
