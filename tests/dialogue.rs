@@ -1608,6 +1608,33 @@ fn all_caps_english_is_frustration() {
 }
 
 #[test]
+fn the_summary_quotes_the_problem_not_the_greeting_that_opened() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("hi", confident("greeting", 0.98));
+    chat.say(
+        "my order MD12345678 arrived broken",
+        confident("defective_product", 0.96),
+    );
+    let turn = chat.say("I want to talk to a person", confident("human_agent", 0.98));
+    chat.assert_handoff(&turn, HandoffReason::ExplicitRequest);
+    let summary = &turn.handoff.as_ref().unwrap().summary.text;
+    assert!(
+        summary.contains("「my order MD12345678 arrived broken」"),
+        "{summary}"
+    );
+    assert!(!summary.contains("「hi」"), "{summary}");
+    assert!(!summary.contains("ごあいさつ"), "{summary}");
+    // A greeting is no topic either: nothing was asked yet.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say("hello", confident("greeting", 0.98));
+    let turn = chat.say("a person please", confident("human_agent", 0.98));
+    let summary = &turn.handoff.as_ref().unwrap().summary.text;
+    assert!(summary.contains("ご用件について"), "{summary}");
+    assert!(summary.contains("「a person please」"), "{summary}");
+}
+
+#[test]
 fn angry_wording_and_repeated_marks_after_a_miss_are_frustration() {
     let d = engine();
     let mut chat = Chat::new(&d, Some("ja"), json!({}));

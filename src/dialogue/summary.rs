@@ -95,7 +95,17 @@ impl Dialogue {
         ctx.insert("reason".into(), Value::from(words.reasons.get(reason)));
         let sentiment_word = sentiment_word(&words.sentiments, sentiment.label);
         ctx.insert("sentiment".into(), Value::from(sentiment_word));
-        ctx.extend(conversation_vars(state, locale));
+        // The problem in the customer's words: not the "hi" that opened the conversation.
+        let opening = state
+            .messages
+            .iter()
+            .find(|m| {
+                !m.intent
+                    .as_ref()
+                    .is_some_and(|i| self.context.is_small_talk(i))
+            })
+            .or(state.messages.first());
+        ctx.extend(conversation_vars(state, opening, locale));
         match self.responder.line(agent, Line::Summary, &ctx) {
             Ok(text) => Some(text),
             Err(e) => {
@@ -118,7 +128,14 @@ impl Dialogue {
         if let Some(i) = handoff_intent {
             vars.insert("handoff_intent".into(), label(i));
         }
-        let answered = distinct(state.answers.iter().map(|a| &a.intent));
+        // "Greeting" is no answer an agent needs to know was given.
+        let answered = distinct(
+            state
+                .answers
+                .iter()
+                .map(|a| &a.intent)
+                .filter(|i| !self.context.is_small_talk(i)),
+        );
         let seen = distinct(state.timeline.iter().filter_map(|e| e.intent.as_ref()));
         vars.insert("answered".into(), labels(answered));
         vars.insert("intents".into(), labels(seen));
@@ -127,7 +144,7 @@ impl Dialogue {
 
     /// The topic: the latest thing the bot answered or asked details for; failing that, what a
     /// handoff's message was surely about (an angry first message). Never an intent that is
-    /// itself a handoff (a complaint, a request for a person).
+    /// itself a handoff (a complaint, a request for a person), nor courtesy (a greeting).
     fn topic<'s>(&self, state: &'s DialogueState) -> Option<&'s IntentName> {
         let own_topic = |e: &'s TimelineEntry| {
             let intent = e.intent.as_ref()?;
@@ -135,7 +152,7 @@ impl Dialogue {
                 .intents
                 .get(intent)
                 .is_some_and(|i| i.handoff == HandoffMode::Always);
-            (!always).then_some(intent)
+            (!always && !self.context.is_small_talk(intent)).then_some(intent)
         };
         let sure = self.config.policy.summary_topic_min_confidence;
         let timeline = || state.timeline.iter().rev();
@@ -180,13 +197,18 @@ fn sentiment_word(words: &SentimentLabels, label: SentimentLabel) -> &str {
     }
 }
 
-/// `first_message`, `last_message` (quoted short), `turns` and `locale`.
-fn conversation_vars(state: &DialogueState, locale: &Locale) -> Vars {
+/// `first_message` (`opening`: the first that is more than courtesy), `last_message` (quoted
+/// short), `turns` and `locale`.
+fn conversation_vars(
+    state: &DialogueState,
+    opening: Option<&CustomerMessage>,
+    locale: &Locale,
+) -> Vars {
     let quote = |m: Option<&CustomerMessage>| {
         Value::from(m.map(|m| clip(&m.text, 200)).unwrap_or_default())
     };
     Vars::from([
-        ("first_message".into(), quote(state.messages.first())),
+        ("first_message".into(), quote(opening)),
         ("last_message".into(), quote(state.messages.last())),
         ("turns".into(), Value::from(state.turn)),
         ("locale".into(), Value::from(locale.as_str())),
