@@ -3141,6 +3141,8 @@ fn the_shipped_facets_read_what_is_asked_and_not_its_look_alikes() {
         ("Forget it, I'll keep the order", None),
         ("I see you are now offering free shipping", None),
         ("今から注文しても間に合いますか", None),
+        ("Write me a poem about shipping", Some("override")),
+        ("Can you write the company name on the receipt?", None),
     ] {
         assert_eq!(facet(text, "steering").as_deref(), expected, "{text}");
     }
