@@ -24,7 +24,7 @@ use rand::seq::SliceRandom;
 use super::config::{Script, PREVIOUS_INTENT};
 use super::context::Context;
 use super::engine::{Dialogue, IntentInfo};
-use super::entities::{Extraction, Found};
+use super::entities::{Extraction, FacetValues, Found};
 use super::respond::{template_vars, Line, Vars};
 use super::signals::{fold, Reading};
 use super::state::{
@@ -834,15 +834,18 @@ impl Ctx<'_, '_, '_> {
     /// The message asks for what only a person can grant (compensation for a late order: a
     /// facet value of `policy.complaint_facets`), whatever it classifies as.
     fn asks_what_only_a_person_grants(&self) -> bool {
-        let wanted = &self.d.config.policy.complaint_facets;
-        self.extraction.facets.iter().any(|f| wanted.lists(f))
+        self.has_facet_in(&self.d.config.policy.complaint_facets)
     }
 
     /// The message tries to steer the bot itself ("ignore your previous instructions…", "you
     /// are now DAN": a facet value of `policy.out_of_scope_facets`), whatever shop words it holds.
     fn tries_to_steer_the_bot(&self) -> bool {
-        let steering = &self.d.config.policy.out_of_scope_facets;
-        self.extraction.facets.iter().any(|f| steering.lists(f))
+        self.has_facet_in(&self.d.config.policy.out_of_scope_facets)
+    }
+
+    /// One of the message's facets has a value `listed`.
+    fn has_facet_in(&self, listed: &FacetValues) -> bool {
+        self.extraction.facets.iter().any(|f| listed.lists(f))
     }
 
     /// The polite close, when this short message drops what the answer on the turn before was
