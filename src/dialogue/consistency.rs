@@ -34,6 +34,17 @@ pub fn check_intent(intent: &Intent) -> Vec<Problem> {
         }
         let mut seen = BTreeSet::new();
         for scenario in scenarios(intent, templates) {
+            // A branch that only fails for some facet value fails at run time, for a customer.
+            if let Some(failure) = render_failure(templates, &scenario.vars) {
+                if seen.insert(failure.clone()) {
+                    warnings.push(Problem::new(
+                        &intent.source,
+                        None,
+                        format!("templates.{locale}: {failure}{}", scenario.label),
+                    ));
+                }
+                continue;
+            }
             let Some(difference) = difference(templates, &scenario.vars) else {
                 continue;
             };
@@ -122,8 +133,17 @@ fn compared_values(name: &str, templates: &[String]) -> BTreeSet<String> {
 static QUOTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"["']([^"']*)["']"#).expect("valid regex"));
 
+/// The first variation that fails to render with `vars`, and why.
+fn render_failure(templates: &[String], vars: &BTreeMap<String, Value>) -> Option<String> {
+    let env = Environment::new();
+    templates.iter().enumerate().find_map(|(i, source)| {
+        let error = env.render_str(source, vars).err()?;
+        Some(format!("variation #{} fails to render: {error}", i + 1))
+    })
+}
+
 /// What each variation leaves out of what the others state, e.g. `#2 lacks 330, "PayPay"`; `None`
-/// when they all state the same (templates that fail to render are the startup check's business).
+/// when they all state the same (a variation that fails to render is [`render_failure`]'s).
 fn difference(templates: &[String], vars: &BTreeMap<String, Value>) -> Option<String> {
     let env = Environment::new();
     let facts: Vec<(usize, BTreeSet<String>)> = templates
@@ -311,6 +331,21 @@ mod tests {
             "{found:?}"
         );
         assert!(found[0].contains("#2 lacks 330"), "{found:?}");
+    }
+
+    #[test]
+    fn a_branch_that_fails_to_render_for_one_value_is_reported() {
+        // Renders without `asks`, and with any value but "cost": only that branch calls a method
+        // minijinja's maps lack.
+        let found = warnings(
+            "    - \"{% if asks == 'cost' %}{{ {'a': 1}.get('a', 2) }} yen.{% else %}We take PayPay.{% endif %}\"\n    - \"{% if asks == 'cost' %}1 yen.{% else %}We take PayPay.{% endif %}\"\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("variation #1 fails to render")
+                && found[0].contains("asks = \"cost\""),
+            "{found:?}"
+        );
     }
 
     #[test]
