@@ -34,28 +34,25 @@ pub fn check_intent(intent: &Intent) -> Vec<Problem> {
         }
         let mut seen = BTreeSet::new();
         for scenario in scenarios(intent, templates) {
-            // A branch that only fails for some facet value fails at run time, for a customer.
-            if let Some(failure) = render_failure(templates, &scenario.vars) {
-                if seen.insert(failure.clone()) {
-                    warnings.push(Problem::new(
-                        &intent.source,
-                        None,
-                        format!("templates.{locale}: {failure}{}", scenario.label),
-                    ));
+            // A branch that only fails for some facet value would fail at run time, for a customer.
+            let (key, message) = match render(templates, &scenario.vars) {
+                Err(failure) => (failure.clone(), format!("{failure}{}", scenario.label)),
+                Ok(texts) => {
+                    let Some(difference) = difference(&texts) else {
+                        continue;
+                    };
+                    let message = format!(
+                        "the variations state different facts{}: {difference}",
+                        scenario.label
+                    );
+                    (difference, message)
                 }
-                continue;
-            }
-            let Some(difference) = difference(templates, &scenario.vars) else {
-                continue;
             };
-            if seen.insert(difference.clone()) {
+            if seen.insert(key) {
                 warnings.push(Problem::new(
                     &intent.source,
                     None,
-                    format!(
-                        "templates.{locale}: the variations state different facts{}: {difference}",
-                        scenario.label
-                    ),
+                    format!("templates.{locale}: {message}"),
                 ));
             }
         }
@@ -133,26 +130,26 @@ fn compared_values(name: &str, templates: &[String]) -> BTreeSet<String> {
 static QUOTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"["']([^"']*)["']"#).expect("valid regex"));
 
-/// The first variation that fails to render with `vars`, and why.
-fn render_failure(templates: &[String], vars: &BTreeMap<String, Value>) -> Option<String> {
+/// Every variation rendered with `vars`, or why the first that fails does.
+fn render(templates: &[String], vars: &BTreeMap<String, Value>) -> Result<Vec<String>, String> {
     let env = Environment::new();
-    templates.iter().enumerate().find_map(|(i, source)| {
-        let error = env.render_str(source, vars).err()?;
-        Some(format!("variation #{} fails to render: {error}", i + 1))
-    })
-}
-
-/// What each variation leaves out of what the others state, e.g. `#2 lacks 330, "PayPay"`; `None`
-/// when they all state the same (a variation that fails to render is [`render_failure`]'s).
-fn difference(templates: &[String], vars: &BTreeMap<String, Value>) -> Option<String> {
-    let env = Environment::new();
-    let facts: Vec<(usize, BTreeSet<String>)> = templates
+    templates
         .iter()
         .enumerate()
-        .filter_map(|(i, source)| {
-            let text = env.render_str(source, vars).ok()?;
-            Some((i + 1, facts_of(&text)))
+        .map(|(i, source)| {
+            env.render_str(source, vars)
+                .map_err(|e| format!("variation #{} fails to render: {e}", i + 1))
         })
+        .collect()
+}
+
+/// What each rendered variation leaves out of what the others state, e.g. `#2 lacks 330,
+/// "PayPay"`; `None` when they all state the same.
+fn difference(texts: &[String]) -> Option<String> {
+    let facts: Vec<(usize, BTreeSet<String>)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| (i + 1, facts_of(text)))
         .collect();
     let union: BTreeSet<&String> = facts.iter().flat_map(|(_, f)| f).collect();
     let lacks: Vec<String> = facts
