@@ -918,12 +918,12 @@ impl Ctx<'_, '_, '_> {
         let Some(last) = self.recent_answer() else {
             return false;
         };
-        let points_back = context.points_back(text)
-            || self.answer_depends_on_facets(&last.intent, &last.question, None);
+        // The cheap checks first: the last one renders the topic's answer.
         context.is_short(text)
-            && points_back
             && self.input.classification.confidence < context.follow_up().override_below
             && !self.d.signals.explicit_request(text)
+            && (context.points_back(text)
+                || self.answer_depends_on_facets(&last.intent, &last.question, None))
     }
 
     /// The topic the bot just answered, when this short message points back to it ("how long?",
