@@ -43,13 +43,14 @@ impl VariableSpec {
     }
 }
 
-/// When the answer does without a required variable: the question is a general one (a facet of
-/// the message has one of the listed values: `about: [general]` for "how long does shipping
-/// usually take?"), or the customer says they do not have it ("I haven't ordered yet").
+/// When the answer does without a required variable: the question is a general one (a facet or
+/// entity of the message has one of the listed values: `about: [general]` for "how long does
+/// shipping usually take?", `payment_method: [card]` for "when is the refund? I paid by card"), or
+/// the customer says they do not have it ("I haven't ordered yet").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Waiver {
-    /// Facet name → values under which the variable is not needed.
+    /// Facet or entity name → values under which the variable is not needed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, Vec<String>>,
     /// The customer's reply to the question says they do not have it (`context.declined` words).

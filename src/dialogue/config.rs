@@ -724,13 +724,13 @@ impl DialogueConfig {
             }
             self.check_answered_when(intent, problems);
             for (var, spec) in &intent.variables {
-                for facet in spec.waived.facets.keys() {
-                    if self.facet(facet).is_none() {
+                for name in spec.waived.facets.keys() {
+                    if !self.entities.iter().any(|e| &e.name == name) {
                         problems.push(Problem::new(
                             &intent.source,
                             None,
                             format!(
-                                "variable {var:?}: waived by {facet:?}, which is not a facet of {}",
+                                "variable {var:?}: waived by {name:?}, which is not an entity of {}",
                                 self.entities_source.display()
                             ),
                         ));

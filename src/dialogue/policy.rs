@@ -1537,6 +1537,7 @@ impl Ctx<'_, '_, '_> {
             || self
                 .facets
                 .iter()
+                .chain(&self.extraction.found)
                 .any(|f| waiver.by_facet(&f.name, &f.value))
     }
 
