@@ -1308,13 +1308,52 @@ fn a_customer_without_an_order_number_gets_the_answer_that_needs_none() {
     assert!(chat.state.pending_slot.is_none());
     // The question's own facets still apply to the answer without the number.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
-    chat.say(
-        "代引きで払った注文の返金はいつですか",
+    let turn = chat.say(
+        "返品した商品の返金がまだ反映されていません",
         confident("refund_status", 0.95),
     );
+    chat.assert_kind(&turn, TurnKind::AskSlot);
     let turn = chat.say("注文番号は手元にありません", unsure("refund_status"));
     chat.assert_kind(&turn, TurnKind::Answer);
-    chat.assert_says(&turn, "口座");
+    chat.assert_says(&turn, "5営業日を過ぎても");
+}
+
+#[test]
+fn a_reply_that_makes_the_detail_unnecessary_gets_the_answer_that_needs_none() {
+    let d = engine();
+    // Nothing delivered yet: nothing to exchange, and no order number needed to say so.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    let turn = chat.say(
+        "色違いに交換してもらえますか",
+        confident("return_request", 0.95),
+    );
+    chat.assert_kind(&turn, TurnKind::AskSlot);
+    let turn = chat.say("まだ届いていないんです", confident("order_status", 0.93));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "return_request");
+    chat.assert_says(&turn, "発送前");
+    assert!(chat.state.pending_slot.is_none());
+    // A number that is no try at the order number ("35 days") does not stop it.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "I need to send something back",
+        confident("return_request", 0.95),
+    );
+    let turn = chat.say(
+        "What if it's been 35 days?",
+        confident("return_request", 0.9),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_says(&turn, "30 days");
+    chat.assert_never_says(&turn, "8 digits");
+    // The payment method named answers a refund's timing for any order.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say(
+        "When do I get my refund? I paid by card",
+        confident("refund_status", 0.95),
+    );
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_says(&turn, "same card");
 }
 
 #[test]
@@ -1863,8 +1902,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
     );
     edit(
         "refund_status.yaml",
-        "facets: {about: [general]}",
-        "facets: {topic: [general]}",
+        "facets: {about: [general],",
+        "facets: {topic: [general],",
     );
     // `answered_when` names no facet.
     edit(
@@ -1907,7 +1946,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "_entities.yaml: entity date: pattern 1 is not a valid regex",
         "_dialogue.yaml: locales.ja.lines.clarify uses c",
         "order_status.yaml: templates.ja[0] fails to render without its optional variables",
-        "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not a facet",
+        "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not an entity",
         "human_agent.yaml: answered_when: \"topic\" is not a facet",
         "_dialogue.yaml: context.vague.hand_over_after: \"email\" must also be in context.vague.entities",
         "_dialogue.yaml: policy.complaint_facets.asks: no pattern of \"asks\" gives \"compensations\"",

@@ -518,6 +518,14 @@ impl Ctx<'_, '_, '_> {
         // about the request, which still needs the number (and so would the other intent), so
         // the question stands, where to find the number with it.
         let background = other && !given && self.background_to(&slot);
+        // "まだ届いてないです" to "which order would you like to exchange?": what the reply adds
+        // makes the detail unnecessary (nothing delivered, nothing to exchange yet), so the
+        // waiting request is answered with it rather than asked again; so is "what if it's been
+        // 35 days?", whose number is no try at an order number.
+        if !given && (!other || background) && self.waives_slot(&slot) {
+            self.follow_on(&slot.question);
+            return Break(self.answer(&slot.intent.clone(), slot.confidence));
+        }
         if given || (other && !background) {
             return Continue(self);
         }
@@ -1532,6 +1540,17 @@ impl Ctx<'_, '_, '_> {
 
     /// Whether this turn does without required `variable`: the customer said they have none (now
     /// or earlier), or the question is one the answer needs no such detail for.
+    /// This message's facets or entities make the pending slot's variable unnecessary.
+    fn waives_slot(&self, slot: &PendingSlot) -> bool {
+        self.d
+            .intents
+            .get(&slot.intent)
+            .and_then(|info| info.variables.get(&slot.variable))
+            .is_some_and(|spec| {
+                !spec.waived.facets.is_empty() && self.waives(&slot.variable, &spec.waived)
+            })
+    }
+
     fn waives(&self, variable: &str, waiver: &Waiver) -> bool {
         (waiver.declined && self.state.declined_details.contains(variable))
             || self
