@@ -643,8 +643,9 @@ impl DialogueConfig {
         self.entities.iter().find(|e| e.name == name && e.facet)
     }
 
-    /// `policy.complaint_facets`, `policy.out_of_scope_facets`, `policy.shared_questions` and
-    /// `context.vague.scene.facets` name facets and values that `_entities.yaml` gives.
+    /// `policy.complaint_facets`, `policy.out_of_scope_facets`, `policy.shared_questions`,
+    /// `context.follow_up.generic_questions` and `context.vague.scene.facets` name facets and
+    /// values that `_entities.yaml` gives.
     fn check_facet_values(&self, problems: &mut Vec<Problem>) {
         let listed = [
             ("policy.complaint_facets", &self.policy.complaint_facets),
@@ -653,6 +654,10 @@ impl DialogueConfig {
                 &self.policy.out_of_scope_facets,
             ),
             ("policy.shared_questions", &self.policy.shared_questions),
+            (
+                "context.follow_up.generic_questions",
+                &self.context.follow_up.generic_questions,
+            ),
             (
                 "context.vague.scene.facets",
                 &self.context.vague.scene.facets,

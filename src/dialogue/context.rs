@@ -142,6 +142,10 @@ pub struct FollowUpConfig {
     /// whose answer turns on what the message asks wins over them, however sure the classifier
     /// is ("宛名を会社名にできますか" after a receipt answer is about the receipt).
     pub catch_all_intents: Vec<IntentName>,
+    /// What any topic may be asked ("how much?", "how long?"): a message that shares only these
+    /// with the question before does not restate it ("何円以上で送料無料でしたっけ" after the
+    /// cash-on-delivery fee asks about shipping, though both ask what something costs).
+    pub generic_questions: FacetValues,
 }
 
 impl Default for FollowUpConfig {
@@ -153,6 +157,7 @@ impl Default for FollowUpConfig {
             override_below: 0.9,
             markers: BTreeMap::new(),
             catch_all_intents: Vec::new(),
+            generic_questions: FacetValues::default(),
         }
     }
 }

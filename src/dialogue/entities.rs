@@ -144,7 +144,8 @@ pub struct Found {
 }
 
 /// Facet → some of its values, as `_dialogue.yaml` lists them (`policy.complaint_facets`,
-/// `policy.out_of_scope_facets`, `policy.shared_questions`, `context.vague.scene.facets`).
+/// `policy.out_of_scope_facets`, `policy.shared_questions`, `context.follow_up.generic_questions`,
+/// `context.vague.scene.facets`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(transparent)]
 pub struct FacetValues(BTreeMap<String, Vec<String>>);

@@ -958,7 +958,12 @@ impl Ctx<'_, '_, '_> {
         // courtesy or for a person.
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
-        let own_has_no_words = own.is_some_and(|i| self.has_no_words_for_it(i));
+        // Any answer may say what its topic costs or takes: a clear other topic asked only that
+        // ("何円以上で送料無料でしたっけ") has its own answer for it.
+        let generic = &follow_up.generic_questions;
+        let asks_more_than_generic = self.facets.iter().any(|f| !generic.lists(f));
+        let own_has_no_words =
+            asks_more_than_generic && own.is_some_and(|i| self.has_no_words_for_it(i));
         let restates = self.restates(last);
         let continues = d.context.points_back(text)
             || restates
@@ -996,7 +1001,8 @@ impl Ctx<'_, '_, '_> {
     /// order change): facets that question had too, which that answer has words for.
     fn restates(&self, last: &BotAnswer) -> bool {
         let earlier = self.d.extractor.extract(&last.question).facets;
-        !self.facets.is_empty()
+        let generic = &self.d.context.follow_up().generic_questions;
+        self.facets.iter().any(|f| !generic.lists(f))
             && self.facets.iter().all(|f| {
                 earlier
                     .iter()
