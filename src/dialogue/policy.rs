@@ -958,16 +958,10 @@ impl Ctx<'_, '_, '_> {
         // courtesy or for a person.
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
-        // Any answer may say what its topic costs or takes: a clear other topic asked only that
-        // ("何円以上で送料無料でしたっけ") has its own answer for it.
-        let generic = &follow_up.generic_questions;
-        let asks_more_than_generic = self.facets.iter().any(|f| !generic.lists(f));
-        let own_has_no_words =
-            asks_more_than_generic && own.is_some_and(|i| self.has_no_words_for_it(i));
+        let own_has_no_words = own.is_some_and(|i| self.has_no_words_for_it(i));
         let restates = self.restates(last);
-        let continues = d.context.points_back(text)
-            || restates
-            || ((unsure || own_has_no_words) && topic_answers_it());
+        let pointer = d.context.points_back(text);
+        let continues = pointer || restates || ((unsure || own_has_no_words) && topic_answers_it());
         if !continues {
             return None;
         }
@@ -984,11 +978,15 @@ impl Ctx<'_, '_, '_> {
             // nothing of its own ("it was a pair of socks" after the missing-item answer).
             Some(i) if *i == last.intent => self.facets.is_empty().then(|| last.intent.clone()),
             Some(i) if courtesy(i) => None,
+            // A clear other topic, where the running one would only say again what it just said
+            // and nothing points back to it ("あと、何円以上で送料無料でしたっけ" after the
+            // cash-on-delivery fee: both ask what something costs, and the fee is all the payment
+            // answer has to say; "交換の場合、送料は？" after the wrong-item answer points back).
             Some(i)
                 if !d.context.is_small_talk(i)
                     && c.confidence >= follow_up.override_below
-                    && !topic_answers_it()
-                    && !restates =>
+                    && !restates
+                    && (!topic_answers_it() || (!pointer && self.topic_would_repeat(last))) =>
             {
                 None
             }
@@ -996,9 +994,21 @@ impl Ctx<'_, '_, '_> {
         }
     }
 
+    /// The `last` answer's topic, answering this message (with what the earlier question asked
+    /// where this one says nothing), would say word for word what it just said.
+    fn topic_would_repeat(&self, last: &BotAnswer) -> bool {
+        let mut vars = self.vars();
+        for earlier in self.d.extractor.extract(&last.question).facets {
+            vars.entry(earlier.name.clone())
+                .or_insert_with(|| Value::from(earlier.value));
+        }
+        self.asked_again(&last.intent, &vars)
+    }
+
     /// This message asks again what the `last` answer's question asked, with a detail ("27cmから
     /// 27.5cmに変えたいです" right after the size-exchange answer, however surely it reads as an
-    /// order change): facets that question had too, which that answer has words for.
+    /// order change): facets that question had too, which that answer has words for, not only
+    /// what any topic may be asked (`follow_up.generic_questions`).
     fn restates(&self, last: &BotAnswer) -> bool {
         let earlier = self.d.extractor.extract(&last.question).facets;
         let generic = &self.d.context.follow_up().generic_questions;
