@@ -593,7 +593,8 @@ fn split_sentences(text: &str) -> Vec<&str> {
     while let Some((i, c)) = chars.next() {
         let next = chars.peek().map(|&(_, n)| n);
         let end = matches!(c, '。' | '？' | '?' | '！' | '!' | '\n' | '．')
-            || (c == '.' && next.is_none_or(char::is_whitespace));
+            || (c == '.' && next.is_none_or(char::is_whitespace))
+            || (c == ',' && opens_second_question(&text[i + 1..]));
         if end {
             let cut = i + c.len_utf8();
             parts.push(&text[start..cut]);
@@ -602,6 +603,21 @@ fn split_sentences(text: &str) -> Vec<&str> {
     }
     parts.push(&text[start..]);
     parts
+}
+
+/// After a comma, a second question joined by "and"/"also" ("How much is shipping, and do you
+/// accept PayPay?"): a sentence of its own.
+fn opens_second_question(rest: &str) -> bool {
+    const JOINS: [&str; 4] = ["and also ", "and ", "also ", "plus "];
+    const OPENERS: [&str; 17] = [
+        "do ", "does ", "can ", "could ", "is ", "are ", "will ", "would ", "what ", "what's ",
+        "how ", "when ", "where ", "which ", "why ", "who ", "should ",
+    ];
+    let rest = rest.trim_start().to_ascii_lowercase();
+    JOINS.iter().any(|join| {
+        rest.strip_prefix(join)
+            .is_some_and(|after| OPENERS.iter().any(|o| after.starts_with(o)))
+    })
 }
 
 /// Sentences of one message classified on their own, at most.
@@ -770,6 +786,14 @@ unhelped:
                 "Also, what payment methods do you accept?"
             ]
         );
+        // A second question joined by ", and" is a sentence of its own; a list is not.
+        assert_eq!(
+            c.sentences("How much is shipping, and do you accept PayPay?"),
+            ["How much is shipping,", "and do you accept PayPay?"]
+        );
+        assert!(c
+            .sentences("I ordered shoes, a shirt, and a hat last week")
+            .is_empty());
         // One sentence of substance, or a short one beside it, is classified once.
         assert!(c.sentences("送料はいくらですか？").is_empty());
         assert!(c.sentences("はい。送料は？").is_empty());
