@@ -567,7 +567,7 @@ pub(crate) fn evaluate_catalog_finetuned(
             .filter(|l| !held.contains(&l.text))
             .copied()
             .collect();
-        let (train, dev) = hold_out_tenth(rest, &labels);
+        let (train, dev) = hold_out_tenth(rest, &texts);
         let run = TuningRun {
             name: &format!("catalog-fold{}", reports.len() + 1),
             texts: &texts,

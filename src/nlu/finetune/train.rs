@@ -396,22 +396,25 @@ pub fn offset(items: Vec<Labelled>, offset: usize) -> Vec<Labelled> {
 /// different seeds hold out (and are calibrated on) the same texts.
 pub const HOLD_OUT_SEED: u64 = 7;
 
-/// Splits `items` into training and one stratified tenth held out for early stopping; `labels`
-/// are indexed by [`Labelled::text`].
-pub fn hold_out_tenth(
-    items: Vec<Labelled>,
-    labels: &[Option<usize>],
-) -> (Vec<Labelled>, Vec<Labelled>) {
-    let item_labels: Vec<Option<usize>> = items.iter().map(|l| labels[l.text]).collect();
-    let held: std::collections::HashSet<usize> =
-        crate::nlu::fit::folds(&item_labels, 10, HOLD_OUT_SEED)
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|j| items[j].text)
-            .collect();
-    items.into_iter().partition(|l| !held.contains(&l.text))
+/// Splits `items` into training and about a tenth held out for early stopping (and the
+/// calibration on it); `texts` are indexed by [`Labelled::text`]. Whether a text is held out
+/// depends on the text alone (a hash of it), so adding an utterance to the catalog leaves every
+/// other where it was: a shuffle of the whole set had moved most of them, and with them the
+/// calibrated threshold, at each change of the data.
+pub fn hold_out_tenth(items: Vec<Labelled>, texts: &[&str]) -> (Vec<Labelled>, Vec<Labelled>) {
+    items.into_iter().partition(|l| !held_out(texts[l.text]))
+}
+
+/// The text falls in the held-out tenth.
+fn held_out(text: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(HOLD_OUT_SEED.to_le_bytes())
+        .chain_update(text.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first) % 10 == 0
 }
 
 /// A fine-tuned encoder ready to train a head on, with what fine-tuning did.
@@ -458,7 +461,7 @@ pub fn finetune_texts(
         .saturating_sub(options.layers.max(1));
     let lower = LowerStates::compute(base, texts, first)?;
     let (all, n_classes) = classes(labels, n_intents);
-    let (train, dev) = hold_out_tenth(all, labels);
+    let (train, dev) = hold_out_tenth(all, texts);
     let layers = TrainableLayers::from_base(&files.base_weights()?, &config, first)?;
     let (report, _) = finetune(&layers, &lower, &train, &dev, n_classes, options)?;
     let trained_on = TrainedOn::from_texts(train.iter().map(|l| texts[l.text]));
@@ -470,4 +473,38 @@ pub fn finetune_texts(
         delta,
         lower_seconds: lower.seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hold_out_tenth, Labelled};
+
+    fn items(n: usize) -> Vec<Labelled> {
+        (0..n)
+            .map(|text| Labelled {
+                text,
+                class: text % 3,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_held_out_tenth_keeps_its_texts_when_one_is_added() {
+        let owned: Vec<String> = (0..1000).map(|i| format!("utterance number {i}")).collect();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let (_, held) = hold_out_tenth(items(999), &texts[..999]);
+        // About a tenth.
+        assert!((70..=130).contains(&held.len()), "{}", held.len());
+        // One text more (at the front, so every index shifts) moves none of the others.
+        let mut more = vec!["a new utterance"];
+        more.extend_from_slice(&texts[..999]);
+        let (_, held_after) = hold_out_tenth(items(1000), &more);
+        let before: Vec<&str> = held.iter().map(|l| texts[l.text]).collect();
+        let after: Vec<&str> = held_after
+            .iter()
+            .map(|l| more[l.text])
+            .filter(|t| *t != "a new utterance")
+            .collect();
+        assert_eq!(before, after);
+    }
 }
