@@ -1915,7 +1915,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
     edit(
         "_dialogue.yaml",
         "hand_over_after:\n      order_id:",
-        "hand_over_after:\n      email:",
+        "hand_over_after:\n      phone:",
     );
     // A complaint facet value no pattern gives would never hand over.
     edit(
@@ -1948,7 +1948,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "order_status.yaml: templates.ja[0] fails to render without its optional variables",
         "refund_status.yaml: variable \"order_id\": waived by \"topic\", which is not an entity",
         "human_agent.yaml: answered_when: \"topic\" is not a facet",
-        "_dialogue.yaml: context.vague.hand_over_after: \"email\" must also be in context.vague.entities",
+        "_dialogue.yaml: context.vague.hand_over_after: \"phone\" must also be in context.vague.entities",
         "_dialogue.yaml: policy.complaint_facets.asks: no pattern of \"asks\" gives \"compensations\"",
         "_dialogue.yaml: policy.shared_questions.asks: no pattern of \"asks\" gives \"who_pay\"",
         "_dialogue.yaml: context.vague.scene.facets: \"topic\" is not a facet",
