@@ -1554,8 +1554,6 @@ impl Ctx<'_, '_, '_> {
         })
     }
 
-    /// Whether this turn does without required `variable`: the customer said they have none (now
-    /// or earlier), or the question is one the answer needs no such detail for.
     /// This message's facets or entities make the pending slot's variable unnecessary.
     fn waives_slot(&self, slot: &PendingSlot) -> bool {
         self.d
@@ -1567,6 +1565,8 @@ impl Ctx<'_, '_, '_> {
             })
     }
 
+    /// Whether this turn does without required `variable`: the customer said they have none (now
+    /// or earlier), or the question is one the answer needs no such detail for.
     fn waives(&self, variable: &str, waiver: &Waiver) -> bool {
         (waiver.declined && self.state.declined_details.contains(variable))
             || self
