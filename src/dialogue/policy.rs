@@ -699,11 +699,16 @@ impl Ctx<'_, '_, '_> {
 
     /// Whether the intent answers without the detail asked for when the customer has none.
     fn waived_when_declined(&self, slot: &PendingSlot) -> bool {
+        self.slot_spec(slot)
+            .is_some_and(|spec| spec.waived.declined)
+    }
+
+    /// What the catalog says of the variable the bot waits for.
+    fn slot_spec(&self, slot: &PendingSlot) -> Option<&VariableSpec> {
         self.d
             .intents
             .get(&slot.intent)
-            .and_then(|i| i.variables.get(&slot.variable))
-            .is_some_and(|spec| spec.waived.declined)
+            .and_then(|info| info.variables.get(&slot.variable))
     }
 
     /// The message seems to have tried to give a value (it has digits).
@@ -1556,34 +1561,30 @@ impl Ctx<'_, '_, '_> {
 
     /// This message's facets or entities make the pending slot's variable unnecessary.
     fn waives_slot(&self, slot: &PendingSlot) -> bool {
-        self.d
-            .intents
-            .get(&slot.intent)
-            .and_then(|info| info.variables.get(&slot.variable))
-            .is_some_and(|spec| {
-                !spec.waived.facets.is_empty() && self.waives(&slot.variable, &spec.waived)
-            })
+        self.slot_spec(slot)
+            .is_some_and(|spec| self.waived_by_message(&spec.waived))
     }
 
     /// Whether this turn does without required `variable`: the customer said they have none (now
     /// or earlier), or the question is one the answer needs no such detail for.
     fn waives(&self, variable: &str, waiver: &Waiver) -> bool {
         (waiver.declined && self.state.declined_details.contains(variable))
-            || self
-                .facets
-                .iter()
-                .chain(&self.extraction.found)
-                .any(|f| waiver.by_facet(&f.name, &f.value))
+            || self.waived_by_message(waiver)
+    }
+
+    /// A facet or entity of this message is one the `waiver` lists.
+    fn waived_by_message(&self, waiver: &Waiver) -> bool {
+        self.facets
+            .iter()
+            .chain(&self.extraction.found)
+            .any(|f| waiver.by_facet(&f.name, &f.value))
     }
 
     /// Asks for `slot.variable` with the intent's prompt in the customer's language, after `hint`
     /// (what a valid value looks like) when the last try held none.
     fn ask_slot(self, slot: PendingSlot, hint: Option<String>) -> BotTurn {
-        let d = self.d;
-        let prompt = d
-            .intents
-            .get(&slot.intent)
-            .and_then(|i| i.variables.get(&slot.variable))
+        let prompt = self
+            .slot_spec(&slot)
             .and_then(|spec| {
                 spec.prompt
                     .get(self.locale.as_str())
