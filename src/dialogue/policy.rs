@@ -1100,7 +1100,7 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// The fresh classification decides.
-    fn classified(self) -> BotTurn {
+    fn classified(mut self) -> BotTurn {
         let d = self.d;
         let c = self.input.classification;
         let Some(intent) = c.intent.clone() else {
@@ -1118,6 +1118,10 @@ impl Ctx<'_, '_, '_> {
                 self.handoff(d.config.reason_for_intent(&intent), Some(intent))
             }
             (Action::Clarify, Reason::Ambiguous) => {
+                if let Some(first) = self.asked_in_sentences_instead(&intent) {
+                    self.facets = self.sentence_facets(&first);
+                    return self.answer(&first, c.confidence);
+                }
                 let alternative = c
                     .alternatives
                     .iter()
@@ -1192,8 +1196,46 @@ impl Ctx<'_, '_, '_> {
             {
                 self.answer(&intent, c.confidence)
             }
+            (_, Reason::LowConfidence) => match self.asked_in_sentences_instead(&intent) {
+                Some(first) => {
+                    self.facets = self.sentence_facets(&first);
+                    self.answer(&first, c.confidence)
+                }
+                None => self.miss(MissKind::LowConfidence),
+            },
             _ => self.miss(MissKind::LowConfidence),
         }
+    }
+
+    /// "My order MD… hasn't arrived. Also I want to change my email address.": too unsure of
+    /// the whole, whose likeliest intent no sentence is (neither topic), while two sentences are
+    /// each surely another topic and the message asks for something. The first of them, answered
+    /// (the other gets its own answer after it).
+    fn asked_in_sentences_instead(&self, intent: &IntentName) -> Option<IntentName> {
+        let context = &self.d.context;
+        if self.asked_in_a_sentence(intent) {
+            return None;
+        }
+        let mut sure = self
+            .input
+            .sentences
+            .iter()
+            .filter_map(sure_intent)
+            .filter(|i| !context.is_small_talk(i));
+        let first = sure.next()?;
+        let asks = is_question(self.input.text) || !context.only_states(self.input.text, first);
+        (sure.any(|other| other != first) && asks).then(|| first.clone())
+    }
+
+    /// The facets of the first sentence surely `intent`: its answer reads its own sentence, not
+    /// the other topic's ("hasn't arrived" is no e-mail's confirmation missing).
+    fn sentence_facets(&self, intent: &IntentName) -> Vec<Found> {
+        self.input
+            .sentences
+            .iter()
+            .find(|s| sure_intent(s) == Some(intent))
+            .map(|s| self.d.extractor.extract_reply(&s.text, None).facets)
+            .unwrap_or_default()
     }
 
     /// The message's likeliest intent and its runner-up are each surely what one of its
