@@ -647,6 +647,15 @@ impl DialogueConfig {
     /// `context.follow_up.generic_questions` and `context.vague.scene.facets` name facets and
     /// values that `_entities.yaml` gives.
     fn check_facet_values(&self, problems: &mut Vec<Problem>) {
+        for entity in &self.entities {
+            for replaced in entity.replaces.iter().filter(|r| self.facet(r).is_none()) {
+                problems.push(self.problem(format!(
+                    "entity {}: replaces {replaced:?}, which is not a facet of {}",
+                    entity.name,
+                    self.entities_source.display()
+                )));
+            }
+        }
         let listed = [
             ("policy.complaint_facets", &self.policy.complaint_facets),
             (

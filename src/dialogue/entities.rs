@@ -85,6 +85,11 @@ pub struct EntitySpec {
     /// only, is not remembered by the conversation, and claims no text from other entities.
     #[serde(default)]
     pub facet: bool,
+    /// Facets that say the same kind of thing: a message with this one replaces theirs from an
+    /// earlier question it follows on ("what about bank transfer?" after "Do you accept PayPal?"
+    /// asks about bank transfer, not PayPal).
+    #[serde(default)]
+    pub replaces: Vec<String>,
 }
 
 impl EntitySpec {
@@ -123,6 +128,7 @@ impl PatternSpec {
 struct Compiled {
     name: String,
     facet: bool,
+    replaces: Vec<String>,
     normalize: Vec<TextStep>,
     clean: Vec<TextStep>,
     patterns: Vec<(Regex, Option<String>)>,
@@ -243,6 +249,7 @@ impl EntityExtractor {
             entities.push(Compiled {
                 name: spec.name.clone(),
                 facet: spec.facet,
+                replaces: spec.replaces.clone(),
                 normalize: spec.normalize.clone(),
                 clean: spec.clean.clone(),
                 patterns,
@@ -254,6 +261,16 @@ impl EntityExtractor {
         } else {
             Err(problems)
         }
+    }
+
+    /// A facet of this message, `now`, stands in for the facet `earlier` of a question it
+    /// follows on: the same facet, or one it `replaces`.
+    pub fn supersedes(&self, now: &str, earlier: &str) -> bool {
+        now == earlier
+            || self
+                .entities
+                .iter()
+                .any(|e| e.name == now && e.replaces.iter().any(|r| r == earlier))
     }
 
     /// The entity names, in precedence order.
@@ -417,7 +434,30 @@ mod tests {
             when_asked: Vec::new(),
             clean: Vec::new(),
             facet: false,
+            replaces: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_facet_supersedes_itself_and_the_facets_it_replaces_only() {
+        let method = EntitySpec {
+            facet: true,
+            replaces: vec!["unsupported".into()],
+            ..spec("method", &["bank"], &[])
+        };
+        let unsupported = EntitySpec {
+            facet: true,
+            ..spec("unsupported", &["paypal"], &[])
+        };
+        let x = EntityExtractor::new(&[method, unsupported], Path::new("_entities.yaml"))
+            .expect("valid");
+        assert!(x.supersedes("method", "method"));
+        assert!(x.supersedes("method", "unsupported"));
+        assert!(
+            !x.supersedes("unsupported", "method"),
+            "not both ways unless written"
+        );
+        assert!(!x.supersedes("asks", "method"));
     }
 
     #[test]

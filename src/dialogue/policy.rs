@@ -1002,10 +1002,17 @@ impl Ctx<'_, '_, '_> {
     /// The `last` answer's topic, answering this message (with what the earlier question asked
     /// where this one says nothing), would say word for word what it just said.
     fn topic_would_repeat(&self, last: &BotAnswer) -> bool {
+        let extractor = &self.d.extractor;
         let mut vars = self.vars();
-        for earlier in self.d.extractor.extract(&last.question).facets {
-            vars.entry(earlier.name.clone())
-                .or_insert_with(|| Value::from(earlier.value));
+        for earlier in extractor.extract(&last.question).facets {
+            let superseded = self
+                .facets
+                .iter()
+                .any(|f| extractor.supersedes(&f.name, &earlier.name));
+            if !superseded {
+                vars.entry(earlier.name.clone())
+                    .or_insert_with(|| Value::from(earlier.value));
+            }
         }
         self.asked_again(&last.intent, &vars)
     }
@@ -2147,8 +2154,13 @@ impl Ctx<'_, '_, '_> {
 
     /// The facets of an earlier `question` that this message does not set.
     fn inherit_facets(&mut self, question: &str) {
-        for earlier in self.d.extractor.extract(question).facets {
-            if !self.facets.iter().any(|f| f.name == earlier.name) {
+        let extractor = &self.d.extractor;
+        for earlier in extractor.extract(question).facets {
+            if !self
+                .facets
+                .iter()
+                .any(|f| extractor.supersedes(&f.name, &earlier.name))
+            {
                 self.facets.push(earlier);
             }
         }
