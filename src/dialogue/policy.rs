@@ -517,7 +517,9 @@ impl Ctx<'_, '_, '_> {
         // "It hasn't shipped yet" while the bot waits for the number of the order to cancel: more
         // about the request, which still needs the number (and so would the other intent), so
         // the question stands, where to find the number with it.
-        let background = other && !given && self.background_to(&slot);
+        // "Lサイズにしたいです" while the bot waits for the number of the item to exchange: what
+        // the waiting answer covers is more of the same request, not a new one.
+        let background = other && !given && (self.background_to(&slot) || covered());
         // "まだ届いてないです" to "which order would you like to exchange?": what the reply adds
         // makes the detail unnecessary (nothing delivered, nothing to exchange yet), so the
         // waiting request is answered with it rather than asked again; so is "what if it's been
@@ -711,9 +713,11 @@ impl Ctx<'_, '_, '_> {
             .and_then(|info| info.variables.get(&slot.variable))
     }
 
-    /// The message seems to have tried to give a value (it has digits).
+    /// The message seems to have tried to give a value: a run of at least four digits (dashes
+    /// and spaces between them allowed), or MD and a digit. "I ordered a 24 but need a 25" gives
+    /// sizes, not a mistyped order number.
     fn tried_a_value(&self) -> bool {
-        self.input.text.chars().any(|c| c.is_numeric())
+        tried_a_number(self.input.text)
     }
 
     /// What a valid value looks like, when the message seems to have tried to give one but held
@@ -2276,6 +2280,25 @@ fn sure_intent(s: &Sentence) -> Option<&IntentName> {
         .flatten()
 }
 
+/// What `Ctx::tried_a_value` looks for: four digits in a row, or MD and a digit.
+fn tried_a_number(text: &str) -> bool {
+    const SEPARATORS: &[char] = &['-', ' ', 'ー', '−', '‐', '―', '–', '—', '　'];
+    let compact: Vec<char> = text
+        .chars()
+        .filter(|c| !SEPARATORS.contains(c))
+        .flat_map(char::to_uppercase)
+        .collect();
+    let mut run = 0;
+    for (i, c) in compact.iter().enumerate() {
+        run = if c.is_numeric() { run + 1 } else { 0 };
+        let after_md = i >= 2 && matches!(compact[i - 2..i], ['M' | 'Ｍ', 'D' | 'Ｄ']);
+        if run >= 4 || (run == 1 && after_md) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Asked as a question: it ends in a question mark or, in Japanese, in the particle か.
 fn is_question(text: &str) -> bool {
     let end = text.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
@@ -2340,4 +2363,31 @@ fn courtesy_of_pair(
             .filter(|close| both_closing && (*close == top || *close == second))
             .cloned()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tried_a_number;
+
+    #[test]
+    fn a_try_at_a_number_is_four_digits_or_md_and_a_digit() {
+        for tried in [
+            "MD-2026-1201-0042",
+            "md 123",
+            "ＭＤ１２",
+            "1234-567",
+            "１２３４",
+            "it's 12 34 56",
+        ] {
+            assert!(tried_a_number(tried), "{tried}");
+        }
+        for not_tried in [
+            "I ordered a 24 but I need a 25",
+            "Mサイズ",
+            "3日前に注文",
+            "MD",
+        ] {
+            assert!(!tried_a_number(not_tried), "{not_tried}");
+        }
+    }
 }
