@@ -663,7 +663,7 @@ fn a_sentence_that_only_continues_a_request_or_is_unsure_adds_nothing() {
     );
     chat.assert_says(&turn, "ご負担");
     chat.assert_never_says(&turn, "550円");
-    // An unsure sentence, courtesy, or an intent that needs a detail nobody gave: nothing added.
+    // An unsure sentence or courtesy: nothing added.
     let mut chat = Chat::new(&d, Some("en"), json!({}));
     let turn = chat.say_sentences(
         "How much is shipping? Thank you so much. Can I cancel it?",
@@ -691,8 +691,52 @@ fn a_sentence_that_only_continues_a_request_or_is_unsure_adds_nothing() {
             sentence("Where is my order?", confident("order_status", 0.99)),
         ],
     );
-    chat.assert_never_says(&turn, "order number");
+    // An intent that needs a detail nobody gave: its question after the answer, instead of
+    // "anything else?", and the detail then answers it.
+    chat.assert_says(&turn, "550 yen");
+    chat.assert_says(&turn, "order number");
     chat.assert_intent(&turn, "shipping_fees");
+    let turn = chat.say("MD12345678", out_of_scope());
+    chat.assert_intent(&turn, "order_status");
+    chat.assert_says(&turn, "MD12345678");
+}
+
+#[test]
+fn the_other_question_waiting_for_the_same_detail_is_answered_with_it() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        "I want to return this. Also, when will I get my refund?",
+        confident("refund_status", 0.92),
+        &[
+            sentence("I want to return this.", confident("return_request", 0.99)),
+            sentence(
+                "Also, when will I get my refund?",
+                confident("refund_status", 0.95),
+            ),
+        ],
+    );
+    chat.assert_says(&turn, "order number");
+    let turn = chat.say("MD12345678", out_of_scope());
+    chat.assert_intent(&turn, "refund_status");
+    chat.assert_says(&turn, "3–5 business days");
+    chat.assert_says(&turn, "Request a return or exchange");
+    // Another order than the one asked about shares no number.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say_sentences(
+        "Can you cancel my order? And where is my other order?",
+        confident("cancel_order", 0.99),
+        &[
+            sentence("Can you cancel my order?", confident("cancel_order", 0.99)),
+            sentence(
+                "And where is my other order?",
+                confident("order_status", 0.95),
+            ),
+        ],
+    );
+    let turn = chat.say("MD12345678", out_of_scope());
+    chat.assert_intent(&turn, "cancel_order");
+    chat.assert_never_says(&turn, "Delivery status");
 }
 
 #[test]

@@ -93,6 +93,9 @@ pub struct OwnSentenceConfig {
     /// Words that join a sentence to the one before without pointing back ("それと"), per
     /// locale: ignored before the pointers are looked for.
     pub conjunctions: BTreeMap<Locale, Vec<String>>,
+    /// Words that make a sentence about another thing of the same kind ("And where is my other
+    /// order?"): it does not share the detail the sentence beside it waits for.
+    pub another: BTreeMap<Locale, Vec<String>>,
 }
 
 /// A reply to an answer that says it did not help ("it still doesn't work", "やってみましたが
@@ -266,6 +269,7 @@ pub struct Context {
     unhelped_filler: Vec<String>,
     own_sentence: OwnSentenceConfig,
     pointers: Lexicon,
+    another: Lexicon,
     /// Folded, longest first.
     conjunctions: Vec<String>,
     language_requests: Vec<(Locale, Lexicon)>,
@@ -316,6 +320,7 @@ impl Context {
             unhelped_filler: folded_longest_first(&config.unhelped.filler),
             own_sentence: config.own_sentence.clone(),
             pointers: Lexicon::new(config.own_sentence.pointers.values().flatten()),
+            another: Lexicon::new(config.own_sentence.another.values().flatten()),
             conjunctions: folded_longest_first(&config.own_sentence.conjunctions),
             language_requests: config
                 .language_requests
@@ -438,6 +443,12 @@ impl Context {
         let mut rest = fold(sentence);
         remove_terms(&mut rest, &self.conjunctions);
         long && !self.pointers.any(&rest)
+    }
+
+    /// The sentence is about another thing of the kind (`own_sentence.another`: "my other
+    /// order", "別の注文").
+    pub fn about_another(&self, sentence: &str) -> bool {
+        self.another.any(&fold(sentence))
     }
 
     /// The request after the greetings `text` opens with ("hello, my order is late" → "my order

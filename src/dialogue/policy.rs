@@ -28,8 +28,8 @@ use super::entities::{Extraction, FacetValues, Found};
 use super::respond::{template_vars, Line, Vars};
 use super::signals::{fold, Reading};
 use super::state::{
-    clip, BotAnswer, Candidate, CustomerMessage, DialogueState, MissKind, PendingClarification,
-    PendingSlot, SentimentSignal, TimelineEntry,
+    clip, AlsoAsked, BotAnswer, Candidate, CustomerMessage, DialogueState, MissKind,
+    PendingClarification, PendingSlot, SentimentSignal, TimelineEntry,
 };
 use super::types::{BotTurn, HandoffRequest, QuickReply, Sentence, TurnInput};
 use crate::catalog::{HandoffMode, VariableSpec, Waiver};
@@ -507,6 +507,7 @@ impl Ctx<'_, '_, '_> {
         let plain_reply = !other || self.language_request;
         if given && (plain_reply || self.extraction.extra_chars() <= max_extra || covered()) {
             self.continue_question(&slot.question);
+            self.answer_also_asked(slot.also.clone());
             return Break(self.answer(&slot.intent.clone(), slot.confidence));
         }
         if let Some(other_intent) = c.intent.clone().filter(|_| given && other) {
@@ -1305,13 +1306,19 @@ impl Ctx<'_, '_, '_> {
             self.state.misses = 0;
             self.state.last_miss = None;
             let question = self.question.clone();
+            let also = self.also_waiting_for(intent, variable);
+            let answered_now = match also {
+                Some(_) => None,
+                None => self.answer_beside_the_question(intent),
+            };
             let slot = PendingSlot {
                 intent: intent.clone(),
                 variable: variable.clone(),
                 confidence,
                 question,
+                also,
             };
-            return self.ask_slot(slot, None);
+            return self.ask_slot(slot, answered_now);
         }
         // Courtesy ("hello?", "thanks!") is answered however often it comes: no apology for the
         // same answer, no person offered.
@@ -1344,6 +1351,7 @@ impl Ctx<'_, '_, '_> {
             None => (self.follow_up_line(intent, &vars), Vec::new()),
         };
         let mut text = answer;
+        let mut closing = closing;
         if let Some((other, vars)) = self.also.take() {
             if let Some(second) = self.render_intent(&other, &vars) {
                 text = format!("{text}\n{second}");
@@ -1357,6 +1365,14 @@ impl Ctx<'_, '_, '_> {
                 true => format!("{second}\n{text}"),
                 false => format!("{text}\n{second}"),
             };
+        // "Where is my order? Also do you accept PayPay?": PayPay answered, then the order
+        // number asked for, instead of "anything else?".
+        } else if let Some((slot, prompt)) = (!repeated && quick_replies.is_empty())
+            .then(|| self.slot_for_other_question(intent))
+            .flatten()
+        {
+            self.state.pending_slot = Some(slot);
+            closing = Some(prompt);
         }
         if let Some(closing) = closing {
             text.push('\n');
@@ -1445,6 +1461,95 @@ impl Ctx<'_, '_, '_> {
         })?;
         let text = self.render_intent(&other, &vars)?;
         Some((text, at < answered_at))
+    }
+
+    /// The other question of this message: a sentence surely another intent, asked in words
+    /// and standing alone (or first), about nothing else of the kind ("my other order"), which
+    /// the answer to `intent` does not cover. With its sentence.
+    fn other_question(&self, intent: &IntentName) -> Option<(IntentName, &Sentence)> {
+        let context = &self.d.context;
+        self.input.sentences.iter().enumerate().find_map(|(at, s)| {
+            let other = sure_intent(s).filter(|other| *other != intent)?;
+            let facets = self.d.extractor.extract(&s.text).facets;
+            // "返品したいです。あと返金はいつになりますか？": the return's answer has words for
+            // when the money comes, so that answer says it.
+            let asked = !context.is_small_talk(other)
+                && self.asks_in_words(&s.text)
+                && (at == 0 || context.stands_alone(&s.text))
+                && !context.about_another(&s.text)
+                && !self.d.config.policy.covers(intent, other)
+                && !self.facets_change_answer(intent, "", None, &facets);
+            asked.then(|| (other.clone(), s))
+        })
+    }
+
+    /// The other question of this message when it waits for the same `variable` as `intent`:
+    /// the bot asks for it once and answers both ("I want to return this. Also, when will I get
+    /// my refund?" — one order number for both).
+    fn also_waiting_for(&self, intent: &IntentName, variable: &str) -> Option<AlsoAsked> {
+        let (other, sentence) = self.other_question(intent)?;
+        let info = self.d.intents.get(&other)?;
+        let needs_it = info
+            .variables
+            .get(variable)
+            .is_some_and(|spec| spec.required);
+        needs_it.then(|| AlsoAsked {
+            intent: other,
+            sentence: sentence.text.clone(),
+        })
+    }
+
+    /// The answer to the other question of this message when it needs nothing the conversation
+    /// lacks: given now, before the bot asks for what `intent` needs ("I'd like to cancel my
+    /// order. Also, how do I reset my password?").
+    fn answer_beside_the_question(&mut self, intent: &IntentName) -> Option<String> {
+        let (other, sentence) = self.other_question(intent)?;
+        let facets = self.d.extractor.extract(&sentence.text).facets;
+        let vars = self.sentence_vars(facets);
+        self.answers_with(&other, &vars)
+            .then(|| self.render_intent(&other, &vars))
+            .flatten()
+    }
+
+    /// The other question of this message when it needs a detail the conversation lacks: the
+    /// question asking for it, and its prompt.
+    fn slot_for_other_question(&self, intent: &IntentName) -> Option<(PendingSlot, String)> {
+        let (other, sentence) = self.other_question(intent)?;
+        let info = self.d.intents.get(&other)?;
+        if info.handoff == HandoffMode::Always {
+            return None;
+        }
+        let facets = self.d.extractor.extract(&sentence.text).facets;
+        let vars = self.sentence_vars(facets);
+        let (variable, spec) = info.variables.iter().find(|(name, spec)| {
+            spec.required && !vars.contains_key(name.as_str()) && !self.waived_for(spec, &vars)
+        })?;
+        let prompt = spec
+            .prompt
+            .get(self.locale.as_str())
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())?;
+        let slot = PendingSlot {
+            intent: other,
+            variable: variable.clone(),
+            confidence: sentence.classification.confidence,
+            question: sentence.text.clone(),
+            also: None,
+        };
+        Some((slot, prompt))
+    }
+
+    /// The answer to the question asked beside the one a slot waited on, once the detail came:
+    /// read with its own sentence's facets and what the conversation now knows.
+    fn answer_also_asked(&mut self, also: Option<AlsoAsked>) {
+        let Some(also) = also else {
+            return;
+        };
+        let facets = self.d.extractor.extract(&also.sentence).facets;
+        let vars = self.sentence_vars(facets);
+        if self.answers_with(&also.intent, &vars) {
+            self.also = Some((also.intent, vars));
+        }
     }
 
     /// `intent` says the same with `a` as with `b` (its first variation, rendered with each).
@@ -1537,17 +1642,19 @@ impl Ctx<'_, '_, '_> {
         let Some(info) = self.d.intents.get(intent) else {
             return false;
         };
-        let excused = |waiver: &Waiver| {
-            waiver.facets.keys().any(|name| {
-                vars.get(name)
-                    .and_then(Value::as_str)
-                    .is_some_and(|value| waiver.by_facet(name, value))
-            })
-        };
         info.handoff != HandoffMode::Always
             && info.variables.iter().all(|(name, spec)| {
-                !spec.required || vars.contains_key(name.as_str()) || excused(&spec.waived)
+                !spec.required || vars.contains_key(name.as_str()) || self.waived_for(spec, vars)
             })
+    }
+
+    /// What `vars` say (their facets) waives the variable of `spec`.
+    fn waived_for(&self, spec: &VariableSpec, vars: &Vars) -> bool {
+        spec.waived.facets.keys().any(|name| {
+            vars.get(name)
+                .and_then(Value::as_str)
+                .is_some_and(|value| spec.waived.by_facet(name, value))
+        })
     }
 
     /// The customer asks again what the bot answered the turn before: `intent` with `vars` says

@@ -102,6 +102,18 @@ pub struct PendingSlot {
     /// what exactly was asked (its facets).
     #[serde(default)]
     pub question: String,
+    /// Another question of the same message, which waits for the same detail ("I want to return
+    /// this. Also, when will I get my refund?"): answered after this one once the detail comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also: Option<AlsoAsked>,
+}
+
+/// A question asked beside the one the bot waits on: its intent and its own sentence (whose
+/// facets say what exactly it asks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlsoAsked {
+    pub intent: IntentName,
+    pub sentence: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

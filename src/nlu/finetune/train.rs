@@ -93,7 +93,8 @@ pub struct Labelled {
 pub struct CosineHead(pub Tensor);
 
 /// Fine-tunes `layers` in place on `train` (classes `0..n_classes`), keeping the epoch with the
-/// best accuracy on `held_out` (all epochs run when it is empty), and returns that epoch's head.
+/// best accuracy on `held_out`, ties going to the lower held-out loss (all epochs run when it is
+/// empty), and returns that epoch's head.
 pub fn finetune(
     layers: &TrainableLayers,
     lower: &LowerStates,
@@ -126,11 +127,11 @@ pub fn finetune(
     )?;
     let mut report = FinetuneReport::default();
     let mut best = (
-        accuracy(layers, &head, lower, held_out, options)?,
+        evaluate(layers, &head, lower, held_out, options)?,
         layers.named_tensors()?,
         head.as_tensor().copy()?,
     );
-    report.held_out_accuracy.push(best.0);
+    report.held_out_accuracy.push(best.0.accuracy);
     let mut step = 0usize;
     let mut since_best = 0;
     let mut average = WeightAverage::default();
@@ -159,19 +160,23 @@ pub fn finetune(
         if options.average && 2 * epoch > options.epochs {
             average.add(layers.named_tensors()?, head.as_tensor())?;
         }
-        let acc = accuracy(layers, &head, lower, held_out, options)?;
-        report.held_out_accuracy.push(acc);
+        let score = evaluate(layers, &head, lower, held_out, options)?;
+        report.held_out_accuracy.push(score.accuracy);
         let held_out_text = match held_out.is_empty() {
             true => "no held-out data".to_string(),
-            false => format!("held-out accuracy {:.2} %", acc * 100.0),
+            false => format!(
+                "held-out accuracy {:.2} % (loss {:.4})",
+                score.accuracy * 100.0,
+                score.loss
+            ),
         };
         eprintln!(
             "fine-tune epoch {epoch}: loss {:.4}, {held_out_text}, {:.0} s",
             report.train_loss[epoch - 1],
             te.elapsed().as_secs_f64()
         );
-        if acc > best.0 || held_out.is_empty() {
-            best = (acc, layers.named_tensors()?, head.as_tensor().copy()?);
+        if score.beats(&best.0) || held_out.is_empty() {
+            best = (score, layers.named_tensors()?, head.as_tensor().copy()?);
             report.best_epoch = epoch;
             since_best = 0;
         } else {
@@ -184,17 +189,17 @@ pub fn finetune(
     if let Some((mean_layers, mean_head)) = average.mean()? {
         layers.restore(&mean_layers)?;
         head.set(&mean_head)?;
-        let acc = accuracy(layers, &head, lower, held_out, options)?;
-        let keep = acc > best.0;
+        let score = evaluate(layers, &head, lower, held_out, options)?;
+        let keep = score.beats(&best.0);
         eprintln!(
             "fine-tune: weights averaged over {} epochs, held-out accuracy {:.2} % ({})",
             average.count,
-            acc * 100.0,
+            score.accuracy * 100.0,
             if keep { "kept" } else { "not kept" }
         );
-        report.averaged = Some((acc, keep));
+        report.averaged = Some((score.accuracy, keep));
         if keep {
-            best = (acc, mean_layers, mean_head);
+            best = (score, mean_layers, mean_head);
         }
     }
     layers.restore(&best.1)?;
@@ -332,30 +337,56 @@ fn class_means(
 }
 
 /// Held-out accuracy of the cosine head (argmax over every class).
-fn accuracy(
+/// How an epoch did on the held-out split.
+#[derive(Debug, Clone, Copy)]
+struct HeldOutScore {
+    accuracy: f32,
+    /// Mean cross-entropy: breaks ties of accuracy, which a few hundred held-out texts make
+    /// common (one text is 0.2 points).
+    loss: f32,
+}
+
+impl HeldOutScore {
+    /// Better than `other`: more right, or as many right and surer of them.
+    fn beats(&self, other: &HeldOutScore) -> bool {
+        self.accuracy > other.accuracy
+            || (self.accuracy == other.accuracy && self.loss < other.loss)
+    }
+}
+
+fn evaluate(
     layers: &TrainableLayers,
     head: &Var,
     lower: &LowerStates,
     held_out: &[Labelled],
     options: &FinetuneOptions,
-) -> candle_core::Result<f32> {
+) -> candle_core::Result<HeldOutScore> {
     if held_out.is_empty() {
-        return Ok(0.0);
+        return Ok(HeldOutScore {
+            accuracy: 0.0,
+            loss: f32::INFINITY,
+        });
     }
     let mut correct = 0usize;
+    let mut loss_sum = 0f64;
     for chunk in held_out.chunks(64) {
         let idx: Vec<usize> = chunk.iter().map(|l| l.text).collect();
-        let pred: Vec<u32> = logits(layers, head, lower, &idx, &Dropout::off(), options.scale)?
-            .detach()
-            .argmax(D::Minus1)?
-            .to_vec1()?;
+        let logits = logits(layers, head, lower, &idx, &Dropout::off(), options.scale)?.detach();
+        let targets: Vec<u32> = chunk.iter().map(|l| l.class as u32).collect();
+        let targets = Tensor::from_vec(targets, chunk.len(), &Device::Cpu)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &targets)?.to_scalar::<f32>()?;
+        loss_sum += f64::from(loss) * chunk.len() as f64;
+        let pred: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
         correct += chunk
             .iter()
             .zip(pred)
             .filter(|(l, p)| l.class as u32 == *p)
             .count();
     }
-    Ok(correct as f32 / held_out.len() as f32)
+    Ok(HeldOutScore {
+        accuracy: correct as f32 / held_out.len() as f32,
+        loss: (loss_sum / held_out.len() as f64) as f32,
+    })
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
@@ -477,7 +508,23 @@ pub fn finetune_texts(
 
 #[cfg(test)]
 mod tests {
-    use super::{hold_out_tenth, Labelled};
+
+    #[test]
+    fn an_epoch_beats_another_by_accuracy_then_by_loss() {
+        let score = |accuracy, loss| HeldOutScore { accuracy, loss };
+        assert!(score(0.90, 0.5).beats(&score(0.89, 0.1)));
+        assert!(
+            score(0.895, 0.3).beats(&score(0.895, 0.4)),
+            "a tie goes to the surer"
+        );
+        assert!(
+            !score(0.895, 0.4).beats(&score(0.895, 0.4)),
+            "the same is no better"
+        );
+        assert!(!score(0.89, 0.1).beats(&score(0.90, 0.5)));
+    }
+
+    use super::{hold_out_tenth, HeldOutScore, Labelled};
 
     fn items(n: usize) -> Vec<Labelled> {
         (0..n)
