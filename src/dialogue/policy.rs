@@ -969,9 +969,16 @@ impl Ctx<'_, '_, '_> {
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
         let own_has_no_words = own.is_some_and(|i| self.has_no_words_for_it(i));
+        // "I'm in Okinawa" after the delivery-time answer reads as an introduction (a greeting),
+        // but it says where: an opening courtesy with a facet says more than hello.
+        let opening_with_facets = own.is_some_and(|i| {
+            d.context.is_small_talk(i) && !d.context.is_closing(i) && !self.facets.is_empty()
+        });
         let restates = self.restates(last);
         let pointer = d.context.points_back(text);
-        let continues = pointer || restates || ((unsure || own_has_no_words) && topic_answers_it());
+        let continues = pointer
+            || restates
+            || ((unsure || own_has_no_words || opening_with_facets) && topic_answers_it());
         if !continues {
             return None;
         }
@@ -982,6 +989,7 @@ impl Ctx<'_, '_, '_> {
             d.context.is_small_talk(i)
                 && c.confidence >= follow_up.override_below
                 && !is_question(text)
+                && !opening_with_facets
         };
         match own {
             // The same topic again: what the earlier question asked still holds when this one asks
