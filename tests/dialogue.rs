@@ -3255,3 +3255,28 @@ fn a_sentence_the_answer_already_covers_gets_no_answer_of_its_own() {
     chat.assert_never_says(&turn, "交換も、");
     chat.assert_never_says(&turn, "交換をご希望の場合も");
 }
+
+#[test]
+fn a_problem_reported_with_its_order_number_beside_another_request_gets_both_answers() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    let turn = chat.say_sentences(
+        "My order MD20261130 hasn't arrived. Also I want to change my email address.",
+        unsure_of_both("update_account", 0.60, "change_address", 0.26),
+        &[
+            sentence(
+                "My order MD20261130 hasn't arrived.",
+                confident("order_status", 0.85),
+            ),
+            sentence(
+                "Also I want to change my email address.",
+                confident("update_account", 0.98),
+            ),
+        ],
+    );
+    chat.assert_says(&turn, "MD20261130");
+    chat.assert_says(&turn, "Edit Account Information");
+    // "hasn't arrived" is the order's, not a confirmation e-mail's that did not come.
+    chat.assert_never_says(&turn, "doesn't reach");
+    chat.assert_never_says(&turn, "spam");
+}

@@ -1208,11 +1208,20 @@ impl Ctx<'_, '_, '_> {
             (_, Reason::OutOfScope) => self.miss(MissKind::OutOfScope),
             // Too unsure of the whole because it asks two things, each surely in a sentence of
             // its own: both are answered, as when the two are close.
+            (_, Reason::LowConfidence) if self.two_asked_in_sentences(&intent) => {
+                // Each question reads its own sentence: "My order MD… hasn't arrived. Also I want
+                // to change my email address." is no e-mail confirmation that has not arrived.
+                self.facets = self.sentence_facets(&intent);
+                self.answer(&intent, c.confidence)
+            }
+            (_, Reason::LowConfidence) if self.said_in_a_sentence(&intent) => {
+                if self.another_topic_in_a_sentence(&intent) {
+                    self.facets = self.sentence_facets(&intent);
+                }
+                self.answer(&intent, c.confidence)
+            }
             (_, Reason::LowConfidence)
-                if self.two_asked_in_sentences(&intent)
-                    || self.said_in_a_sentence(&intent)
-                    || self.asks_what_only_it_answers(&intent)
-                    || self.answered_either_way(&intent) =>
+                if self.asks_what_only_it_answers(&intent) || self.answered_either_way(&intent) =>
             {
                 self.answer(&intent, c.confidence)
             }
@@ -1245,6 +1254,14 @@ impl Ctx<'_, '_, '_> {
         let first = sure.next()?;
         let asks = is_question(self.input.text) || !context.only_states(self.input.text, first);
         (sure.any(|other| other != first) && asks).then(|| first.clone())
+    }
+
+    /// A sentence of the message is surely a topic other than `intent` (and not courtesy): what
+    /// it says is its own, not `intent`'s.
+    fn another_topic_in_a_sentence(&self, intent: &IntentName) -> bool {
+        self.input.sentences.iter().any(|s| {
+            sure_intent(s).is_some_and(|i| i != intent && !self.d.context.is_small_talk(i))
+        })
     }
 
     /// The facets of the first sentence surely `intent`: its answer reads its own sentence, not
@@ -1424,7 +1441,10 @@ impl Ctx<'_, '_, '_> {
             // A question or a request in words: "I was charged full price." only states (a
             // payment failure would be a request in itself, but here it is background).
             // A message the classifier found torn between the two asks both anyway.
-            let asks = self.asks_in_words(&s.text) || self.torn_between(intent, other);
+            let facets = self.d.extractor.extract_reply(&s.text, None).facets;
+            let asks = self.asks_in_words(&s.text)
+                || self.torn_between(intent, other)
+                || self.reports_about_an_order(&s.text, other, &facets);
             if self.d.context.is_small_talk(other) || !asks || !self.d.context.stands_alone(&s.text)
             {
                 return None;
@@ -1432,7 +1452,6 @@ impl Ctx<'_, '_, '_> {
             if self.d.config.policy.covers(intent, other) {
                 return None;
             }
-            let facets = self.d.extractor.extract_reply(&s.text, None).facets;
             let asks_more = if other == intent {
                 let own: Vec<(&str, &str)> = facets
                     .iter()
@@ -1558,6 +1577,26 @@ impl Ctx<'_, '_, '_> {
         if self.answers_with(&also.intent, &vars) {
             self.also = Some((also.intent, vars));
         }
+    }
+
+    /// "My order MD… hasn't arrived.": a statement that names the detail `intent` takes (the
+    /// order number) and what went wrong (facets its answer has words for) asks for help with it,
+    /// though it has no word of asking.
+    fn reports_about_an_order(
+        &self,
+        sentence: &str,
+        intent: &IntentName,
+        facets: &[Found],
+    ) -> bool {
+        let Some(info) = self.d.intents.get(intent) else {
+            return false;
+        };
+        let names_the_detail = self.d.extractor.extract(sentence).found.iter().any(|f| {
+            info.variables
+                .get(&f.name)
+                .is_some_and(|spec| spec.required)
+        });
+        names_the_detail && self.facets_change_answer(intent, "", None, facets)
     }
 
     /// `intent` says the same with `a` as with `b` (its first variation, rendered with each).
