@@ -249,12 +249,15 @@ impl Ctx<'_, '_, '_> {
             .is_some_and(|slot| self.extraction.get(&slot.variable).is_some());
         if self.language_request && !gives_pending_slot {
             // "Could you answer in English? How much is shipping?": the question, in English.
-            match self.asked_besides_the_language() {
-                Some(intent) => return self.answer(&intent, c.confidence),
-                None => {
-                    return self.again_in_requested_language(pending_clarification, pending_slot)
-                }
+            if let Some(intent) = self.asked_besides_the_language() {
+                return self.answer(&intent, c.confidence);
             }
+            // "Can you help me in English? 注文について質問があります": the order choices, in
+            // English.
+            if let Some(intents) = self.vague_besides_the_language() {
+                return self.choose(intents);
+            }
+            return self.again_in_requested_language(pending_clarification, pending_slot);
         }
         // "It still doesn't work" right after an answer is about that answer, however the
         // classifier reads it (a broken item, a wish for a person): the bot has said what it
@@ -338,12 +341,33 @@ impl Ctx<'_, '_, '_> {
     fn asked_besides_the_language(&self) -> Option<IntentName> {
         let context = &self.d.context;
         let c = self.input.classification;
-        let whole = c.intent.as_ref().filter(|_| c.reason == Reason::Confident);
+        // Of a message of several sentences, the one that asks: the whole, the language request
+        // included, is a blend ("Hi, can you help me in English please? 注文について質問があります"
+        // read as shipping fees).
+        let whole = c
+            .intent
+            .as_ref()
+            .filter(|_| c.reason == Reason::Confident && self.input.sentences.is_empty());
         whole
             .into_iter()
             .chain(self.input.sentences.iter().filter_map(sure_intent))
             .find(|i| !context.is_small_talk(i))
             .cloned()
+    }
+
+    /// A vague request beside the request for a language ("…in English please? 注文について質問が
+    /// あります"): its topic's choices.
+    fn vague_besides_the_language(&self) -> Option<Vec<IntentName>> {
+        let context = &self.d.context;
+        let mut texts: Vec<&str> = self
+            .input
+            .sentences
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        texts.push(self.input.text);
+        let intents = texts.into_iter().find_map(|t| context.vague_topic(t))?;
+        self.ranked_choices(intents)
     }
 
     /// "Can you answer in English?": what the bot last said, again in the language asked for —
