@@ -88,6 +88,10 @@ pub struct LanguageRequestsConfig {
 pub struct OwnSentenceConfig {
     pub min_words: usize,
     pub min_chars: usize,
+    /// How sure the classifier must be of the sentence alone: a question that leans on the one
+    /// before it without a pointer word ("まだ間に合いますか？" after "住所を間違えました") reads
+    /// as some topic, but less surely than one that names its own.
+    pub min_confidence: f32,
     /// Words that point back (whole words in English), per locale.
     pub pointers: BTreeMap<Locale, Vec<String>>,
     /// Words that join a sentence to the one before without pointing back ("それと"), per
@@ -443,6 +447,11 @@ impl Context {
         let mut rest = fold(sentence);
         remove_terms(&mut rest, &self.conjunctions);
         long && !self.pointers.any(&rest)
+    }
+
+    /// The classifier is sure enough of a sentence alone for it to get an answer of its own.
+    pub fn sure_alone(&self, confidence: f32) -> bool {
+        confidence >= self.own_sentence.min_confidence
     }
 
     /// The sentence is about another thing of the kind (`own_sentence.another`: "my other

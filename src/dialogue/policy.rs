@@ -1466,10 +1466,13 @@ impl Ctx<'_, '_, '_> {
             // payment failure would be a request in itself, but here it is background).
             // A message the classifier found torn between the two asks both anyway.
             let facets = self.d.extractor.extract_reply(&s.text, None).facets;
-            let asks = self.asks_in_words(&s.text)
-                || self.torn_between(intent, other)
-                || self.reports_about_an_order(&s.text, other, &facets);
-            if self.d.context.is_small_talk(other) || !asks || !self.d.context.stands_alone(&s.text)
+            // A problem reported with its order number needs no more certainty than that.
+            let reports = self.reports_about_an_order(&s.text, other, &facets);
+            let asks = self.asks_in_words(&s.text) || self.torn_between(intent, other) || reports;
+            if self.d.context.is_small_talk(other)
+                || !asks
+                || !self.d.context.stands_alone(&s.text)
+                || !(reports || self.d.context.sure_alone(s.classification.confidence))
             {
                 return None;
             }
@@ -1525,6 +1528,7 @@ impl Ctx<'_, '_, '_> {
             // "返品したいです。あと返金はいつになりますか？": the return's answer has words for
             // when the money comes, so that answer says it.
             let asked = !context.is_small_talk(other)
+                && context.sure_alone(s.classification.confidence)
                 && self.asks_in_words(&s.text)
                 && (at == 0 || context.stands_alone(&s.text))
                 && !context.about_another(&s.text)
