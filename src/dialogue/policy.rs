@@ -1579,11 +1579,7 @@ impl Ctx<'_, '_, '_> {
         let (variable, spec) = info.variables.iter().find(|(name, spec)| {
             spec.required && !vars.contains_key(name.as_str()) && !self.waived_for(spec, &vars)
         })?;
-        let prompt = spec
-            .prompt
-            .get(self.locale.as_str())
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())?;
+        let prompt = self.prompt_for(spec)?;
         let slot = PendingSlot {
             intent: other,
             variable: variable.clone(),
@@ -1820,13 +1816,7 @@ impl Ctx<'_, '_, '_> {
     fn ask_slot(self, slot: PendingSlot, hint: Option<String>) -> BotTurn {
         let prompt = self
             .slot_spec(&slot)
-            .and_then(|spec| {
-                spec.prompt
-                    .get(self.locale.as_str())
-                    .or_else(|| spec.prompt.values().next())
-            })
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
+            .and_then(|spec| self.prompt_for(spec))
             .map(|p| match hint {
                 Some(hint) => format!("{}\n{p}", hint.trim()),
                 None => p,
@@ -1849,6 +1839,16 @@ impl Ctx<'_, '_, '_> {
             Vec::new(),
             TurnKind::AskSlot,
         )
+    }
+
+    /// The question that asks for the variable of `spec`, in the conversation's language (any
+    /// other when it has none in it).
+    fn prompt_for(&self, spec: &VariableSpec) -> Option<String> {
+        spec.prompt
+            .get(self.locale.as_str())
+            .or_else(|| spec.prompt.values().next())
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
     }
 
     /// "Did you mean A or B?" with a quick reply for each.
