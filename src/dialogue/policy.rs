@@ -1519,8 +1519,8 @@ impl Ctx<'_, '_, '_> {
 
     /// The other question of this message: a sentence surely another intent, asked in words
     /// and standing alone (or first), about nothing else of the kind ("my other order"), which
-    /// the answer to `intent` does not cover. With its sentence.
-    fn other_question(&self, intent: &IntentName) -> Option<(IntentName, &Sentence)> {
+    /// the answer to `intent` does not cover. With its sentence and that sentence's facets.
+    fn other_question(&self, intent: &IntentName) -> Option<(IntentName, &Sentence, Vec<Found>)> {
         let context = &self.d.context;
         self.input.sentences.iter().enumerate().find_map(|(at, s)| {
             let other = sure_intent(s).filter(|other| *other != intent)?;
@@ -1534,7 +1534,7 @@ impl Ctx<'_, '_, '_> {
                 && !context.about_another(&s.text)
                 && !self.d.config.policy.covers(intent, other)
                 && !self.facets_change_answer(intent, "", None, &facets);
-            asked.then(|| (other.clone(), s))
+            asked.then(|| (other.clone(), s, facets))
         })
     }
 
@@ -1542,7 +1542,7 @@ impl Ctx<'_, '_, '_> {
     /// the bot asks for it once and answers both ("I want to return this. Also, when will I get
     /// my refund?" — one order number for both).
     fn also_waiting_for(&self, intent: &IntentName, variable: &str) -> Option<AlsoAsked> {
-        let (other, sentence) = self.other_question(intent)?;
+        let (other, sentence, _) = self.other_question(intent)?;
         let info = self.d.intents.get(&other)?;
         let needs_it = info
             .variables
@@ -1558,8 +1558,7 @@ impl Ctx<'_, '_, '_> {
     /// lacks: given now, before the bot asks for what `intent` needs ("I'd like to cancel my
     /// order. Also, how do I reset my password?").
     fn answer_beside_the_question(&mut self, intent: &IntentName) -> Option<String> {
-        let (other, sentence) = self.other_question(intent)?;
-        let facets = self.d.extractor.extract(&sentence.text).facets;
+        let (other, _, facets) = self.other_question(intent)?;
         let vars = self.sentence_vars(facets);
         self.answers_with(&other, &vars)
             .then(|| self.render_intent(&other, &vars))
@@ -1569,12 +1568,11 @@ impl Ctx<'_, '_, '_> {
     /// The other question of this message when it needs a detail the conversation lacks: the
     /// question asking for it, and its prompt.
     fn slot_for_other_question(&self, intent: &IntentName) -> Option<(PendingSlot, String)> {
-        let (other, sentence) = self.other_question(intent)?;
+        let (other, sentence, facets) = self.other_question(intent)?;
         let info = self.d.intents.get(&other)?;
         if info.handoff == HandoffMode::Always {
             return None;
         }
-        let facets = self.d.extractor.extract(&sentence.text).facets;
         let vars = self.sentence_vars(facets);
         let (variable, spec) = info.variables.iter().find(|(name, spec)| {
             spec.required && !vars.contains_key(name.as_str()) && !self.waived_for(spec, &vars)
