@@ -77,6 +77,11 @@ pub struct EntitySpec {
     /// could be anything.
     #[serde(default)]
     pub when_asked: Vec<PatternSpec>,
+    /// What a try at this entity looks like when it holds no valid value ("MD-20261128-0007",
+    /// "注文番号は1234567です"): matched where no value was found, so that the bot can say what
+    /// the format is instead of not understanding.
+    #[serde(default)]
+    pub attempted: Vec<String>,
     /// Steps applied to the value found.
     #[serde(default)]
     pub clean: Vec<TextStep>,
@@ -133,6 +138,7 @@ struct Compiled {
     clean: Vec<TextStep>,
     patterns: Vec<(Regex, Option<String>)>,
     when_asked: Vec<(Regex, Option<String>)>,
+    attempted: Vec<Regex>,
 }
 
 /// The compiled entities, in precedence order.
@@ -179,6 +185,9 @@ pub struct Extraction {
     pub claimed: Vec<Range<usize>>,
     /// The facets of the message: the first value of each facet entity that matched.
     pub facets: Vec<Found>,
+    /// Tries at an entity that held no valid value (its `attempted` patterns, outside every
+    /// value found); `value` is the text tried.
+    pub attempts: Vec<Found>,
 }
 
 impl Extraction {
@@ -192,9 +201,22 @@ impl Extraction {
 
     /// The message with every entity blanked out.
     pub fn residual(&self) -> String {
+        self.blanked(self.claimed.iter())
+    }
+
+    /// The message with every entity and every try at one blanked out.
+    pub fn residual_of_attempts(&self) -> String {
+        self.blanked(
+            self.claimed
+                .iter()
+                .chain(self.attempts.iter().map(|a| &a.span)),
+        )
+    }
+
+    fn blanked<'a>(&self, spans: impl Iterator<Item = &'a Range<usize>> + Clone) -> String {
         let mut out = String::with_capacity(self.text.len());
         for (i, c) in self.text.char_indices() {
-            if self.claimed.iter().any(|r| r.contains(&i)) {
+            if spans.clone().any(|r| r.contains(&i)) {
                 out.push(' ');
             } else {
                 out.push(c);
@@ -246,6 +268,16 @@ impl EntityExtractor {
             };
             let patterns = compile(&spec.patterns, "pattern");
             let when_asked = compile(&spec.when_asked, "when_asked pattern");
+            let attempted: Vec<PatternSpec> = spec
+                .attempted
+                .iter()
+                .cloned()
+                .map(PatternSpec::Regex)
+                .collect();
+            let attempted = compile(&attempted, "attempted pattern")
+                .into_iter()
+                .map(|(re, _)| re)
+                .collect();
             entities.push(Compiled {
                 name: spec.name.clone(),
                 facet: spec.facet,
@@ -254,6 +286,7 @@ impl EntityExtractor {
                 clean: spec.clean.clone(),
                 patterns,
                 when_asked,
+                attempted,
             });
         }
         if problems.is_empty() {
@@ -330,11 +363,18 @@ impl EntityExtractor {
                 }
             }
         }
+        let attempts = self
+            .entities
+            .iter()
+            .filter(|e| !found.iter().any(|f| f.name == e.name))
+            .filter_map(|e| e.attempt(&base, &claimed))
+            .collect();
         Extraction {
             text: base,
             found,
             claimed,
             facets,
+            attempts,
         }
     }
 }
@@ -357,6 +397,24 @@ fn value_of(caps: &regex::Captures<'_>, template: Option<&str>, clean: &[TextSte
 }
 
 impl Compiled {
+    /// The first stretch of `base` an `attempted` pattern matches outside `claimed`.
+    fn attempt(&self, base: &str, claimed: &[Range<usize>]) -> Option<Found> {
+        let normalized = Normalized::new(base, &self.normalize);
+        self.attempted.iter().find_map(|re| {
+            re.find_iter(&normalized.text).find_map(|m| {
+                let span = normalized.to_base(m.range());
+                let free = !claimed
+                    .iter()
+                    .any(|c| c.start < span.end && span.start < c.end);
+                (free && !span.is_empty()).then(|| Found {
+                    name: self.name.clone(),
+                    value: base[span.clone()].to_string(),
+                    span,
+                })
+            })
+        })
+    }
+
     /// The value of the first pattern that matches anywhere in `base` (for facets).
     fn first_match(&self, base: &str) -> Option<Found> {
         let normalized = Normalized::new(base, &self.normalize);
@@ -432,6 +490,7 @@ mod tests {
                 .map(|p| PatternSpec::Regex((*p).into()))
                 .collect(),
             when_asked: Vec::new(),
+            attempted: Vec::new(),
             clean: Vec::new(),
             facet: false,
             replaces: Vec::new(),
@@ -480,6 +539,26 @@ mod tests {
         // The usual patterns still come first.
         let e = x.extract_reply("MD87654321, not 12345678", Some("order_id"));
         assert_eq!(e.found[0].value, "MD87654321");
+    }
+
+    #[test]
+    fn an_attempt_counts_only_where_no_value_of_its_entity_was_found() {
+        let order = EntitySpec {
+            attempted: vec!["MD[0-9-]+".into()],
+            ..spec("order_id", &["MD[0-9]{8}"], &[TextStep::Upper])
+        };
+        let x = EntityExtractor::new(&[order], Path::new("_entities.yaml")).expect("valid");
+        let tried = x.extract("it's md-2026-11 thanks");
+        assert_eq!(tried.get("order_id"), None);
+        assert_eq!(tried.attempts.len(), 1);
+        assert_eq!(tried.attempts[0].value, "md-2026-11", "the text as written");
+        assert!(!tried.residual_of_attempts().contains("md"));
+        assert!(tried.residual().contains("md-2026-11"));
+        // A valid value is no attempt, nor is a bad one beside it (the entity was given).
+        let given = x.extract("MD12345678, not MD-99");
+        assert_eq!(given.get("order_id"), Some("MD12345678"));
+        assert!(given.attempts.is_empty());
+        assert!(x.extract("nothing here").attempts.is_empty());
     }
 
     #[test]

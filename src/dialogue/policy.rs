@@ -759,6 +759,15 @@ impl Ctx<'_, '_, '_> {
         hints.get(variable).cloned()
     }
 
+    /// What a valid value of `variable` looks like, when the message tried one and held none.
+    fn attempt_hint(&self, variable: &str) -> Option<String> {
+        if !self.extraction.attempts.iter().any(|a| a.name == variable) {
+            return None;
+        }
+        let text = self.d.config.text(&self.locale)?;
+        text.slot_hints.get(variable).cloned()
+    }
+
     /// The intents a vague request ("a question about an order") may mean, the classifier's
     /// favourites first.
     fn vague_choices(&self) -> Option<Vec<IntentName>> {
@@ -808,14 +817,16 @@ impl Ctx<'_, '_, '_> {
     /// it is one of the entity's intents (the number it was waiting for); a person, when the
     /// last answer told the customer to contact one with it; else the choices.
     fn entity_alone(&self) -> Option<EntityAlone> {
-        let found: Vec<&str> = self
-            .extraction
-            .found
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
+        let x = &self.extraction;
+        // Only a try at a number ("MD-20261128-0007") stands for that number here: what follows
+        // says what the format is.
+        let (given, residual) = match x.found.is_empty() {
+            true => (&x.attempts, x.residual_of_attempts()),
+            false => (&x.found, x.residual()),
+        };
+        let found: Vec<&str> = given.iter().map(|f| f.name.as_str()).collect();
         let context = &self.d.context;
-        let intents = context.vague_entity(found.iter().copied(), &self.extraction.residual())?;
+        let intents = context.vague_entity(found.iter().copied(), &residual)?;
         if let Some(a) = self.recent_answer() {
             if found.iter().any(|e| context.hands_over(e, &a.intent)) {
                 return Some(EntityAlone::ForAPerson);
@@ -1360,6 +1371,8 @@ impl Ctx<'_, '_, '_> {
                 Some(_) => None,
                 None => self.answer_beside_the_question(intent),
             };
+            // "注文番号は1234567です": asked for it, the customer learns why.
+            let hint = answered_now.or_else(|| self.attempt_hint(variable));
             let slot = PendingSlot {
                 intent: intent.clone(),
                 variable: variable.clone(),
@@ -1367,7 +1380,7 @@ impl Ctx<'_, '_, '_> {
                 question,
                 also,
             };
-            return self.ask_slot(slot, answered_now);
+            return self.ask_slot(slot, hint);
         }
         // Courtesy ("hello?", "thanks!") is answered however often it comes: no apology for the
         // same answer, no person offered.
@@ -1918,9 +1931,14 @@ impl Ctx<'_, '_, '_> {
         let quick_replies = self.quick_replies(&offer.intents);
         let mut vars = self.vars();
         vars.insert(offer.var.into(), labels(&quick_replies));
-        let Some(text) = self.line(offer.line, &vars) else {
+        let Some(mut text) = self.line(offer.line, &vars) else {
             return self.handoff(offer.fallback, None);
         };
+        // "MD-20261128-0007" offered choices learns first what an order number looks like.
+        let tried = self.extraction.attempts.first().map(|a| a.name.clone());
+        if let Some(hint) = tried.and_then(|variable| self.attempt_hint(&variable)) {
+            text = format!("{}\n{text}", hint.trim());
+        }
         if !offer.intents.is_empty() {
             self.await_choice(&offer.intents, offer.question);
         }
