@@ -1964,8 +1964,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
     // A complaint facet value no pattern gives would never hand over.
     edit(
         "_dialogue.yaml",
-        "complaint_facets:\n    asks: [compensation]",
-        "complaint_facets:\n    asks: [compensations]",
+        "complaint_facets:\n    asks: [compensation, refund_amount]",
+        "complaint_facets:\n    asks: [compensations, refund_amount]",
     );
     // So would a shared question no pattern gives, or a scene facet that is none.
     edit(
@@ -2502,6 +2502,8 @@ fn a_coupon_code_alone_after_a_coupon_answer_is_handed_over_with_the_code() {
     chat.say("how do I use a coupon?", confident("coupons_points", 0.98));
     let turn = chat.say("MD1234", out_of_scope());
     assert!(turn.handoff.is_none(), "{}", chat.transcript());
+    // It reads as a mistyped order number: the format is said.
+    chat.assert_says(&turn, "MD followed by 8 digits");
 }
 
 #[test]

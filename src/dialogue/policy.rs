@@ -286,7 +286,9 @@ impl Ctx<'_, '_, '_> {
             return self.handoff(HandoffReason::Frustration, None);
         }
         if self.asks_what_only_a_person_grants() {
-            return self.handoff(HandoffReason::Complaint, None);
+            // Said as a complaint is: sorry, a person takes it, the order number helps.
+            let complaint = d.config.policy.complaint_intents.first().cloned();
+            return self.handoff(HandoffReason::Complaint, complaint);
         }
         if self.tries_to_steer_the_bot() {
             return self.miss(MissKind::OutOfScope);
@@ -820,7 +822,8 @@ impl Ctx<'_, '_, '_> {
         let x = &self.extraction;
         // Only a try at a number ("MD-20261128-0007") stands for that number here: what follows
         // says what the format is.
-        let (given, residual) = match x.found.is_empty() {
+        let tried = x.found.is_empty();
+        let (given, residual) = match tried {
             true => (&x.attempts, x.residual_of_attempts()),
             false => (&x.found, x.residual()),
         };
@@ -828,7 +831,9 @@ impl Ctx<'_, '_, '_> {
         let context = &self.d.context;
         let intents = context.vague_entity(found.iter().copied(), &residual)?;
         if let Some(a) = self.recent_answer() {
-            if found.iter().any(|e| context.hands_over(e, &a.intent)) {
+            // A person is no more able to use a mistyped number than the bot: the customer
+            // learns the format first (the choices below say it).
+            if !tried && found.iter().any(|e| context.hands_over(e, &a.intent)) {
                 return Some(EntityAlone::ForAPerson);
             }
             // The number for a refund just explained without it ("MD12345678" after the refund
