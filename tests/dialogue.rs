@@ -1978,6 +1978,17 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "facets:\n        about: [my_order]",
         "facets:\n        topic: [my_order]",
     );
+    // A hand-over after an intent that is none, or on a facet value no pattern gives.
+    edit(
+        "_dialogue.yaml",
+        "hand_over_when:\n      order_status:\n        asks: [not_arrived]",
+        "hand_over_when:\n      order_statuss:\n        asks: [not_arrived]",
+    );
+    edit(
+        "_dialogue.yaml",
+        "delivery_problem:\n        asks: [not_arrived]",
+        "delivery_problem:\n        asks: [not_arrive]",
+    );
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
@@ -1996,6 +2007,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "_dialogue.yaml: policy.complaint_facets.asks: no pattern of \"asks\" gives \"compensations\"",
         "_dialogue.yaml: policy.shared_questions.asks: no pattern of \"asks\" gives \"who_pay\"",
         "_dialogue.yaml: context.vague.scene.facets: \"topic\" is not a facet",
+        "_dialogue.yaml: context.follow_up.hand_over_when: no intent \"order_statuss\" in the catalog",
+        "_dialogue.yaml: context.follow_up.hand_over_when.asks: no pattern of \"asks\" gives \"not_arrive\"",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }
@@ -3281,4 +3294,32 @@ fn a_problem_reported_with_its_order_number_beside_another_request_gets_both_ans
     // "hasn't arrived" is the order's, not a confirmation e-mail's that did not come.
     chat.assert_never_says(&turn, "doesn't reach");
     chat.assert_never_says(&turn, "spam");
+}
+
+#[test]
+fn saying_the_order_still_has_not_come_right_after_its_status_answer_goes_to_a_person() {
+    let d = engine();
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("MD12345678の配送状況は？", confident("order_status", 0.98));
+    let turn = chat.say("もう10日経ってます", out_of_scope());
+    chat.assert_handoff(&turn, HandoffReason::Unresolved);
+    let summary = &turn.handoff.as_ref().expect("a handoff request").summary;
+    assert!(summary.text.contains("MD12345678"), "{}", summary.text);
+    // Said however surely the classifier reads it as the same topic.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "Where is order MD12345678?",
+        confident("order_status", 0.98),
+    );
+    let turn = chat.say("It's been 2 weeks already", confident("order_status", 0.95));
+    chat.assert_handoff(&turn, HandoffReason::Unresolved);
+    // Without the order to check, the bot still asks for it.
+    let mut chat = Chat::new(&d, Some("en"), json!({}));
+    chat.say(
+        "How long does shipping take?",
+        confident("order_status", 0.98),
+    );
+    let turn = chat.say("mine still hasn't arrived", confident("order_status", 0.9));
+    assert!(turn.handoff.is_none(), "{}", chat.transcript());
+    chat.assert_kind(&turn, TurnKind::AskSlot);
 }

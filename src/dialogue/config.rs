@@ -624,7 +624,20 @@ impl DialogueConfig {
             })
             .collect();
         let covers = covers.iter().map(|(field, list)| (field.clone(), list));
-        for (field, list) in lists.into_iter().chain(vague).chain(covers) {
+        let handed_over: Vec<IntentName> = self
+            .context
+            .follow_up
+            .hand_over_when
+            .keys()
+            .cloned()
+            .collect();
+        let handed_over = [("context.follow_up.hand_over_when".to_string(), &handed_over)];
+        for (field, list) in lists
+            .into_iter()
+            .chain(vague)
+            .chain(covers)
+            .chain(handed_over)
+        {
             for name in list.iter().filter(|n| catalog.get(n).is_none()) {
                 problems.push(self.problem(format!(
                     "{field}: no intent {:?} in the catalog",
@@ -644,8 +657,8 @@ impl DialogueConfig {
     }
 
     /// `policy.complaint_facets`, `policy.out_of_scope_facets`, `policy.shared_questions`,
-    /// `context.follow_up.generic_questions` and `context.vague.scene.facets` name facets and
-    /// values that `_entities.yaml` gives.
+    /// `context.follow_up.generic_questions`, `context.follow_up.hand_over_when` and
+    /// `context.vague.scene.facets` name facets and values that `_entities.yaml` gives.
     fn check_facet_values(&self, problems: &mut Vec<Problem>) {
         for entity in &self.entities {
             for replaced in entity.replaces.iter().filter(|r| self.facet(r).is_none()) {
@@ -656,6 +669,12 @@ impl DialogueConfig {
                 )));
             }
         }
+        let hand_over_when = self
+            .context
+            .follow_up
+            .hand_over_when
+            .values()
+            .map(|facets| ("context.follow_up.hand_over_when", facets));
         let listed = [
             ("policy.complaint_facets", &self.policy.complaint_facets),
             (
@@ -672,7 +691,7 @@ impl DialogueConfig {
                 &self.context.vague.scene.facets,
             ),
         ];
-        for (field, map) in listed {
+        for (field, map) in listed.into_iter().chain(hand_over_when) {
             for (facet, values) in map.iter() {
                 let Some(spec) = self.facet(facet) else {
                     problems.push(self.problem(format!(

@@ -153,6 +153,10 @@ pub struct FollowUpConfig {
     /// with the question before does not restate it ("何円以上で送料無料でしたっけ" after the
     /// cash-on-delivery fee asks about shipping, though both ask what something costs).
     pub generic_questions: FacetValues,
+    /// Intent → facet values: right after that intent's answer, which tells the customer to
+    /// contact support when it has not helped, a message saying so ("もう10日経ってます" after the
+    /// shipping answer), once the order number is known, is that contact: a person takes it.
+    pub hand_over_when: BTreeMap<IntentName, FacetValues>,
 }
 
 impl Default for FollowUpConfig {
@@ -165,6 +169,7 @@ impl Default for FollowUpConfig {
             markers: BTreeMap::new(),
             catch_all_intents: Vec::new(),
             generic_questions: FacetValues::default(),
+            hand_over_when: BTreeMap::new(),
         }
     }
 }

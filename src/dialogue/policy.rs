@@ -906,6 +906,29 @@ impl Ctx<'_, '_, '_> {
         self.extraction.facets.iter().any(|f| listed.lists(f))
     }
 
+    /// Right after `intent`'s answer, which tells the customer to contact support when it has not
+    /// helped, this message says it has not ("もう10日経ってます" after the shipping answer:
+    /// `follow_up.hand_over_when`), and the details to check are known: that contact is a person's.
+    fn says_the_answer_did_not_help(&self, intent: &IntentName) -> bool {
+        let Some(facets) = self.d.context.follow_up().hand_over_when.get(intent) else {
+            return false;
+        };
+        let just_answered = self
+            .state
+            .answers
+            .last()
+            .is_some_and(|a| &a.intent == intent && a.turn + 1 == self.state.turn);
+        // The details the answer needed (the order number) are what the person checks.
+        let vars = self.vars();
+        let details_known = self.d.intents.get(intent).is_some_and(|info| {
+            info.variables
+                .iter()
+                .filter(|(_, spec)| spec.required)
+                .all(|(v, _)| vars.contains_key(v.as_str()))
+        });
+        just_answered && details_known && self.has_facet_in(facets)
+    }
+
     /// The polite close, when this short message drops what the answer on the turn before was
     /// for ("やっぱりキャンセルしないことにしました", "never mind, I'll keep it") and is not surely
     /// about something else.
@@ -1359,6 +1382,9 @@ impl Ctx<'_, '_, '_> {
         let answered_instead = info.handoff == HandoffMode::Always && self.answers_instead(info);
         if info.handoff == HandoffMode::Always && !answered_instead {
             return self.handoff(d.config.reason_for_intent(intent), Some(intent.clone()));
+        }
+        if self.says_the_answer_did_not_help(intent) {
+            return self.handoff(HandoffReason::Unresolved, None);
         }
         let mut vars = self.vars();
         if let Some(origin) = self.topic_origin(intent) {
