@@ -131,7 +131,7 @@ pub fn finetune(
         layers.named_tensors()?,
         head.as_tensor().copy()?,
     );
-    report.held_out_accuracy.push(best.0.accuracy);
+    report.held_out_accuracy.push(best.0.accuracy());
     let mut step = 0usize;
     let mut since_best = 0;
     let mut average = WeightAverage::default();
@@ -161,12 +161,12 @@ pub fn finetune(
             average.add(layers.named_tensors()?, head.as_tensor())?;
         }
         let score = evaluate(layers, &head, lower, held_out, options)?;
-        report.held_out_accuracy.push(score.accuracy);
+        report.held_out_accuracy.push(score.accuracy());
         let held_out_text = match held_out.is_empty() {
             true => "no held-out data".to_string(),
             false => format!(
                 "held-out accuracy {:.2} % (loss {:.4})",
-                score.accuracy * 100.0,
+                score.accuracy() * 100.0,
                 score.loss
             ),
         };
@@ -194,10 +194,10 @@ pub fn finetune(
         eprintln!(
             "fine-tune: weights averaged over {} epochs, held-out accuracy {:.2} % ({})",
             average.count,
-            score.accuracy * 100.0,
+            score.accuracy() * 100.0,
             if keep { "kept" } else { "not kept" }
         );
-        report.averaged = Some((score.accuracy, keep));
+        report.averaged = Some((score.accuracy(), keep));
         if keep {
             best = (score, mean_layers, mean_head);
         }
@@ -336,21 +336,30 @@ fn class_means(
     Tensor::from_vec(sums, (n_classes, dim), &Device::Cpu)?.to_dtype(DType::F32)
 }
 
-/// Held-out accuracy of the cosine head (argmax over every class).
-/// How an epoch did on the held-out split.
+/// How an epoch did on the held-out split (the cosine head, argmax over every class).
 #[derive(Debug, Clone, Copy)]
 struct HeldOutScore {
-    accuracy: f32,
-    /// Mean cross-entropy: breaks ties of accuracy, which a few hundred held-out texts make
-    /// common (one text is 0.2 points).
+    correct: usize,
+    total: usize,
+    /// Mean cross-entropy: decides between epochs whose accuracies are within one held-out
+    /// text of each other, which a few hundred held-out texts make common (one text is 0.2
+    /// points) and which says less than the loss over all of them.
     loss: f32,
 }
 
 impl HeldOutScore {
-    /// Better than `other`: more right, or as many right and surer of them.
+    fn accuracy(&self) -> f32 {
+        match self.total {
+            0 => 0.0,
+            n => self.correct as f32 / n as f32,
+        }
+    }
+
+    /// Better than `other`: right on at least two more held-out texts, or within one of it and
+    /// surer of them all.
     fn beats(&self, other: &HeldOutScore) -> bool {
-        self.accuracy > other.accuracy
-            || (self.accuracy == other.accuracy && self.loss < other.loss)
+        self.correct > other.correct + 1
+            || (self.correct.abs_diff(other.correct) <= 1 && self.loss < other.loss)
     }
 }
 
@@ -363,7 +372,8 @@ fn evaluate(
 ) -> candle_core::Result<HeldOutScore> {
     if held_out.is_empty() {
         return Ok(HeldOutScore {
-            accuracy: 0.0,
+            correct: 0,
+            total: 0,
             loss: f32::INFINITY,
         });
     }
@@ -384,7 +394,8 @@ fn evaluate(
             .count();
     }
     Ok(HeldOutScore {
-        accuracy: correct as f32 / held_out.len() as f32,
+        correct,
+        total: held_out.len(),
         loss: (loss_sum / held_out.len() as f64) as f32,
     })
 }
@@ -510,18 +521,31 @@ pub fn finetune_texts(
 mod tests {
 
     #[test]
-    fn an_epoch_beats_another_by_accuracy_then_by_loss() {
-        let score = |accuracy, loss| HeldOutScore { accuracy, loss };
-        assert!(score(0.90, 0.5).beats(&score(0.89, 0.1)));
+    fn an_epoch_beats_another_by_two_more_texts_right_or_else_by_loss() {
+        let score = |correct, loss| HeldOutScore {
+            correct,
+            total: 440,
+            loss,
+        };
+        assert!(score(398, 0.5).beats(&score(396, 0.1)), "two more right");
         assert!(
-            score(0.895, 0.3).beats(&score(0.895, 0.4)),
+            score(396, 0.48).beats(&score(397, 0.52)),
+            "one fewer right but surer of them all: the 2026-12-07 catalog, epochs 6 and 4"
+        );
+        assert!(
+            score(397, 0.3).beats(&score(397, 0.4)),
             "a tie goes to the surer"
         );
         assert!(
-            !score(0.895, 0.4).beats(&score(0.895, 0.4)),
+            !score(397, 0.4).beats(&score(397, 0.4)),
             "the same is no better"
         );
-        assert!(!score(0.89, 0.1).beats(&score(0.90, 0.5)));
+        assert!(
+            !score(397, 0.5).beats(&score(396, 0.4)),
+            "one more right is a tie"
+        );
+        assert!(!score(396, 0.1).beats(&score(398, 0.5)));
+        assert_eq!(score(220, 0.0).accuracy(), 0.5);
     }
 
     use super::{hold_out_tenth, HeldOutScore, Labelled};
