@@ -1057,7 +1057,13 @@ impl Ctx<'_, '_, '_> {
         match own {
             // The same topic again: what the earlier question asked still holds when this one asks
             // nothing of its own ("it was a pair of socks" after the missing-item answer).
-            Some(i) if *i == last.intent => self.facets.is_empty().then(|| last.intent.clone()),
+            // So it does when this one points back and asks only what any topic may be asked
+            // ("手数料はかかりますか" after "PayPayは使えますか" asks PayPay's fee).
+            Some(i) if *i == last.intent => {
+                let generic = &follow_up.generic_questions;
+                let only_generic = self.facets.iter().all(|f| generic.lists(f));
+                (self.facets.is_empty() || (pointer && only_generic)).then(|| last.intent.clone())
+            }
             Some(i) if courtesy(i) => None,
             // A clear other topic, where the running one would only say again what it just said
             // and nothing points back to it ("あと、何円以上で送料無料でしたっけ" after the
