@@ -750,22 +750,25 @@ impl Ctx<'_, '_, '_> {
     /// What a valid value looks like, when the message seems to have tried to give one but held
     /// none; where to find it otherwise.
     fn slot_hint(&self, variable: &str) -> Option<String> {
-        let text = self.d.config.text(&self.locale)?;
         // A wrong-format value is told what the format is; any other reply where to find it, so
         // the question is never repeated word for word.
-        let hints = if self.tried_a_value() {
-            &text.slot_hints
-        } else {
-            &text.slot_help
-        };
-        hints.get(variable).cloned()
+        if self.tried_a_value() {
+            return self.format_hint(variable);
+        }
+        self.slot_help(variable)
     }
 
-    /// What a valid value of `variable` looks like, when the message tried one and held none.
+    /// What a valid value of `variable` looks like, when the message tried one (an `attempted`
+    /// pattern of its entity) and held none.
     fn attempt_hint(&self, variable: &str) -> Option<String> {
         if !self.extraction.attempts.iter().any(|a| a.name == variable) {
             return None;
         }
+        self.format_hint(variable)
+    }
+
+    /// What a valid value of `variable` looks like (`slot_hints` in the conversation's locale).
+    fn format_hint(&self, variable: &str) -> Option<String> {
         let text = self.d.config.text(&self.locale)?;
         text.slot_hints.get(variable).cloned()
     }
@@ -881,12 +884,18 @@ impl Ctx<'_, '_, '_> {
     /// The topic of the bot's answer on the turn before, when this message only says that answer
     /// did not help. Courtesy is no answer to fail.
     fn answer_that_did_not_help(&self) -> Option<IntentName> {
-        let last = self.state.answers.last()?;
-        let just_answered = last.turn + 1 == self.state.turn;
-        (just_answered
-            && !self.d.context.is_small_talk(&last.intent)
+        let last = self.answered_last_turn()?;
+        (!self.d.context.is_small_talk(&last.intent)
             && self.d.context.says_it_did_not_help(self.input.text))
         .then(|| last.intent.clone())
+    }
+
+    /// The bot's answer on the turn just before this one, if that turn answered.
+    fn answered_last_turn(&self) -> Option<&BotAnswer> {
+        self.state
+            .answers
+            .last()
+            .filter(|a| a.turn + 1 == self.state.turn)
     }
 
     /// The message asks for what only a person can grant (compensation for a late order: a
@@ -909,17 +918,14 @@ impl Ctx<'_, '_, '_> {
     /// Right after `intent`'s answer, which tells the customer to contact support when it has not
     /// helped, this message says it has not ("もう10日経ってます" after the shipping answer:
     /// `follow_up.hand_over_when`), and the details to check are known: that contact is a person's.
-    fn says_the_answer_did_not_help(&self, intent: &IntentName) -> bool {
+    fn says_the_answer_did_not_help(&self, intent: &IntentName, vars: &Vars) -> bool {
         let Some(facets) = self.d.context.follow_up().hand_over_when.get(intent) else {
             return false;
         };
         let just_answered = self
-            .state
-            .answers
-            .last()
-            .is_some_and(|a| &a.intent == intent && a.turn + 1 == self.state.turn);
+            .answered_last_turn()
+            .is_some_and(|a| &a.intent == intent);
         // The details the answer needed (the order number) are what the person checks.
-        let vars = self.vars();
         let details_known = self.d.intents.get(intent).is_some_and(|info| {
             info.variables
                 .iter()
@@ -935,13 +941,12 @@ impl Ctx<'_, '_, '_> {
     fn withdrawn_after_answer(&self) -> Option<IntentName> {
         let context = &self.d.context;
         let c = self.input.classification;
-        let last = self.state.answers.last()?;
-        let just_answered = last.turn + 1 == self.state.turn;
+        let last = self.answered_last_turn()?;
         let elsewhere = c.intent.as_ref().is_some_and(|i| {
             c.reason == Reason::Confident && *i != last.intent && !context.is_small_talk(i)
         });
         let text = self.input.text;
-        if !just_answered || elsewhere || !context.is_short(text) {
+        if elsewhere || !context.is_short(text) {
             return None;
         }
         context.withdrawal_reply(text).cloned()
@@ -1389,10 +1394,10 @@ impl Ctx<'_, '_, '_> {
         if info.handoff == HandoffMode::Always && !answered_instead {
             return self.handoff(d.config.reason_for_intent(intent), Some(intent.clone()));
         }
-        if self.says_the_answer_did_not_help(intent) {
+        let mut vars = self.vars();
+        if self.says_the_answer_did_not_help(intent, &vars) {
             return self.handoff(HandoffReason::Unresolved, None);
         }
-        let mut vars = self.vars();
         if let Some(origin) = self.topic_origin(intent) {
             vars.insert(PREVIOUS_INTENT.into(), Value::from(origin.as_str()));
         }
@@ -1780,12 +1785,9 @@ impl Ctx<'_, '_, '_> {
     /// word for word what its last answer said (rendered with the same variation). That answer
     /// did not help.
     fn asked_again(&self, intent: &IntentName, vars: &Vars) -> bool {
-        let Some(last) = self.state.answers.last() else {
+        let Some(last) = self.answered_last_turn().filter(|a| a.intent == *intent) else {
             return false;
         };
-        if last.intent != *intent || last.turn + 1 != self.state.turn {
-            return false;
-        }
         let Some(variation) = self.state.rotation.get(intent).and_then(|r| r.last) else {
             return false;
         };
