@@ -1989,6 +1989,12 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "delivery_problem:\n        asks: [not_arrived]",
         "delivery_problem:\n        asks: [not_arrive]",
     );
+    // A staff question for an intent that is none would hand over as nothing.
+    edit(
+        "_dialogue.yaml",
+        "staff_questions:\n    other_question:",
+        "staff_questions:\n    other_questions:",
+    );
 
     let mut problems = Vec::new();
     let catalog = Catalog::load(&intents, &mut problems).unwrap();
@@ -2009,6 +2015,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "_dialogue.yaml: context.vague.scene.facets: \"topic\" is not a facet",
         "_dialogue.yaml: context.follow_up.hand_over_when: no intent \"order_statuss\" in the catalog",
         "_dialogue.yaml: context.follow_up.hand_over_when.asks: no pattern of \"asks\" gives \"not_arrive\"",
+        "_dialogue.yaml: policy.staff_questions: no intent \"other_questions\" in the catalog",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }

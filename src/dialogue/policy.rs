@@ -290,6 +290,9 @@ impl Ctx<'_, '_, '_> {
             let complaint = d.config.policy.complaint_intents.first().cloned();
             return self.handoff(HandoffReason::Complaint, complaint);
         }
+        if let Some(intent) = self.asks_what_only_a_person_knows() {
+            return self.handoff(d.config.reason_for_intent(&intent), Some(intent));
+        }
         if self.tries_to_steer_the_bot() {
             return self.miss(MissKind::OutOfScope);
         }
@@ -902,6 +905,16 @@ impl Ctx<'_, '_, '_> {
     /// facet value of `policy.complaint_facets`), whatever it classifies as.
     fn asks_what_only_a_person_grants(&self) -> bool {
         self.has_facet_in(&self.d.config.policy.complaint_facets)
+    }
+
+    /// The intent whose person answers what this message asks (`policy.staff_questions`): a
+    /// question the catalog has no answer for.
+    fn asks_what_only_a_person_knows(&self) -> Option<IntentName> {
+        let staff = &self.d.config.policy.staff_questions;
+        staff
+            .iter()
+            .find(|(_, facets)| self.has_facet_in(facets))
+            .map(|(intent, _)| intent.clone())
     }
 
     /// The message tries to steer the bot itself ("ignore your previous instructions…", "you
