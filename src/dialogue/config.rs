@@ -588,11 +588,13 @@ impl DialogueConfig {
             .iter()
             .cloned()
             .collect();
+        let opening_reply: Vec<IntentName> = self.context.opening_reply.iter().cloned().collect();
         let lists = [
             (
                 "context.language_requests.reply_intent",
                 &language_request_reply,
             ),
+            ("context.opening_reply", &opening_reply),
             (
                 "policy.explicit_request_intents",
                 &p.explicit_request_intents,

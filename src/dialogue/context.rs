@@ -55,6 +55,9 @@ pub struct ContextConfig {
     /// them alone to a question for a detail is no thanks and no goodbye, however the classifier
     /// reads it ("ok" after "your order number?" is not "thank you for your help").
     pub acknowledgements: BTreeMap<Locale, Vec<String>>,
+    /// What a message made only of `acknowledgements` gets before the bot has said anything
+    /// (a greeting): "ok" as the first message thanks no one for help not given yet.
+    pub opening_reply: Option<IntentName>,
     /// Words that accept an offer ("yes please", "お願いします"), per locale: a reply made of them
     /// alone to an offer of one choice (a person) takes it.
     pub consents: BTreeMap<Locale, Vec<String>>,
@@ -264,6 +267,7 @@ pub struct Context {
     openers: Vec<String>,
     /// Folded, longest first.
     acknowledgements: Vec<String>,
+    opening_reply: Option<IntentName>,
     /// Folded, longest first.
     consents: Vec<String>,
     request_intents: Vec<IntentName>,
@@ -320,6 +324,7 @@ impl Context {
             where_to_find: Lexicon::new(config.where_to_find.values().flatten()),
             openers: longest_first(config.openers.values().flatten().map(|w| w.to_lowercase())),
             acknowledgements: folded_longest_first(&config.acknowledgements),
+            opening_reply: config.opening_reply.clone(),
             consents: folded_longest_first(&config.consents),
             request_intents: config.background.request_intents.clone(),
             request_words: Lexicon::new(config.background.request_words.values().flatten()),
@@ -343,6 +348,11 @@ impl Context {
             ),
             language_request_reply: config.language_requests.reply_intent.clone(),
         }
+    }
+
+    /// What a bare acknowledgement gets when the bot has said nothing yet.
+    pub fn opening_reply(&self) -> Option<&IntentName> {
+        self.opening_reply.as_ref()
     }
 
     /// What a request for another language gets when the bot has said nothing yet.

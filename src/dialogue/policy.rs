@@ -259,6 +259,12 @@ impl Ctx<'_, '_, '_> {
             }
             return self.again_in_requested_language(pending_clarification, pending_slot);
         }
+        if let Some(opening) =
+            self.acknowledged_before_anything_said(&pending_clarification, &pending_slot)
+        {
+            // "ok" as the first message: nothing has helped yet to be thanked for.
+            return self.answer(&opening, c.confidence);
+        }
         // "It still doesn't work" right after an answer is about that answer, however the
         // classifier reads it (a broken item, a wish for a person): the bot has said what it
         // knows, so a person takes over, with the topic.
@@ -905,6 +911,25 @@ impl Ctx<'_, '_, '_> {
     /// facet value of `policy.complaint_facets`), whatever it classifies as.
     fn asks_what_only_a_person_grants(&self) -> bool {
         self.has_facet_in(&self.d.config.policy.complaint_facets)
+    }
+
+    /// The opening reply (a greeting), when this message only acknowledges ("ok", "はい"), reads
+    /// as courtesy, and the bot has neither answered nor asked anything yet.
+    fn acknowledged_before_anything_said(
+        &self,
+        clarification: &Option<PendingClarification>,
+        slot: &Option<PendingSlot>,
+    ) -> Option<IntentName> {
+        let context = &self.d.context;
+        let nothing_said =
+            self.state.answers.is_empty() && clarification.is_none() && slot.is_none();
+        // Read as courtesy (thanks, goodbye): an unsure reading is asked to be put another way.
+        let c = self.input.classification;
+        let courtesy = c.reason == Reason::Confident
+            && c.intent.as_ref().is_some_and(|i| context.is_small_talk(i));
+        (nothing_said && courtesy && context.is_acknowledgement(self.input.text))
+            .then(|| context.opening_reply().cloned())
+            .flatten()
     }
 
     /// The intent whose person answers what this message asks (`policy.staff_questions`): a
