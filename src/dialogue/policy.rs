@@ -1434,7 +1434,8 @@ impl Ctx<'_, '_, '_> {
         }
         let mut vars = self.vars();
         if self.says_the_answer_did_not_help(intent, &vars) {
-            return self.handoff(HandoffReason::Unresolved, None);
+            // Recorded as the topic that did not help, like any answer that did not help.
+            return self.hand_over(HandoffReason::Unresolved, None, Some(intent.clone()));
         }
         if let Some(origin) = self.topic_origin(intent) {
             vars.insert(PREVIOUS_INTENT.into(), Value::from(origin.as_str()));
