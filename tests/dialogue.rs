@@ -2773,7 +2773,7 @@ fn a_statement_instead_of_the_order_number_is_background_to_the_request() {
             "ja",
             "注文をキャンセルしたい",
             "cancel_order",
-            "まだ発送されてないと思います",
+            "昨日注文したものです",
             "order_status",
         ),
     ] {
@@ -2788,6 +2788,15 @@ fn a_statement_instead_of_the_order_number_is_background_to_the_request() {
         chat.assert_kind(&turn, TurnKind::Answer);
         chat.assert_intent(&turn, asked_as);
     }
+    // A statement of the case the answer turns on ("まだ発送されてないと思います": the
+    // cancellation answer has words for an order not shipped yet) is answered at once: that
+    // answer holds for any order, and the chat cancels none itself.
+    let mut chat = Chat::new(&d, Some("ja"), json!({}));
+    chat.say("注文をキャンセルしたい", confident("cancel_order", 0.98));
+    let turn = chat.say("まだ発送されてないと思います", confident("order_status", 0.99));
+    chat.assert_kind(&turn, TurnKind::Answer);
+    chat.assert_intent(&turn, "cancel_order");
+    chat.assert_says(&turn, "注文をキャンセルする");
 }
 
 #[test]

@@ -664,7 +664,7 @@ impl DialogueConfig {
     }
 
     /// `policy.complaint_facets`, `policy.staff_questions`, `policy.out_of_scope_facets`,
-    /// `policy.shared_questions`, `context.follow_up.generic_questions`,
+    /// `policy.shared_questions`, `context.follow_up.generic_questions`, `context.follow_up.cases`,
     /// `context.follow_up.hand_over_when` and
     /// `context.vague.scene.facets` name facets and values that `_entities.yaml` gives.
     fn check_facet_values(&self, problems: &mut Vec<Problem>) {
@@ -699,6 +699,7 @@ impl DialogueConfig {
                 "context.follow_up.generic_questions",
                 &self.context.follow_up.generic_questions,
             ),
+            ("context.follow_up.cases", &self.context.follow_up.cases),
             (
                 "context.vague.scene.facets",
                 &self.context.vague.scene.facets,

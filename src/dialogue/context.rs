@@ -156,6 +156,11 @@ pub struct FollowUpConfig {
     /// with the question before does not restate it ("何円以上で送料無料でしたっけ" after the
     /// cash-on-delivery fee asks about shipping, though both ask what something costs).
     pub generic_questions: FacetValues,
+    /// The cases answers turn on ("if it hasn't shipped yet, …"): a short message stating one
+    /// ("まだ発送されていません" after the order-change answer) continues the topic whose answer
+    /// has words for it, however surely the classifier reads it as another intent (the order
+    /// status).
+    pub cases: FacetValues,
     /// Intent → facet values: right after that intent's answer, which tells the customer to
     /// contact support when it has not helped, a message saying so ("もう10日経ってます" after the
     /// shipping answer), once the order number is known, is that contact: a person takes it.
@@ -172,6 +177,7 @@ impl Default for FollowUpConfig {
             markers: BTreeMap::new(),
             catch_all_intents: Vec::new(),
             generic_questions: FacetValues::default(),
+            cases: FacetValues::default(),
             hand_over_when: BTreeMap::new(),
         }
     }

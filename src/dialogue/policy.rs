@@ -1075,6 +1075,9 @@ impl Ctx<'_, '_, '_> {
         let catch_all = own.is_some_and(|i| follow_up.catch_all_intents.contains(i));
         let unsure = own.is_none() || c.confidence < follow_up.override_below || catch_all;
         let own_has_no_words = own.is_some_and(|i| self.has_no_words_for_it(i));
+        // "まだ発送されていません" after "if it hasn't shipped yet, cancel and order again" says
+        // which case holds: the topic's answer for it, however sure the classifier is.
+        let states_a_case = self.facets.iter().any(|f| follow_up.cases.lists(f));
         // "I'm in Okinawa" after the delivery-time answer reads as an introduction (a greeting),
         // but it says where: an opening courtesy with a facet says more than hello.
         let opening_with_facets = own.is_some_and(|i| {
@@ -1084,7 +1087,8 @@ impl Ctx<'_, '_, '_> {
         let pointer = d.context.points_back(text);
         let continues = pointer
             || restates
-            || ((unsure || own_has_no_words || opening_with_facets) && topic_answers_it());
+            || ((unsure || own_has_no_words || opening_with_facets || states_a_case)
+                && topic_answers_it());
         if !continues {
             return None;
         }
