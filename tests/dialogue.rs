@@ -1989,6 +1989,12 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "delivery_problem:\n        asks: [not_arrived]",
         "delivery_problem:\n        asks: [not_arrive]",
     );
+    // A case no pattern gives would never continue a topic.
+    edit(
+        "_dialogue.yaml",
+        "cases:\n      asks: [preparing,",
+        "cases:\n      asks: [preparin,",
+    );
     // A staff question for an intent that is none would hand over as nothing.
     edit(
         "_dialogue.yaml",
@@ -2016,6 +2022,7 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
         "_dialogue.yaml: context.follow_up.hand_over_when: no intent \"order_statuss\" in the catalog",
         "_dialogue.yaml: context.follow_up.hand_over_when.asks: no pattern of \"asks\" gives \"not_arrive\"",
         "_dialogue.yaml: policy.staff_questions: no intent \"other_questions\" in the catalog",
+        "_dialogue.yaml: context.follow_up.cases.asks: no pattern of \"asks\" gives \"preparin\"",
     ] {
         assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
     }
