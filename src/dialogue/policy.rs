@@ -1372,11 +1372,18 @@ impl Ctx<'_, '_, '_> {
         (sure.any(|other| other != first) && asks).then(|| first.clone())
     }
 
-    /// A sentence of the message is surely a topic other than `intent` (and not courtesy): what
-    /// it says is its own, not `intent`'s.
+    /// A sentence of the message is a topic other than `intent` (and not courtesy): surely one,
+    /// or torn between two others ("My order MD… hasn't arrived.": the order status or a delivery
+    /// problem, 0.47 / 0.43). What it says is its own, not `intent`'s.
     fn another_topic_in_a_sentence(&self, intent: &IntentName) -> bool {
+        let context = &self.d.context;
+        let other = |i: &IntentName| i != intent && !context.is_small_talk(i);
         self.input.sentences.iter().any(|s| {
-            sure_intent(s).is_some_and(|i| i != intent && !self.d.context.is_small_talk(i))
+            let c = &s.classification;
+            let torn = c.reason == Reason::Ambiguous
+                && c.intent.as_ref().is_some_and(other)
+                && c.alternatives.first().is_some_and(|alt| other(&alt.intent));
+            torn || sure_intent(s).is_some_and(other)
         })
     }
 
