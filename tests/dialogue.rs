@@ -2800,7 +2800,10 @@ fn a_statement_instead_of_the_order_number_is_background_to_the_request() {
     // answer holds for any order, and the chat cancels none itself.
     let mut chat = Chat::new(&d, Some("ja"), json!({}));
     chat.say("注文をキャンセルしたい", confident("cancel_order", 0.98));
-    let turn = chat.say("まだ発送されてないと思います", confident("order_status", 0.99));
+    let turn = chat.say(
+        "まだ発送されてないと思います",
+        confident("order_status", 0.99),
+    );
     chat.assert_kind(&turn, TurnKind::Answer);
     chat.assert_intent(&turn, "cancel_order");
     chat.assert_says(&turn, "注文をキャンセルする");
