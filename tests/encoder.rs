@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use candle_transformers::models::bert::{BertModel, Config};
 use madoguchi::nlu::{BertEncoder, Encoder, EncoderOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokenizers::models::wordlevel::WordLevel;
 use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::processors::template::TemplateProcessing;
@@ -58,6 +60,7 @@ pub fn write_tiny_encoder(dir: &Path) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     BertModel::load(vb, &config).expect("random bert");
+    reseed(&varmap, TINY_SEED);
     varmap
         .save(dir.join("model.safetensors"))
         .expect("save weights");
@@ -75,6 +78,44 @@ pub fn write_tiny_encoder(dir: &Path) {
     tiny_tokenizer()
         .save(dir.join("tokenizer.json"), false)
         .expect("save tokenizer");
+}
+
+/// The seed of the tiny encoder's weights: candle cannot seed its CPU initialisation, and a
+/// fresh draw per run made the fine-tuning tests on it pass or fail by chance.
+const TINY_SEED: u64 = 7;
+
+/// Draws every randomly initialised tensor of `varmap` again from a seeded generator, uniform
+/// with the spread candle drew it with (constant ones, layer norms and biases, stay).
+fn reseed(varmap: &VarMap, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut vars: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .expect("varmap")
+        .iter()
+        .map(|(name, var)| (name.clone(), var.clone()))
+        .collect();
+    // The map's order differs from run to run; the names' does not.
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, var) in vars {
+        let tensor = var.as_tensor();
+        let values: Vec<f32> = tensor
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .expect("values");
+        let n = values.len() as f32;
+        let mean = values.iter().sum::<f32>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+        if std == 0.0 {
+            continue;
+        }
+        let half_width = std * 3f32.sqrt();
+        let drawn: Vec<f32> = (0..values.len())
+            .map(|_| mean + rng.random_range(-half_width..half_width))
+            .collect();
+        let seeded = Tensor::from_vec(drawn, tensor.shape(), &Device::Cpu).expect("tensor");
+        var.set(&seeded).expect("set");
+    }
 }
 
 fn tiny_encoder(batch_size: usize) -> (tempfile::TempDir, BertEncoder) {

@@ -375,12 +375,17 @@ fn averaged_weights_are_tried_and_kept_only_when_they_do_better_on_held_out_data
     let best_single = report.held_out_accuracy[1..]
         .iter()
         .copied()
-        .fold(f32::MIN, f32::max);
-    assert_eq!(
-        kept,
-        averaged > best_single.max(report.held_out_accuracy[0]),
-        "{report:?}"
-    );
+        .fold(f32::MIN, f32::max)
+        .max(report.held_out_accuracy[0]);
+    // Scores within one held-out text of each other are tied, the lower loss winning (which the
+    // report does not hold), for the epoch kept as for the average: kept, the average is at
+    // most two texts behind the best single epoch's accuracy; not kept, at most one ahead.
+    let one_text = 1.0 / all.len() as f32 + 1e-6;
+    if kept {
+        assert!(averaged >= best_single - 2.0 * one_text, "{report:?}");
+    } else {
+        assert!(averaged <= best_single + one_text, "{report:?}");
+    }
     // Off, nothing is averaged.
     let layers = tiny.layers();
     let plain = FinetuneOptions {
