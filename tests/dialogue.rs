@@ -1964,8 +1964,8 @@ fn template_and_configuration_mistakes_are_startup_errors_naming_the_file() {
     // A complaint facet value no pattern gives would never hand over.
     edit(
         "_dialogue.yaml",
-        "complaint_facets:\n    asks: [compensation, refund_amount, keep_item]",
-        "complaint_facets:\n    asks: [compensations, refund_amount, keep_item]",
+        "complaint_facets:\n    asks: [compensation, refund_amount, keep_item, carrier_conduct]",
+        "complaint_facets:\n    asks: [compensations, refund_amount, keep_item, carrier_conduct]",
     );
     // So would a shared question no pattern gives, or a scene facet that is none.
     edit(
