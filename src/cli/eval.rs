@@ -104,6 +104,9 @@ pub struct FinetuneArgs {
     /// Seed of the fine-tuning (batch order, dropout): two seeds give two different encoders.
     #[arg(long, default_value_t = FinetuneOptions::default().seed)]
     pub finetune_seed: u64,
+    /// Cosine margin of the fine-tuning loss (large-margin cosine loss; 0: plain softmax).
+    #[arg(long, default_value_t = FinetuneOptions::default().margin)]
+    pub finetune_margin: f64,
 }
 
 impl FinetuneArgs {
@@ -115,6 +118,7 @@ impl FinetuneArgs {
             batch_size: self.finetune_batch,
             average: self.finetune_average,
             seed: self.finetune_seed,
+            margin: self.finetune_margin,
             ..Default::default()
         }
     }

@@ -41,6 +41,14 @@ pub struct FinetuneOptions {
     /// averaging), kept when it does better on the held-out split than the best single epoch.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub average: bool,
+    /// Cosine margin subtracted from the true class's cosine while training (large-margin cosine
+    /// loss, CosFace / LMCL): classes pulled apart by at least this much; 0 is plain softmax.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub margin: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for FinetuneOptions {
@@ -60,6 +68,7 @@ impl Default for FinetuneOptions {
             patience: 1,
             seed: 7,
             average: false,
+            margin: 0.0,
         }
     }
 }
@@ -147,6 +156,7 @@ pub fn finetune(
             let targets: Vec<u32> = batch.iter().map(|l| l.class as u32).collect();
             let targets = Tensor::from_vec(targets, batch.len(), &Device::Cpu)?;
             let logits = logits(layers, &head, lower, &idx, &dropout, options.scale)?;
+            let logits = with_margin(&logits, &targets, n_classes, options)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?);
             let grads = loss.backward()?;
@@ -303,6 +313,20 @@ fn logits(
 ) -> candle_core::Result<Tensor> {
     let e = sentence_vectors(layers, lower, idx, dropout)?;
     cosine_logits(&e, head.as_tensor(), scale)
+}
+
+/// The logits less `scale · margin` at each row's true class (nothing without a margin).
+fn with_margin(
+    logits: &Tensor,
+    targets: &Tensor,
+    n_classes: usize,
+    options: &FinetuneOptions,
+) -> candle_core::Result<Tensor> {
+    if options.margin == 0.0 {
+        return Ok(logits.clone());
+    }
+    let one_hot = candle_nn::encoding::one_hot(targets.clone(), n_classes, 1f32, 0f32)?;
+    logits - (one_hot * (options.scale * options.margin))?
 }
 
 /// `scale · e · ŵᵀ`: sentence vectors `e` (rows, L2-normalised) against the head's rows `w`
@@ -519,6 +543,9 @@ pub fn finetune_texts(
 
 #[cfg(test)]
 mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::{hold_out_tenth, with_margin, FinetuneOptions, HeldOutScore, Labelled};
 
     #[test]
     fn an_epoch_beats_another_by_two_more_texts_right_or_else_by_loss() {
@@ -548,8 +575,6 @@ mod tests {
         assert_eq!(score(220, 0.0).accuracy(), 0.5);
     }
 
-    use super::{hold_out_tenth, HeldOutScore, Labelled};
-
     fn items(n: usize) -> Vec<Labelled> {
         (0..n)
             .map(|text| Labelled {
@@ -557,6 +582,28 @@ mod tests {
                 class: text % 3,
             })
             .collect()
+    }
+
+    #[test]
+    fn the_margin_lowers_only_the_true_class_logit() {
+        let logits = Tensor::new(&[[1f32, 2.0, 3.0], [4.0, 5.0, 6.0]], &Device::Cpu).unwrap();
+        let targets = Tensor::new(&[2u32, 0], &Device::Cpu).unwrap();
+        let options = FinetuneOptions {
+            margin: 0.1,
+            scale: 20.0,
+            ..Default::default()
+        };
+        let shifted: Vec<Vec<f32>> = with_margin(&logits, &targets, 3, &options)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(shifted, vec![vec![1.0, 2.0, 1.0], vec![2.0, 5.0, 6.0]]);
+        let plain = FinetuneOptions::default();
+        let same: Vec<Vec<f32>> = with_margin(&logits, &targets, 3, &plain)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(same, vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
     }
 
     #[test]
