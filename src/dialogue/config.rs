@@ -34,6 +34,9 @@ pub const METADATA_VARIABLES: [&str; 4] =
 /// (`context.follow_up.within_turns`): "cancel_order" when a refund is asked about right after
 /// the cancellation answer.
 pub const PREVIOUS_INTENT: &str = "previous_intent";
+/// The order numbers given beside `order_id` in the same message ("cancel MD12345678 and
+/// MD87654321": the answer speaks of the last, and may say the others go the same way).
+pub const OTHER_ORDER_IDS: &str = "other_order_ids";
 
 /// All of `_dialogue.yaml`, plus the entities of `_entities.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -758,15 +761,16 @@ impl DialogueConfig {
     fn check_variables(&self, catalog: &Catalog, problems: &mut Vec<Problem>) {
         for intent in &catalog.intents {
             for var in intent.variables.keys() {
-                let from_metadata =
-                    METADATA_VARIABLES.contains(&var.as_str()) || var == PREVIOUS_INTENT;
+                let from_metadata = METADATA_VARIABLES.contains(&var.as_str())
+                    || var == PREVIOUS_INTENT
+                    || var == OTHER_ORDER_IDS;
                 let from_entity = self.entities.iter().any(|e| &e.name == var);
                 if !from_metadata && !from_entity {
                     problems.push(Problem::new(
                         &intent.source,
                         None,
                         format!(
-                            "variable {var:?} is neither customer metadata ({}), {PREVIOUS_INTENT} nor an entity of {}",
+                            "variable {var:?} is neither customer metadata ({}), {PREVIOUS_INTENT}, {OTHER_ORDER_IDS} nor an entity of {}",
                             METADATA_VARIABLES.join(", "),
                             self.entities_source.display()
                         ),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
-use regex::Regex;
+use regex::{Captures, Regex};
 use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 
@@ -333,7 +333,7 @@ impl EntityExtractor {
                 _ => &[],
             };
             for (re, value_template) in entity.patterns.iter().chain(when_asked) {
-                for caps in re.captures_iter(&normalized.text) {
+                for caps in captures_all(re, &normalized.text) {
                     let whole = caps.get(0).expect("group 0 always exists");
                     let value_group = caps.name("value");
                     let claim = normalized.to_base(value_group.unwrap_or(whole).range());
@@ -477,6 +477,31 @@ impl Normalized {
     }
 }
 
+/// Every match of `re` in `text`, each search starting where the previous match's `value` group
+/// ended: the character a pattern takes as the boundary after one value ("MD12345678とMD87654321",
+/// "MD12345678、MD87654321") can be the boundary before the next, which `captures_iter` would have
+/// consumed.
+fn captures_all<'h>(re: &Regex, text: &'h str) -> Vec<Captures<'h>> {
+    let mut all = Vec::new();
+    let mut at = 0;
+    while at <= text.len() {
+        let Some(caps) = re.captures_at(text, at) else {
+            break;
+        };
+        let whole = caps.get(0).expect("group 0 always exists");
+        let value_end = caps.name("value").map_or(whole.end(), |v| v.end());
+        at = if value_end > at {
+            value_end
+        } else if whole.end() > at {
+            whole.end()
+        } else {
+            at + text[at..].chars().next().map_or(1, char::len_utf8)
+        };
+        all.push(caps);
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,6 +584,27 @@ mod tests {
         assert_eq!(given.get("order_id"), Some("MD12345678"));
         assert!(given.attempts.is_empty());
         assert!(x.extract("nothing here").attempts.is_empty());
+    }
+
+    #[test]
+    fn values_side_by_side_share_the_boundary_between_them() {
+        // The catalog's shape: a boundary character before and after the value group.
+        let order = spec(
+            "order_id",
+            &["(?:^|[^A-Z0-9])(?P<value>MD\\d{8})(?:$|[^0-9])"],
+            &[TextStep::Upper],
+        );
+        let x = EntityExtractor::new(&[order], Path::new("_entities.yaml")).expect("valid");
+        for text in [
+            "MD12345678とMD87654321です",
+            "MD12345678、MD87654321",
+            "cancel MD12345678 and MD87654321",
+            "MD12345678,MD87654321",
+        ] {
+            let found = x.extract(text).found;
+            let values: Vec<&str> = found.iter().map(|f| f.value.as_str()).collect();
+            assert_eq!(values, ["MD12345678", "MD87654321"], "{text}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, Template, UndefinedBehavior, Value};
 
-use super::config::{DialogueConfig, LocaleText};
+use super::config::{DialogueConfig, LocaleText, OTHER_ORDER_IDS};
 use super::error::DialogueError;
 use super::state::DialogueState;
 use super::types::CustomerMetadata;
@@ -485,7 +485,22 @@ pub(crate) fn template_vars(customer: &CustomerMetadata, state: &DialogueState) 
             vars.insert(name.clone(), Value::from(v.value.clone()));
         }
     }
+    if let Some(others) = other_order_ids(state) {
+        vars.insert(OTHER_ORDER_IDS.into(), Value::from(others));
+    }
     vars
+}
+
+/// The order numbers of the latest message that gave one, but the last of them, joined by ", ".
+fn other_order_ids(state: &DialogueState) -> Option<String> {
+    let values = state.entities.get("order_id")?;
+    let last = values.last()?;
+    let others: Vec<&str> = values
+        .iter()
+        .filter(|v| v.turn == last.turn && v.value != last.value)
+        .map(|v| v.value.as_str())
+        .collect();
+    (!others.is_empty()).then(|| others.join(", "))
 }
 
 #[cfg(test)]
