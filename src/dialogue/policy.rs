@@ -277,6 +277,7 @@ impl Ctx<'_, '_, '_> {
                 && policy.explicit_request_intents.contains(i)
                 && answered_instead.is_none()
                 && !self.points_back_unsurely()
+                && !(pending_slot.is_some() && self.asks_what_now())
         });
         // "わかりません" to "your order number?" says the customer has none, however much it reads
         // like "I don't understand, get me a person" on its own; words that ask for one still do.
@@ -503,10 +504,8 @@ impl Ctx<'_, '_, '_> {
                 && d.context.points_back(self.input.text)
         };
         let same_topic = match c.reason {
-            Reason::Confident => {
-                c.intent.as_ref() == Some(&slot.intent)
-                    || (is(Context::is_small_talk) && points_back())
-            }
+            Reason::Confident => c.intent.as_ref() == Some(&slot.intent) || self.asks_what_now(),
+            Reason::AlwaysHandoff => self.asks_what_now(),
             Reason::Ambiguous => {
                 c.intent.as_ref() == Some(&slot.intent) || runner_up == Some(&slot.intent)
             }
@@ -514,7 +513,6 @@ impl Ctx<'_, '_, '_> {
                 c.intent.as_ref() == Some(&slot.intent) || is_question(self.input.text)
             }
             Reason::OutOfScope => points_back(),
-            _ => false,
         } || self.asks_about_the_topic(&slot)
             // "And if I paid by bank transfer?" while a refund waits for its order number: a
             // question that points back, about what the waiting answer has words for.
@@ -653,6 +651,25 @@ impl Ctx<'_, '_, '_> {
             return None;
         }
         Some(c.intent.is_none() || c.confidence < follow_up.override_below || catch_all)
+    }
+
+    /// A short question pointing back that no topic of its own would answer ("what are my
+    /// options?", "どうすればいいですか"), read as courtesy, a catch-all (feedback, another
+    /// question) or a wish for a person without a word asking for one: it asks what to do about
+    /// the topic the bot is on, however sure the classifier is of its reading.
+    fn asks_what_now(&self) -> bool {
+        let d = self.d;
+        let text = self.input.text;
+        let nowhere = self.input.classification.intent.as_ref().is_some_and(|i| {
+            d.context.is_small_talk(i)
+                || d.context.follow_up().catch_all_intents.contains(i)
+                || d.config.policy.explicit_request_intents.contains(i)
+        });
+        nowhere
+            && is_question(text)
+            && d.context.is_short(text)
+            && d.context.points_back(text)
+            && !d.signals.explicit_request(text)
     }
 
     /// A question about the offered intents ("do I have to send photos?" after "a delivery
