@@ -278,6 +278,9 @@ impl Ctx<'_, '_, '_> {
                 && answered_instead.is_none()
                 && !self.points_back_unsurely()
                 && !(pending_slot.is_some() && self.asks_what_now())
+                // "先月バッグを購入した者です" may read as a wish for a person; it only says who
+                // is writing, and what they want comes next.
+                && self.background_choices().is_none()
         });
         // "わかりません" to "your order number?" says the customer has none, however much it reads
         // like "I don't understand, get me a person" on its own; words that ask for one still do.
