@@ -2142,10 +2142,11 @@ impl Ctx<'_, '_, '_> {
     }
 
     /// Too unsure of `intent`, the likeliest, alone; but the message asks a question of its own
-    /// whichever intent answers it (`policy.shared_questions`), which it and its runner-up both
-    /// have their own words for ("Who pays the shipping when I return something?": the
-    /// return's and the shipping fees' answers both say), and the two together hold the
-    /// probability `intent` needed alone. The likeliest's answer to it is the answer either way.
+    /// whichever intent answers it (`policy.shared_questions`), which it has its own words for
+    /// ("Who pays the shipping when I return something?": the return's and the shipping fees'
+    /// answers both say; the refund's, a runner-up too, has nothing to say of it), and it and its
+    /// runner-up together hold the probability `intent` needed alone. The likeliest's answer to
+    /// it is the answer either way.
     fn answered_either_way(&self, intent: &IntentName) -> bool {
         let c = self.input.classification;
         let policy = &self.d.config.policy;
@@ -2156,11 +2157,7 @@ impl Ctx<'_, '_, '_> {
             self.facets
                 .iter()
                 .filter(|f| policy.shared_questions.lists(f))
-                .any(|f| {
-                    let one = std::slice::from_ref(f);
-                    self.facets_change_answer(intent, "", None, one)
-                        && self.facets_change_answer(&runner_up.intent, "", None, one)
-                })
+                .any(|f| self.facets_change_answer(intent, "", None, std::slice::from_ref(f)))
         };
         c.confidence + runner_up.confidence >= c.threshold
             && !self.d.context.is_small_talk(&runner_up.intent)
