@@ -50,13 +50,17 @@ impl VariableSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Waiver {
-    /// Facet or entity name → values under which the variable is not needed.
+    /// Facet or entity name → values under which the variable is not needed (`"*"`: any value,
+    /// for an entity such as a tracking number, whose values are not known in advance).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, Vec<String>>,
     /// The customer's reply to the question says they do not have it (`context.declined` words).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declined: bool,
 }
+
+/// A waiver value that any value of its facet or entity matches.
+pub const ANY_VALUE: &str = "*";
 
 impl Waiver {
     pub fn is_empty(&self) -> bool {
@@ -67,7 +71,7 @@ impl Waiver {
     pub fn by_facet(&self, name: &str, value: &str) -> bool {
         self.facets
             .get(name)
-            .is_some_and(|values| values.iter().any(|v| v == value))
+            .is_some_and(|values| values.iter().any(|v| v == value || v == ANY_VALUE))
     }
 }
 
@@ -95,4 +99,22 @@ pub struct Intent {
     /// Where it was read from (not part of the file).
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Waiver, ANY_VALUE};
+
+    #[test]
+    fn a_waiver_matches_its_values_or_any_value_of_a_starred_name() {
+        let mut waiver = Waiver::default();
+        waiver.facets.insert("about".into(), vec!["general".into()]);
+        waiver
+            .facets
+            .insert("tracking_number".into(), vec![ANY_VALUE.into()]);
+        assert!(waiver.by_facet("about", "general"));
+        assert!(!waiver.by_facet("about", "my_order"));
+        assert!(waiver.by_facet("tracking_number", "123456789012"));
+        assert!(!waiver.by_facet("order_id", "MD12345678"));
+    }
 }
