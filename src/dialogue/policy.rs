@@ -501,11 +501,7 @@ impl Ctx<'_, '_, '_> {
         let runner_up = c.alternatives.first().map(|a| &a.intent);
         // "What are my options?", "what can I do?" mean nothing on their own (or read as small
         // talk): a short question that points back asks about the waiting topic.
-        let points_back = || {
-            is_question(self.input.text)
-                && d.context.is_short(self.input.text)
-                && d.context.points_back(self.input.text)
-        };
+        let points_back = || self.short_question_pointing_back();
         let same_topic = match c.reason {
             Reason::Confident => c.intent.as_ref() == Some(&slot.intent) || self.asks_what_now(),
             Reason::AlwaysHandoff => self.asks_what_now(),
@@ -668,11 +664,13 @@ impl Ctx<'_, '_, '_> {
                 || d.context.follow_up().catch_all_intents.contains(i)
                 || d.config.policy.explicit_request_intents.contains(i)
         });
-        nowhere
-            && is_question(text)
-            && d.context.is_short(text)
-            && d.context.points_back(text)
-            && !d.signals.explicit_request(text)
+        nowhere && self.short_question_pointing_back() && !d.signals.explicit_request(text)
+    }
+
+    /// A short question that points back ("what are my options?", "どうすればいいですか").
+    fn short_question_pointing_back(&self) -> bool {
+        let text = self.input.text;
+        is_question(text) && self.d.context.is_short(text) && self.d.context.points_back(text)
     }
 
     /// A question about the offered intents ("do I have to send photos?" after "a delivery
